@@ -1,0 +1,237 @@
+"""AccessRC events (seeds 000-002 and ../shared/platforms/accessrc.md)."""
+from __future__ import annotations
+
+from .base import EventSpec, GenContext
+
+REQUEST_TYPES = ("Delivery Channel Create", "Delivery Channel Update", "Delivery Channel Update Status")
+REJECTION_REASONS = (
+    "Description is not clear enough",
+    "Short description is too vague",
+    "Budget exceeds the programme allocation",
+    "Availability period overlaps an existing channel",
+    "Delivery options are missing the IBAN field",
+    "Channel name duplicates an existing delivery channel",
+)
+IMPORT_ERRORS = (
+    "Invalid phone number format",
+    "Missing required field: country",
+    "Missing required field: dateOfBirth",
+    "Invalid email format",
+    "Duplicate application for the same beneficiary",
+    "Unknown programme location code",
+    "Household size must be a positive number",
+)
+MANDATORY_CRITERIA = (
+    ("AllMembersProfile", "All Members Profile"),
+    ("ApplicationLocation", "Application Location"),
+    ("FocalPointLocation", "Focal Point Location"),
+    ("FocalPointProfile", "Focal Point Profile"),
+    ("HasReceivedAnyAssistance", "Has Received Any Assistance?"),
+    ("IsMigrant", "Is Migrant?"),
+)
+ADDITIONAL_CRITERIA = (
+    ("IsAChild", "Is A Child?"),
+    ("IsPersonElderly", "Is Person Elderly?"),
+    ("IsSingleAdultHeadedHh", "Is Single Adult Headed Household?"),
+    ("HasAtLeastNDependents", "Has At Least N Dependents?"),
+)
+EVALUATIONS = {"FITS_CRITERIA": "Fits Criteria", "NOT_VALIDATED": "Not Validated"}
+CAMPAIGNS = (
+    "Winter cash assistance, round 2",
+    "Emergency food vouchers, March",
+    "Rent support for displaced families",
+    "School supplies grant 2025",
+    "Cash for protection, cohort B",
+)
+BANKS = ("Example Bank", "First Investment Bank", "UniCredit Bulbank", "Raiffeisen Bank", "Postbank")
+
+
+def delivery_channel_status_updated(ctx: GenContext) -> dict:
+    status = ctx.hint("status", ctx.choice(("Approved", "Rejected")), str)
+    requested = ctx.before_now(10 * 60, 3 * 24 * 3600)
+    return {
+        "providerDeliveryChannelId": ctx.uuid(),
+        "status": status,
+        "message": "" if status == "Approved" else ctx.choice(REJECTION_REASONS),
+        "requestType": ctx.hint("requestType", ctx.choice(REQUEST_TYPES), str),
+        # Month first (MM/dd/yyyy): the docs' other examples are dated 2025-04-07 next to "04/07/2025".
+        "requestedDate": requested.strftime("%m/%d/%Y %H:%M:%S"),
+    }
+
+
+def delivery_request_sent(ctx: GenContext) -> dict:
+    count = ctx.count if ctx.count is not None else ctx.rng.randint(1, 3)
+    deliveries = []
+    for _ in range(count):
+        deliveries.append({
+            "deliveryId": ctx.uuid(),
+            "beneficiaryId": ctx.federation_id(),
+            "deliveryOptions": [
+                {"key": "iban", "value": ctx.fake.iban()},
+                {"key": "bankName", "value": ctx.choice(BANKS)},
+                {"key": "accountHolder", "value": ctx.fake.name()},
+            ],
+        })
+    return {
+        "deliveryRequestId": ctx.uuid(),
+        "providerDeliveryChannelId": ctx.uuid(),
+        "description": ctx.choice(CAMPAIGNS),
+        "delivery": deliveries,
+    }
+
+
+def delivery_refund_requested(ctx: GenContext) -> dict:
+    return {"deliveryId": ctx.uuid()}
+
+
+def _criterion(ctx: GenContext, key: str, name: str, fits: bool, federation_id: str) -> dict:
+    evaluation = "FITS_CRITERIA" if fits else "NOT_VALIDATED"
+    if fits:
+        notes = ""
+    elif key.endswith("Profile"):
+        notes = (f"Profile validation is still waiting: {federation_id}::Profile Status::Active"
+                 "::Profile Review Status::Waiting for Resubmission")
+    else:
+        notes = ctx.choice((f"{name} could not be validated yet", "Supporting document pending review",
+                            "Awaiting field verification"))
+    return {"criteriaKey": key, "criteriaName": name, "evaluationKey": evaluation,
+            "evaluationName": EVALUATIONS[evaluation], "notes": notes}
+
+
+def _application(ctx: GenContext) -> dict:
+    federation_id = ctx.federation_id()
+    first, last = ctx.fake.first_name(), ctx.fake.last_name()
+    mandatory = [_criterion(ctx, k, n, ctx.rng.random() < 0.8, federation_id) for k, n in MANDATORY_CRITERIA]
+    additional = [_criterion(ctx, k, n, ctx.rng.random() < 0.7, federation_id) for k, n in ADDITIONAL_CRITERIA]
+    final = "FITS_CRITERIA" if all(c["evaluationKey"] == "FITS_CRITERIA" for c in mandatory) else "NOT_VALIDATED"
+    return {
+        "beneficiaryFederationId": federation_id,
+        "providerBeneficiaryId": ctx.uuid(),
+        "applicationId": ctx.uuid(),
+        "providerApplicationId": ctx.uuid(),
+        "fullNameLocal": f"{first} {last}",
+        "email": f"{first}.{last}@{ctx.fake.free_email_domain()}".lower(),
+        "finalEvaluation": {"evaluationKey": final, "evaluationName": EVALUATIONS[final]},
+        "mandotaryCriteria": mandatory,
+        "additionalCriteria": additional,
+    }
+
+
+def program_eligibility_evaluated(ctx: GenContext) -> dict:
+    count = ctx.count if ctx.count is not None else ctx.rng.randint(1, 3)
+    return {
+        "programId": ctx.uuid(),
+        "providerProgramReferenceId": ctx.uuid(),
+        "applications": [_application(ctx) for _ in range(count)],
+    }
+
+
+def eligibility_consistency(payload: dict) -> list[str]:
+    problems = []
+    for i, app in enumerate(payload.get("applications", [])):
+        mandatory = app.get("mandotaryCriteria", [])
+        fits = all(c.get("evaluationKey") == "FITS_CRITERIA" for c in mandatory)
+        final = app.get("finalEvaluation", {}).get("evaluationKey")
+        if fits != (final == "FITS_CRITERIA"):
+            problems.append(f"applications.{i}.finalEvaluation: {final} does not match the mandatory criteria "
+                            "(FITS_CRITERIA exactly when every mandatory criterion fits)")
+    return problems
+
+
+def program_pull_form(ctx: GenContext) -> dict:
+    return {"programId": ctx.uuid()}
+
+
+def applications_import_result(ctx: GenContext) -> dict:
+    status = ctx.hint("status", None, str)
+    total = ctx.hint("summary.totalRecords", None, int)
+    failures = ctx.hint("summary.failureCount", None, int)
+    successes = ctx.hint("summary.successCount", None, int)
+    if total is None:
+        total = successes + failures if successes is not None and failures is not None else ctx.rng.randint(20, 200)
+    if failures is None and successes is not None:
+        failures = total - successes
+    if failures is None:
+        if status == "SUCCESS":
+            failures = 0
+        elif status == "FAILED":
+            failures = total
+        else:
+            failures = ctx.rng.randint(1, max(1, min(total - 1, 12))) if status == "PARTIAL_SUCCESS" or \
+                ctx.rng.random() < 0.6 else ctx.choice((0, total))
+    failures = max(0, min(failures, total))
+    if status is None:
+        status = "SUCCESS" if failures == 0 else "FAILED" if failures == total else "PARTIAL_SUCCESS"
+    return {
+        "programId": ctx.uuid(),
+        "providerImportId": ctx.uuid(),
+        "summary": {"totalRecords": total, "successCount": total - failures, "failureCount": failures},
+        "errors": [{"applicationId": ctx.uuid(), "error": ctx.choice(IMPORT_ERRORS)} for _ in range(failures)],
+        "status": status,
+    }
+
+
+def import_consistency(payload: dict) -> list[str]:
+    summary = payload.get("summary", {})
+    total, ok, bad = summary.get("totalRecords"), summary.get("successCount"), summary.get("failureCount")
+    problems = []
+    if None in (total, ok, bad):
+        return problems
+    if ok + bad != total:
+        problems.append(f"summary: successCount {ok} + failureCount {bad} != totalRecords {total}")
+    if len(payload.get("errors", [])) != bad:
+        problems.append(f"errors: {len(payload.get('errors', []))} entries for failureCount {bad}")
+    status = payload.get("status")
+    if status == "SUCCESS" and bad != 0:
+        problems.append("status: SUCCESS with failures")
+    if status == "FAILED" and ok != 0:
+        problems.append("status: FAILED with successes")
+    if status == "PARTIAL_SUCCESS" and (ok == 0 or bad == 0):
+        problems.append("status: PARTIAL_SUCCESS needs both successes and failures")
+    return problems
+
+
+EVENTS = (
+    EventSpec(
+        name="DELIVERY_CHANNEL_STATUS_UPDATED", platform="accessrc", availability="live",
+        description="IM team approved or rejected a delivery channel request (create, update or status change).",
+        factory=delivery_channel_status_updated,
+        reply_data=lambda p: {"providerDeliveryChannelId": p.get("providerDeliveryChannelId")},
+        inferred=("requestedDate month-first order and UTC zone",),
+    ),
+    EventSpec(
+        name="DELIVERY_REQUEST_SENT", platform="accessrc", availability="live",
+        description="A Program Manager created a delivery request; per-delivery amount fields were cut from the "
+                    "docs and are not sent (inferred: beneficiaryId format, deliveryOptions values, reply data).",
+        factory=delivery_request_sent, count_of="delivery",
+        reply_data=lambda p: {"deliveryRequestId": p.get("deliveryRequestId")},
+        inferred=("delivery[].beneficiaryId format", "deliveryOptions[].value", "reply data deliveryRequestId"),
+    ),
+    EventSpec(
+        name="DELIVERY_REFUND_REQUESTED", platform="accessrc", availability="live",
+        description="A refund of a delivery was raised (subscribable, though its own page says not implemented).",
+        factory=delivery_refund_requested,
+        reply_data=lambda p: {"deliveryId": p.get("deliveryId")},
+    ),
+    EventSpec(
+        name="PROGRAM_ELIGIBILITY_EVALUATED", platform="accessrc", availability="planned",
+        aliases=("program.eligibility_evaluated",),
+        description="Eligibility evaluations synced for a programme's applications (docs spell mandotaryCriteria).",
+        factory=program_eligibility_evaluated, count_of="applications", consistency=eligibility_consistency,
+        reply_data=lambda p: {},
+        inferred=("finalEvaluation rule: FITS_CRITERIA exactly when all mandatory criteria fit",),
+    ),
+    EventSpec(
+        name="PROGRAM_PULL_FORM", platform="accessrc", availability="planned", aliases=("program.pull_form",),
+        description="Program Manager pulls the application form; the receiver returns the form in its reply.",
+        factory=program_pull_form,
+        reply_data=lambda p: {"response": {"fields": []}},
+        inferred=("form schema in the reply is unspecified",),
+    ),
+    EventSpec(
+        name="APPLICATIONS_IMPORT_RESULT", platform="accessrc", availability="planned",
+        description="Processing of imported applications finished: summary counts, one error per failed record.",
+        factory=applications_import_result, consistency=import_consistency,
+        reply_data=lambda p: {},
+    ),
+)

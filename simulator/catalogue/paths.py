@@ -1,0 +1,90 @@
+"""Dotted-path access into JSON-like payloads (`applications.0.email`, `summary.totalRecords`)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class PathError(ValueError):
+    """A dotted path that does not exist in the payload."""
+
+
+def split(path: str) -> list[str]:
+    if not path or any(part == "" for part in path.split(".")):
+        raise PathError(f"invalid path {path!r}")
+    return path.split(".")
+
+
+def _step(node: Any, part: str, path: str) -> Any:
+    if isinstance(node, dict):
+        if part not in node:
+            raise PathError(f"path {path!r} does not exist (no field {part!r})")
+        return node[part]
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise PathError(f"path {path!r} does not exist (no item {part!r} in a list of {len(node)})")
+        return node[int(part)]
+    raise PathError(f"path {path!r} does not exist ({part!r} is below a {type(node).__name__})")
+
+
+def get(payload: Any, path: str) -> Any:
+    node = payload
+    for part in split(path):
+        node = _step(node, part, path)
+    return node
+
+
+def exists(payload: Any, path: str) -> bool:
+    try:
+        get(payload, path)
+        return True
+    except PathError:
+        return False
+
+
+def set_path(payload: Any, path: str, value: Any, create: bool = False) -> None:
+    """Set `path` to `value`; the path must exist unless `create` (then missing dict keys are added)."""
+    parts = split(path)
+    node = payload
+    for part in parts[:-1]:
+        if create and isinstance(node, dict) and part not in node:
+            node[part] = {}
+        node = _step(node, part, path)
+    last = parts[-1]
+    if isinstance(node, dict):
+        if last not in node and not create:
+            raise PathError(f"path {path!r} does not exist (no field {last!r})")
+        node[last] = value
+    elif isinstance(node, list):
+        _step(node, last, path)
+        node[int(last)] = value
+    else:
+        raise PathError(f"path {path!r} does not exist ({last!r} is below a {type(node).__name__})")
+
+
+def remove(payload: Any, path: str) -> None:
+    parts = split(path)
+    node = payload
+    for part in parts[:-1]:
+        node = _step(node, part, path)
+    _step(node, parts[-1], path)
+    if isinstance(node, dict):
+        del node[parts[-1]]
+    else:
+        del node[int(parts[-1])]
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value: JSON where it is valid JSON, else the plain string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise PathError(f"expected PATH=VALUE, got {text!r}")
+    path, _, raw = text.partition("=")
+    split(path.strip())
+    return path.strip(), parse_value(raw)

@@ -1,0 +1,301 @@
+"""The `accessrc-sim` command line: a thin Click layer over the library; errors become messages and exit codes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, catalogue, delivery, signing
+from .auth import Auth, AuthError
+from .config import DEFAULT_DB, DEFAULT_KEYS_DIR, ENV_DB, ENV_KEYS
+from .delivery import DeliveryError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageProblem(click.ClickException):
+    """Bad usage: printed as `Error: ...`, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def db_option(f):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar=ENV_DB, default=DEFAULT_DB,
+                        show_default=True, help=f"SQLite file for jobs and attempts (env {ENV_DB}).")(f)
+
+
+def keys_option(f):
+    return click.option("--keys-dir", type=click.Path(file_okay=False), envvar=ENV_KEYS, default=DEFAULT_KEYS_DIR,
+                        show_default=True, help=f"Folder of the RSA key pair, created on first use (env {ENV_KEYS}).")(f)
+
+
+def auth_options(f):
+    """The credential options of every platform; which ones apply depends on the event's platform."""
+    options = [
+        click.option("--hmac-secret", help="AccessRC hmac auth: secret for `x-signature: sha256=<hex>`."),
+        click.option("--api-key-header", default=None, help="AccessRC header auth: header name [default: x-api-key]."),
+        click.option("--api-key", help="AccessRC header auth: the header's value."),
+        click.option("--basic", metavar="USER:PASS", help="AccessRC basic auth."),
+        click.option("--authorization", metavar="VALUE", help="ReachFive: static Authorization header value."),
+        click.option("--rsa-padding", type=click.Choice(signing.PADDINGS), default="pkcs1v15", show_default=True,
+                     help="Accredit RSA signature padding."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def build_auth(platform: str, hmac_secret=None, api_key_header=None, api_key=None, basic=None, authorization=None,
+               rsa_padding="pkcs1v15") -> Auth:
+    given = {"--hmac-secret": hmac_secret, "--api-key": api_key, "--api-key-header": api_key_header,
+             "--basic": basic, "--authorization": authorization}
+    allowed = {"accessrc": {"--hmac-secret", "--api-key", "--api-key-header", "--basic"},
+               "reachfive": {"--authorization"}, "accredit": set()}[platform]
+    wrong = [name for name, value in given.items() if value is not None and name not in allowed]
+    if wrong:
+        raise UsageProblem(f"{', '.join(wrong)} does not apply to {platform} events"
+                           + (" (Accredit always signs with RSA)" if platform == "accredit" else ""))
+    if platform == "accredit":
+        return Auth("rsa", rsa_padding=rsa_padding)
+    chosen = [n for n in ("--hmac-secret", "--api-key", "--basic", "--authorization") if given[n] is not None]
+    if len(chosen) > 1:
+        raise UsageProblem(f"choose one auth: {', '.join(chosen)}")
+    try:
+        if hmac_secret is not None:
+            return Auth("hmac", secret=hmac_secret).check(platform)
+        if api_key is not None:
+            return Auth("header", header_name=api_key_header or "x-api-key", header_value=api_key).check(platform)
+        if api_key_header is not None:
+            raise UsageProblem("--api-key-header needs --api-key")
+        if basic is not None:
+            user, sep, password = basic.partition(":")
+            if not sep:
+                raise UsageProblem("--basic takes USER:PASS")
+            return Auth("basic", username=user, password=password).check(platform)
+        if authorization is not None:
+            return Auth("authorization", authorization=authorization).check(platform)
+    except AuthError as exc:
+        raise UsageProblem(str(exc)) from exc
+    return Auth("none")
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    overrides = {}
+    for text in values:
+        try:
+            path, value = catalogue.paths.parse_assignment(text)
+        except catalogue.PathError as exc:
+            raise UsageProblem(f"--set {text!r}: {exc}") from exc
+        overrides[path] = value
+    return overrides
+
+
+def make_payload(event: str, seed, sets, count, force) -> tuple[catalogue.EventSpec, dict]:
+    try:
+        spec = catalogue.get_event(event)
+        return spec, catalogue.generate(spec.name, seed=seed, overrides=parse_sets(sets), count=count, force=force)
+    except catalogue.CatalogueError as exc:
+        detail = "".join(f"\n  - {p}" for p in exc.problems) if len(exc.problems) > 1 or \
+            (exc.problems and exc.problems[0] not in str(exc)) else ""
+        hint = "" if force else "\n(use --force to send it anyway)" if exc.problems else ""
+        raise UsageProblem(f"{exc}{detail}{hint}") from exc
+
+
+def payload_options(f):
+    options = [
+        click.option("--seed", type=int, help="Seed for the generated values: the same seed gives the same bytes."),
+        click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+                     help="Override a field by dotted path (JSON value, else string), e.g. --set status=Rejected."),
+        click.option("--count", type=click.IntRange(0, 10_000), help="Size of the event's main list "
+                     "(eligibility applications, delivery request deliveries)."),
+        click.option("--force", is_flag=True, help="Allow paths and values that break the event's schema."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="accessrc-sim")
+def main() -> None:
+    """Mock webhook sender for AccessRC, Accredit and ReachFive receivers.
+
+    Example: accessrc-sim send BadgeExportZipFile.Created --url http://127.0.0.1:9000/baseWebhookNotification
+    """
+
+
+@main.command("events")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for machines.")
+@click.option("--platform", type=click.Choice(catalogue.PLATFORMS), help="Only this platform's events.")
+def events_cmd(as_json: bool, platform: str | None) -> None:
+    """List every event the simulator can send.
+
+    Example: accessrc-sim events --platform accessrc
+    """
+    specs = catalogue.events(platform)
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in specs], indent=2))
+        return
+    width = max(len(s.name) for s in specs)
+    for s in specs:
+        click.echo(f"{s.name:<{width}}  {s.platform:<9}  {s.availability:<7}  {s.description}")
+
+
+@main.command("sample")
+@click.argument("event")
+@payload_options
+@click.option("--compact", is_flag=True, help="Print the exact bytes that would be sent (compact JSON).")
+def sample_cmd(event: str, seed, sets, count, force, compact: bool) -> None:
+    """Print a generated payload for EVENT.
+
+    Example: accessrc-sim sample APPLICATIONS_IMPORT_RESULT --seed 7 --set summary.totalRecords=120 --set summary.failureCount=5
+    """
+    _, payload = make_payload(event, seed, sets, count, force)
+    if compact:
+        click.echo(catalogue.body_bytes(payload).decode("utf-8"))
+    else:
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+@main.command("send")
+@click.argument("event")
+@click.option("--url", required=True, help="The receiver's callback URL.")
+@payload_options
+@auth_options
+@click.option("--retry-delays", metavar="LIST", help="Seconds before each retry, e.g. 0,0,0,0,0 "
+              f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}; ReachFive never retries].")
+@click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds to wait for each answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job and its attempts as JSON.")
+@db_option
+@keys_option
+def send_cmd(event, url, seed, sets, count, force, hmac_secret, api_key_header, api_key, basic, authorization,
+             rsa_padding, retry_delays, timeout, as_json, db_path, keys_dir) -> None:
+    """Send EVENT to URL, signed and retried as its platform does; every attempt is recorded.
+
+    Exit 0 when a 2xx came back, 1 when every attempt failed, 2 on bad usage.
+
+    Example: accessrc-sim send DELIVERY_CHANNEL_STATUS_UPDATED --url http://127.0.0.1:9000/hook --hmac-secret abcd1234
+    """
+    from .store import Store
+
+    spec, payload = make_payload(event, seed, sets, count, force)
+    auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
+    try:
+        job = delivery.new_job(spec.name, spec.platform, url, catalogue.body_bytes(payload), auth,
+                               delays=delivery.parse_delays(retry_delays), timeout=timeout)
+    except DeliveryError as exc:
+        raise UsageProblem(str(exc)) from exc
+    keys = signing.load_keys(keys_dir) if spec.platform == "accredit" else None
+    store = Store(db_path)
+    color = sys.stdout.isatty() and not as_json
+
+    def report(job, attempt) -> None:
+        if as_json:
+            return
+        ok = attempt.ok
+        status = str(attempt.status) if attempt.status is not None else "---"
+        mark = click.style("ok  ", fg="green") if ok and color else "ok  " if ok else \
+            click.style("FAIL", fg="red") if color else "FAIL"
+        line = f"{mark} attempt {attempt.number}  {status}  {attempt.duration_ms:.0f} ms"
+        if attempt.error:
+            line += f"  {attempt.error}"
+        if not ok and job.next_attempt_at is not None:
+            line += f"  (retry in {job.retry_delays[attempt.number]:g} s)"
+        click.echo(line)
+
+    if not as_json:
+        click.echo(f"{spec.name} ({spec.platform}) -> {url}  job {job.id}")
+    deliverer = delivery.Deliverer(store, keys, on_attempt=report)
+    deliverer.submit(job)
+    if as_json:
+        click.echo(json.dumps(job_json(job, store.attempts(job.id)), indent=2))
+    elif job.state == "succeeded":
+        click.echo(f"delivered after {job.attempts_made} attempt(s)")
+    else:
+        click.echo(f"not delivered: {job.attempts_made} attempt(s) failed", err=True)
+    sys.exit(EXIT_OK if job.state == "succeeded" else EXIT_FAILED)
+
+
+def job_json(job, attempts) -> dict:
+    return {
+        "id": job.id, "event": job.event, "platform": job.platform, "url": job.url, "state": job.state,
+        "attempts_made": job.attempts_made, "last_status": job.last_status, "last_error": job.last_error,
+        "body": job.body.decode("utf-8", "replace"),
+        "attempts": [{"number": a.number, "status": a.status, "duration_ms": a.duration_ms, "error": a.error,
+                      "request_headers": a.request_headers,
+                      "response_body": a.response_body.decode("utf-8", "replace")} for a in attempts],
+    }
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """The Accredit RSA key pair (the private key never leaves the keys folder)."""
+
+
+@keys_group.command("show")
+@keys_option
+def keys_show(keys_dir) -> None:
+    """Print the public key (PEM) that receivers verify X-Signature with; generates the pair on first use.
+
+    Example: accessrc-sim keys show > accredit_public.pem
+    """
+    click.echo(signing.load_keys(keys_dir).public_pem, nl=False)
+
+
+@keys_group.command("generate")
+@keys_option
+@click.option("--force", is_flag=True, help="Replace an existing key pair.")
+def keys_generate(keys_dir, force: bool) -> None:
+    """Create a new RSA-2048 key pair in the keys folder.
+
+    Example: accessrc-sim keys generate --force
+    """
+    try:
+        signing.generate_keys(keys_dir, force=force)
+    except FileExistsError as exc:
+        raise UsageProblem(str(exc)) from exc
+    click.echo(f"new key pair in {Path(keys_dir)} (public key: {Path(keys_dir) / signing.PUBLIC_FILE})")
+
+
+@main.command("receiver")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9000, show_default=True)
+@click.option("--platform", type=click.Choice(catalogue.PLATFORMS), default="accredit", show_default=True)
+@click.option("--event", help="Expect only this event (default: tell it from the body).")
+@click.option("--fail-first", type=click.IntRange(0), default=0, show_default=True,
+              help="Answer 500 to the first N attempts of each job.")
+@auth_options
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
+              help="Accredit: PEM public key to verify with [default: the one in --keys-dir].")
+@keys_option
+def receiver_cmd(host, port, platform, event, fail_first, hmac_secret, api_key_header, api_key, basic,
+                 authorization, rsa_padding, public_key, keys_dir) -> None:
+    """Run the reference receiver: verifies signatures, validates bodies, dedupes X-JobId, answers the envelopes.
+
+    Example: accessrc-sim receiver --port 9000 --platform accessrc --hmac-secret abcd1234 --fail-first 2
+    """
+    from waitress import serve
+
+    from .receiver import ReceiverConfig, create_receiver
+
+    auth = build_auth(platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
+    if event:
+        try:
+            event = catalogue.get_event(event, platform).name
+        except catalogue.CatalogueError as exc:
+            raise UsageProblem(str(exc)) from exc
+    pem = None
+    if platform == "accredit":
+        pem = Path(public_key).read_text() if public_key else signing.load_keys(keys_dir).public_pem
+    app = create_receiver(ReceiverConfig(platform, auth, pem, event, fail_first,
+                                         log=lambda line: click.echo(line)))
+    click.echo(f"reference receiver for {platform} on http://{host}:{port}/ (auth: {auth.kind})")
+    serve(app, host=host, port=port, threads=8, _quiet=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""One attempt = one HTTP POST; the retry policy per platform profile; the job state machine.
+
+No Flask here. The HTTP session, the clock and `sleep` are passed in so tests and the server drive time.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import requests
+
+from . import __version__
+from .auth import Auth, mask_headers
+from .models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
+from .signing import KeyPair
+
+MAX_RETRIES = 5  # Accredit: "up to 5 retry attempts"; AccessRC follows the same rule (its docs say nothing)
+DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds before retry 1..5: realistic growth, short enough to demo
+DEFAULT_TIMEOUT = 10.0
+RESPONSE_BODY_CAP = 64 * 1024  # bytes of a receiver's answer kept; the rest is not read
+USER_AGENT = f"accessrc-sim/{__version__}"
+
+
+class DeliveryError(ValueError):
+    """A delivery setting that cannot be used (bad retry schedule, bad timeout)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a platform delivers: whether it retries and whether it sends the job headers."""
+
+    platform: str
+    retries: bool
+    job_headers: bool
+
+
+PROFILES = {
+    "accredit": Profile("accredit", retries=True, job_headers=True),
+    "accessrc": Profile("accessrc", retries=True, job_headers=True),
+    "reachfive": Profile("reachfive", retries=False, job_headers=False),  # fire-and-forget
+}
+
+
+def parse_delays(text: str | None) -> tuple[float, ...] | None:
+    """`1,2,4` → (1.0, 2.0, 4.0). At most 5 retries; each delay 0 or more seconds."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text == "":
+        return ()
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise DeliveryError(f"retry delays must be numbers separated by commas, got {text!r}") from exc
+    return check_delays(delays)
+
+
+def check_delays(delays) -> tuple[float, ...]:
+    delays = tuple(float(d) for d in delays)
+    if len(delays) > MAX_RETRIES:
+        raise DeliveryError(f"at most {MAX_RETRIES} retries (the platforms' limit), got {len(delays)} delays")
+    if any(d < 0 or d != d or d == float("inf") for d in delays):
+        raise DeliveryError("retry delays must be finite and 0 or more seconds")
+    return delays
+
+
+def delays_for(platform: str, delays: tuple[float, ...] | None = None) -> tuple[float, ...]:
+    if not PROFILES[platform].retries:
+        return ()
+    return DEFAULT_RETRY_DELAYS if delays is None else check_delays(delays)
+
+
+def check_timeout(timeout: float) -> float:
+    timeout = float(timeout)
+    if not 0 < timeout <= 600:
+        raise DeliveryError("timeout must be more than 0 and at most 600 seconds")
+    return timeout
+
+
+def new_job(event: str, platform: str, url: str, body: bytes, auth: Auth, *, delays=None,
+            timeout: float | None = None, source: str = "cli", subscription_id: str | None = None,
+            headers: Mapping[str, str | None] | None = None) -> Job:
+    if not url.lower().startswith(("http://", "https://")):
+        raise DeliveryError(f"target URL must be http:// or https://, got {url!r}")
+    return Job(event=event, platform=platform, url=url, body=body, auth=auth.check(platform),
+               retry_delays=delays_for(platform, delays),
+               timeout=check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
+               source=source, subscription_id=subscription_id, headers=dict(headers or {}))
+
+
+def request_headers(job: Job, number: int, keys: KeyPair | None) -> dict[str, str]:
+    """The headers of attempt `number` of `job`: content type, auth/signature, then the job headers."""
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    headers.update(job.auth.headers(job.body, keys))
+    if PROFILES[job.platform].job_headers:
+        headers["X-JobId"] = job.id
+        headers["X-JobAttempt"] = str(number)
+    for name, value in job.headers.items():
+        for existing in [h for h in headers if h.lower() == name.lower()]:
+            del headers[existing]
+        if value is not None:
+            headers[name] = value
+    return headers
+
+
+@dataclass
+class Response:
+    status: int | None
+    headers: dict
+    body: bytes
+    duration_ms: float
+    error: str | None
+
+
+def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float,
+         clock: Callable[[], float] = time.monotonic) -> Response:
+    """Send exactly these bytes and headers once. Never follows redirects; never raises for network errors.
+
+    The whole exchange, reading the answer included, is bounded by `timeout`; at most RESPONSE_BODY_CAP bytes
+    of the answer are read.
+    """
+    start = clock()
+    try:
+        resp = session.post(url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False,
+                            stream=True)
+    except requests.Timeout:
+        return Response(None, {}, b"", (clock() - start) * 1000, f"timeout after {timeout:g} s")
+    except requests.ConnectionError as exc:
+        return Response(None, {}, b"", (clock() - start) * 1000, f"connection error: {_reason(exc)}")
+    except requests.RequestException as exc:
+        return Response(None, {}, b"", (clock() - start) * 1000, f"request error: {_reason(exc)}")
+    chunks, size, error = [], 0, None
+    try:
+        for chunk in resp.iter_content(8192):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= RESPONSE_BODY_CAP:
+                break
+            if clock() - start > timeout:
+                error = f"timeout after {timeout:g} s while reading the answer"
+                break
+    except (requests.RequestException, OSError) as exc:
+        timed_out = "timed out" in str(exc).lower()
+        error = f"timeout after {timeout:g} s while reading the answer" if timed_out else \
+            f"answer cut off: {_reason(exc)}"
+    finally:
+        resp.close()
+    body_read = b"".join(chunks)[:RESPONSE_BODY_CAP]
+    status = None if error and error.startswith("timeout") else resp.status_code
+    return Response(status, dict(resp.headers), body_read, (clock() - start) * 1000, error)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Connection reset", "Name or service not known", "timed out"):
+        if marker in text:
+            return marker
+    return text[:300]
+
+
+def attempt(job: Job, session: requests.Session, keys: KeyPair | None, wall: Callable[[], float] = time.time,
+            clock: Callable[[], float] = time.monotonic) -> Attempt:
+    """Make attempt number `job.attempts_made` of `job` over HTTP (does not touch the store)."""
+    number = job.attempts_made
+    headers = request_headers(job, number, keys)
+    started = wall()
+    resp = post(session, job.url, job.body, headers, job.timeout, clock)
+    error = resp.error
+    if error is None and resp.status is not None and not 200 <= resp.status < 300:
+        error = f"HTTP {resp.status}" + (" (redirect not followed)" if 300 <= resp.status < 400 else "")
+    return Attempt(job_id=job.id, number=number, started_at=started, duration_ms=round(resp.duration_ms, 3),
+                   url=job.url, request_headers=mask_headers(headers, job.auth.secrets()), request_body=job.body,
+                   status=resp.status, response_headers=resp.headers, response_body=resp.body, error=error)
+
+
+def advance(job: Job, result: Attempt, now: float) -> Job:
+    """The retry decision: a 2xx succeeds; anything else retries while the schedule has delays left."""
+    job.attempts_made = result.number + 1
+    job.last_status = result.status
+    job.last_error = None if result.ok else result.error
+    job.updated_at = now
+    if result.ok:
+        job.state, job.next_attempt_at = SUCCEEDED, None
+    elif job.attempts_made < job.max_attempts:
+        job.state, job.next_attempt_at = PENDING, now + job.retry_delays[job.attempts_made - 1]
+    else:
+        job.state, job.next_attempt_at = EXHAUSTED, None
+    return job
+
+
+class Deliverer:
+    """Runs attempts of stored jobs: used by the CLI (synchronously) and the server's queue worker."""
+
+    def __init__(self, store, keys: KeyPair | None, session: requests.Session | None = None,
+                 wall: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 on_attempt: Callable[[Job, Attempt], None] | None = None):
+        self.store = store
+        self.keys = keys
+        self.session = session or requests.Session()
+        self.session.trust_env = False  # no proxies from the environment: we talk to the target only
+        self.wall = wall
+        self.sleep = sleep
+        self.on_attempt = on_attempt
+
+    def run_once(self, job: Job) -> Attempt:
+        """One attempt of a job already marked delivering; records it and the new state together."""
+        if job.state != DELIVERING:
+            self.store.mark_delivering(job, self.wall())
+        result = attempt(job, self.session, self.keys, self.wall)
+        advance(job, result, self.wall())
+        self.store.finish_attempt(job, result)
+        if self.on_attempt:
+            self.on_attempt(job, result)
+        return result
+
+    def run_to_end(self, job: Job) -> Job:
+        """Attempt, wait the scheduled delay, attempt again, until success or the schedule runs out."""
+        while not job.finished:
+            wait = (job.next_attempt_at or 0) - self.wall()
+            if wait > 0:
+                self.sleep(wait)
+            self.run_once(job)
+        return job
+
+    def submit(self, job: Job) -> Job:
+        self.store.add_job(job, self.wall())
+        return self.run_to_end(job)

@@ -1,0 +1,67 @@
+"""The records that travel between modules: a Job (one notification, retried) and its Attempts."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from .auth import Auth
+
+# Job states. `pending` waits for next_attempt_at; `delivering` has an attempt in flight;
+# `succeeded` got a 2xx; `exhausted` has no attempts left (for ReachFive, its one attempt failed).
+PENDING, DELIVERING, SUCCEEDED, EXHAUSTED = "pending", "delivering", "succeeded", "exhausted"
+STATES = (PENDING, DELIVERING, SUCCEEDED, EXHAUSTED)
+FINAL_STATES = (SUCCEEDED, EXHAUSTED)
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Job:
+    event: str
+    platform: str
+    url: str
+    body: bytes
+    auth: Auth
+    retry_delays: tuple[float, ...]
+    timeout: float
+    id: str = field(default_factory=new_job_id)
+    state: str = PENDING
+    attempts_made: int = 0
+    next_attempt_at: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    last_status: int | None = None
+    last_error: str | None = None
+    subscription_id: str | None = None
+    source: str = "cli"
+    headers: dict = field(default_factory=dict)  # extra headers; a None value removes a default one
+
+    @property
+    def max_attempts(self) -> int:
+        return 1 + len(self.retry_delays)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@dataclass
+class Attempt:
+    job_id: str
+    number: int  # X-JobAttempt: 0 for the first try
+    started_at: float
+    duration_ms: float
+    url: str
+    request_headers: dict
+    request_body: bytes
+    status: int | None = None
+    response_headers: dict = field(default_factory=dict)
+    response_body: bytes = b""
+    error: str | None = None
+    id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300

@@ -1,0 +1,146 @@
+"""A reference receiver: what a correct service-provider endpoint does with our deliveries.
+
+It verifies the platform's signature or credentials (401), validates the body against the event schema (400),
+de-duplicates X-JobId (a repeat is acknowledged, not processed again) and answers the documented envelopes.
+`fail_first` answers 500 to the first N attempts of each job, for retry demos.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+from . import catalogue, envelopes
+from .auth import Auth
+from .signing import VerificationError
+
+
+@dataclass
+class ReceiverConfig:
+    platform: str
+    auth: Auth
+    public_key_pem: str | None = None  # Accredit: the signature key handed out at subscription
+    event: str | None = None  # None: tell the event from the body
+    fail_first: int = 0
+    log: Callable[[str], None] | None = None
+
+
+@dataclass
+class Received:
+    at: float
+    path: str
+    job_id: str | None
+    attempt: str | None
+    event: str | None
+    status: int
+    outcome: str
+    body: str = field(repr=False, default="")
+
+
+def detect_event(platform: str, payload) -> str | None:
+    """The event a body belongs to: Accredit names it in `Event`; AccessRC/ReachFive only by shape."""
+    if platform == "accredit" and isinstance(payload, dict) and isinstance(payload.get("Event"), str):
+        try:
+            return catalogue.get_event(payload["Event"], "accredit").name
+        except catalogue.CatalogueError:
+            return "Entity.Event"  # any Entity.Event name is checked against the base fields
+    for spec in catalogue.events(platform):
+        if not catalogue.validate(spec, payload):
+            return spec.name
+    return None
+
+
+def create_receiver(config: ReceiverConfig) -> Flask:
+    app = Flask("accessrc_sim_receiver")
+    lock = threading.Lock()
+    attempts_seen: dict[str, int] = {}
+    processed: dict[str, dict] = {}
+    received: list[Received] = []
+    app.extensions["received"] = received
+
+    def answer(status: int, body: dict, outcome: str, event: str | None = None):
+        job_id, attempt = request.headers.get("X-JobId"), request.headers.get("X-JobAttempt")
+        with lock:
+            received.append(Received(time.time(), request.path, job_id, attempt, event, status, outcome,
+                                     request.get_data(as_text=True)[:2000]))
+        if config.log:
+            config.log(f"{request.method} {request.path} job={job_id or '-'} attempt={attempt or '-'} "
+                       f"event={event or '-'} -> {status} {outcome}")
+        return jsonify(body), status
+
+    @app.get("/_received")
+    def list_received():
+        with lock:
+            return jsonify([{k: v for k, v in r.__dict__.items()} for r in received])
+
+    @app.post("/", defaults={"path": ""})
+    @app.post("/<path:path>")
+    def receive(path: str):
+        raw = request.get_data(cache=True)
+        try:
+            config.auth.verify(request.headers, raw, config.public_key_pem)
+        except VerificationError as exc:
+            return answer(401, envelopes.failed(401), f"verification failed: {exc}")
+        if not (request.mimetype or "").endswith("json"):
+            return answer(400, envelopes.failed(400), f"content type {request.mimetype!r} is not JSON")
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return answer(400, envelopes.failed(400), "malformed JSON")
+        event = config.event or detect_event(config.platform, payload)
+        problems = catalogue.validate(event, payload) if event else ["matches no event of " + config.platform]
+        if problems:
+            return answer(400, envelopes.failed(400), "invalid: " + "; ".join(problems[:3]), event)
+        job_key = request.headers.get("X-JobId") or hashlib.sha256(raw).hexdigest()
+        with lock:
+            attempts_seen[job_key] = attempts_seen.get(job_key, 0) + 1
+            seen = attempts_seen[job_key]
+            duplicate = job_key in processed
+        if seen <= config.fail_first:
+            return answer(500, envelopes.failed(500), f"failing on purpose ({seen}/{config.fail_first})", event)
+        spec = catalogue.get_event(event)
+        data = spec.reply_data(payload) if spec.reply_data else {}
+        if duplicate:
+            return answer(200, envelopes.success(processed[job_key]), "duplicate: acknowledged, not processed again",
+                          event)
+        with lock:
+            processed[job_key] = data
+        return answer(200, envelopes.success(data), "accepted", event)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def not_found(exc):
+        code = getattr(exc, "code", 404)
+        return jsonify(envelopes.failed(code, exc.description, exc.name.replace(" ", ""))), code
+
+    return app
+
+
+class ServerThread:
+    """A WSGI app served on 127.0.0.1 from a background thread (tests, demos, `serve --demo`)."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        self.server = make_server(host, port, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        return self
+
+    def start(self) -> "ServerThread":
+        return self.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,144 @@
+"""Key material and the signature schemes the platforms document. Pure: bytes in, header values out.
+
+Accredit: X-Signature = base64(RSA-SHA256 signature over the raw body), PKCS#1 v1.5 by default (what
+"SHA-256 with RSA" means in .NET and Java), PSS as a setting. AccessRC: x-signature = "sha256=" + hex HMAC-SHA256.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+PRIVATE_FILE = "accredit_private.pem"
+PUBLIC_FILE = "accredit_public.pem"
+PADDINGS = ("pkcs1v15", "pss")
+
+
+class VerificationError(Exception):
+    """A signature or credential that does not match what was sent."""
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_key: rsa.RSAPrivateKey
+    public_pem: str
+
+    @property
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self.private_key.public_key()
+
+    def __repr__(self) -> str:  # never show the private key
+        return "KeyPair(private_key=<hidden>, public_pem=...)"
+
+
+def _public_pem(private_key: rsa.RSAPrivateKey) -> str:
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+
+
+def generate_keys(keys_dir: str | Path, force: bool = False) -> KeyPair:
+    """Create an RSA-2048 pair in `keys_dir` (private key mode 0600). Refuses to overwrite unless `force`."""
+    keys_dir = Path(keys_dir)
+    private_path = keys_dir / PRIVATE_FILE
+    if private_path.exists() and not force:
+        raise FileExistsError(f"{private_path} exists; use --force to replace it")
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    tmp = keys_dir / f".{PRIVATE_FILE}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, private_path)
+    public_pem = _public_pem(private_key)
+    (keys_dir / PUBLIC_FILE).write_text(public_pem, "ascii")
+    return KeyPair(private_key, public_pem)
+
+
+def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
+    """Load the pair from `keys_dir`, generating it on first use when `create`."""
+    private_path = Path(keys_dir) / PRIVATE_FILE
+    if not private_path.exists():
+        if not create:
+            raise FileNotFoundError(f"no private key at {private_path}; run `accessrc-sim keys generate`")
+        try:
+            return generate_keys(keys_dir)
+        except FileExistsError:  # another process generated it first
+            pass
+    private_key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise ValueError(f"{private_path} is not an RSA private key")
+    public_pem = _public_pem(private_key)
+    public_path = Path(keys_dir) / PUBLIC_FILE
+    if not public_path.exists() or public_path.read_text("ascii") != public_pem:
+        public_path.write_text(public_pem, "ascii")
+    return KeyPair(private_key, public_pem)
+
+
+def _padding(name: str):
+    if name == "pkcs1v15":
+        return padding.PKCS1v15()
+    if name == "pss":
+        return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    raise ValueError(f"unknown RSA padding {name!r}; choose one of {', '.join(PADDINGS)}")
+
+
+def rsa_sign(private_key: rsa.RSAPrivateKey, body: bytes, pad: str = "pkcs1v15") -> str:
+    """The Accredit `X-Signature` value for these exact body bytes."""
+    return base64.b64encode(private_key.sign(body, _padding(pad), hashes.SHA256())).decode("ascii")
+
+
+def load_public_key(public: str | bytes | rsa.RSAPublicKey) -> rsa.RSAPublicKey:
+    if isinstance(public, rsa.RSAPublicKey):
+        return public
+    key = serialization.load_pem_public_key(public.encode("ascii") if isinstance(public, str) else public)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("not an RSA public key")
+    return key
+
+
+def rsa_verify(public: str | bytes | rsa.RSAPublicKey, body: bytes, signature: str | None,
+               pad: str = "pkcs1v15") -> None:
+    if not signature:
+        raise VerificationError("missing X-Signature")
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise VerificationError("X-Signature is not valid base64") from exc
+    try:
+        load_public_key(public).verify(raw, body, _padding(pad), hashes.SHA256())
+    except InvalidSignature as exc:
+        raise VerificationError("X-Signature does not match the body") from exc
+
+
+def hmac_signature(secret: str, body: bytes) -> str:
+    """The AccessRC `x-signature` value: `sha256=` + lower-case hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def hmac_verify(secret: str, body: bytes, header_value: str | None) -> None:
+    if not header_value:
+        raise VerificationError("missing x-signature")
+    if not hmac.compare_digest(hmac_signature(secret, body).encode(), header_value.strip().encode()):
+        raise VerificationError("x-signature does not match the body")
+
+
+def basic_value(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+
+
+def constant_equal(expected: str, given: str | None, what: str) -> None:
+    if given is None:
+        raise VerificationError(f"missing {what}")
+    if not hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8")):
+        raise VerificationError(f"{what} does not match")

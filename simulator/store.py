@@ -1,0 +1,230 @@
+"""SQLite persistence: jobs (the delivery queue) and attempts (the delivery log).
+
+One connection per thread, WAL, a busy timeout; every write is a short transaction so a crash leaves
+either the old or the new row, never half of one.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from .auth import Auth
+from .models import DELIVERING, PENDING, Attempt, Job
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body BLOB NOT NULL,
+    auth_json TEXT NOT NULL,
+    headers_json TEXT NOT NULL DEFAULT '{}',
+    retry_delays_json TEXT NOT NULL,
+    timeout REAL NOT NULL,
+    state TEXT NOT NULL,
+    attempts_made INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    subscription_id TEXT,
+    source TEXT NOT NULL DEFAULT 'cli'
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    duration_ms REAL NOT NULL,
+    url TEXT NOT NULL,
+    request_headers_json TEXT NOT NULL,
+    request_body BLOB NOT NULL,
+    status INTEGER,
+    response_headers_json TEXT NOT NULL DEFAULT '{}',
+    response_body BLOB NOT NULL DEFAULT x'',
+    error TEXT,
+    UNIQUE(job_id, number)
+);
+CREATE INDEX IF NOT EXISTS attempts_job ON attempts(job_id, number);
+"""
+
+JOB_COLUMNS = ("id", "event", "platform", "url", "body", "auth_json", "headers_json", "retry_delays_json", "timeout",
+               "state", "attempts_made", "next_attempt_at", "created_at", "updated_at", "last_status", "last_error",
+               "subscription_id", "source")
+
+
+class Store:
+    """The SQLite file behind the queue and the log. Safe to share across threads."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.connection().executescript(SCHEMA)
+
+    # -- connections -----------------------------------------------------------------------------
+    def connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection):
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def transaction(self) -> "_Tx":
+        return Store._Tx(self.connection())
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def add_job(self, job: Job, now: float | None = None) -> Job:
+        now = time.time() if now is None else now
+        job.created_at = job.updated_at = now
+        if job.next_attempt_at is None and job.state == PENDING:
+            job.next_attempt_at = now
+        row = _job_row(job)
+        with self.transaction() as db:
+            db.execute(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
+                       [row[c] for c in JOB_COLUMNS])
+        return job
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self.connection().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_from_row(row) if row else None
+
+    def list_jobs(self, event: str | None = None, subscription_id: str | None = None, state: str | None = None,
+                  platform: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        where, args = [], []
+        for column, value in (("event", event), ("subscription_id", subscription_id), ("state", state),
+                              ("platform", platform)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + \
+              " ORDER BY seq DESC LIMIT ? OFFSET ?"
+        return [_job_from_row(r) for r in self.connection().execute(sql, [*args, limit, offset])]
+
+    def count_jobs(self, state: str | None = None) -> int:
+        if state is None:
+            return self.connection().execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        return self.connection().execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
+
+    def claim_due(self, now: float, limit: int = 10) -> list[Job]:
+        """Mark up to `limit` due pending jobs as delivering and return them (one writer wins each job)."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE state = ? AND next_attempt_at <= ? "
+                              "ORDER BY next_attempt_at, seq LIMIT ?", (PENDING, now, limit)).fetchall()
+            jobs = [_job_from_row(r) for r in rows]
+            for job in jobs:
+                db.execute("UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", (DELIVERING, now, job.id))
+                job.state = DELIVERING
+        return jobs
+
+    def mark_delivering(self, job: Job, now: float) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", (DELIVERING, now, job.id))
+        job.state = DELIVERING
+
+    def finish_attempt(self, job: Job, attempt: Attempt) -> None:
+        """Record `attempt` and the job's new state in one transaction."""
+        with self.transaction() as db:
+            attempt.id = db.execute(
+                "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
+                "request_body, status, response_headers_json, response_body, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (attempt.job_id, attempt.number, attempt.started_at, attempt.duration_ms, attempt.url,
+                 json.dumps(attempt.request_headers), attempt.request_body, attempt.status,
+                 json.dumps(attempt.response_headers), attempt.response_body, attempt.error)).lastrowid
+            db.execute("UPDATE jobs SET state = ?, attempts_made = ?, next_attempt_at = ?, updated_at = ?, "
+                       "last_status = ?, last_error = ? WHERE id = ?",
+                       (job.state, job.attempts_made, job.next_attempt_at, job.updated_at, job.last_status,
+                        job.last_error, job.id))
+
+    def update_job(self, job: Job) -> None:
+        row = _job_row(job)
+        cols = [c for c in JOB_COLUMNS if c != "id"]
+        with self.transaction() as db:
+            db.execute(f"UPDATE jobs SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
+                       [row[c] for c in cols] + [job.id])
+
+    def recover_interrupted(self, now: float | None = None) -> list[str]:
+        """After a crash: jobs left `delivering` go back to pending, due now. Their attempt number continues
+        from the attempts actually recorded, so only the attempt in flight at the crash can be sent again."""
+        now = time.time() if now is None else now
+        with self.transaction() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM jobs WHERE state = ?", (DELIVERING,))]
+            db.execute("UPDATE jobs SET state = ?, next_attempt_at = ?, updated_at = ? WHERE state = ?",
+                       (PENDING, now, now, DELIVERING))
+        return ids
+
+    def next_due_at(self) -> float | None:
+        row = self.connection().execute("SELECT MIN(next_attempt_at) FROM jobs WHERE state = ?",
+                                        (PENDING,)).fetchone()
+        return row[0]
+
+    # -- attempts --------------------------------------------------------------------------------
+    def attempts(self, job_id: str) -> list[Attempt]:
+        rows = self.connection().execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY number", (job_id,))
+        return [_attempt_from_row(r) for r in rows]
+
+    def recent_attempts(self, since_id: int = 0, limit: int = 200) -> list[Attempt]:
+        rows = self.connection().execute("SELECT * FROM attempts WHERE id > ? ORDER BY id LIMIT ?", (since_id, limit))
+        return [_attempt_from_row(r) for r in rows]
+
+    def execute(self, sql: str, args: Any = ()) -> Iterator[sqlite3.Row]:
+        return self.connection().execute(sql, args)
+
+
+def _job_row(job: Job) -> dict:
+    return {"id": job.id, "event": job.event, "platform": job.platform, "url": job.url, "body": job.body,
+            "auth_json": json.dumps(job.auth.to_dict()), "headers_json": json.dumps(job.headers),
+            "retry_delays_json": json.dumps(list(job.retry_delays)), "timeout": job.timeout, "state": job.state,
+            "attempts_made": job.attempts_made, "next_attempt_at": job.next_attempt_at,
+            "created_at": job.created_at, "updated_at": job.updated_at, "last_status": job.last_status,
+            "last_error": job.last_error, "subscription_id": job.subscription_id, "source": job.source}
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    return Job(id=row["id"], event=row["event"], platform=row["platform"], url=row["url"], body=bytes(row["body"]),
+               auth=Auth.from_dict(json.loads(row["auth_json"])), headers=json.loads(row["headers_json"]),
+               retry_delays=tuple(json.loads(row["retry_delays_json"])), timeout=row["timeout"], state=row["state"],
+               attempts_made=row["attempts_made"], next_attempt_at=row["next_attempt_at"],
+               created_at=row["created_at"], updated_at=row["updated_at"], last_status=row["last_status"],
+               last_error=row["last_error"], subscription_id=row["subscription_id"], source=row["source"])
+
+
+def _attempt_from_row(row: sqlite3.Row) -> Attempt:
+    return Attempt(id=row["id"], job_id=row["job_id"], number=row["number"], started_at=row["started_at"],
+                   duration_ms=row["duration_ms"], url=row["url"],
+                   request_headers=json.loads(row["request_headers_json"]), request_body=bytes(row["request_body"]),
+                   status=row["status"], response_headers=json.loads(row["response_headers_json"]),
+                   response_body=bytes(row["response_body"]), error=row["error"])
+
+
