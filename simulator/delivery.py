@@ -4,11 +4,14 @@ No Flask here. The HTTP session, the clock and `sleep` are passed in so tests an
 """
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import requests
+import urllib3
 
 from . import __version__
 from .auth import Auth, mask_headers
@@ -131,24 +134,38 @@ def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str,
     except requests.RequestException as exc:
         return Response(None, {}, b"", (clock() - start) * 1000, f"request error: {_reason(exc)}")
     chunks, size, error = [], 0, None
+    watchdog = threading.Timer(max(0.0, timeout - (clock() - start)), _cut, args=(resp,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        for chunk in resp.iter_content(8192):
+        read = getattr(resp.raw, "read1", None) or resp.raw.read
+        while size < RESPONSE_BODY_CAP:
+            chunk = read(min(8192, RESPONSE_BODY_CAP - size), decode_content=True)
+            if not chunk:
+                break
             chunks.append(chunk)
             size += len(chunk)
-            if size >= RESPONSE_BODY_CAP:
-                break
             if clock() - start > timeout:
-                error = f"timeout after {timeout:g} s while reading the answer"
                 break
-    except (requests.RequestException, OSError) as exc:
-        timed_out = "timed out" in str(exc).lower()
-        error = f"timeout after {timeout:g} s while reading the answer" if timed_out else \
-            f"answer cut off: {_reason(exc)}"
+    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+        error = f"answer cut off: {_reason(exc)}"
     finally:
+        watchdog.cancel()
         resp.close()
+    if clock() - start > timeout:
+        error = f"timeout after {timeout:g} s while reading the answer"
     body_read = b"".join(chunks)[:RESPONSE_BODY_CAP]
-    status = None if error and error.startswith("timeout") else resp.status_code
-    return Response(status, dict(resp.headers), body_read, (clock() - start) * 1000, error)
+    return Response(resp.status_code, dict(resp.headers), body_read, (clock() - start) * 1000, error)
+
+
+def _cut(resp: requests.Response) -> None:
+    """Watchdog: shut the socket under a response that is still dripping when the time is up."""
+    sock = getattr(getattr(resp.raw, "_connection", None), "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _reason(exc: Exception) -> str:
