@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import requests
 
 from simulator import catalogue, signing
@@ -91,3 +92,18 @@ def test_wrong_content_type_is_refused(start_receiver):
     body = catalogue.body_bytes(catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1))
     r = requests.post(srv.url, data=body, headers={"Content-Type": "text/plain"}, timeout=5)
     assert r.status_code == 400
+
+
+AUTH_FOR = {"accredit": Auth("rsa"), "accessrc": Auth("hmac", secret="abcd1234"),
+            "reachfive": Auth("authorization", authorization="Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")}
+
+
+@pytest.mark.parametrize("spec", catalogue.EVENTS, ids=lambda s: s.name)
+def test_every_event_is_accepted_by_the_reference_receiver(spec, start_receiver, keys, store):
+    srv = start_receiver(spec.platform, AUTH_FOR[spec.platform])
+    body = catalogue.body_bytes(catalogue.generate(spec.name))
+    job = new_job(spec.name, spec.platform, srv.url + "/hook", body, AUTH_FOR[spec.platform], delays=(0,))
+    Deliverer(store, keys).submit(job)
+    assert job.state == "succeeded", store.attempts(job.id)[-1].response_body
+    [got] = srv.received
+    assert got.event == spec.name and got.outcome == "accepted"
