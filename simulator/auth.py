@@ -5,7 +5,7 @@ ReachFive sends an optional static Authorization header.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from . import signing
@@ -33,7 +33,6 @@ class Auth:
     secret: str | None = None
     authorization: str | None = None
     rsa_padding: str = "pkcs1v15"
-    extra: dict = field(default_factory=dict)
 
     def check(self, platform: str) -> "Auth":
         allowed = KINDS[platform]
@@ -83,7 +82,7 @@ class Auth:
 
     # -- storing and showing ---------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}) }
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "Auth":
