@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 import requests
 import urllib3
 
-from . import __version__
+from . import __version__, guard
 from .auth import Auth, mask_headers
 from .models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
 from .signing import KeyPair
@@ -86,6 +86,10 @@ def new_job(event: str, platform: str, url: str, body: bytes, auth: Auth, *, del
             headers: Mapping[str, str | None] | None = None) -> Job:
     if not url.lower().startswith(("http://", "https://")):
         raise DeliveryError(f"target URL must be http:// or https://, got {url!r}")
+    try:
+        guard.check_target(url)  # loopback or ACCESSRC_SIM_ALLOW_HOSTS only, checked after DNS resolution
+    except guard.TargetNotAllowed as exc:
+        raise DeliveryError(str(exc)) from exc
     return Job(event=event, platform=platform, url=url, body=body, auth=auth.check(platform),
                retry_delays=delays_for(platform, delays),
                timeout=check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
@@ -124,6 +128,10 @@ def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str,
     of the answer are read.
     """
     start = clock()
+    try:
+        guard.check_target(url)  # again at each attempt: DNS or the allow-list may have changed since new_job
+    except guard.TargetNotAllowed as exc:
+        return Response(None, {}, b"", (clock() - start) * 1000, f"not sent: {exc}")
     try:
         resp = session.post(url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False,
                             stream=True)
