@@ -297,5 +297,9 @@ def receiver_cmd(host, port, platform, event, fail_first, hmac_secret, api_key_h
     serve(app, host=host, port=port, threads=8, _quiet=True)
 
 
+from .serve import serve_cmd  # noqa: E402
+
+main.add_command(serve_cmd)
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,135 @@
+"""The simulator's HTTP API: the platforms' own subscription APIs, the delivery log and the simulator's routes.
+
+Helpers shared by the blueprints: the running Services, strict JSON bodies, admin-key checks, field checks.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from flask import current_app, request
+
+from .errors import ACR_INVALID_INPUT, ACR_INVALID_LENGTH, ACR_MISSING, ApiError, bad_request, missing
+
+
+def services():
+    from ..services import EXTENSION
+
+    return current_app.extensions[EXTENSION]
+
+
+def json_body() -> dict:
+    """The request body as a JSON object, or a 400 naming what is wrong with it."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(400, "request body must be a JSON object", "body", ACR_INVALID_INPUT)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}", "body", ACR_INVALID_INPUT) from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "request body must be a JSON object", "body", ACR_INVALID_INPUT)
+    return data
+
+
+def first_of(data: dict, *names: str) -> tuple[str, Any]:
+    """The first present key among `names` (e.g. `event` or `Event`) and its value; (names[0], None) if none."""
+    for name in names:
+        if name in data:
+            return name, data[name]
+    return names[0], None
+
+
+def require_string(data: dict, *names: str, max_len: int | None = None, required: bool = True) -> str | None:
+    name, value = first_of(data, *names)
+    if value is None:
+        if required:
+            raise missing(name)
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise bad_request(f"{name} must be a non-empty string", name)
+    if max_len is not None and len(value) > max_len:
+        raise ApiError(400, f"{name} is longer than {max_len} characters", name, ACR_INVALID_LENGTH)
+    return value
+
+
+def require_url(data: dict, *names: str, max_len: int = 2048, required: bool = True) -> str | None:
+    url = require_string(data, *names, max_len=max_len, required=required)
+    if url is None:
+        return None
+    name = first_of(data, *names)[0]
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise bad_request(f"{name} is not a valid URL: {exc}", name) from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad_request(f"{name} must be an absolute http:// or https:// URL, got {url!r}", name)
+    return url
+
+
+def optional_int(data: dict, name: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum) or \
+            (maximum is not None and value > maximum):
+        bounds = f" from {minimum}" if minimum is not None else ""
+        bounds += f" to {maximum}" if maximum is not None else ""
+        raise bad_request(f"{name} must be an integer{bounds}", name)
+    return value
+
+
+def optional_number(data: dict, name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_request(f"{name} must be a number", name)
+    return float(value)
+
+
+def optional_object(data: dict, name: str) -> dict:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"{name} must be an object", name)
+    return value
+
+
+def optional_delays(data: dict, name: str = "retry_delays"):
+    from ..delivery import DeliveryError, check_delays
+
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise bad_request(f"{name} must be a list of numbers (seconds)", name)
+    try:
+        return check_delays(value)
+    except DeliveryError as exc:
+        raise bad_request(str(exc), name) from exc
+
+
+def reject_unknown(data: dict, allowed: Iterable[str]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise bad_request(f"unknown field {unknown[0]!r}", unknown[0], ACR_INVALID_INPUT)
+
+
+def check_admin(header_kinds: tuple[str, ...]) -> None:
+    """401 unless the admin key is given as one of `header_kinds` ("x-api-key", "bearer")."""
+    given = []
+    if "x-api-key" in header_kinds and request.headers.get("x-api-key") is not None:
+        given.append(request.headers.get("x-api-key"))
+    if "bearer" in header_kinds:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            given.append(token.strip())
+    svc = services()
+    if not any(svc.check_api_key(value) for value in given):
+        where = " or ".join("the x-api-key header" if k == "x-api-key" else "Authorization: Bearer <key>"
+                            for k in header_kinds)
+        raise ApiError(401, f"missing or wrong API key: give the simulator's admin key as {where}")

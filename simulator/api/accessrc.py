@@ -1,0 +1,132 @@
+"""AccessRC's event subscription API (`/api/Event/Subscribe`, `/api/Event/Unsubscribe`, GetLookUpValues),
+called with the `x-api-key` header and answering the documented `{"error", "data", "status"}` envelope.
+
+One subscription per event type, as Unsubscribe (keyed by eventType alone) implies: subscribing again to the
+same type replaces its URL and auth and keeps its subscriptionId. Planned event types are refused unless the
+server runs with --allow-planned.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, request
+
+from .. import catalogue
+from ..auth import Auth, AuthError
+from ..subscriptions import Subscription
+from . import check_admin, json_body, reject_unknown, require_string, require_url, services
+from .errors import ApiError, bad_request, json_response
+
+bp = Blueprint("accessrc", __name__, url_prefix="/api")
+
+AUTH_LIMITS = {"type": 16, "headerName": 64, "headerValue": 512, "username": 128, "password": 512, "secret": 512}
+
+
+@bp.before_request
+def _auth() -> None:
+    check_admin(("x-api-key",))
+
+
+def ok(data) -> object:
+    return json_response({"error": None, "data": data, "status": "success"})
+
+
+def _date(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_type(data: dict) -> str:
+    name = require_string(data, "eventType")
+    try:
+        spec = catalogue.get_event(name, "accessrc")
+    except catalogue.CatalogueError as exc:
+        raise bad_request(f"eventType: {exc}", "eventType") from exc
+    return spec.name
+
+
+def parse_auth(value) -> Auth:
+    """The Subscribe `auth` object (null, header, basic, hmac) with the documented length limits."""
+    if value is not None and not isinstance(value, dict):
+        raise bad_request("auth must be an object or null", "auth")
+    for name, limit in AUTH_LIMITS.items():
+        item = (value or {}).get(name)
+        if item is not None and (not isinstance(item, str) or len(item) > limit):
+            raise bad_request(f"auth.{name} must be a string of at most {limit} characters", f"auth.{name}")
+    unknown = sorted(set(value or {}) - set(AUTH_LIMITS))
+    if unknown:
+        raise bad_request(f"unknown field auth.{unknown[0]}", f"auth.{unknown[0]}")
+    try:
+        return Auth.from_accessrc(value)
+    except AuthError as exc:
+        text = str(exc)
+        field = "auth.type"
+        for name, attr in (("headerName", "header_name"), ("headerValue", "header_value"), ("username", "username"),
+                           ("password", "password"), ("secret", "secret")):
+            if attr in text:
+                field = f"auth.{name}"
+                text = text.replace(attr, f"auth.{name}")
+                break
+        raise bad_request(text, field) from exc
+
+
+def check_available(name: str) -> None:
+    spec = catalogue.get_event(name)
+    if spec.availability != "live" and not services().settings.allow_planned:
+        raise bad_request(f"eventType {name} is planned, not yet available for subscription "
+                          "(start the simulator with --allow-planned to allow it)", "eventType")
+
+
+def _data(sub: Subscription, message: str) -> dict:
+    return {"message": message, "subscriptionId": sub.id, "callbackUrl": sub.url, "eventType": sub.event,
+            "date": _date(sub.updated_at)}
+
+
+@bp.post("/Event/Subscribe")
+def subscribe():
+    data = json_body()
+    reject_unknown(data, ("eventType", "callbackUrl", "auth"))
+    name = event_type(data)
+    url = require_url(data, "callbackUrl", max_len=256)
+    auth = parse_auth(data.get("auth"))
+    check_available(name)
+    svc = services()
+    existing = svc.subscriptions.list(platform="accessrc", event=name)
+    if existing:
+        sub = existing[0]
+        sub.url, sub.auth = url, auth
+        svc.subscriptions.save(sub)
+        svc.scheduler.sync(sub)
+    else:
+        sub = svc.subscriptions.add(Subscription("accessrc", name, url, auth))
+    return ok(_data(sub, "Webhook successfully subscribed"))
+
+
+@bp.post("/Event/Unsubscribe")
+def unsubscribe():
+    data = json_body()
+    reject_unknown(data, ("eventType",))
+    name = event_type(data)
+    svc = services()
+    existing = svc.subscriptions.list(platform="accessrc", event=name)
+    if not existing:
+        raise bad_request(f"no subscription for eventType {name}", "eventType")
+    for sub in existing:
+        svc.scheduler.remove(sub.id)
+        svc.subscriptions.delete(sub.id)
+    return ok(_data(existing[0], "Webhook successfully unsubscribed"))
+
+
+@bp.route("/LookUp/GetLookUpValues", methods=["GET", "POST"])
+def lookup_values():
+    """The docs name GetLookUpValues with data "EventType" but not its path or shape: this is our reading."""
+    if request.method == "POST":
+        body = json_body()
+        reject_unknown(body, ("data",))
+        kind = body.get("data")
+    else:
+        kind = request.args.get("data")
+    if kind != "EventType":
+        raise bad_request("data must be \"EventType\" (the only look-up the simulator knows)", "data")
+    values = [{"value": s.name, "name": s.name, "availability": s.availability, "description": s.description}
+              for s in catalogue.events("accessrc")]
+    return ok(values)

@@ -1,0 +1,99 @@
+"""Errors are values (ApiError); one handler turns them into each API family's documented envelope.
+
+Accredit routes answer `{"code": "ACR_…", "message": …, "field": …}`; AccessRC routes and the simulator's own
+routes answer the AccessRC envelope `{"error": {"code", "message", "type", "field"}, "data": null, "status": "failed"}`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("accessrc_sim.api")
+
+TYPES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
+         413: "PayloadTooLarge", 415: "UnsupportedMediaType", 500: "Exception", 503: "ServiceUnavailable"}
+
+# Accredit's documented codes (accredit.md); the HTTP status is the one the docs give for each.
+ACR_INVALID_INPUT = "ACR_01.000.000"
+ACR_MISSING = "ACR_01.000.001"
+ACR_INVALID_CONTENTS = "ACR_01.000.003"
+ACR_INVALID_LENGTH = "ACR_01.000.004"
+ACR_NO_SUBSCRIPTION = "ACR_02.003.000"
+ACR_UNKNOWN_EVENT = "ACR_02.003.001"
+ACR_DUPLICATE = "ACR_02.003.002"
+ACR_UNAUTHORISED = "ACR_00.001.002"  # "user is not an API user": the closest documented 401 code
+ACR_INTERNAL = "ACR_00.000.000"
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    message: str
+    field: str | None = None
+    acr_code: str | None = None  # the Accredit code when raised on an Accredit route
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def bad_request(message: str, field: str | None = None, acr_code: str = ACR_INVALID_CONTENTS) -> ApiError:
+    return ApiError(400, message, field, acr_code)
+
+
+def missing(field: str) -> ApiError:
+    return ApiError(400, f"{field} is required", field, ACR_MISSING)
+
+
+def family(path: str) -> str:
+    if path.startswith("/api/webhookSubscription"):
+        return "accredit"
+    return "accessrc"
+
+
+def envelope(status: int, message: str, field: str | None = None, acr_code: str | None = None,
+             path: str | None = None) -> dict:
+    if family(path if path is not None else request.path) == "accredit":
+        code = acr_code or (ACR_UNAUTHORISED if status == 401 else ACR_INTERNAL if status >= 500
+                            else ACR_INVALID_INPUT)
+        body: dict[str, Any] = {"code": code, "message": message}
+        if field:
+            body["field"] = field
+        return body
+    error: dict[str, Any] = {"code": status, "message": message, "type": TYPES.get(status, "Error")}
+    if field:
+        error["field"] = field
+    return {"error": error, "data": None, "status": "failed"}
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return json_response(envelope(exc.status, exc.message, exc.field, exc.acr_code), exc.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        if status == 404:
+            message = f"no route {request.method} {request.path}"
+        elif status == 405:
+            message = f"{request.method} is not allowed on {request.path}"
+        else:
+            message = exc.description or exc.name
+        response = json_response(envelope(status, message), status)
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response(envelope(500, "Internal Server Error"), 500)

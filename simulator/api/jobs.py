@@ -1,0 +1,139 @@
+"""The delivery log: jobs (filter, page), one job with every attempt, redeliver; attempts since an id."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from ..models import FINAL_STATES, STATES, Attempt, Job
+from ..store import _job_from_row
+from . import check_admin, services
+from .errors import ApiError, bad_request, json_response
+
+bp = Blueprint("jobs", __name__, url_prefix="/api")
+
+MAX_LIMIT = 500
+BODY_PREVIEW = 64 * 1024
+
+
+@bp.before_request
+def _auth() -> None:
+    check_admin(("x-api-key", "bearer"))
+
+
+def _text(data: bytes) -> str:
+    return data[:BODY_PREVIEW].decode("utf-8", "replace")
+
+
+def job_json(job: Job, seq: int | None = None) -> dict:
+    x_job_id = job.headers.get("X-JobId") or job.id if job.platform != "reachfive" else None
+    return {"id": job.id, "seq": seq, "event": job.event, "platform": job.platform, "url": job.url,
+            "state": job.state, "attempts_made": job.attempts_made, "max_attempts": job.max_attempts,
+            "next_attempt_at": job.next_attempt_at, "created_at": job.created_at, "updated_at": job.updated_at,
+            "last_status": job.last_status, "last_error": job.last_error, "subscription_id": job.subscription_id,
+            "source": job.source, "x_job_id": x_job_id,
+            "redelivery_of": x_job_id if x_job_id and x_job_id != job.id else None,
+            "retry_delays": list(job.retry_delays), "timeout": job.timeout, "auth": job.auth.masked(),
+            "body": _text(job.body)}
+
+
+def attempt_json(a: Attempt) -> dict:
+    return {"id": a.id, "job_id": a.job_id, "number": a.number, "started_at": a.started_at,
+            "duration_ms": a.duration_ms, "url": a.url, "request_headers": a.request_headers,
+            "request_body": _text(a.request_body), "status": a.status, "ok": a.ok,
+            "response_headers": a.response_headers, "response_body": _text(a.response_body), "error": a.error}
+
+
+def _int_arg(name: str, default: int | None, minimum: int = 0, maximum: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer", name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise bad_request(f"{name} must be from {minimum}" + (f" to {maximum}" if maximum else ""), name)
+    return value
+
+
+def query_jobs() -> tuple[list[tuple[int, Job]], dict]:
+    """Jobs matching the filters; newest first (page back with before_id) or, with since_id, oldest first."""
+    where, args = [], []
+    filters = {"event": "event", "subscription_id": "subscription_id", "subscription": "subscription_id",
+               "status": "state", "state": "state", "platform": "platform", "source": "source"}
+    for arg, column in filters.items():
+        value = request.args.get(arg)
+        if value:
+            if column == "state" and value not in STATES:
+                raise bad_request(f"{arg} must be one of {', '.join(STATES)}", arg)
+            where.append(f"{column} = ?")
+            args.append(value)
+    limit = _int_arg("limit", 50, 1, MAX_LIMIT)
+    since_id = _int_arg("since_id", None)
+    before_id = _int_arg("before_id", None)
+    if since_id is not None and before_id is not None:
+        raise bad_request("give since_id or before_id, not both", "since_id")
+    if since_id is not None:
+        where.append("seq > ?")
+        args.append(since_id)
+        order = "seq ASC"
+    else:
+        if before_id is not None:
+            where.append("seq < ?")
+            args.append(before_id)
+        order = "seq DESC"
+    sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT ?"
+    rows = services().store.execute(sql, [*args, limit]).fetchall()
+    jobs = [(row["seq"], _job_from_row(row)) for row in rows]
+    page = {"limit": limit}
+    if jobs:
+        page["last_id"] = max(seq for seq, _ in jobs)
+        if since_id is None and len(jobs) == limit:
+            page["next_before_id"] = min(seq for seq, _ in jobs)
+    return jobs, page
+
+
+def job_seq(job_id: str) -> int | None:
+    row = services().store.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return row[0] if row else None
+
+
+def get_job_or_404(job_id: str) -> Job:
+    job = services().store.get_job(job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id}", "id")
+    return job
+
+
+@bp.get("/jobs")
+def list_jobs():
+    jobs, page = query_jobs()
+    counts = {state: 0 for state in STATES}
+    for row in services().store.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+        counts[row[0]] = row[1]
+    return json_response({"jobs": [job_json(job, seq) for seq, job in jobs], "page": page, "counts": counts})
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    job = get_job_or_404(job_id)
+    body = job_json(job, job_seq(job_id))
+    body["attempts"] = [attempt_json(a) for a in services().store.attempts(job_id)]
+    return json_response(body)
+
+
+@bp.post("/jobs/<job_id>/redeliver")
+def redeliver(job_id: str):
+    job = get_job_or_404(job_id)
+    if job.state not in FINAL_STATES:
+        raise ApiError(409, f"job {job_id} is still {job.state}; redeliver a succeeded or exhausted job", "id")
+    again = services().redeliver(job)
+    return json_response(job_json(again, job_seq(again.id)), 201)
+
+
+@bp.get("/attempts")
+def recent_attempts():
+    since_id = _int_arg("since_id", 0)
+    limit = _int_arg("limit", 200, 1, MAX_LIMIT)
+    attempts = services().store.recent_attempts(since_id, limit)
+    return json_response({"attempts": [attempt_json(a) for a in attempts],
+                          "last_id": attempts[-1].id if attempts else since_id})
