@@ -66,6 +66,12 @@ def require_url(data: dict, *names: str, max_len: int = 2048, required: bool = T
         raise bad_request(f"{name} is not a valid URL: {exc}", name) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise bad_request(f"{name} must be an absolute http:// or https:// URL, got {url!r}", name)
+    from .. import guard
+
+    try:
+        guard.check_target(url)
+    except guard.TargetNotAllowed as exc:
+        raise bad_request(f"{name}: {exc}", name) from exc
     return url
 
 

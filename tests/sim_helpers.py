@@ -1,0 +1,84 @@
+"""Helpers for the serve tests: an app on a temp SQLite file with its queue running, a receiver, polling."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from simulator.app import create_app
+from simulator.auth import Auth
+from simulator.receiver import ReceiverConfig, ServerThread, create_receiver
+
+API_KEY = "test-admin-key"
+BEARER = {"Authorization": f"Bearer {API_KEY}"}
+XKEY = {"x-api-key": API_KEY}
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def make_app(tmp_path, keys_dir):
+    """make_app(**config) -> Flask app on tmp_path/sim.db with the session keys; stopped after the test."""
+    apps = []
+
+    def make(**config):
+        settings = {"DB_PATH": str(tmp_path / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
+                    "RETRY_DELAYS": (0.1, 0.1, 0.1, 0.1, 0.1), "TIMEOUT": 5}
+        settings.update(config)
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["accessrc_sim"].stop(5)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def receiver():
+    """receiver(platform, auth=None, public_key_pem=None, fail_first=0) -> ServerThread with .received."""
+    servers = []
+
+    def start(platform="accessrc", auth=None, public_key_pem=None, fail_first=0):
+        auth = auth or (Auth("rsa") if platform == "accredit" else Auth("none"))
+        app = create_receiver(ReceiverConfig(platform, auth, public_key_pem, None, fail_first))
+        server = ServerThread(app).start()
+        server.received = app.extensions["received"]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def job_of(client, job_id, headers=XKEY):
+    return client.get(f"/api/jobs/{job_id}", headers=headers).get_json()
+
+
+def wait_job_final(client, job_id, timeout=10.0):
+    return wait_until(lambda: (lambda j: j if j["state"] in ("succeeded", "exhausted") else None)(
+        job_of(client, job_id)), timeout)
+
+
+def count_rows(app, table):
+    return app.extensions["accessrc_sim"].store.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

@@ -1,0 +1,163 @@
+"""The simulator's subscription routes: CRUD, schedules (interval, cron), pause/resume, seeded firings."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from simulator.auth import Auth
+
+from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final, wait_until  # noqa: F401
+
+EVENT = "DELIVERY_CHANNEL_STATUS_UPDATED"
+
+
+def create(client, **body):
+    body.setdefault("event", EVENT)
+    return client.post("/api/subscriptions", headers=XKEY, json=body)
+
+
+def test_crud_with_either_key_header(client):
+    resp = create(client, url="http://127.0.0.1:9/h", auth={"type": "hmac", "secret": "abc"})
+    assert resp.status_code == 201
+    sub = resp.get_json()
+    assert sub["platform"] == "accessrc" and sub["auth"] == {"kind": "hmac", "secret": "***", "rsa_padding": "pkcs1v15"}
+    assert client.get(f"/api/subscriptions/{sub['id']}", headers=BEARER).get_json()["id"] == sub["id"]
+    patched = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
+                           json={"url": "http://127.0.0.1:9/other", "overrides": {"status": "Rejected"}}).get_json()
+    assert patched["url"].endswith("/other") and patched["overrides"] == {"status": "Rejected"}
+    assert [s["id"] for s in client.get("/api/subscriptions", headers=XKEY).get_json()["subscriptions"]] == [sub["id"]]
+    assert client.delete(f"/api/subscriptions/{sub['id']}", headers=XKEY).status_code == 200
+    assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).status_code == 404
+
+
+def test_interval_schedule_fires_fresh_payloads_until_paused(client, receiver):
+    target = receiver("accessrc")
+    sub = create(client, url=target.url + "/h", schedule={"interval_seconds": 0.3}).get_json()
+    assert sub["schedule"] == {"kind": "interval", "seconds": 0.3} and sub["next_fire_at"] is not None
+    wait_until(lambda: len(target.received) >= 3, timeout=10)
+    assert all(r.outcome == "accepted" for r in target.received)
+    bodies = {r.body for r in target.received}
+    assert len(bodies) == len(target.received)  # a fresh payload per firing
+    paused = client.post(f"/api/subscriptions/{sub['id']}/pause", headers=XKEY).get_json()
+    assert paused["paused"] and paused["next_fire_at"] is None
+    time.sleep(0.4)  # a firing already started may still land
+    settled = len(target.received)
+    time.sleep(1.0)
+    assert len(target.received) == settled
+    resumed = client.post(f"/api/subscriptions/{sub['id']}/resume", headers=XKEY).get_json()
+    assert not resumed["paused"]
+    wait_until(lambda: len(target.received) > settled, timeout=5)
+    jobs = client.get(f"/api/jobs?subscription_id={sub['id']}&source=schedule", headers=XKEY).get_json()["jobs"]
+    assert len(jobs) >= 4
+
+
+def test_schedule_put_and_delete(client):
+    sub = create(client, url="http://127.0.0.1:9/h").get_json()
+    assert sub["schedule"] is None and sub["next_fire_at"] is None
+    resp = client.put(f"/api/subscriptions/{sub['id']}/schedule", headers=XKEY, json={"cron": "*/5 * * * *"})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["schedule"] == {"kind": "cron", "cron": "*/5 * * * *"}
+    assert body["next_fire_at"] > time.time() and int(body["next_fire_at"]) % 300 == 0
+    cleared = client.delete(f"/api/subscriptions/{sub['id']}/schedule", headers=XKEY).get_json()
+    assert cleared["schedule"] is None and cleared["next_fire_at"] is None
+
+
+@pytest.mark.parametrize("schedule, field", [
+    ({"cron": "61 * * * *"}, "schedule.cron"),
+    ({"cron": "every day"}, "schedule.cron"),
+    ({"cron": 5}, "schedule.cron"),
+    ({"interval_seconds": 0}, "schedule.interval_seconds"),
+    ({"interval_seconds": "10"}, "schedule.interval_seconds"),
+    ({"interval_seconds": 10, "cron": "* * * * *"}, "schedule"),
+    ({}, "schedule"),
+    ({"every": 3}, "schedule.every"),
+    ("hourly", "schedule"),
+])
+def test_bad_schedule_is_400_naming_the_field_and_stores_nothing(client, app, schedule, field):
+    resp = create(client, url="http://127.0.0.1:9/h", schedule=schedule)
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == field, resp.get_json()
+    assert count_rows(app, "subscriptions") == 0
+
+
+def test_bad_schedule_on_put_leaves_the_subscription_unchanged(client):
+    sub = create(client, url="http://127.0.0.1:9/h", schedule={"interval_seconds": 60}).get_json()
+    resp = client.put(f"/api/subscriptions/{sub['id']}/schedule", headers=XKEY, json={"cron": "99 * * * *"})
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "schedule.cron"
+    assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["schedule"]["seconds"] == 60
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"url": "http://127.0.0.1:9/h", "event": "NOPE"}, "event"),
+    ({"url": "http://127.0.0.1:9/h", "event": "BadgeExportZipFile.Created", "platform": "accessrc"}, "platform"),
+    ({"url": "http://127.0.0.1:9/h", "overrides": {"nosuch.path": 1}}, "overrides"),
+    ({"url": "http://127.0.0.1:9/h", "overrides": {"status": 7}}, "overrides"),
+    ({"url": "http://127.0.0.1:9/h", "retry_delays": [1, 2, 3, 4, 5, 6]}, "retry_delays"),
+    ({"url": "http://127.0.0.1:9/h", "timeout": 0}, "timeout"),
+    ({"url": "http://127.0.0.1:9/h", "seed": -1}, "seed"),
+    ({"url": "http://127.0.0.1:9/h", "paused": "yes"}, "paused"),
+    ({"url": "http://127.0.0.1:9/h", "event": "END_JOB_NOTIFICATION", "auth": {"type": "hmac"}},
+     "auth.authorization"),
+    ({"url": "http://127.0.0.1:9/h", "event": "BadgeExportZipFile.Created", "auth": {"type": "hmac"}}, "auth"),
+    ({"url": "http://127.0.0.1:9/h", "event": "PROGRAM_PULL_FORM"}, "eventType"),
+    ({}, "url"),
+])
+def test_bad_subscription_is_400_naming_the_field(client, app, body, field):
+    body.setdefault("event", EVENT)
+    resp = client.post("/api/subscriptions", headers=XKEY, json=body)
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == field, resp.get_json()
+    assert count_rows(app, "subscriptions") == 0
+
+
+def test_seeded_subscription_fires_reproducible_but_different_payloads(client, receiver):
+    target = receiver("accessrc")
+    sub = create(client, url=target.url + "/h", seed=42, overrides={"status": "Rejected"}).get_json()
+    bodies = []
+    for _ in range(2):
+        job = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
+        bodies.append(wait_job_final(client, job["id"])["body"])
+    assert bodies[0] != bodies[1]
+    assert all(json.loads(b)["status"] == "Rejected" for b in bodies)
+    again = create(client, url=target.url + "/again", seed=42, overrides={"status": "Rejected"}).get_json()
+    job = client.post(f"/api/subscriptions/{again['id']}/fire", headers=XKEY).get_json()
+    assert wait_job_final(client, job["id"])["body"] == bodies[0]
+
+
+def test_fire_with_overrides_and_bad_overrides(client, app):
+    sub = create(client, url="http://127.0.0.1:9/h").get_json()
+    job = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY,
+                      json={"overrides": {"message": "Description is not clear enough", "status": "Rejected"}})
+    assert job.status_code == 201 and json.loads(job.get_json()["body"])["message"] == "Description is not clear enough"
+    before = count_rows(app, "jobs")
+    bad = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"nope": 1}})
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "overrides"
+    assert count_rows(app, "jobs") == before
+
+
+def test_reachfive_end_job_target_sends_the_authorization_and_never_retries(client, receiver):
+    target = receiver("reachfive", auth=Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM"), fail_first=1)
+    sub = create(client, event="END_JOB_NOTIFICATION", url=target.url + "/jobs", timeout=5,
+                 auth={"authorization": "Bearer mF_9.B5f-4.1JqM"},
+                 overrides={"definition_name": "Nightly CRM import"}).get_json()
+    assert sub["platform"] == "reachfive" and sub["auth"]["authorization"] == "***"
+    job = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
+    job = wait_job_final(client, job["id"])
+    assert job["state"] == "exhausted" and job["attempts_made"] == 1 and job["max_attempts"] == 1
+    assert "X-JobId" not in job["attempts"][0]["request_headers"]
+    assert [r.status for r in target.received] == [500]
+    assert json.loads(job["body"])["definition_name"] == "Nightly CRM import"
+
+
+def test_scheduled_subscriptions_resume_after_a_restart(make_app, receiver):
+    target = receiver("accessrc")
+    first = make_app()
+    sub = create(first.test_client(), url=target.url + "/h", schedule={"interval_seconds": 0.3}).get_json()
+    wait_until(lambda: len(target.received) >= 1)
+    first.extensions["accessrc_sim"].stop(5)
+    time.sleep(0.3)
+    count = len(target.received)
+    second = make_app()
+    wait_until(lambda: len(target.received) >= count + 2)
+    assert second.test_client().get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["fired_count"] >= 3
