@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(accessrc.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(__import__("simulator.dashboard", fromlist=["bp"]).bp)
 
     if app.config["START_WORKERS"]:
         services.start()

@@ -1,0 +1,307 @@
+"""The trainer dashboard: one page at `/` over the simulator's JSON API, plus the few routes the page needs that
+the API does not offer (preset payloads, and a send of an edited body or a forged signature).
+
+Every asset is in this package (no CDN). The admin key is written into the page only for a browser on the same
+machine reaching the server by a loopback name; anyone else types it once per tab (see `key_for_page`).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from functools import lru_cache
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from .. import __version__, catalogue, delivery, signing
+from ..api import check_admin, json_body, optional_delays, optional_number, reject_unknown, require_string, \
+    require_url, services
+from ..api.errors import ApiError, bad_request, json_response
+from ..auth import Auth, AuthError
+from ..delivery import DeliveryError
+from . import presets
+
+bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/dashboard/static")
+
+DEMO_EXTENSION = "accessrc_sim_demo"
+SOURCE_DASHBOARD, SOURCE_FORGED = "dashboard", "dashboard:forged-signature"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8080
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:  # 127.0.0.1:8080, localhost:8080
+        host = host.rsplit(":", 1)[0]
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def key_for_page() -> str | None:
+    """The admin key, for a page that a browser on this machine asked for by a loopback name; else None.
+
+    Loopback peer: nobody on the network gets it. Loopback Host header: a web page that rebinds its own DNS name
+    to 127.0.0.1 cannot read it either (its requests carry its own name). DASHBOARD_KEY_IN_PAGE=False turns it off.
+    """
+    if not current_app.config.get("DASHBOARD_KEY_IN_PAGE", True):
+        return None
+    if not (_is_loopback_host(request.remote_addr) and _is_loopback_host(request.host)):
+        return None
+    return services().settings.api_key
+
+
+def _routes() -> dict:
+    return {
+        "jobs": "/api/jobs", "job": "/api/jobs/{id}", "redeliver": "/api/jobs/{id}/redeliver",
+        "stream": "/dashboard/api/stream", "subscriptions": "/api/subscriptions", "subscription": "/api/subscriptions/{id}",
+        "sub_fire": "/api/subscriptions/{id}/fire", "sub_pause": "/api/subscriptions/{id}/pause",
+        "sub_resume": "/api/subscriptions/{id}/resume", "sample": "/dashboard/api/sample",
+        "send": "/dashboard/api/send", "scenarios": _scenario_routes(),
+    }
+
+
+def _scenario_routes() -> dict | None:
+    """The scenario runner's routes, when the app has them."""
+    rules = {r.rule for r in current_app.url_map.iter_rules()}
+    if "/api/scenarios" not in rules:
+        return None
+    return {"list": "/api/scenarios", "run": "/api/scenarios/run", "runs": "/api/scenarios/runs",
+            "run_one": "/api/scenarios/runs/{id}"}
+
+
+@lru_cache(maxsize=1)
+def _catalogue_json() -> list[dict]:
+    return [s.to_dict() for s in catalogue.EVENTS]
+
+
+@bp.get("/")
+def index():
+    demo = current_app.extensions.get(DEMO_EXTENSION)
+    boot = {"version": __version__, "api_key": key_for_page(), "routes": _routes(), "events": _catalogue_json(),
+            "presets": [p.to_dict() for p in presets.PRESETS], "demo": demo.to_dict() if demo else None}
+    response = current_app.make_response(render_template("dashboard/index.html", boot=boot, version=__version__))
+    response.headers["Cache-Control"] = "no-store"  # the page may carry the key
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.before_request
+def _admin_for_api():
+    if request.path.startswith("/dashboard/api/"):
+        check_admin(("x-api-key", "bearer"))
+
+
+@bp.get("/dashboard/api/sample")
+def sample():
+    """A fresh payload for an event, shaped by a preset (and the list size the panel asks for)."""
+    name = request.args.get("event") or ""
+    preset_id = request.args.get("preset") or None
+    try:
+        spec = catalogue.get_event(name)
+    except catalogue.CatalogueError as exc:
+        raise bad_request(str(exc), "event") from exc
+    count = _int_arg("count", 0, 500)
+    seed = _int_arg("seed", 0, 2**63 - 1)
+    try:
+        preset = presets.get_preset(preset_id) if preset_id else presets.Preset("random", spec.name, "Random")
+        if preset.event != spec.name:
+            raise bad_request(f"preset {preset.id} is for {preset.event}, not {spec.name}", "preset")
+        payload = presets.generate(preset, count=count if spec.count_of else None, seed=seed)
+    except presets.PresetError as exc:
+        raise bad_request(str(exc), "preset") from exc
+    except catalogue.CatalogueError as exc:
+        raise bad_request("; ".join(exc.problems) or str(exc), "count") from exc
+    return json_response({"event": spec.name, "preset": preset.id, "payload": payload})
+
+
+def _int_arg(name: str, minimum: int, maximum: int) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer", name) from None
+    if not minimum <= value <= maximum:
+        raise bad_request(f"{name} must be from {minimum} to {maximum}", name)
+    return value
+
+
+SEND_FIELDS = ("event", "url", "auth", "payload", "forge_signature", "retry_delays", "timeout")
+
+
+@bp.post("/dashboard/api/send")
+def send():
+    """Send exactly the (possibly edited) payload: the panel's one-off send. `forge_signature` replaces the
+    signature or credential with a wrong one, to show a receiver rejecting a forgery."""
+    data = json_body()
+    reject_unknown(data, SEND_FIELDS)
+    name = require_string(data, "event")
+    try:
+        spec = catalogue.get_event(name)
+    except catalogue.CatalogueError as exc:
+        raise bad_request(str(exc), "event") from exc
+    url = require_url(data, "url")
+    if "payload" not in data:
+        raise ApiError(400, "payload is required (the JSON body to send)", "payload")
+    body = catalogue.body_bytes(data["payload"])
+    auth = parse_auth(spec.platform, data.get("auth"))
+    forge = data.get("forge_signature", False)
+    if not isinstance(forge, bool):
+        raise bad_request("forge_signature must be true or false", "forge_signature")
+    headers = forged_headers(auth, body) if forge else {}
+    timeout = optional_number(data, "timeout")
+    try:
+        job = delivery.new_job(spec.name, spec.platform, url, body, auth, delays=_delays(data),
+                               timeout=timeout if timeout is not None else services().settings.timeout,
+                               source=SOURCE_FORGED if forge else SOURCE_DASHBOARD, headers=headers)
+    except DeliveryError as exc:
+        field = "timeout" if "timeout" in str(exc) else "retry_delays" if "retr" in str(exc) else "url"
+        raise bad_request(str(exc), field) from exc
+    services().add(job)
+    from ..api.jobs import job_json, job_seq
+
+    return json_response(job_json(job, job_seq(job.id)), 201)
+
+
+def _delays(data: dict):
+    delays = optional_delays(data)
+    return delays if delays is not None else services().settings.retry_delays
+
+
+def parse_auth(platform: str, value) -> Auth:
+    """The panel's auth: Accredit `{"rsa_padding"}` or null; AccessRC its Subscribe `auth` object; ReachFive
+    `{"authorization"}` or null."""
+    if platform == "accredit":
+        if value is None:
+            return Auth("rsa")
+        if not isinstance(value, dict) or set(value) - {"rsa_padding", "type"} or \
+                value.get("rsa_padding", "pkcs1v15") not in signing.PADDINGS:
+            raise bad_request(f"accredit auth is null or {{\"rsa_padding\": {' | '.join(signing.PADDINGS)}}}",
+                              "auth")
+        return Auth("rsa", rsa_padding=value.get("rsa_padding", "pkcs1v15"))
+    if platform == "accessrc":
+        from ..api.accessrc import parse_auth as accessrc_auth
+
+        return accessrc_auth(value)
+    if value is None:
+        return Auth("none")
+    if not isinstance(value, dict) or set(value) != {"authorization"} or \
+            not isinstance(value["authorization"], str) or not value["authorization"].strip():
+        raise bad_request('reachfive auth is {"authorization": "<header value>"} or null', "auth.authorization")
+    try:
+        return Auth("authorization", authorization=value["authorization"]).check("reachfive")
+    except AuthError as exc:
+        raise bad_request(str(exc), "auth") from exc
+
+
+@lru_cache(maxsize=1)
+def _forger_key():
+    """A key pair that is not the simulator's: what a forger signs with."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def forged_headers(auth: Auth, body: bytes) -> dict[str, str]:
+    """Headers that look right but do not authenticate `body` (the job headers override the real ones)."""
+    if auth.kind == "rsa":
+        return {"X-Signature": signing.rsa_sign(_forger_key(), body, auth.rsa_padding)}
+    if auth.kind == "hmac":
+        return {"x-signature": signing.hmac_signature("not-" + (auth.secret or ""), body)}
+    if auth.kind == "header":
+        return {auth.header_name or "x-api-key": "forged-" + (auth.header_value or "")[:8]}
+    if auth.kind == "basic":
+        return {"Authorization": signing.basic_value(auth.username or "", "forged")}
+    if auth.kind == "authorization":
+        return {"Authorization": "Bearer forged"}
+    raise bad_request("nothing to forge: this delivery has no signature or credential (auth none)",
+                      "forge_signature")
+
+
+STREAM_POLL = 0.2  # seconds between looks at the database: a change shows within a second
+STREAM_LOOKBACK = 2.0  # a job row's updated_at is set just before its commit; look back this far
+STREAM_HEARTBEAT = 15.0
+STREAM_MAX_SECONDS = 600.0
+
+
+@bp.get("/dashboard/api/stream")
+def stream():
+    """Server-sent events for the live log: `job` when a job is created or changes state, `attempt` (with its
+    job) when an attempt is recorded. `id:` is `<attempt id>:<job seq>`; resume with Last-Event-ID or ?since=.
+    The stream ends after ?max_seconds= (default and cap 600) so a waitress thread is never held for good."""
+    from ..api.jobs import attempt_json, job_json
+    from ..store import _job_from_row
+
+    cursor = request.headers.get("Last-Event-ID") or request.args.get("since") or ""
+    attempt_id, _, seq = cursor.partition(":")
+    try:
+        since_attempt = int(attempt_id) if attempt_id else None
+        since_seq = int(seq) if seq else None
+    except ValueError:
+        raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>", "since") from None
+    try:
+        max_seconds = min(float(request.args.get("max_seconds") or STREAM_MAX_SECONDS), STREAM_MAX_SECONDS)
+    except ValueError:
+        raise bad_request("max_seconds must be a number", "max_seconds") from None
+    svc = services()
+    store = svc.store
+    if since_attempt is None:
+        since_attempt = store.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0]
+    if since_seq is None:
+        since_seq = store.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
+
+    def events():
+        nonlocal since_attempt, since_seq
+        sent: dict[str, tuple] = {}
+        started = last_beat = time.monotonic()
+        changed_after = time.time() - STREAM_LOOKBACK
+        yield f"retry: 1000\nid: {since_attempt}:{since_seq}\nevent: hello\ndata: {{}}\n\n"
+        while not svc.stopping.is_set() and time.monotonic() - started < max_seconds:
+            out = []
+            polled_at = time.time()
+            for row in store.execute("SELECT * FROM jobs WHERE seq > ? OR updated_at > ? ORDER BY seq LIMIT 500",
+                                     (since_seq, changed_after)):
+                since_seq = max(since_seq, row["seq"])
+                mark = (row["state"], row["attempts_made"], row["updated_at"])
+                if sent.get(row["id"]) != mark:
+                    sent[row["id"]] = mark
+                    out.append(("job", _light(job_json(_job_from_row(row), row["seq"]))))
+            for attempt in store.recent_attempts(since_attempt, 200):
+                since_attempt = attempt.id
+                row = store.execute("SELECT * FROM jobs WHERE id = ?", (attempt.job_id,)).fetchone()
+                job = _light(job_json(_job_from_row(row), row["seq"])) if row else None
+                if job is not None:
+                    sent[row["id"]] = (row["state"], row["attempts_made"], row["updated_at"])
+                out.append(("attempt", {"attempt": _light(attempt_json(attempt)), "job": job}))
+            changed_after = polled_at - STREAM_LOOKBACK
+            for job_id in [k for k, v in sent.items() if v[2] < changed_after - 10]:
+                del sent[job_id]
+            for kind, data in out:
+                yield f"id: {since_attempt}:{since_seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+            now = time.monotonic()
+            if out:
+                last_beat = now
+            elif now - last_beat >= STREAM_HEARTBEAT:
+                last_beat = now
+                yield ": keep-alive\n\n"
+            time.sleep(STREAM_POLL)
+
+    return Response(events(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _light(record: dict) -> dict:
+    """A log row without the bodies: the page fetches the whole job when it is opened."""
+    return {k: v for k, v in record.items() if k not in ("body", "request_body", "response_body")}

@@ -1,0 +1,129 @@
+"""`accessrc-sim serve --demo`: the reference receiver runs in-process, on loopback, and the dashboard's samples
+and a few ready-made subscriptions point at it, so a trainer shows the whole loop with nothing else installed.
+
+One receiver server, one path per behaviour (each path is its own reference receiver):
+
+| path | platform | checks | behaviour |
+|---|---|---|---|
+| /accredit | Accredit | X-Signature with the simulator's public key | accepts |
+| /accessrc | AccessRC | HMAC `x-signature` with DEMO_HMAC_SECRET | accepts |
+| /accessrc-flaky | AccessRC | the same HMAC | answers 500 to the first 2 attempts of each job: a retry |
+| /reachfive | ReachFive | Authorization == DEMO_AUTHORIZATION | accepts |
+
+A forged signature (the send panel's "Forge" box) is answered 401 by /accredit and /accessrc.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from ..auth import Auth
+from ..receiver import ReceiverConfig, ServerThread, create_receiver
+from ..subscriptions import Schedule, Subscription
+
+DEMO_HMAC_SECRET = "demo-hmac-secret"
+DEMO_AUTHORIZATION = "Bearer demo-reachfive-token"
+FLAKY_FAILURES = 2
+
+
+@dataclass
+class Target:
+    id: str
+    label: str
+    platform: str
+    path: str
+    auth: Auth
+    fail_first: int = 0
+    default: bool = False
+
+    def auth_json(self) -> dict:
+        """The demo's own credentials, shown to the trainer: they are fixed demo values, not secrets."""
+        if self.auth.kind == "hmac":
+            return {"kind": "hmac", "secret": self.auth.secret}
+        if self.auth.kind == "authorization":
+            return {"kind": "authorization", "authorization": self.auth.authorization}
+        return {"kind": self.auth.kind}
+
+
+TARGETS = (
+    Target("accredit", "Accredit receiver (RSA)", "accredit", "/accredit", Auth("rsa"), default=True),
+    Target("accessrc", "AccessRC receiver (HMAC)", "accessrc", "/accessrc", Auth("hmac", secret=DEMO_HMAC_SECRET),
+           default=True),
+    Target("accessrc-flaky", f"AccessRC receiver failing {FLAKY_FAILURES}× first", "accessrc", "/accessrc-flaky",
+           Auth("hmac", secret=DEMO_HMAC_SECRET), fail_first=FLAKY_FAILURES),
+    Target("reachfive", "ReachFive receiver", "reachfive", "/reachfive",
+           Auth("authorization", authorization=DEMO_AUTHORIZATION), default=True),
+)
+
+# Ready-made subscriptions (marked meta.demo): fire them from the Subscriptions view.
+DEMO_SUBSCRIPTIONS = (
+    ("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", {"status": "Approved"}, None),
+    ("accessrc-flaky", "DELIVERY_REQUEST_SENT", {}, None),
+    ("accredit", "BadgeExportZipFile.Created", {}, Schedule("interval", seconds=20.0)),  # paused: resume it
+    ("reachfive", "END_JOB_NOTIFICATION", {"status": "SUCCESS"}, None),
+)
+
+
+def _not_found(environ, start_response):
+    return NotFound()(environ, start_response)
+
+
+@dataclass
+class Demo:
+    server: ServerThread
+    targets: tuple[Target, ...]
+    received: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def target_url(self, target_id: str) -> str:
+        target = next(t for t in self.targets if t.id == target_id)
+        return self.url + target.path + "/hook"
+
+    def to_dict(self) -> dict:
+        return {"receiver": self.url, "targets": [
+            {"id": t.id, "label": t.label, "platform": t.platform, "url": self.target_url(t.id),
+             "auth": t.auth_json(), "fail_first": t.fail_first, "default": t.default} for t in self.targets]}
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_demo(app, port: int = 0, log=None) -> Demo:
+    """Start the in-process receiver on 127.0.0.1, register it with the app, (re)create the demo subscriptions."""
+    from ..services import EXTENSION
+    from . import DEMO_EXTENSION
+
+    services = app.extensions[EXTENSION]
+    mounts, received = {}, {}
+    for target in TARGETS:
+        receiver = create_receiver(ReceiverConfig(target.platform, target.auth, services.keys.public_pem,
+                                                  fail_first=target.fail_first, log=log))
+        mounts[target.path] = receiver
+        received[target.id] = receiver.extensions["received"]
+    server = ServerThread(DispatcherMiddleware(_not_found, mounts), host="127.0.0.1", port=port).start()
+    demo = Demo(server, TARGETS, received)
+    app.extensions[DEMO_EXTENSION] = demo
+    _demo_subscriptions(services, demo)
+    return demo
+
+
+def _demo_subscriptions(services, demo: Demo) -> None:
+    """Replace the demo subscriptions of an earlier start (their receiver port is gone) with fresh ones."""
+    repo = services.subscriptions
+    for sub in repo.list():
+        if sub.meta.get("demo"):
+            services.scheduler.remove(sub.id)
+            repo.delete(sub.id)
+    now = time.time()
+    for target_id, event, overrides, schedule in DEMO_SUBSCRIPTIONS:
+        target = next(t for t in demo.targets if t.id == target_id)
+        sub = Subscription(target.platform, event, demo.target_url(target_id), target.auth, overrides=dict(overrides),
+                           schedule=schedule, paused=schedule is not None, meta={"demo": True})
+        repo.add(sub, now)
+        services.scheduler.sync(sub)

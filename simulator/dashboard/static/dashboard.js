@@ -1,0 +1,836 @@
+/* accessrc-sim dashboard. Plain JS, no dependencies, no network but this simulator.
+ * Data: the simulator's JSON API (admin key as x-api-key) and a server-sent event stream read through fetch
+ * (EventSource cannot send the key header). DOM is built with textContent only: payloads are never HTML. */
+(() => {
+  'use strict';
+
+  const boot = JSON.parse(document.getElementById('boot').textContent);
+  const R = boot.routes;
+  const KEY_STORE = 'accessrc-sim-key';
+  const PLATFORM_NAMES = {accessrc: 'AccessRC', accredit: 'Accredit', reachfive: 'ReachFive'};
+  const state = {
+    key: boot.api_key || sessionStorage.getItem(KEY_STORE) || '',
+    jobs: new Map(),        // id -> job summary
+    openJob: null,          // id of the job in the detail panel
+    subs: [],
+    scenarioRun: null,
+    keyWaiters: [],
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // small helpers
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === 'class') node.className = value;
+      else if (name === 'text') node.textContent = value;
+      else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+      else if (name === 'dataset') Object.assign(node.dataset, value);
+      else node.setAttribute(name, value === true ? '' : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function fmtTime(ts) {
+    if (!ts) return '—';
+    const d = new Date(ts * 1000);
+    const today = new Date();
+    const time = d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit'});
+    return d.toDateString() === today.toDateString() ? time : `${d.toLocaleDateString()} ${time}`;
+  }
+
+  function shortId(id) { return id ? id.slice(0, 8) : '—'; }
+
+  function pretty(text) {
+    try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return text; }
+  }
+
+  function toast(message, kind = 'info', ms = 4000) {
+    const box = el('div', {class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status'}, message);
+    $('#toast').append(box);
+    setTimeout(() => box.remove(), ms);
+  }
+
+  function notice(target, message, kind) {
+    target.replaceChildren(el('p', {class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status'}, message));
+  }
+
+  async function copyText(text, what) {
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+      } else {
+        const area = el('textarea', {class: 'offscreen'});
+        area.value = text;
+        document.body.append(area);
+        area.select();
+        document.execCommand('copy');
+        area.remove();
+      }
+      toast(`${what} copied`, 'ok', 2000);
+    } catch (e) {
+      toast(`Could not copy ${what}: ${e}`, 'error');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // API access with the admin key
+  class ApiError extends Error {
+    constructor(status, body) {
+      const err = body && (body.error || body);
+      const message = (err && (err.message || err.detail)) || `HTTP ${status}`;
+      super(message);
+      this.status = status;
+      this.field = err && err.field;
+      this.body = body;
+    }
+  }
+
+  function authHeaders() {
+    return state.key ? {'x-api-key': state.key} : {};
+  }
+
+  async function api(method, url, body) {
+    for (;;) {
+      const init = {method, headers: {...authHeaders(), Accept: 'application/json'}, cache: 'no-store'};
+      if (body !== undefined) {
+        init.headers['Content-Type'] = 'application/json';
+        init.body = JSON.stringify(body);
+      }
+      const res = await fetch(url, init);
+      if (res.status === 401) {
+        await askForKey('The simulator refused the key: enter the right one.');
+        continue;
+      }
+      const text = await res.text();
+      let data = null;
+      try { data = text ? JSON.parse(text) : null; } catch (e) { data = {message: text}; }
+      if (!res.ok) throw new ApiError(res.status, data);
+      return data && data.status === 'success' && 'data' in data ? data.data : data;
+    }
+  }
+
+  function askForKey(message) {
+    const panel = $('#key-panel');
+    panel.hidden = false;
+    const err = $('#key-error');
+    err.hidden = !message;
+    err.textContent = message || '';
+    $('#key-input').focus();
+    return new Promise((resolve) => state.keyWaiters.push(resolve));
+  }
+
+  function setupKey() {
+    $('#key-button').addEventListener('click', () => {
+      const panel = $('#key-panel');
+      panel.hidden = !panel.hidden;
+      if (!panel.hidden) $('#key-input').focus();
+    });
+    $('#key-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const value = $('#key-input').value.trim();
+      if (!value) return;
+      state.key = value;
+      sessionStorage.setItem(KEY_STORE, value);
+      $('#key-input').value = '';
+      $('#key-panel').hidden = true;
+      const waiters = state.keyWaiters.splice(0);
+      waiters.forEach((resolve) => resolve());
+    });
+    if (!state.key) askForKey('');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // status vocabulary: colour + icon + word
+  function jobStatus(job) {
+    if (job.state === 'succeeded') return {cls: 'succeeded', icon: '✔', word: 'Delivered'};
+    if (job.state === 'exhausted') return {cls: 'exhausted', icon: '✖', word: job.platform === 'reachfive' ? 'Not delivered' : 'Failed'};
+    if (job.state === 'delivering') return {cls: 'delivering', icon: '➤', word: 'Sending'};
+    if ((job.attempts_made || 0) > 0) return {cls: 'retrying', icon: '↻', word: 'Retrying'};
+    return {cls: 'queued', icon: '◷', word: 'Queued'};
+  }
+
+  function chip(status) {
+    return el('span', {class: `status s-${status.cls}`, dataset: {status: status.cls}},
+      el('span', {class: 'icon', 'aria-hidden': 'true'}, status.icon), status.word);
+  }
+
+  function httpCode(status, error) {
+    if (status === null || status === undefined) {
+      return el('span', {class: 'code-bad', title: error || ''}, error ? `✖ ${error}` : '—');
+    }
+    const ok = status >= 200 && status < 300;
+    return el('span', {class: ok ? 'code-ok' : 'code-bad'}, `${ok ? '✔' : '✖'} ${status}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // delivery log
+  function jobRank(job) {
+    return [job.updated_at || 0, job.attempts_made || 0, {pending: 0, delivering: 1, succeeded: 2, exhausted: 2}[job.state] || 0];
+  }
+
+  function newer(a, b) {
+    const ra = jobRank(a), rb = jobRank(b);
+    for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return ra[i] > rb[i];
+    return false;
+  }
+
+  function mergeJob(job) {
+    const old = state.jobs.get(job.id);
+    if (old && !newer(job, old)) return false;
+    state.jobs.set(job.id, {...old, ...job});
+    return true;
+  }
+
+  function filtered() {
+    const st = $('#filter-state').value, pf = $('#filter-platform').value;
+    return Array.from(state.jobs.values())
+      .filter((j) => (!st || j.state === st) && (!pf || j.platform === pf))
+      .sort((a, b) => (b.created_at - a.created_at) || (b.seq || 0) - (a.seq || 0));
+  }
+
+  function jobRow(job) {
+    const status = jobStatus(job);
+    const row = el('tr', {class: 'clickable', tabindex: '0', dataset: {job: job.id, state: job.state},
+      'aria-label': `${status.word}: ${job.event} to ${job.url}, job ${shortId(job.id)}. Open the job.`},
+      el('td', {'data-label': 'Status'}, chip(status)),
+      el('td', {'data-label': 'Event'}, el('strong', {}, job.event)),
+      el('td', {'data-label': 'Platform'}, PLATFORM_NAMES[job.platform] || job.platform),
+      el('td', {'data-label': 'Target', class: 'wrap'}, job.url),
+      el('td', {'data-label': 'Job', class: 'id', title: job.id}, shortId(job.id)),
+      el('td', {'data-label': 'Attempts', class: 'attempts'}, `${job.attempts_made || 0} / ${job.max_attempts || '?'}`),
+      el('td', {'data-label': 'Last answer', class: 'last'}, (job.attempts_made || 0) ? httpCode(job.last_status, job.last_error) : '—'),
+      el('td', {'data-label': 'Time'}, fmtTime(job.created_at)));
+    const open = () => { location.hash = `#job/${job.id}`; };
+    row.addEventListener('click', open);
+    row.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(); } });
+    return row;
+  }
+
+  let renderQueued = false;
+  function renderJobs(freshIds = new Set()) {
+    if (renderQueued) { freshIds.forEach((id) => state.fresh.add(id)); return; }
+    state.fresh = new Set(freshIds);
+    renderQueued = true;
+    requestAnimationFrame(() => {
+      renderQueued = false;
+      const body = $('#jobs-body');
+      const jobs = filtered().slice(0, 300);
+      const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.job;
+      if (!jobs.length) {
+        body.replaceChildren(el('tr', {}, el('td', {colspan: 8, class: 'empty'},
+          state.jobs.size ? 'No delivery matches these filters.' : 'No deliveries yet. Send an event from “Send an event”.')));
+        return;
+      }
+      body.replaceChildren(...jobs.map((job) => {
+        const row = jobRow(job);
+        if (state.fresh.has(job.id)) row.classList.add('fresh');
+        return row;
+      }));
+      if (focused) { const again = body.querySelector(`tr[data-job="${CSS.escape(focused)}"]`); if (again) again.focus(); }
+    });
+  }
+
+  async function loadJobs() {
+    const data = await api('GET', `${R.jobs}?limit=200`);
+    const list = Array.isArray(data) ? data : (data.jobs || data.items || []);
+    list.forEach(mergeJob);
+    renderJobs();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the live stream (server-sent events read through fetch, so the key travels in a header)
+  function setLive(kind, text) {
+    $('#live').dataset.state = kind;
+    $('#live-text').textContent = text;
+  }
+
+  function handleEvent(type, data) {
+    const job = type === 'job' ? data : type === 'attempt' ? data.job : null;
+    if (!job) return;
+    const fresh = !state.jobs.has(job.id);
+    if (mergeJob(job)) {
+      renderJobs(fresh ? new Set([job.id]) : new Set());
+      if (state.openJob === job.id) refreshDetail();
+    }
+  }
+
+  async function streamLoop() {
+    let since = '';
+    for (;;) {
+      if (!state.key) { setLive('down', 'needs the API key'); await askForKey(''); }
+      try {
+        const params = new URLSearchParams({max_seconds: '120'});
+        if (since) params.set('since', since);
+        const res = await fetch(`${R.stream}?${params}`, {headers: authHeaders(), cache: 'no-store'});
+        if (res.status === 401) { setLive('down', 'key refused'); await askForKey('The simulator refused the key.'); continue; }
+        if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+        setLive('live', 'live');
+        await loadJobs().catch(() => {});
+        const reader = res.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = '';
+        for (;;) {
+          const {value, done} = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, {stream: true});
+          let cut;
+          while ((cut = buffer.indexOf('\n\n')) >= 0) {
+            const chunk = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            let type = 'message', data = '';
+            for (const line of chunk.split('\n')) {
+              if (line.startsWith('event:')) type = line.slice(6).trim();
+              else if (line.startsWith('data:')) data += line.slice(5).trim();
+              else if (line.startsWith('id:')) since = line.slice(3).trim() || since;
+            }
+            if (data) { try { handleEvent(type, JSON.parse(data)); } catch (e) { console.error(e); } }
+          }
+        }
+      } catch (e) {
+        setLive('down', 'reconnecting…');
+        await sleep(1000);
+        continue;
+      }
+      // the server closes the stream now and then to free its thread; reconnect at once
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // job detail
+  async function openDetail(id) {
+    state.openJob = id;
+    const panel = $('#detail');
+    panel.hidden = false;
+    $('#detail-title').textContent = 'Job ' + shortId(id);
+    await refreshDetail(true);
+    $('#detail-close').focus();
+  }
+
+  function closeDetail() {
+    state.openJob = null;
+    $('#detail').hidden = true;
+    if (location.hash.startsWith('#job/')) history.replaceState(null, '', '#deliveries');
+    const row = $(`tr[data-job="${CSS.escape(state.lastOpened || '')}"]`);
+    if (row) row.focus();
+  }
+
+  let detailBusy = false, detailAgain = false;
+  async function refreshDetail(first) {
+    if (detailBusy) { detailAgain = true; return; }
+    detailBusy = true;
+    const id = state.openJob;
+    try {
+      const job = await api('GET', R.job.replace('{id}', encodeURIComponent(id)));
+      if (state.openJob !== id) return;
+      state.lastOpened = id;
+      renderDetail(job);
+    } catch (e) {
+      if (first) $('#detail-body').replaceChildren(el('p', {class: 'notice error', role: 'alert'}, `Could not load the job: ${e.message}`));
+    } finally {
+      detailBusy = false;
+      if (detailAgain) { detailAgain = false; refreshDetail(); }
+    }
+  }
+
+  function headersTable(headers) {
+    const rows = Object.entries(headers || {}).map(([name, value]) =>
+      el('tr', {}, el('td', {}, name), el('td', {class: value === '***' ? 'masked' : ''},
+        value === '***' ? '*** (masked)' : value)));
+    return el('table', {class: 'headers'}, el('tbody', {}, rows));
+  }
+
+  function shellQuote(text) { return `'${String(text).replace(/'/g, `'\\''`)}'`; }
+
+  function curlFor(job, attempt) {
+    const headers = (attempt && attempt.request_headers) || {};
+    const parts = ['curl -sS -X POST ' + shellQuote(job.url)];
+    for (const [name, value] of Object.entries(headers)) parts.push(`  -H ${shellQuote(`${name}: ${value}`)}`);
+    parts.push(`  --data-binary ${shellQuote(job.body)}`);
+    let text = parts.join(' \\\n');
+    if (Object.values(headers).includes('***')) text = '# credentials are masked (***): put the real value in before running\n' + text;
+    return text;
+  }
+
+  function signatureHelp(job, attempt) {
+    const headers = (attempt && attempt.request_headers) || {};
+    const get = (name) => { const k = Object.keys(headers).find((h) => h.toLowerCase() === name); return k ? headers[k] : undefined; };
+    const auth = job.auth || {};
+    const kind = auth.kind || (job.platform === 'accredit' ? 'rsa' : get('x-signature') ? 'hmac' : 'none');
+    const box = el('div', {});
+    if (kind === 'rsa') {
+      box.append(
+        el('p', {}, 'X-Signature is the base64 RSA-SHA256 signature (', auth.rsa_padding === 'pss' ? 'PSS' : 'PKCS#1 v1.5',
+          ') of the exact body bytes, made with the simulator\'s private key. Verify it with the public key (',
+          el('code', {}, 'signatureKey'), ' of the subscription, or ', el('code', {}, 'accessrc-sim keys show'), '):'),
+        el('pre', {class: 'code'}, [
+          "# body.json: the exact bytes received; sig.b64: the X-Signature header",
+          `printf '%s' ${shellQuote(get('x-signature') || '<X-Signature>')} | base64 -d > sig.bin`,
+          'openssl dgst -sha256 ' + (auth.rsa_padding === 'pss' ? '-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-1 ' : '') +
+            '-verify public.pem -signature sig.bin body.json'].join('\n')));
+    } else if (kind === 'hmac') {
+      box.append(
+        el('p', {}, 'x-signature is ', el('code', {}, 'sha256='), ' + the lower-case hex HMAC-SHA256 of the exact body bytes, keyed with the subscription secret. Recompute and compare in constant time:'),
+        el('pre', {class: 'code'}, "printf '%s' \"$(cat body.json)\" | openssl dgst -sha256 -hmac \"$SECRET\"   # compare with " + (get('x-signature') || 'x-signature')));
+    } else if (kind === 'header') {
+      box.append(el('p', {}, `The ${auth.header_name || 'API-key'} header carries the subscription's key (masked here). Compare it with your stored value in constant time.`));
+    } else if (kind === 'basic') {
+      box.append(el('p', {}, 'Authorization: Basic base64(username:password), masked here. Compare it with your stored credentials in constant time.'));
+    } else if (kind === 'authorization') {
+      box.append(el('p', {}, 'ReachFive sends the configured Authorization value verbatim (masked here); there is no signature.'));
+    } else {
+      box.append(el('p', {}, job.platform === 'reachfive' ? 'No Authorization configured: ReachFive signs nothing.' : 'This subscription has no authentication (auth: null).'));
+    }
+    if (job.source === 'dashboard:forged-signature') box.append(el('p', {class: 'notice error'}, '⚠ This delivery was sent with a forged signature on purpose: a correct receiver answers 401.'));
+    return box;
+  }
+
+  function renderDetail(job) {
+    mergeJob({...job, attempts: undefined, body: undefined});
+    const status = jobStatus(job);
+    const attempts = job.attempts || [];
+    const last = attempts[attempts.length - 1];
+    const body = job.body;
+    $('#detail-title').replaceChildren(chip(status), ' ', job.event);
+    const actions = el('div', {class: 'actions'},
+      el('button', {type: 'button', class: 'primary', id: 'redeliver', onclick: () => redeliver(job),
+        disabled: !['succeeded', 'exhausted'].includes(job.state),
+        title: 'Send the same body with the same X-JobId again, as the platforms\' resend does'}, '↻ Redeliver'),
+      el('button', {type: 'button', id: 'copy-body', onclick: () => copyText(body, 'Body')}, '⧉ Copy body'),
+      el('button', {type: 'button', id: 'copy-curl', onclick: () => copyText(curlFor(job, last || attempts[0]), 'curl command')}, '⧉ Copy curl'));
+    const facts = el('dl', {class: 'facts'},
+      el('dt', {}, 'Job id'), el('dd', {class: 'id'}, job.id),
+      el('dt', {}, 'Platform'), el('dd', {}, PLATFORM_NAMES[job.platform] || job.platform),
+      el('dt', {}, 'Target'), el('dd', {}, job.url),
+      el('dt', {}, 'Attempts'), el('dd', {}, `${job.attempts_made} of at most ${job.max_attempts}`),
+      el('dt', {}, 'Created'), el('dd', {}, fmtTime(job.created_at)),
+      job.next_attempt_at ? [el('dt', {}, 'Next attempt'), el('dd', {}, fmtTime(job.next_attempt_at))] : null,
+      job.subscription_id ? [el('dt', {}, 'Subscription'), el('dd', {class: 'id'}, job.subscription_id)] : null,
+      job.redelivery_of ? [el('dt', {}, 'Redelivery of'), el('dd', {class: 'id'}, el('a', {href: `#job/${job.redelivery_of}`}, job.redelivery_of))] : null,
+      job.x_job_id ? [el('dt', {}, 'X-JobId'), el('dd', {class: 'id'}, job.x_job_id)] : null,
+      job.source ? [el('dt', {}, 'Source'), el('dd', {}, job.source)] : null);
+    const attemptList = el('ol', {class: 'attempts', id: 'attempt-list'}, attempts.map((a) => el('li', {dataset: {number: a.number}},
+      el('div', {class: 'head'},
+        el('strong', {}, `X-JobAttempt ${a.number}`), httpCode(a.status, a.error),
+        el('span', {class: 'muted'}, `${Math.round(a.duration_ms)} ms`),
+        el('span', {class: 'muted'}, fmtTime(a.started_at))),
+      a.error ? el('p', {class: 'muted'}, a.error) : null,
+      el('details', {},
+        el('summary', {}, 'Response body'),
+        el('pre', {class: 'code response'}, a.response_body ? pretty(a.response_body) : '(empty)')),
+      el('details', {}, el('summary', {}, 'Request headers'), headersTable(a.request_headers)))));
+    const requestHeaders = last ? headersTable(last.request_headers) : el('p', {class: 'muted'}, 'Not sent yet.');
+    $('#detail-body').replaceChildren(
+      actions, facts,
+      el('h3', {}, 'Attempts'),
+      attempts.length ? attemptList : el('p', {class: 'muted'}, 'No attempt yet: queued.'),
+      el('h3', {}, 'Request headers', el('span', {class: 'muted'}, ' (secrets masked)')), requestHeaders,
+      el('h3', {}, 'Body'), el('pre', {class: 'code', id: 'detail-json'}, pretty(body)),
+      el('h3', {}, 'Signature'), signatureHelp(job, last),
+    );
+  }
+
+  async function redeliver(job) {
+    try {
+      const again = await api('POST', R.redeliver.replace('{id}', encodeURIComponent(job.id)));
+      const id = again.id || again.jobId || (again.job && again.job.id);
+      toast(`Redelivery queued as job ${shortId(id)} (same body, X-JobId ${shortId(job.id)})`, 'ok');
+      if (id) location.hash = `#job/${id}`;
+    } catch (e) {
+      toast(`Redeliver failed: ${e.message}`, 'error');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // trigger panel
+  const send = {payloadDirty: false};
+
+  function eventsFor(platform) { return boot.events.filter((e) => e.platform === platform); }
+
+  function fillSelect(select, options) {
+    select.replaceChildren(...options.map(([value, label]) => el('option', {value}, label)));
+  }
+
+  function showAuthFor(root, platform) {
+    $$('[data-auth-for]', root).forEach((node) => { node.hidden = node.dataset.authFor !== platform; });
+  }
+
+  function showKindFields(root, name) {
+    const kind = (root.querySelector(`input[name="${name}"]:checked`) || {}).value;
+    $$('[data-kind]', root).forEach((node) => { node.hidden = node.dataset.kind !== kind; });
+    return kind;
+  }
+
+  function currentPreset() {
+    return boot.presets.find((p) => p.id === $('#send-preset').value) || null;
+  }
+
+  function setupSend() {
+    const form = $('#send-form');
+    const platform = $('#send-platform'), event = $('#send-event'), preset = $('#send-preset');
+    const onPlatform = () => {
+      fillSelect(event, eventsFor(platform.value).map((e) => [e.name, e.availability === 'planned' ? `${e.name} (planned)` : e.name]));
+      showAuthFor(form, platform.value);
+      $('#forge-label').hidden = !['accredit', 'accessrc'].includes(platform.value);
+      onEvent();
+      setDefaultTarget();
+    };
+    const onEvent = () => {
+      const presets = boot.presets.filter((p) => p.event === event.value);
+      fillSelect(preset, presets.length ? presets.map((p) => [p.id, p.label]) : [['', 'Random values']]);
+      onPreset();
+    };
+    const onPreset = () => {
+      const spec = boot.events.find((e) => e.name === event.value);
+      const p = currentPreset();
+      const countOf = spec && spec.count_of;
+      $('#send-count-label').hidden = !countOf;
+      $('#send-count-of').textContent = countOf ? `(${countOf})` : '';
+      if (p && p.count !== null && p.count !== undefined) $('#send-count').value = p.count;
+      $('#send-event-note').textContent = [spec && spec.description, p && p.note].filter(Boolean).join(' ');
+      regenerate();
+    };
+    platform.addEventListener('change', onPlatform);
+    event.addEventListener('change', onEvent);
+    preset.addEventListener('change', onPreset);
+    $('#send-count').addEventListener('change', regenerate);
+    $('#send-regenerate').addEventListener('click', regenerate);
+    $('#send-body').addEventListener('input', () => { send.payloadDirty = true; checkBody(); });
+    $$('input[name="auth-kind"]', form).forEach((r) => r.addEventListener('change', () => { showKindFields(form, 'auth-kind'); setDefaultTarget(); }));
+    showKindFields(form, 'auth-kind');
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); submitSend(); });
+    if (boot.demo) {
+      const box = $('#send-demo-targets');
+      box.hidden = false;
+      box.append(el('span', {class: 'muted'}, 'Demo receivers:'));
+      for (const target of boot.demo.targets) {
+        box.append(el('button', {type: 'button', class: 'small', dataset: {target: target.id},
+          onclick: () => useDemoTarget(target)}, target.label));
+      }
+    }
+    onPlatform();
+  }
+
+  function setDefaultTarget() {
+    if (!boot.demo) return;
+    const platform = $('#send-platform').value;
+    const target = boot.demo.targets.find((t) => t.platform === platform && t.default);
+    if (target && (!$('#send-url').value || $('#send-url').dataset.auto === '1')) useDemoTarget(target, true);
+  }
+
+  function useDemoTarget(target, quiet) {
+    const form = $('#send-form');
+    if ($('#send-platform').value !== target.platform) {
+      $('#send-platform').value = target.platform;
+      $('#send-platform').dispatchEvent(new Event('change'));
+    }
+    $('#send-url').value = target.url;
+    $('#send-url').dataset.auto = '1';
+    const auth = target.auth || {};
+    if (target.platform === 'accessrc') {
+      const radio = form.querySelector(`input[name="auth-kind"][value="${auth.kind || 'none'}"]`);
+      if (radio) radio.checked = true;
+      if (auth.kind === 'hmac') $('#auth-secret').value = auth.secret;
+      showKindFields(form, 'auth-kind');
+    }
+    if (target.platform === 'reachfive') $('#auth-authorization').value = auth.authorization || '';
+    if (!quiet) toast(`Target: ${target.label}`, 'info', 2000);
+  }
+
+  let genSerial = 0;
+  async function regenerate() {
+    const p = currentPreset();
+    const eventName = $('#send-event').value;
+    const spec = boot.events.find((e) => e.name === eventName);
+    const params = new URLSearchParams({event: eventName});
+    if (p) params.set('preset', p.id);
+    if (spec && spec.count_of) params.set('count', $('#send-count').value || '0');
+    const serial = ++genSerial;
+    try {
+      const data = await api('GET', `${R.sample}?${params}`);
+      if (serial !== genSerial) return;
+      $('#send-body').value = JSON.stringify(data.payload, null, 2);
+      send.payloadDirty = false;
+      checkBody();
+    } catch (e) {
+      $('#send-body-problems').textContent = `Could not generate: ${e.message}`;
+    }
+  }
+
+  function checkBody() {
+    const out = $('#send-body-problems');
+    try {
+      JSON.parse($('#send-body').value);
+      out.textContent = send.payloadDirty ? '✎ edited' : '';
+      return true;
+    } catch (e) {
+      out.textContent = `✖ not valid JSON: ${e.message}`;
+      return false;
+    }
+  }
+
+  function readAuth(form, prefix, platform) {
+    if (platform === 'accredit') return prefix === 'auth' ? {rsa_padding: $('#auth-rsa-padding').value} : null;
+    if (platform === 'reachfive') {
+      const value = $(`#${prefix}-authorization`).value.trim();
+      return value ? {authorization: value} : null;
+    }
+    const kind = showKindFields(form, prefix === 'auth' ? 'auth-kind' : 'sub-auth-kind');
+    if (kind === 'hmac') return {type: 'hmac', secret: $(`#${prefix}-secret`).value};
+    if (kind === 'header') return {type: 'header', headerName: $(`#${prefix}-header-name`).value, headerValue: $(`#${prefix}-header-value`).value};
+    if (kind === 'basic') return {type: 'basic', username: $(`#${prefix}-username`).value, password: $(`#${prefix}-password`).value};
+    return null;
+  }
+
+  function parseDelays(text) {
+    text = text.trim();
+    if (!text) return undefined;
+    return text.split(',').map((part) => Number(part.trim()));
+  }
+
+  async function submitSend() {
+    const result = $('#send-result');
+    if (!checkBody()) { notice(result, 'The payload is not valid JSON.', 'error'); $('#send-body').focus(); return; }
+    const url = $('#send-url').value.trim();
+    if (!url) { notice(result, 'Give the target URL.', 'error'); $('#send-url').focus(); return; }
+    const platform = $('#send-platform').value;
+    const request = {
+      event: $('#send-event').value,
+      url,
+      payload: JSON.parse($('#send-body').value),
+      auth: readAuth($('#send-form'), 'auth', platform),
+      forge_signature: $('#send-forge').checked && !$('#forge-label').hidden,
+    };
+    const delays = parseDelays($('#send-delays').value);
+    if (delays !== undefined) request.retry_delays = delays;
+    const timeout = Number($('#send-timeout').value);
+    if (timeout) request.timeout = timeout;
+    $('#send-submit').disabled = true;
+    try {
+      const job = await api('POST', R.send, request);
+      mergeJob(job);
+      renderJobs(new Set([job.id]));
+      result.replaceChildren(el('p', {class: 'notice ok', role: 'status'}, `Queued job ${shortId(job.id)}: `,
+        el('a', {href: `#job/${job.id}`}, 'open it'), ' or watch the ', el('a', {href: '#deliveries'}, 'delivery log'), '.'));
+      if (!send.payloadDirty) regenerate();
+    } catch (e) {
+      notice(result, `Not sent: ${e.message}${e.field ? ` (field ${e.field})` : ''}`, 'error');
+    } finally {
+      $('#send-submit').disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // subscriptions
+  function scheduleText(sub) {
+    const s = sub.schedule;
+    if (!s) return 'on demand';
+    return s.kind === 'interval' ? `every ${s.seconds} s` : `cron ${s.cron}`;
+  }
+
+  function authText(auth) {
+    if (!auth || !auth.kind || auth.kind === 'none') return 'none';
+    if (auth.kind === 'header') return `header ${auth.header_name}`;
+    if (auth.kind === 'rsa') return 'RSA X-Signature';
+    return auth.kind;
+  }
+
+  async function loadSubs() {
+    try {
+      const data = await api('GET', R.subscriptions);
+      state.subs = Array.isArray(data) ? data : (data.subscriptions || data.items || []);
+      renderSubs();
+    } catch (e) {
+      $('#subs-body').replaceChildren(el('tr', {}, el('td', {colspan: 8, class: 'empty'}, `Could not load: ${e.message}`)));
+    }
+  }
+
+  function renderSubs() {
+    const body = $('#subs-body');
+    if (!state.subs.length) {
+      body.replaceChildren(el('tr', {}, el('td', {colspan: 8, class: 'empty'}, 'No subscription yet.')));
+      return;
+    }
+    body.replaceChildren(...state.subs.map((sub) => {
+      const st = sub.paused ? {cls: 'paused', icon: '⏸', word: 'Paused'} : sub.schedule ? {cls: 'active', icon: '▶', word: 'Scheduled'} : {cls: 'idle', icon: '●', word: 'On demand'};
+      const act = (label, handler, cls) => el('button', {type: 'button', class: `small ${cls || ''}`, onclick: handler,
+        'aria-label': `${label}: ${sub.event} to ${sub.url}`}, label);
+      return el('tr', {dataset: {sub: sub.id}},
+        el('td', {'data-label': 'State'}, chip(st)),
+        el('td', {'data-label': 'Event'}, el('strong', {}, sub.event)),
+        el('td', {'data-label': 'Platform'}, PLATFORM_NAMES[sub.platform] || sub.platform),
+        el('td', {'data-label': 'Callback', class: 'wrap'}, sub.url),
+        el('td', {'data-label': 'Auth'}, authText(sub.auth)),
+        el('td', {'data-label': 'Schedule'}, scheduleText(sub)),
+        el('td', {'data-label': 'Fired'}, String(sub.fired_count || 0)),
+        el('td', {'data-label': 'Actions'}, el('div', {class: 'actions tight'},
+          act('➤ Fire now', () => subAction(sub, 'fire')),
+          sub.paused ? act('▶ Resume', () => subAction(sub, 'resume')) : act('⏸ Pause', () => subAction(sub, 'pause')),
+          act('⏱ Schedule', (ev) => scheduleEditor(sub, ev.currentTarget)),
+          act('✕ Delete', () => subAction(sub, 'delete'), 'danger'))));
+    }));
+  }
+
+  function scheduleEditor(sub, button) {
+    const row = button.closest('tr');
+    const existing = row.nextElementSibling;
+    if (existing && existing.classList.contains('schedule-editor')) { existing.remove(); return; }
+    const s = sub.schedule || {};
+    const kind = el('select', {'aria-label': 'Schedule kind'},
+      el('option', {value: 'interval', selected: s.kind !== 'cron'}, 'every N seconds'),
+      el('option', {value: 'cron', selected: s.kind === 'cron'}, 'cron (UTC)'));
+    const value = el('input', {type: 'text', 'aria-label': 'Seconds or cron expression', spellcheck: 'false',
+      value: s.kind === 'cron' ? s.cron : String(s.seconds || 30)});
+    const out = el('span', {'aria-live': 'polite'});
+    const url = R.subscription.replace('{id}', encodeURIComponent(sub.id)) + '/schedule';
+    const save = async (ev) => {
+      ev.preventDefault();
+      const body = kind.value === 'cron' ? {cron: value.value.trim()} : {interval_seconds: Number(value.value)};
+      try { await api('PUT', url, body); toast('Schedule saved', 'ok'); loadSubs(); }
+      catch (e) { out.replaceChildren(el('span', {class: 'code-bad'}, `✖ ${e.message}`)); }
+    };
+    const remove = async () => {
+      try { await api('DELETE', url); toast('Schedule removed: on demand only', 'ok'); loadSubs(); }
+      catch (e) { out.replaceChildren(el('span', {class: 'code-bad'}, `✖ ${e.message}`)); }
+    };
+    const form = el('form', {class: 'row', onsubmit: save},
+      el('label', {}, 'Fire ', kind), el('label', {}, 'Every / expression ', value),
+      el('div', {class: 'actions tight'}, el('button', {type: 'submit', class: 'small primary'}, 'Save schedule'),
+        sub.schedule ? el('button', {type: 'button', class: 'small', onclick: remove}, 'Remove schedule') : null), out);
+    row.after(el('tr', {class: 'schedule-editor'}, el('td', {colspan: 8}, form)));
+    value.focus();
+  }
+
+  async function subAction(sub, action) {
+    try {
+      if (action === 'delete') {
+        if (!confirm(`Delete the subscription ${sub.event} → ${sub.url}?`)) return;
+        await api('DELETE', R.subscription.replace('{id}', encodeURIComponent(sub.id)));
+        toast('Subscription deleted', 'ok');
+      } else {
+        const res = await api('POST', R[`sub_${action}`].replace('{id}', encodeURIComponent(sub.id)));
+        if (action === 'fire') {
+          const id = res && (res.id || res.jobId || (res.job && res.job.id));
+          toast(`Fired: job ${shortId(id)}`, 'ok');
+        } else {
+          toast(action === 'pause' ? 'Paused' : 'Resumed', 'ok');
+        }
+      }
+    } catch (e) {
+      toast(`${action} failed: ${e.message}`, 'error');
+    }
+    loadSubs();
+  }
+
+  function setupSubs() {
+    const form = $('#sub-form');
+    const platform = $('#sub-platform');
+    const onPlatform = () => {
+      fillSelect($('#sub-event'), eventsFor(platform.value).map((e) => [e.name, e.availability === 'planned' ? `${e.name} (planned)` : e.name]));
+      showAuthFor(form, platform.value);
+      if (boot.demo && (!$('#sub-url').value || $('#sub-url').dataset.auto === '1')) {
+        const target = boot.demo.targets.find((t) => t.platform === platform.value && t.default);
+        if (target) {
+          $('#sub-url').value = target.url;
+          $('#sub-url').dataset.auto = '1';
+          if (target.auth && target.auth.kind === 'hmac') {
+            form.querySelector('input[name="sub-auth-kind"][value="hmac"]').checked = true;
+            $('#sub-secret').value = target.auth.secret;
+          }
+          if (target.auth && target.auth.authorization) $('#sub-authorization').value = target.auth.authorization;
+        }
+      }
+      showKindFields(form, 'sub-auth-kind');
+    };
+    platform.addEventListener('change', onPlatform);
+    $$('input[name="sub-auth-kind"]', form).forEach((r) => r.addEventListener('change', () => showKindFields(form, 'sub-auth-kind')));
+    const onSchedule = () => {
+      const kind = form.querySelector('input[name="sub-schedule"]:checked').value;
+      $$('[data-schedule]', form).forEach((node) => { node.hidden = node.dataset.schedule !== kind; });
+    };
+    $$('input[name="sub-schedule"]', form).forEach((r) => r.addEventListener('change', onSchedule));
+    onSchedule();
+    onPlatform();
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const out = $('#sub-result');
+      const kind = form.querySelector('input[name="sub-schedule"]:checked').value;
+      const request = {platform: platform.value, event: $('#sub-event').value, url: $('#sub-url').value.trim()};
+      const auth = readAuth(form, 'sub', platform.value);
+      if (platform.value !== 'accredit') request.auth = auth;
+      if (platform.value === 'reachfive') request.timeout = Number($('#sub-timeout').value) || undefined;
+      if (kind === 'interval') request.schedule = {interval_seconds: Number($('#sub-interval').value)};
+      if (kind === 'cron') request.schedule = {cron: $('#sub-cron').value.trim()};
+      const seed = $('#sub-seed').value.trim();
+      if (seed) request.seed = Number(seed);
+      try {
+        const sub = await api('POST', R.subscriptions, request);
+        notice(out, `Subscribed: ${sub.event} → ${sub.url}`, 'ok');
+        loadSubs();
+      } catch (e) {
+        notice(out, `Not subscribed: ${e.message}${e.field ? ` (field ${e.field})` : ''}`, 'error');
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // scenarios
+  function scenarioProgress() { /* replaced in setupScenarios when the scenario API exists */ }
+
+  async function loadScenarios() {
+    const box = $('#scenarios-content');
+    if (!R.scenarios) {
+      box.replaceChildren(el('p', {class: 'notice info'}, 'This simulator has no scenario runner.'));
+      return;
+    }
+    box.replaceChildren(el('p', {class: 'muted'}, 'Loading…'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // views and routing
+  const VIEWS = ['deliveries', 'send', 'subscriptions', 'scenarios'];
+  function route() {
+    const hash = location.hash.replace(/^#/, '') || 'deliveries';
+    if (hash.startsWith('job/')) {
+      const id = decodeURIComponent(hash.slice(4));
+      if ($('#view-deliveries').hidden) showView('deliveries');
+      openDetail(id);
+      return;
+    }
+    if (!$('#detail').hidden) { state.openJob = null; $('#detail').hidden = true; }
+    showView(VIEWS.includes(hash) ? hash : 'deliveries');
+  }
+
+  function showView(name) {
+    VIEWS.forEach((v) => { $(`#view-${v}`).hidden = v !== name; });
+    $$('nav.tabs a').forEach((a) => {
+      if (a.dataset.view === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    });
+    if (name === 'subscriptions') loadSubs();
+    if (name === 'scenarios') loadScenarios();
+  }
+
+  function init() {
+    setupKey();
+    setupSend();
+    setupSubs();
+    $('#filter-state').addEventListener('change', () => renderJobs());
+    $('#filter-platform').addEventListener('change', () => renderJobs());
+    $('#detail-close').addEventListener('click', closeDetail);
+    document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape' && !$('#detail').hidden) closeDetail(); });
+    window.addEventListener('hashchange', route);
+    route();
+    streamLoop();
+  }
+
+  init();
+})();
