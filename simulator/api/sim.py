@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, stream_with_context
 
 from .. import catalogue
 from ..auth import Auth
@@ -468,5 +468,5 @@ def stream():
                 yield ": keep-alive\n\n"
             time.sleep(STREAM_POLL)
 
-    return Response(events(), mimetype="text/event-stream",
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,210 @@
+"""The delivery log API: filters, paging, one job with attempts, redeliver, the exhausted state, actions, SSE."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import requests
+
+from simulator.receiver import ServerThread
+
+from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final, wait_until  # noqa: F401
+
+EVENT = "DELIVERY_CHANNEL_STATUS_UPDATED"
+
+
+def send(client, url, **body):
+    body.setdefault("event", EVENT)
+    resp = client.post("/api/send", headers=XKEY, json={"url": url, **body})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def test_one_job_shows_every_attempt_with_request_and_response(client, receiver):
+    target = receiver("accessrc", fail_first=2)
+    job = wait_job_final(client, send(client, target.url + "/h", seed=3)["id"])
+    assert job["state"] == "succeeded" and job["attempts_made"] == 3
+    numbers = [a["number"] for a in job["attempts"]]
+    assert numbers == [0, 1, 2]
+    for a in job["attempts"]:
+        assert a["request_headers"]["X-JobId"] == job["id"] and a["request_headers"]["X-JobAttempt"] == str(a["number"])
+        assert a["request_body"] == job["body"] and a["duration_ms"] >= 0 and a["started_at"] > 0
+    assert [a["status"] for a in job["attempts"]] == [500, 500, 200]
+    assert json.loads(job["attempts"][0]["response_body"])["error"]["code"] == 500
+    assert job["attempts"][0]["error"] == "HTTP 500" and job["attempts"][2]["error"] is None
+    assert json.loads(job["attempts"][2]["response_body"])["status"] == "success"
+
+
+def test_exhausted_when_retries_run_out(client, receiver):
+    target = receiver("accessrc", fail_first=99)
+    job = wait_job_final(client, send(client, target.url + "/h", retry_delays=[0, 0])["id"])
+    assert job["state"] == "exhausted" and job["attempts_made"] == 3 and job["last_status"] == 500
+    listed = client.get("/api/jobs?status=exhausted", headers=XKEY).get_json()
+    assert [j["id"] for j in listed["jobs"]] == [job["id"]] and listed["counts"]["exhausted"] == 1
+
+
+def test_redeliver_sends_the_same_body_and_x_job_id_again(client, receiver):
+    target = receiver("accessrc", fail_first=99)
+    original = wait_job_final(client, send(client, target.url + "/h", retry_delays=[])["id"])
+    assert original["state"] == "exhausted"
+    resp = client.post(f"/api/jobs/{original['id']}/redeliver", headers=XKEY)
+    assert resp.status_code == 201
+    again = wait_job_final(client, resp.get_json()["id"])
+    assert again["redelivery_of"] == original["id"] and again["x_job_id"] == original["id"]
+    assert again["body"] == original["body"] and again["source"] == "redeliver"
+    assert [a["request_headers"]["X-JobId"] for a in again["attempts"]] == [original["id"]]
+    assert again["attempts"][0]["request_headers"]["X-JobAttempt"] == "0"
+    assert [(r.job_id, r.body) for r in target.received] == [(original["id"], original["body"])] * 2
+
+
+def test_redeliver_of_an_unfinished_job_is_409_and_unknown_is_404(client, receiver):
+    target = receiver("accessrc", fail_first=99)
+    job = send(client, target.url + "/h", retry_delays=[60])
+    wait_until(lambda: client.get(f"/api/jobs/{job['id']}", headers=XKEY).get_json()["attempts_made"] == 1)
+    resp = client.post(f"/api/jobs/{job['id']}/redeliver", headers=XKEY)
+    assert resp.status_code == 409 and resp.get_json()["error"]["type"] == "Conflict"
+    assert client.post("/api/jobs/nope/redeliver", headers=XKEY).status_code == 404
+    assert client.get("/api/jobs/nope", headers=XKEY).get_json()["error"]["code"] == 404
+
+
+def test_filters_and_paging(client, receiver):
+    target = receiver("accessrc")
+    ids = [send(client, target.url + "/h")["id"] for _ in range(5)]
+    refund = send(client, target.url + "/r", event="DELIVERY_REFUND_REQUESTED")["id"]
+    wait_until(lambda: client.get("/api/jobs?status=succeeded", headers=XKEY).get_json()["counts"]["succeeded"] == 6)
+    newest = client.get("/api/jobs?limit=4", headers=XKEY).get_json()
+    assert [j["id"] for j in newest["jobs"]] == [refund, *ids[::-1][:3]]
+    older = client.get(f"/api/jobs?limit=4&before_id={newest['page']['next_before_id']}", headers=XKEY).get_json()
+    assert [j["id"] for j in older["jobs"]] == ids[1::-1] and "next_before_id" not in older["page"]
+    since = client.get(f"/api/jobs?since_id={newest['jobs'][1]['seq']}", headers=XKEY).get_json()
+    assert [j["id"] for j in since["jobs"]] == [refund]
+    by_event = client.get("/api/jobs?event=DELIVERY_REFUND_REQUESTED", headers=BEARER).get_json()
+    assert [j["id"] for j in by_event["jobs"]] == [refund]
+    assert client.get("/api/jobs?platform=accredit", headers=XKEY).get_json()["jobs"] == []
+
+
+@pytest.mark.parametrize("query, field", [("status=done", "status"), ("limit=0", "limit"), ("limit=x", "limit"),
+                                          ("since_id=1&before_id=2", "since_id")])
+def test_bad_filters_are_400(client, query, field):
+    resp = client.get(f"/api/jobs?{query}", headers=XKEY)
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"event": EVENT}, "url"),
+    ({"url": "http://127.0.0.1:9/h"}, "event"),
+    ({"event": "NOPE", "url": "http://127.0.0.1:9/h"}, "event"),
+    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "overrides": {"status": 5}}, "overrides"),
+    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "overrides": "status=x"}, "overrides"),
+    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "count": 3}, "overrides"),
+    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "retry_delays": "1,2"}, "retry_delays"),
+    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "auth": {"type": "hmac"}}, "auth.secret"),
+])
+def test_bad_send_is_400_and_stores_no_job(client, app, body, field):
+    resp = client.post("/api/send", headers=XKEY, json=body)
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == field, resp.get_json()
+    assert count_rows(app, "jobs") == 0
+
+
+def test_send_with_hmac_auth_seed_and_overrides(client, receiver):
+    from simulator.auth import Auth
+    target = receiver("accessrc", auth=Auth("hmac", secret="abcd1234"))
+    job = send(client, target.url + "/h", seed=7, overrides={"status": "Approved"},
+               auth={"type": "hmac", "secret": "abcd1234"})
+    job = wait_job_final(client, job["id"])
+    assert job["state"] == "succeeded" and job["attempts"][0]["request_headers"]["x-signature"].startswith("sha256=")
+
+
+def test_actions_reach_every_active_subscription(client, receiver):
+    target = receiver("accessrc")
+    paused_target = receiver("accessrc")
+    client.post("/api/Event/Subscribe", headers=XKEY, json={"eventType": EVENT, "callbackUrl": target.url + "/h"})
+    paused = client.post("/api/subscriptions", headers=XKEY, json={"event": EVENT, "url": paused_target.url + "/h",
+                                                                    "paused": True}).get_json()
+    assert paused["paused"]
+    resp = client.post("/api/actions/reject-delivery-channel", headers=XKEY,
+                       json={"message": "Description is not clear enough"})
+    assert resp.status_code == 201
+    [job] = resp.get_json()["jobs"]
+    job = wait_job_final(client, job["id"])
+    payload = json.loads(job["body"])
+    assert payload["status"] == "Rejected" and payload["message"] == "Description is not clear enough"
+    assert job["source"] == "action:reject-delivery-channel" and len(target.received) == 1
+    assert paused_target.received == []
+
+
+def test_finish_import_action_with_records_and_failures(client, receiver):
+    target = receiver("accessrc")
+    resp = client.post("/api/actions/finish-import", headers=XKEY,
+                       json={"records": 120, "failures": 5, "url": target.url + "/import"})
+    job = wait_job_final(client, resp.get_json()["jobs"][0]["id"])
+    payload = json.loads(job["body"])
+    assert payload["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
+    assert len(payload["errors"]) == 5 and payload["status"] == "PARTIAL_SUCCESS" and job["state"] == "succeeded"
+
+
+def test_sync_eligibility_action_for_a_program(client, receiver):
+    target = receiver("accessrc")
+    program = "d0c1a7e2-1111-4e0a-9b3c-5a6f7e8d9c01"
+    resp = client.post("/api/actions/sync-eligibility", headers=XKEY,
+                       json={"programId": program, "applications": 3, "url": target.url + "/elig"})
+    job = wait_job_final(client, resp.get_json()["jobs"][0]["id"])
+    payload = json.loads(job["body"])
+    assert payload["programId"] == program and len(payload["applications"]) == 3 and job["state"] == "succeeded"
+
+
+@pytest.mark.parametrize("name, body, status, field", [
+    ("approve-delivery-channel", {}, 400, "url"),  # no subscription and no url
+    ("finish-import", {"records": 10, "failures": 20, "url": "http://127.0.0.1:9/h"}, 400, None),
+    ("finish-import", {"colour": 1}, 400, "colour"),
+    ("no-such-action", {}, 404, "name"),
+])
+def test_bad_actions(client, app, name, body, status, field):
+    resp = client.post(f"/api/actions/{name}", headers=XKEY, json=body)
+    assert resp.status_code == status
+    if field:
+        assert resp.get_json()["error"]["field"] == field
+    assert count_rows(app, "jobs") == 0
+
+
+def test_actions_are_listed(client):
+    names = {a["name"] for a in client.get("/api/actions", headers=XKEY).get_json()["actions"]}
+    assert {"approve-delivery-channel", "reject-delivery-channel", "sync-eligibility", "finish-import"} <= names
+
+
+def test_stream_reports_jobs_and_attempts_within_a_second(app, receiver):
+    from waitress.server import create_server
+
+    target = receiver("accessrc")
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        events = []
+
+        def read():
+            with requests.get(f"{base}/api/stream?max_seconds=3", headers=XKEY, stream=True, timeout=10) as resp:
+                assert resp.headers["Content-Type"].startswith("text/event-stream")
+                kind = None
+                for line in resp.iter_lines(decode_unicode=True):
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        events.append((kind, json.loads(line[6:])))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_until(lambda: any(k == "hello" for k, _ in events), timeout=5)
+        job = requests.post(f"{base}/api/send", headers=XKEY, json={"event": EVENT, "url": target.url + "/h"}).json()
+        wait_until(lambda: any(k == "attempt" and d["job"]["id"] == job["id"] for k, d in events), timeout=1.5)
+        kinds = [k for k, d in events if k != "hello" and (d.get("id") or d["job"]["id"]) == job["id"]]
+        assert kinds == ["job", "attempt"]
+        attempt = [d for k, d in events if k == "attempt"][0]
+        assert attempt["attempt"]["status"] == 200 and attempt["job"]["state"] == "succeeded"
+        reader.join(10)
+        assert not reader.is_alive()
+        assert requests.get(f"{base}/api/stream", timeout=5).status_code == 401
+    finally:
+        server.close()
