@@ -1,0 +1,221 @@
+"""`accessrc-sim serve` as a real subprocess: both subscription APIs, scheduled firings, SIGTERM, and kill -9."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+from flask import Flask, request
+
+from simulator.auth import Auth
+from simulator.receiver import ReceiverConfig, ServerThread, create_receiver
+
+from sim_helpers import wait_until
+
+KEY = "serve-test-key"
+XKEY = {"x-api-key": KEY}
+CLI = [sys.executable, "-c", "import sys; from simulator.cli import main; sys.argv[0] = 'accessrc-sim'; main()"]
+BEARER = {"Authorization": f"Bearer {KEY}"}
+
+
+class Served:
+    def __init__(self, proc, out_path, url, api_key):
+        self.proc, self.out_path, self.url, self.api_key = proc, out_path, url, api_key
+
+    @property
+    def output(self) -> str:
+        return self.out_path.read_text()
+
+
+@pytest.fixture
+def serve(tmp_path, keys_dir):
+    """serve(*args, env_key=KEY, tag="a") -> Served: the real CLI on a free port, output in a file."""
+    procs = []
+
+    def start(*args, env_key=KEY, tag="a"):
+        out = tmp_path / f"serve-{tag}-{len(procs)}.out"
+        env = {k: v for k, v in os.environ.items() if k != "ACCESSRC_SIM_API_KEY"}
+        if env_key:
+            env["ACCESSRC_SIM_API_KEY"] = env_key
+        cmd = [*CLI, "serve", "--port", "0", "--db", str(tmp_path / "sim.db"),
+               "--keys-dir", str(keys_dir), *args]
+        with open(out, "w") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        procs.append(proc)
+        match = wait_until(lambda: re.search(r"serving on (http://[\d.]+:\d+)/", out.read_text()) or
+                           (proc.poll() is not None and pytest.fail(out.read_text())), timeout=20)
+        url = match.group(1)
+        key_line = re.search(r"admin API key \(generated now.*\): (\S+)", out.read_text())
+        api_key = key_line.group(1) if key_line else env_key
+        wait_until(lambda: _healthy(url), timeout=10)
+        return Served(proc, out, url, api_key)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _healthy(url):
+    try:
+        return requests.get(url + "/healthz", timeout=1).json()["status"] == "ok"
+    except requests.RequestException:
+        return False
+
+
+def start_receiver(platform, auth=None, pem=None, fail_first=0):
+    app = create_receiver(ReceiverConfig(platform, auth or Auth("none"), pem, None, fail_first))
+    server = ServerThread(app).start()
+    server.received = app.extensions["received"]
+    return server
+
+
+def test_health_and_usage_errors(serve, tmp_path):
+    served = serve()
+    health = requests.get(served.url + "/healthz", timeout=5).json()
+    assert health == {"status": "ok", "queue": True, "scheduler": True, "pending": 0}
+    assert "admin API key: from ACCESSRC_SIM_API_KEY" in served.output
+    missing = requests.get(served.url + "/no/such/route", timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"
+    bad = subprocess.run([*CLI, "serve", "--retry-delays", "1,x"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert bad.returncode == 2 and "retry delays" in bad.stderr
+
+
+def test_generated_key_is_printed_once_and_kept(serve):
+    first = serve(env_key=None, tag="first")
+    assert first.api_key.startswith("sim_") and first.output.count(first.api_key) == 1
+    assert requests.get(first.url + "/api/events", headers={"x-api-key": first.api_key}, timeout=5).status_code == 200
+    assert requests.get(first.url + "/api/events", headers={"x-api-key": "guess"}, timeout=5).status_code == 401
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.proc.wait(30) == 0
+    second = serve(env_key=None, tag="second")
+    assert first.api_key not in second.output and "generated at first start" in second.output
+    assert requests.get(second.url + "/api/events", headers=BEARER | {"Authorization": f"Bearer {first.api_key}"},
+                        timeout=5).status_code == 200
+
+
+def test_both_platform_apis_and_scheduled_signed_firings(serve):
+    served = serve("--retry-delays", "0.2,0.2,0.2,0.2,0.2")
+    sub = requests.post(served.url + "/api/webhookSubscription", headers=BEARER, timeout=5,
+                        json={"event": "BadgeExportZipFile.Created", "callbackUrl": "http://127.0.0.1:9/placeholder"})
+    assert sub.status_code == 200
+    accredit = start_receiver("accredit", Auth("rsa"), sub.json()["signatureKey"])
+    hmac_receiver = start_receiver("accessrc", Auth("hmac", secret="abcd1234"))
+    try:
+        sub_id = sub.json()["id"]
+        requests.delete(f"{served.url}/api/webhookSubscription/{sub_id}", headers=BEARER, timeout=5)
+        sub = requests.post(served.url + "/api/webhookSubscription", headers=BEARER, timeout=5,
+                            json={"event": "BadgeExportZipFile.Created",
+                                  "callbackUrl": accredit.url + "/baseWebhookNotification"}).json()
+        resp = requests.put(f"{served.url}/api/subscriptions/{sub['id']}/schedule", headers=XKEY, timeout=5,
+                            json={"interval_seconds": 0.5})
+        assert resp.status_code == 200
+        arc = requests.post(served.url + "/api/Event/Subscribe", headers=XKEY, timeout=5,
+                            json={"eventType": "DELIVERY_CHANNEL_STATUS_UPDATED",
+                                  "callbackUrl": hmac_receiver.url + "/hooks/arc",
+                                  "auth": {"type": "hmac", "secret": "abcd1234"}}).json()["data"]
+        requests.put(f"{served.url}/api/subscriptions/{arc['subscriptionId']}/schedule", headers=XKEY, timeout=5,
+                     json={"interval_seconds": 0.5})
+        wait_until(lambda: len(accredit.received) >= 3 and len(hmac_receiver.received) >= 3, timeout=15)
+        assert all(r.outcome == "accepted" and r.event == "BadgeExportZipFile.Created" for r in accredit.received)
+        assert all(r.outcome == "accepted" for r in hmac_receiver.received)
+        log = requests.get(served.url + f"/api/jobs?subscription_id={sub['id']}", headers=XKEY, timeout=5).json()
+        assert len(log["jobs"]) >= 3 and {j["source"] for j in log["jobs"]} == {"schedule"}
+    finally:
+        accredit.stop()
+        hmac_receiver.stop()
+
+
+class SlowTarget:
+    """Answers 200 after `delay` seconds; records each X-JobAttempt it sees."""
+
+    def __init__(self, delay):
+        self.seen, self.started = [], threading.Event()
+        app = Flask("slow")
+
+        @app.post("/slow")
+        def slow():
+            self.seen.append((request.headers.get("X-JobId"), request.headers.get("X-JobAttempt")))
+            self.started.set()
+            time.sleep(delay)
+            return "", 200
+
+        self.server = ServerThread(app).start()
+        self.url = self.server.url + "/slow"
+
+
+def test_sigterm_lets_the_attempt_in_flight_finish(serve, tmp_path):
+    served = serve()
+    slow = SlowTarget(1.0)
+    try:
+        job = requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
+                            json={"event": "DELIVERY_REFUND_REQUESTED", "url": slow.url}).json()
+        assert slow.started.wait(10)
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(30) == 0
+        assert "stopped" in served.output
+        db = sqlite3.connect(tmp_path / "sim.db")
+        assert db.execute("SELECT state, attempts_made FROM jobs WHERE id = ?", (job["id"],)).fetchone() == \
+            ("succeeded", 1)
+    finally:
+        slow.server.stop()
+
+
+@pytest.mark.slow
+def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
+    """Jobs waiting for a retry and one attempt in flight at kill -9: after restart every job finishes, the
+    attempt numbers continue, and only the in-flight attempt is sent twice."""
+    served = serve("--retry-delays", "1.5,1.5,1.5,1.5,1.5")
+    flaky = start_receiver("accessrc", fail_first=2)
+    slow = SlowTarget(3.0)
+    try:
+        flaky_ids = [requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
+                                   json={"event": "DELIVERY_REFUND_REQUESTED", "url": flaky.url + "/h"}).json()["id"]
+                     for _ in range(6)]
+        slow_id = requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
+                                json={"event": "DELIVERY_REFUND_REQUESTED", "url": slow.url}).json()["id"]
+
+        def first_attempts_done():
+            jobs = requests.get(served.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["jobs"]
+            return all(j["attempts_made"] == 1 for j in jobs if j["id"] in flaky_ids)
+
+        wait_until(first_attempts_done, timeout=10)
+        assert slow.started.wait(10)
+        served.proc.send_signal(signal.SIGKILL)
+        served.proc.wait(10)
+
+        db = sqlite3.connect(tmp_path / "sim.db")
+        states = dict(db.execute("SELECT id, state FROM jobs").fetchall())
+        assert {states[i] for i in flaky_ids} == {"pending"} and states[slow_id] == "delivering"
+        assert db.execute("SELECT COUNT(*) FROM attempts WHERE job_id = ?", (slow_id,)).fetchone()[0] == 0
+        db.close()
+        time.sleep(2.0)  # the retries fall due while the simulator is down
+
+        restarted = serve("--retry-delays", "1.5,1.5,1.5,1.5,1.5", tag="restart")
+        assert "resumed 1 job(s)" in restarted.output
+
+        def all_done():
+            jobs = requests.get(restarted.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["jobs"]
+            return len(jobs) == 7 and all(j["state"] == "succeeded" for j in jobs)
+
+        wait_until(all_done, timeout=30)
+        db = sqlite3.connect(tmp_path / "sim.db")
+        for job_id in flaky_ids:
+            numbers = [n for (n,) in db.execute("SELECT number FROM attempts WHERE job_id = ? ORDER BY number",
+                                                (job_id,))]
+            assert numbers == [0, 1, 2]
+            assert sorted(r.attempt for r in flaky.received if r.job_id == job_id) == ["0", "1", "2"]
+        assert [n for (n,) in db.execute("SELECT number FROM attempts WHERE job_id = ?", (slow_id,))] == [0]
+        assert slow.seen == [(slow_id, "0"), (slow_id, "0")]  # the in-flight attempt, sent again
+    finally:
+        flaky.stop()
+        slow.server.stop()
