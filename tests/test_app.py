@@ -1,0 +1,80 @@
+"""create_app: defaults then overrides, the admin key, one start per app, and errors as envelopes."""
+from __future__ import annotations
+
+import pytest
+
+from simulator.app import create_app
+
+from sim_helpers import API_KEY, XKEY, app, client, make_app, receiver, wait_until  # noqa: F401
+
+
+def test_config_overrides_defaults(make_app, tmp_path):
+    app = make_app(START_WORKERS=False, ALLOW_PLANNED=True)
+    services = app.extensions["accessrc_sim"]
+    assert app.config["DB_PATH"] == str(tmp_path / "sim.db") and services.settings.allow_planned
+    assert not services.queue.running and not services.scheduler.running
+    assert app.test_client().get("/healthz").get_json()["queue"] is False
+
+
+def test_start_is_once_per_app(app):
+    services = app.extensions["accessrc_sim"]
+    thread = services.queue._thread
+    services.start()
+    assert services.queue._thread is thread and services.scheduler.running
+
+
+def test_generated_key_is_kept_in_the_database(make_app, monkeypatch):
+    monkeypatch.delenv("ACCESSRC_SIM_API_KEY", raising=False)
+    first = make_app(API_KEY=None, START_WORKERS=False).extensions["accessrc_sim"].settings
+    second = make_app(API_KEY=None, START_WORKERS=False).extensions["accessrc_sim"].settings
+    assert first.api_key_generated and not second.api_key_generated
+    assert first.api_key == second.api_key and len(first.api_key) > 30
+
+
+def test_environment_key_wins(tmp_path, keys_dir, monkeypatch):
+    monkeypatch.setenv("ACCESSRC_SIM_API_KEY", "from-env")
+    app = create_app({"DB_PATH": str(tmp_path / "e.db"), "KEYS_DIR": str(keys_dir), "START_WORKERS": False})
+    client = app.test_client()
+    assert client.get("/api/events", headers={"x-api-key": "from-env"}).status_code == 200
+    assert client.get("/api/events", headers={"Authorization": "Bearer from-env"}).status_code == 200
+    assert client.get("/api/events", headers={"x-api-key": "from-en"}).status_code == 401
+
+
+def test_healthz_needs_no_key_and_management_routes_do(client):
+    assert client.get("/healthz").status_code == 200
+    for path in ("/api/events", "/api/jobs", "/api/subscriptions", "/api/actions", "/api/attempts"):
+        resp = client.get(path)
+        assert resp.status_code == 401 and resp.get_json()["error"]["type"] == "Unauthorized", path
+
+
+def test_unknown_route_and_method_use_the_envelope(client):
+    resp = client.get("/api/nothing-here", headers=XKEY)
+    assert resp.status_code == 404
+    assert resp.get_json() == {"error": {"code": 404, "message": "no route GET /api/nothing-here", "type": "NotFound"},
+                               "data": None, "status": "failed"}
+    wrong = client.delete("/api/events", headers=XKEY)
+    assert wrong.status_code == 405 and wrong.get_json()["error"]["type"] == "MethodNotAllowed"
+    assert "GET" in wrong.headers["Allow"]
+    acr = client.get("/api/webhookSubscription/a/b/c", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert acr.status_code == 404 and acr.get_json()["code"].startswith("ACR_")
+
+
+def test_an_unexpected_error_is_a_500_envelope_without_a_stack_trace(make_app):
+    app = make_app(START_WORKERS=False)
+    app.extensions["accessrc_sim"].store.execute("DROP TABLE subscriptions")
+    resp = app.test_client().get("/api/subscriptions", headers=XKEY)
+    assert resp.status_code == 500
+    assert resp.get_json() == {"error": {"code": 500, "message": "Internal Server Error", "type": "Exception"},
+                               "data": None, "status": "failed"}
+    assert b"Traceback" not in resp.data and b"sqlite" not in resp.data.lower()
+
+
+def test_oversized_body_is_413(client):
+    resp = client.post("/api/send", headers={**XKEY, "Content-Type": "application/json"}, data=b"{" + b" " * (2 << 20))
+    assert resp.status_code == 413 and resp.get_json()["status"] == "failed"
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[]", b"", b"\xff\xfe"])
+def test_bad_json_on_simulator_routes_names_the_body(client, raw):
+    resp = client.post("/api/subscriptions", headers={**XKEY, "Content-Type": "application/json"}, data=raw)
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "body"
