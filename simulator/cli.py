@@ -301,5 +301,9 @@ from .serve import serve_cmd  # noqa: E402
 
 main.add_command(serve_cmd)
 
+from .load_cli import load_cmd  # noqa: E402
+
+main.add_command(load_cmd)
+
 if __name__ == "__main__":
     main()

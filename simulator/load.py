@@ -1,0 +1,345 @@
+"""Load mode: fresh signed events at a steady rate to one receiver, with latency percentiles and a failure tally.
+
+Open loop: request i is due at start + i/rate, whatever happened to the ones before it, so a slow receiver shows
+up as latency and failures instead of quietly lowering the rate. `concurrency` worker threads share the slots;
+each generates and signs its next event while it waits for the slot, then sends it with the core's `post()`
+(exact bytes, no redirects, outbound guard). Generation draws Faker's slow fields from pools made once
+(`PooledFaker`), so a payload costs tens of microseconds instead of ~1 ms. Bounded: at most `max_requests`
+requests, no new request after `duration` (+1 s grace for a late slot); each one ends within `timeout`.
+Load mode does not write to the SQLite delivery log (see the README); failures are tallied and sampled.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import threading
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import requests
+from faker import Faker
+
+from . import catalogue, delivery
+from .auth import Auth
+from .catalogue.base import GenContext
+from .models import new_job_id
+from .signing import KeyPair
+
+MAX_RATE = 10_000.0  # requests per second
+MAX_DURATION = 3600.0  # seconds
+MAX_REQUESTS = 1_000_000
+MAX_CONCURRENCY = 64
+GRACE = 1.0  # seconds after the end during which a late slot may still start
+LEAD = 0.005  # seconds before its slot a worker generates and signs the event
+POOL_SIZE = 512  # values per pooled Faker call
+VALIDATED_UP_FRONT = 20  # payloads checked against the event schema before the clock starts
+
+
+class LoadError(ValueError):
+    """A load setting out of bounds, or an event whose generated payloads break its schema."""
+
+
+class FakerPools:
+    """Values of Faker calls generated once per (method, arguments), shared read-only by every worker."""
+
+    def __init__(self, seed: int | None = None, size: int = POOL_SIZE):
+        self.size = size
+        self.fake = Faker("en_US")
+        self.fake.seed_instance(seed if seed is not None else random.getrandbits(64))
+        self.pools: dict[tuple, list] = {}
+        self.lock = threading.Lock()
+
+    def pool(self, name: str, args: tuple, kwargs: dict) -> list:
+        key = (name, args, tuple(sorted(kwargs.items())))
+        values = self.pools.get(key)
+        if values is None:
+            with self.lock:
+                values = self.pools.get(key)
+                if values is None:
+                    method = getattr(self.fake, name)
+                    values = self.pools[key] = [method(*args, **kwargs) for _ in range(self.size)]
+        return values
+
+
+class PooledFaker:
+    """Duck-types the Faker a factory calls (`ctx.fake.name()`), drawing from FakerPools with its own RNG."""
+
+    def __init__(self, pools: FakerPools, rng: random.Random):
+        self._pools = pools
+        self._rng = rng
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def draw(*args, **kwargs):
+            return self._rng.choice(self._pools.pool(name, args, kwargs))
+
+        return draw
+
+
+class PayloadSource:
+    """Fresh payloads of one event: new ids (from the RNG), timestamps of now, Faker fields from the pools."""
+
+    def __init__(self, event: str, overrides: dict | None = None, count: int | None = None, force: bool = False,
+                 pools: FakerPools | None = None, rng: random.Random | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.spec = catalogue.get_event(event)
+        self.overrides = dict(overrides or {})
+        self.count = count
+        self.force = force
+        self.pools = pools or FakerPools()
+        self.rng = rng or random.Random()
+        self.fake = PooledFaker(self.pools, self.rng)
+        self.now = now
+
+    def payload(self) -> dict:
+        ctx = GenContext(fake=self.fake, rng=self.rng, now=self.now(), hints=self.overrides, count=self.count)
+        payload = self.spec.factory(ctx)
+        return catalogue.apply_overrides(payload, self.overrides, force=self.force)
+
+    def body(self) -> bytes:
+        return catalogue.body_bytes(self.payload())
+
+    def worker(self, index: int, seed: int | None = None) -> "PayloadSource":
+        """A source for one worker thread: same pools, its own RNG (seeded from `seed` and `index` if given)."""
+        rng = random.Random(None if seed is None else seed * 1_000_003 + index)
+        return PayloadSource(self.spec.name, self.overrides, self.count, self.force, self.pools, rng, self.now)
+
+    def check(self, n: int = VALIDATED_UP_FRONT) -> None:
+        """Generate `n` payloads and refuse the run (LoadError) if any breaks the event's schema."""
+        if self.force:
+            return
+        for _ in range(n):
+            problems = catalogue.validate(self.spec, self.payload())
+            if problems:
+                raise LoadError(f"generated {self.spec.name} payloads break its schema: " + "; ".join(problems[:3]))
+
+
+@dataclass
+class LoadPlan:
+    event: str
+    url: str
+    rate: float
+    duration: float
+    concurrency: int = 4
+    max_requests: int | None = None
+    timeout: float = delivery.DEFAULT_TIMEOUT
+    auth: Auth = field(default_factory=Auth)
+    overrides: dict = field(default_factory=dict)
+    count: int | None = None
+    force: bool = False
+    seed: int | None = None
+
+    @property
+    def total(self) -> int:
+        """Requests the plan sends at most: rate × duration, capped by max_requests."""
+        planned = math.floor(self.rate * self.duration + 1e-9)
+        return min(planned, self.max_requests) if self.max_requests is not None else planned
+
+    def check(self) -> "LoadPlan":
+        if not (0 < self.rate <= MAX_RATE):
+            raise LoadError(f"rate must be more than 0 and at most {MAX_RATE:g} requests per second")
+        if not (0 < self.duration <= MAX_DURATION):
+            raise LoadError(f"duration must be more than 0 and at most {MAX_DURATION:g} seconds")
+        if not (1 <= self.concurrency <= MAX_CONCURRENCY):
+            raise LoadError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
+        if self.max_requests is not None and not (1 <= self.max_requests <= MAX_REQUESTS):
+            raise LoadError(f"max requests must be between 1 and {MAX_REQUESTS:,}")
+        if self.total < 1:
+            raise LoadError(f"rate × duration = {self.rate * self.duration:g}: nothing to send")
+        if self.total > MAX_REQUESTS:
+            raise LoadError(f"rate × duration = {self.total:,} requests; at most {MAX_REQUESTS:,} per run")
+        return self
+
+
+def percentile(sorted_values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass
+class LoadResult:
+    """What a run did. `failed` counts by reason: `HTTP 500`, `timeout`, `connection error`, `not sent`…"""
+
+    planned: int
+    requested_rate: float
+    sent: int = 0
+    accepted: int = 0
+    failed: Counter = field(default_factory=Counter)
+    unsent: int = 0  # slots that could not start before the end (+ grace): the sender fell behind
+    latencies_ms: array = field(default_factory=lambda: array("d"))  # 8 bytes a request
+    lag_ms: array = field(default_factory=lambda: array("d"))  # how late each request started after its slot
+    first_start: float | None = None
+    last_start: float | None = None
+    elapsed: float = 0.0
+    samples: list[dict] = field(default_factory=list)  # the first few failures, for debugging
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
+
+    @property
+    def achieved_rate(self) -> float:
+        """Requests started per second between the first and the last start (the rate the sender held)."""
+        if self.sent < 2 or self.first_start is None or self.last_start in (None, self.first_start):
+            return 0.0
+        return (self.sent - 1) / (self.last_start - self.first_start)
+
+    def summary(self) -> dict:
+        lat, lag = sorted(self.latencies_ms), sorted(self.lag_ms)
+        r = lambda v: None if v is None else round(v, 3)  # noqa: E731
+        return {
+            "planned": self.planned, "sent": self.sent, "accepted": self.accepted, "failed": self.failures,
+            "failed_by_status": dict(sorted(self.failed.items())), "unsent": self.unsent,
+            "latency_ms": {"p50": r(percentile(lat, 50)), "p95": r(percentile(lat, 95)),
+                           "p99": r(percentile(lat, 99)), "max": r(lat[-1] if lat else None)},
+            "start_lag_ms": {"p50": r(percentile(lag, 50)), "p99": r(percentile(lag, 99))},
+            "requested_rate": self.requested_rate, "achieved_rate": round(self.achieved_rate, 2),
+            "elapsed_s": round(self.elapsed, 3), "failure_samples": self.samples,
+        }
+
+
+def failure_reason(status: int | None, error: str | None) -> str:
+    if status is not None and not 200 <= status < 300:
+        return f"HTTP {status}"
+    text = error or "unknown"
+    for prefix in ("timeout", "connection error", "answer cut off", "not sent", "request error"):
+        if text.startswith(prefix):
+            return prefix
+    return text.split(":", 1)[0]
+
+
+class LoadRun:
+    """One bounded run. `run()` blocks until done; `snapshot()` may be called from another thread meanwhile."""
+
+    def __init__(self, plan: LoadPlan, keys: KeyPair | None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 session_factory: Callable[[], requests.Session] | None = None):
+        self.plan = plan.check()
+        self.spec = catalogue.get_event(plan.event)
+        try:
+            self.template = delivery.new_job(self.spec.name, self.spec.platform, plan.url, b"", plan.auth,
+                                             delays=(), timeout=plan.timeout, source="load")
+        except delivery.DeliveryError as exc:  # bad URL, refused by the outbound guard, bad timeout
+            raise LoadError(str(exc)) from exc
+        if self.spec.platform == "accredit" and keys is None:
+            raise LoadError("Accredit events are RSA-signed: the key pair is needed")
+        self.keys = keys
+        self.clock, self.sleep = clock, sleep
+        self.session_factory = session_factory or _session
+        self.source = PayloadSource(self.spec.name, plan.overrides, plan.count, plan.force,
+                                    FakerPools(plan.seed), random.Random(plan.seed))
+        try:
+            self.source.check()
+        except catalogue.CatalogueError as exc:
+            raise LoadError(str(exc)) from exc
+        self.result = LoadResult(planned=plan.total, requested_rate=plan.rate)
+        self.lock = threading.Lock()
+        self.next_slot = 0
+        self.start = 0.0
+        self.done = threading.Event()
+
+    # -- the run -----------------------------------------------------------------------------------
+    def run(self) -> LoadResult:
+        self.start = self.clock() + 0.05  # a moment for the workers to reach their first slot
+        workers = [threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
+                   for i in range(self.plan.concurrency)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        self.result.elapsed = self.clock() - self.start
+        self.done.set()
+        return self.result
+
+    def _take_slot(self) -> int | None:
+        with self.lock:
+            if self.next_slot >= self.plan.total:
+                return None
+            slot, self.next_slot = self.next_slot, self.next_slot + 1
+            return slot
+
+    def _worker(self, index: int) -> None:
+        source = self.source.worker(index, self.plan.seed)
+        session = self.session_factory()
+        rate, end = self.plan.rate, self.plan.duration + GRACE
+        try:
+            while (slot := self._take_slot()) is not None:
+                due = slot / rate
+                early = self.start + due - LEAD - self.clock()
+                if early > 0:  # wake just before the slot, so the event's timestamps are of its sending time
+                    self.sleep(early)
+                job = dataclasses.replace(self.template, id=new_job_id(), body=source.body())
+                headers = delivery.request_headers(job, 0, self.keys)
+                wait = self.start + due - self.clock()
+                if wait > 0:
+                    self.sleep(wait)
+                started = self.clock()
+                if started - self.start > end:
+                    with self.lock:
+                        self.result.unsent += 1 + self.plan.total - self.next_slot
+                        self.next_slot = self.plan.total
+                    return
+                resp = delivery.post(session, job.url, job.body, headers, job.timeout, self.clock)
+                self._record(job, started, started - self.start - due, resp)
+        finally:
+            session.close()
+
+    def _record(self, job, started: float, lag: float, resp: delivery.Response) -> None:
+        ok = resp.error is None and resp.status is not None and 200 <= resp.status < 300
+        with self.lock:
+            r = self.result
+            r.sent += 1
+            r.latencies_ms.append(resp.duration_ms)
+            r.lag_ms.append(max(0.0, lag) * 1000)
+            r.first_start = started if r.first_start is None else min(r.first_start, started)
+            r.last_start = started if r.last_start is None else max(r.last_start, started)
+            if ok:
+                r.accepted += 1
+                return
+            reason = failure_reason(resp.status, resp.error)
+            r.failed[reason] += 1
+            if len(r.samples) < 5:
+                r.samples.append({"job_id": job.id, "status": resp.status, "error": resp.error,
+                                  "response_body": resp.body[:300].decode("utf-8", "replace")})
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            r = self.result
+            now = self.clock() - self.start
+            lat = sorted(r.latencies_ms[-2000:])
+            return {"t": max(0.0, now), "sent": r.sent, "accepted": r.accepted, "failed": r.failures,
+                    "rate": r.sent / now if now > 0 else 0.0, "p50_ms": percentile(lat, 50)}
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxies from the environment: we talk to the target only
+    return session
+
+
+def run_load(plan: LoadPlan, keys: KeyPair | None, progress: Callable[[dict], None] | None = None,
+             interval: float = 1.0) -> LoadResult:
+    """Run `plan`, calling `progress(snapshot)` every `interval` seconds from a reporter thread."""
+    run = LoadRun(plan, keys)
+    reporter = None
+    if progress is not None:
+        def report() -> None:
+            while not run.done.wait(interval):
+                progress(run.snapshot())
+
+        reporter = threading.Thread(target=report, name="load-progress", daemon=True)
+        reporter.start()
+    result = run.run()
+    if reporter is not None:
+        reporter.join()
+    return result

@@ -1,0 +1,97 @@
+"""`accessrc-sim load`: the Click edge of simulator.load (registered by simulator.cli; import it through there)."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import catalogue, delivery, signing
+from .cli import EXIT_FAILED, EXIT_OK, UsageProblem, auth_options, build_auth, keys_option, make_payload, \
+    parse_sets, payload_options
+from .load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, run_load
+
+
+def fmt_ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
+    s = result.summary()
+    lines = [f"sent {s['sent']}, accepted {s['accepted']}, failed {s['failed']}"
+             + (f" ({', '.join(f'{k}: {v}' for k, v in s['failed_by_status'].items())})" if s["failed"] else "")
+             + (f", not sent {s['unsent']} (the sender fell behind)" if s["unsent"] else ""),
+             "latency ms: p50 {} p95 {} p99 {} max {}".format(
+                 *(fmt_ms(s["latency_ms"][k]) for k in ("p50", "p95", "p99", "max"))),
+             f"achieved rate {s['achieved_rate']:.1f}/s (requested {s['requested_rate']:g}/s), "
+             f"start lag p99 {fmt_ms(s['start_lag_ms']['p99'])} ms, {s['elapsed_s']:.2f} s in all"]
+    if s["sent"] >= 2 and s["achieved_rate"] < 0.95 * s["requested_rate"]:
+        p50 = (s["latency_ms"]["p50"] or 0) / 1000
+        if p50 * s["requested_rate"] > 0.8 * concurrency:
+            lines.append(f"the requested rate was not held: answers take {p50 * 1000:.0f} ms, so {concurrency} in "
+                         f"flight carry about {concurrency / p50 if p50 else 0:.0f}/s; raise --concurrency")
+        else:
+            lines.append("the requested rate was not held: the sender is at this machine's ceiling for this event "
+                         "(see the README's performance section); lower --rate")
+    for sample in s["failure_samples"]:
+        lines.append(f"  failure: job {sample['job_id']} status {sample['status']} {sample['error'] or ''} "
+                     f"{sample['response_body'][:120]!r}")
+    return lines
+
+
+@click.command("load")
+@click.argument("event")
+@click.option("--url", required=True, help="The receiver's callback URL (loopback or ACCESSRC_SIM_ALLOW_HOSTS).")
+@click.option("--rate", type=click.FloatRange(0, MAX_RATE, min_open=True), required=True,
+              help=f"Requests per second, held steady (at most {MAX_RATE:g}).")
+@click.option("--duration", type=click.FloatRange(0, MAX_DURATION, min_open=True), required=True,
+              help=f"Seconds to send for (at most {MAX_DURATION:g}).")
+@click.option("--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), default=4, show_default=True,
+              help="Requests in flight at most (worker threads).")
+@click.option("--max-requests", type=click.IntRange(1, MAX_REQUESTS),
+              help="Stop after this many requests [default: rate × duration].")
+@payload_options
+@auth_options
+@click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds to wait for each answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress line).")
+@keys_option
+def load_cmd(event, url, rate, duration, concurrency, max_requests, seed, sets, count, force, hmac_secret,
+             api_key_header, api_key, basic, authorization, rsa_padding, timeout, as_json, keys_dir) -> None:
+    """Send fresh signed EVENTs to URL at a steady rate; print live progress and a latency summary.
+
+    Every request is a new event (new ids, timestamps of now, X-JobId, X-JobAttempt 0), signed as its platform
+    signs; no retries, nothing written to the delivery log. Exit 0 when every request got a 2xx, 1 otherwise.
+
+    Example: accessrc-sim load BadgeExportZipFile.Created --url http://127.0.0.1:9000/hook --rate 200 --duration 10
+    """
+    spec, _ = make_payload(event, seed, sets, count, force)  # refuses bad --set / --count with a clear message
+    auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
+    plan = LoadPlan(spec.name, url, rate, duration, concurrency, max_requests, timeout, auth, parse_sets(sets), count,
+                    force, seed)
+    keys = signing.load_keys(keys_dir) if spec.platform == "accredit" else None
+    tty = sys.stdout.isatty() and not as_json
+
+    def progress(snap: dict) -> None:
+        line = (f"{snap['t']:6.1f} s  sent {snap['sent']}  ok {snap['accepted']}  failed {snap['failed']}  "
+                f"{snap['rate']:.1f}/s  p50 {fmt_ms(snap['p50_ms'])} ms")
+        if tty:
+            click.echo("\r" + line.ljust(78), nl=False)
+        else:
+            click.echo(line)
+
+    if not as_json:
+        click.echo(f"{spec.name} ({spec.platform}) -> {url}: {rate:g}/s for {duration:g} s, "
+                   f"{concurrency} in flight at most, {plan.total} requests at most")
+    try:
+        result = run_load(plan, keys, None if as_json else progress, 0.25 if tty else 1.0)
+    except (LoadError, catalogue.CatalogueError) as exc:
+        raise UsageProblem(str(exc)) from exc
+    if tty:
+        click.echo()
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2))
+    else:
+        for line in summary_lines(result, concurrency):
+            click.echo(line)
+    sys.exit(EXIT_OK if result.failures == 0 and result.unsent == 0 else EXIT_FAILED)

@@ -1,0 +1,168 @@
+"""Load mode: a steady rate of fresh signed events to real loopback receivers, bounded, with an honest summary."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from simulator import catalogue, load
+from simulator.auth import Auth
+from simulator.cli import main
+from simulator.load import LoadError, LoadPlan, LoadRun, PayloadSource, percentile
+
+from scripted_server import ScriptedServer, refused_url
+from test_guard import ConnectSpy
+
+OK = (200, b'{"status":"success"}', 0.0, {})
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["load", *map(str, args)])
+
+
+def test_holds_the_rate_with_fresh_rsa_signed_events(start_receiver, keys_dir):
+    """200 Accredit events at 100/s: every one verified by the reference receiver, each a new X-JobId and body."""
+    server = start_receiver("accredit")
+    result = invoke("BadgeExportZipFile.Created", "--url", server.url + "/baseWebhookNotification",
+                    "--rate", 100, "--duration", 2, "--keys-dir", keys_dir)
+    assert result.exit_code == 0, result.output
+    got = list(server.received)
+    assert len(got) == 200
+    assert [r.outcome for r in got] == ["accepted"] * 200  # signature, schema and first sight of the X-JobId
+    assert len({r.job_id for r in got}) == 200 and {r.attempt for r in got} == {"0"}
+    assert len({r.body for r in got}) == 200
+    spread = got[-1].at - got[0].at
+    assert 1.8 <= spread <= 2.2, spread  # 199 gaps of 10 ms, not a burst
+    lines = result.output.splitlines()
+    assert lines[0].startswith("BadgeExportZipFile.Created (accredit) -> http://127.0.0.1:")
+    assert any(re.match(r"\s+1\.0 s  sent \d+  ok \d+  failed 0  [\d.]+/s  p50 [\d.]+ ms", line) for line in lines)
+    assert "sent 200, accepted 200, failed 0" in lines
+    assert re.search(r"latency ms: p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+", result.output)
+    rate = float(re.search(r"achieved rate ([\d.]+)/s \(requested 100/s\)", result.output).group(1))
+    assert 95 <= rate <= 105
+
+
+def test_json_summary_with_hmac_events(start_receiver):
+    secret = "load-secret"
+    server = start_receiver("accessrc", Auth("hmac", secret=secret))
+    result = invoke("DELIVERY_CHANNEL_STATUS_UPDATED", "--url", server.url + "/hook", "--rate", 50, "--duration", 1,
+                    "--hmac-secret", secret, "--set", "status=Rejected", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["sent"] == summary["accepted"] == 50 and summary["failed"] == 0 and summary["unsent"] == 0
+    assert 45 <= summary["achieved_rate"] <= 55
+    assert all(summary["latency_ms"][k] > 0 for k in ("p50", "p95", "p99"))
+    assert [r.outcome for r in server.received] == ["accepted"] * 50
+    assert all(json.loads(r.body)["status"] == "Rejected" for r in server.received)
+    assert secret not in result.output
+
+
+def test_failures_are_tallied_by_status_and_sampled():
+    script = [(500, b'{"status":"failed"}', 0.0, {}), OK, (429, b"slow down", 0.0, {}), OK] * 5
+    with ScriptedServer(script) as server:
+        result = invoke("END_JOB_NOTIFICATION", "--url", server.url + "/jobs", "--rate", 40, "--duration", 0.5,
+                        "--concurrency", 1, "--json")
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.output)
+    assert summary["sent"] == 20 and summary["accepted"] == 10
+    assert summary["failed_by_status"] == {"HTTP 429": 5, "HTTP 500": 5}
+    assert len(summary["failure_samples"]) == 5 and summary["failure_samples"][0]["status"] == 500
+    # ReachFive: no job headers, fire-and-forget
+    assert all("X-JobId" not in r["headers"] for r in server.requests)
+
+
+def test_refused_connections_are_failures_not_crashes():
+    result = invoke("DELIVERY_REFUND_REQUESTED", "--url", refused_url(), "--rate", 20, "--duration", 0.25, "--json")
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.output)
+    assert summary["failed_by_status"] == {"connection error": 5} and summary["accepted"] == 0
+
+
+def test_bounded_by_count():
+    with ScriptedServer() as server:
+        started = time.monotonic()
+        result = invoke("DELIVERY_REFUND_REQUESTED", "--url", server.url, "--rate", 100, "--duration", 60,
+                        "--max-requests", 7, "--json")
+        took = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sent"] == 7 and len(server.requests) == 7
+    assert took < 5
+
+
+def test_bounded_by_time_when_the_receiver_is_slow():
+    """Answers take 0.4 s with one in flight: the run still ends by duration + 1 s grace + one answer,
+    and the slots it could not start are reported, not silently dropped."""
+    with ScriptedServer(default=(200, b"{}", 0.4, {})) as server:
+        started = time.monotonic()
+        result = invoke("DELIVERY_REFUND_REQUESTED", "--url", server.url, "--rate", 20, "--duration", 1,
+                        "--concurrency", 1)
+        took = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert took < 1 + load.GRACE + 0.4 + 1.0
+    sent = len(server.requests)
+    assert 3 <= sent <= 6
+    assert f"not sent {20 - sent} (the sender fell behind)" in result.output
+    assert "answers take" in result.output and "raise --concurrency" in result.output
+
+
+def test_refuses_a_target_off_the_allow_list_before_sending(monkeypatch):
+    monkeypatch.delenv("ACCESSRC_SIM_ALLOW_HOSTS", raising=False)
+    with ConnectSpy() as spy:
+        result = invoke("DELIVERY_REFUND_REQUESTED", "--url", "http://203.0.113.9/hook", "--rate", 10,
+                        "--duration", 1)
+    assert result.exit_code == 2
+    assert "refusing to send to 203.0.113.9" in result.output and "ACCESSRC_SIM_ALLOW_HOSTS" in result.output
+    assert spy.calls == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rate", 0, "--duration", 1], "--rate"),
+    (["--rate", 10, "--duration", 4000], "--duration"),
+    (["--rate", 10000, "--duration", 3600], "at most 1,000,000 per run"),
+    (["--rate", 0.5, "--duration", 1], "nothing to send"),
+    (["--rate", 10, "--duration", 1, "--concurrency", 0], "--concurrency"),
+    (["--rate", 10, "--duration", 1, "--set", "nope=1"], "nope"),
+    (["--rate", 10, "--duration", 1, "--hmac-secret", "x"], "does not apply to accredit"),
+])
+def test_bad_settings_are_refused_with_exit_2(args, message, keys_dir):
+    with ScriptedServer() as server:
+        result = invoke("BadgeExportZipFile.Created", "--url", server.url, *args, "--keys-dir", keys_dir)
+        assert server.requests == []
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+@pytest.mark.parametrize("spec", catalogue.EVENTS, ids=lambda s: s.name)
+def test_pooled_generation_gives_fresh_valid_payloads(spec):
+    source = PayloadSource(spec.name)
+    payloads = [source.payload() for _ in range(150)]
+    for payload in payloads:
+        assert catalogue.validate(spec, payload) == []
+    if spec.name != "Entity.Event":  # the base notification is only Event + Timestamp: the X-JobId tells them apart
+        assert len({catalogue.body_bytes(p) for p in payloads}) == 150
+
+
+def test_pooled_generation_is_reproducible_with_a_seed():
+    def bodies(seed):
+        src = PayloadSource("PROGRAM_ELIGIBILITY_EVALUATED", pools=load.FakerPools(seed), now=lambda: catalogue.SEEDED_EPOCH)
+        return [src.worker(0, seed).body() for _ in range(3)]
+
+    assert bodies(5) == bodies(5) != bodies(6)
+
+
+def test_overrides_that_break_the_schema_are_refused_before_the_run():
+    with ScriptedServer() as server:
+        plan = LoadPlan("DELIVERY_CHANNEL_STATUS_UPDATED", server.url, 10, 1,
+                        overrides={"status": 42})
+        with pytest.raises(LoadError, match="status"):
+            LoadRun(plan, None)
+        assert server.requests == []
+
+
+def test_percentile_is_nearest_rank():
+    values = sorted(float(v) for v in range(1, 101))
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile(values, 100) == 100
+    assert percentile([], 50) is None and percentile([7.0], 99) == 7.0
