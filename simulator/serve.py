@@ -57,6 +57,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # streams hold threads by design
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per firing
     app = create_app({"DB_PATH": db_path, "KEYS_DIR": keys_dir, "ALLOW_PLANNED": allow_planned,
                       "RETRY_DELAYS": delays, "TIMEOUT": timeout, "DELIVERY_THREADS": delivery_threads,
                       "START_WORKERS": False})
