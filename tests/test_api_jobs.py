@@ -198,7 +198,7 @@ def test_stream_reports_jobs_and_attempts_within_a_second(app, receiver):
         reader.start()
         wait_until(lambda: any(k == "hello" for k, _ in events), timeout=5)
         job = requests.post(f"{base}/api/send", headers=XKEY, json={"event": EVENT, "url": target.url + "/h"}).json()
-        wait_until(lambda: any(k == "attempt" and d["job"]["id"] == job["id"] for k, d in events), timeout=1.5)
+        wait_until(lambda: any(k == "attempt" and d["job"]["id"] == job["id"] for k, d in events), timeout=1.0)
         kinds = [k for k, d in events if k != "hello" and (d.get("id") or d["job"]["id"]) == job["id"]]
         assert kinds == ["job", "attempt"]
         attempt = [d for k, d in events if k == "attempt"][0]

@@ -134,6 +134,7 @@ def test_fire_with_overrides_and_bad_overrides(client, app):
     bad = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"nope": 1}})
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "overrides"
     assert count_rows(app, "jobs") == before
+    assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["fired_count"] == 1
 
 
 def test_reachfive_end_job_target_sends_the_authorization_and_never_retries(client, receiver):

@@ -280,8 +280,9 @@ def fire_subscription(sub_id: str):
     sub = _sub_or_404(sub_id)
     data = json_body() if request.get_data(cache=True).strip() else {}
     reject_unknown(data, ("overrides", "seed"))
-    overrides = optional_object(data, "overrides")
     seed = optional_int(data, "seed", 0, 2**63 - 1)
+    overrides = optional_object(data, "overrides")
+    _overrides(catalogue.get_event(sub.event), {"overrides": {**sub.overrides, **overrides}}, seed)  # before counting
     try:
         job = services().fire(sub, source="api", overrides=overrides, seed=seed)
     except (FireError, DeliveryError) as exc:
