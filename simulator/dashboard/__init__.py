@@ -112,12 +112,14 @@ def sample():
     except catalogue.CatalogueError as exc:
         raise bad_request(str(exc), "event") from exc
     count = _int_arg("count", 0, 500)
+    if count is not None and spec.count_of is None:
+        raise bad_request(f"{spec.name} has no list to size with count", "count")
     seed = _int_arg("seed", 0, 2**63 - 1)
     try:
         preset = presets.get_preset(preset_id) if preset_id else presets.Preset("random", spec.name, "Random")
         if preset.event != spec.name:
             raise bad_request(f"preset {preset.id} is for {preset.event}, not {spec.name}", "preset")
-        payload = presets.generate(preset, count=count if spec.count_of else None, seed=seed)
+        payload = presets.generate(preset, count=count, seed=seed)
     except presets.PresetError as exc:
         raise bad_request(str(exc), "preset") from exc
     except catalogue.CatalogueError as exc:
@@ -277,19 +279,21 @@ def stream():
                 mark = (row["state"], row["attempts_made"], row["updated_at"])
                 if sent.get(row["id"]) != mark:
                     sent[row["id"]] = mark
-                    out.append(("job", _light(job_json(_job_from_row(row), row["seq"]))))
+                    out.append((f"{since_attempt}:{since_seq}", "job",
+                                _light(job_json(_job_from_row(row), row["seq"]))))
             for attempt in store.recent_attempts(since_attempt, 200):
                 since_attempt = attempt.id
                 row = store.execute("SELECT * FROM jobs WHERE id = ?", (attempt.job_id,)).fetchone()
                 job = _light(job_json(_job_from_row(row), row["seq"])) if row else None
                 if job is not None:
                     sent[row["id"]] = (row["state"], row["attempts_made"], row["updated_at"])
-                out.append(("attempt", {"attempt": _light(attempt_json(attempt)), "job": job}))
+                out.append((f"{since_attempt}:{since_seq}", "attempt",
+                            {"attempt": _light(attempt_json(attempt)), "job": job}))
             changed_after = polled_at - STREAM_LOOKBACK
             for job_id in [k for k, v in sent.items() if v[2] < changed_after - 10]:
                 del sent[job_id]
-            for kind, data in out:
-                yield f"id: {since_attempt}:{since_seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+            for event_id, kind, data in out:  # each id resumes right after its own event
+                yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
             now = time.monotonic()
             if out:
                 last_beat = now

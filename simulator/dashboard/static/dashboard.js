@@ -394,6 +394,15 @@
     return box;
   }
 
+  function receiverSaid(attempt) {
+    try {
+      const body = JSON.parse(attempt.response_body);
+      if (body && body.error && body.error.message) return `${body.error.message} (${body.error.type || body.error.code})`;
+      if (body && body.message) return body.message;
+    } catch (e) { /* not JSON */ }
+    return '';
+  }
+
   function renderDetail(job) {
     mergeJob({...job, attempts: undefined, body: undefined});
     const status = jobStatus(job);
@@ -405,8 +414,8 @@
       el('button', {type: 'button', class: 'primary', id: 'redeliver', onclick: () => redeliver(job),
         disabled: !['succeeded', 'exhausted'].includes(job.state),
         title: 'Send the same body with the same X-JobId again, as the platforms\' resend does'}, '↻ Redeliver'),
-      el('button', {type: 'button', id: 'copy-body', onclick: () => copyText(body, 'Body')}, '⧉ Copy body'),
-      el('button', {type: 'button', id: 'copy-curl', onclick: () => copyText(curlFor(job, last || attempts[0]), 'curl command')}, '⧉ Copy curl'));
+      el('button', {type: 'button', id: 'copy-body', onclick: () => copyText(body, 'Body')}, 'Copy body'),
+      el('button', {type: 'button', id: 'copy-curl', onclick: () => copyText(curlFor(job, last || attempts[0]), 'curl command')}, 'Copy curl'));
     const facts = el('dl', {class: 'facts'},
       el('dt', {}, 'Job id'), el('dd', {class: 'id'}, job.id),
       el('dt', {}, 'Platform'), el('dd', {}, PLATFORM_NAMES[job.platform] || job.platform),
@@ -418,13 +427,13 @@
       job.redelivery_of ? [el('dt', {}, 'Redelivery of'), el('dd', {class: 'id'}, el('a', {href: `#job/${job.redelivery_of}`}, job.redelivery_of))] : null,
       job.x_job_id ? [el('dt', {}, 'X-JobId'), el('dd', {class: 'id'}, job.x_job_id)] : null,
       job.source ? [el('dt', {}, 'Source'), el('dd', {}, job.source)] : null);
-    const attemptList = el('ol', {class: 'attempts', id: 'attempt-list'}, attempts.map((a) => el('li', {dataset: {number: a.number}},
+    const attemptList = el('ol', {class: 'attempts', id: 'attempt-list'}, attempts.map((a, i) => el('li', {dataset: {number: a.number, ok: a.ok ? 'yes' : 'no'}},
       el('div', {class: 'head'},
         el('strong', {}, `X-JobAttempt ${a.number}`), httpCode(a.status, a.error),
         el('span', {class: 'muted'}, `${Math.round(a.duration_ms)} ms`),
         el('span', {class: 'muted'}, fmtTime(a.started_at))),
-      a.error ? el('p', {class: 'muted'}, a.error) : null,
-      el('details', {},
+      receiverSaid(a) ? el('p', {}, 'Receiver: ', el('strong', {}, receiverSaid(a))) : a.error ? el('p', {class: 'muted'}, a.error) : null,
+      el('details', {open: i === attempts.length - 1},
         el('summary', {}, 'Response body'),
         el('pre', {class: 'code response'}, a.response_body ? pretty(a.response_body) : '(empty)')),
       el('details', {}, el('summary', {}, 'Request headers'), headersTable(a.request_headers)))));
@@ -661,7 +670,7 @@
       return;
     }
     body.replaceChildren(...state.subs.map((sub) => {
-      const st = sub.paused ? {cls: 'paused', icon: '⏸', word: 'Paused'} : sub.schedule ? {cls: 'active', icon: '▶', word: 'Scheduled'} : {cls: 'idle', icon: '●', word: 'On demand'};
+      const st = sub.paused ? {cls: 'paused', icon: '‖', word: 'Paused'} : sub.schedule ? {cls: 'active', icon: '▶', word: 'Scheduled'} : {cls: 'idle', icon: '●', word: 'On demand'};
       const act = (label, handler, cls) => el('button', {type: 'button', class: `small ${cls || ''}`, onclick: handler,
         'aria-label': `${label}: ${sub.event} to ${sub.url}`}, label);
       return el('tr', {dataset: {sub: sub.id}},
@@ -674,8 +683,8 @@
         el('td', {'data-label': 'Fired'}, String(sub.fired_count || 0)),
         el('td', {'data-label': 'Actions'}, el('div', {class: 'actions tight'},
           act('➤ Fire now', () => subAction(sub, 'fire')),
-          sub.paused ? act('▶ Resume', () => subAction(sub, 'resume')) : act('⏸ Pause', () => subAction(sub, 'pause')),
-          act('⏱ Schedule', (ev) => scheduleEditor(sub, ev.currentTarget)),
+          sub.paused ? act('▶ Resume', () => subAction(sub, 'resume')) : act('‖ Pause', () => subAction(sub, 'pause')),
+          act('◷ Schedule', (ev) => scheduleEditor(sub, ev.currentTarget)),
           act('✕ Delete', () => subAction(sub, 'delete'), 'danger'))));
     }));
   }

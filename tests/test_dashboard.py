@@ -1,0 +1,403 @@
+"""Dashboard server side: the page and its key rule, preset payloads, the send route (exact bytes, forgeries),
+the live stream over real HTTP, and the demo receivers. The browser tests are in test_dashboard_browser.py."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import requests
+from waitress.server import create_server
+
+from simulator import catalogue, signing
+from simulator.app import create_app
+from simulator.dashboard import demo as demo_mod
+from simulator.dashboard import key_for_page, presets
+
+API_KEY = "dash-test-key"
+XKEY = {"x-api-key": API_KEY}
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def app(tmp_path, keys_dir):
+    app = create_app({"DB_PATH": str(tmp_path / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
+                      "RETRY_DELAYS": (0.1, 0.1, 0.1, 0.1, 0.1), "TIMEOUT": 5})
+    yield app
+    demo = app.extensions.get("accessrc_sim_demo")
+    if demo:
+        demo.stop()
+    app.extensions["accessrc_sim"].stop(5)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def served(app):
+    """The app on waitress on 127.0.0.1 (a random port), as `accessrc-sim serve` runs it."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    app.extensions["accessrc_sim"].stopping.set()
+    time.sleep(0.5)  # open streams see `stopping` and end before the server closes
+    server.close()
+    thread.join(5)
+
+
+def boot_of(html: str) -> dict:
+    start = html.index('<script id="boot" type="application/json">') + len('<script id="boot" type="application/json">')
+    return json.loads(html[start:html.index("</script>", start)])
+
+
+def post_json(client, url, obj, headers=XKEY):
+    """POST `obj` as JSON in its own key order (Flask's test client would sort the keys)."""
+    return client.post(url, headers=headers, data=json.dumps(obj, ensure_ascii=False),
+                       content_type="application/json")
+
+
+def job_of(client, job_id):
+    return client.get(f"/api/jobs/{job_id}", headers=XKEY).get_json()
+
+
+def final_job(client, job_id, timeout=10.0):
+    return wait_until(lambda: (lambda j: j if j["state"] in ("succeeded", "exhausted") else None)(
+        job_of(client, job_id)), timeout)
+
+
+# -- the page and the admin key ------------------------------------------------------------------------
+def test_page_serves_its_assets_from_the_package(client):
+    page = client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for asset in ("/dashboard/static/dashboard.css", "/dashboard/static/dashboard.js",
+                  "/dashboard/static/favicon.svg"):
+        assert asset in html
+        assert client.get(asset.split("?")[0]).status_code == 200
+    assert "http://" not in html.replace("http://127.0.0.1", "") and "https://" not in html  # no CDN
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("remote, host, embedded", [
+    ("127.0.0.1", "127.0.0.1:8080", True),
+    ("127.0.0.1", "localhost:8080", True),
+    ("::1", "[::1]:8080", True),
+    ("192.168.1.20", "192.168.1.5:8080", False),  # another machine
+    ("127.0.0.1", "rebound.example:8080", False),  # a page that rebound its name to 127.0.0.1
+    ("10.0.0.7", "localhost:8080", False),
+])
+def test_key_is_in_the_page_only_for_a_loopback_browser_by_a_loopback_name(app, client, remote, host, embedded):
+    page = client.get("/", environ_base={"REMOTE_ADDR": remote}, headers={"Host": host})
+    boot = boot_of(page.get_data(as_text=True))
+    assert boot["api_key"] == (API_KEY if embedded else None)
+    assert (API_KEY in page.get_data(as_text=True)) is embedded
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": remote}, headers={"Host": host}):
+        assert (key_for_page() is not None) is embedded
+
+
+def test_key_in_page_can_be_turned_off(app, client):
+    app.config["DASHBOARD_KEY_IN_PAGE"] = False
+    page = client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}, headers={"Host": "127.0.0.1"})
+    assert boot_of(page.get_data(as_text=True))["api_key"] is None
+
+
+def test_dashboard_routes_need_the_key(client):
+    for url in ("/dashboard/api/sample?event=Entity.Event", "/dashboard/api/stream"):
+        answer = client.get(url)
+        assert answer.status_code == 401
+        assert answer.get_json()["status"] == "failed"
+    assert client.post("/dashboard/api/send", json={}).status_code == 401
+    assert client.get("/dashboard/api/sample?event=Entity.Event", headers=XKEY).status_code == 200
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    assert client.get("/dashboard/api/sample?event=Entity.Event", headers=bearer).status_code == 200
+
+
+# -- presets -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", presets.PRESETS, ids=lambda p: p.id)
+def test_every_preset_makes_valid_payloads(preset):
+    for seed in range(5):
+        payload = presets.generate(preset, seed=seed)
+        assert catalogue.validate(preset.event, payload) == []
+        for path, value in preset.overrides.items():
+            assert catalogue.paths.get(payload, path) == value
+
+
+def test_presets_cover_the_documented_situations():
+    ids = {p.id for p in presets.PRESETS}
+    for status in ("approved", "rejected"):
+        for kind in ("delivery-channel-create", "delivery-channel-update", "delivery-channel-update-status"):
+            assert f"channel-{status}-{kind}" in ids
+    assert {"import-success", "import-partial", "import-failed", "eligibility-n", "reachfive-import-success",
+            "reachfive-import-failure"} <= ids
+    partial = presets.generate(presets.get_preset("import-partial"), seed=3)
+    assert partial["status"] == "PARTIAL_SUCCESS" and partial["summary"]["failureCount"] == 5
+    assert len(partial["errors"]) == 5
+    rejected = presets.generate(presets.get_preset("channel-rejected-delivery-channel-update"), seed=1)
+    assert rejected["status"] == "Rejected" and rejected["message"]
+
+
+def test_sample_route_shapes_payloads_by_preset_and_count(client):
+    answer = client.get("/dashboard/api/sample?event=PROGRAM_ELIGIBILITY_EVALUATED&preset=eligibility-n&count=4",
+                        headers=XKEY)
+    assert answer.status_code == 200
+    assert len(answer.get_json()["payload"]["applications"]) == 4
+    seeded = [client.get("/dashboard/api/sample?event=END_JOB_NOTIFICATION&preset=reachfive-export-failure&seed=9",
+                         headers=XKEY).get_json()["payload"] for _ in range(2)]
+    assert seeded[0] == seeded[1] and seeded[0]["status"] == "FAILURE" and seeded[0]["type"] == "export"
+
+
+@pytest.mark.parametrize("query, field", [
+    ("event=NOPE", "event"),
+    ("event=Entity.Event&preset=nope", "preset"),
+    ("event=Entity.Event&preset=import-partial", "preset"),
+    ("event=Entity.Event&preset=accredit-base&count=2", "count"),
+    ("event=PROGRAM_ELIGIBILITY_EVALUATED&count=lots", "count"),
+    ("event=PROGRAM_ELIGIBILITY_EVALUATED&count=100000", "count"),
+    ("event=Entity.Event&seed=x", "seed"),
+])
+def test_sample_route_errors_name_the_field(client, query, field):
+    answer = client.get(f"/dashboard/api/sample?{query}", headers=XKEY)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["field"] == field
+
+
+# -- the send route ------------------------------------------------------------------------------------
+def test_send_delivers_the_edited_body_byte_for_byte(client, start_receiver):
+    receiver = start_receiver("accessrc", fail_first=0)
+    payload = catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=4, overrides={"status": "Rejected"})
+    payload["message"] = "Edited by the trainer: ünïcode kept"
+    answer = post_json(client, "/dashboard/api/send", {"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": receiver.url + "/hook",
+                               "payload": payload, "auth": None})
+    assert answer.status_code == 201, answer.get_json()
+    job = final_job(client, answer.get_json()["id"])
+    assert job["state"] == "succeeded"
+    assert job["source"] == "dashboard"
+    assert receiver.received[-1].body == catalogue.body_bytes(payload).decode("utf-8")
+
+
+def test_send_with_hmac_is_signed_and_masks_nothing_secret(client, start_receiver):
+    from simulator.auth import Auth
+
+    receiver = start_receiver("accessrc", auth=Auth("hmac", secret="s3cret-value"))
+    payload = catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1)
+    answer = post_json(client, "/dashboard/api/send", {
+        "event": "DELIVERY_REFUND_REQUESTED", "url": receiver.url + "/hook", "payload": payload,
+        "auth": {"type": "hmac", "secret": "s3cret-value"}})
+    job = final_job(client, answer.get_json()["id"])
+    assert job["state"] == "succeeded"
+    headers = job["attempts"][0]["request_headers"]
+    assert headers["x-signature"] == signing.hmac_signature("s3cret-value", catalogue.body_bytes(payload))
+    assert "s3cret-value" not in json.dumps(job)
+
+
+@pytest.mark.parametrize("platform_event, auth", [
+    ("Entity.Event", None),
+    ("DELIVERY_REFUND_REQUESTED", {"type": "hmac", "secret": "s3cret-value"}),
+    ("DELIVERY_REFUND_REQUESTED", {"type": "header", "headerName": "X-API-Key", "headerValue": "k-123456789"}),
+    ("DELIVERY_REFUND_REQUESTED", {"type": "basic", "username": "u", "password": "p-secret"}),
+    ("END_JOB_NOTIFICATION", {"authorization": "Bearer good-token"}),
+])
+def test_forged_credentials_are_rejected_by_the_reference_receiver(client, start_receiver, keys, platform_event,
+                                                                     auth):
+    from simulator.auth import Auth
+
+    platform = catalogue.get_event(platform_event).platform
+    if platform == "accredit":
+        receiver_auth = Auth("rsa")
+    elif platform == "reachfive":
+        receiver_auth = Auth("authorization", authorization="Bearer good-token")
+    else:
+        receiver_auth = Auth.from_accessrc(auth)
+    receiver = start_receiver(platform, auth=receiver_auth)
+    payload = catalogue.generate(platform_event, seed=2)
+    base = {"event": platform_event, "url": receiver.url + "/hook", "payload": payload, "auth": auth,
+            "retry_delays": []}
+    honest = post_json(client, "/dashboard/api/send", base)
+    assert final_job(client, honest.get_json()["id"])["state"] == "succeeded"
+    forged = post_json(client, "/dashboard/api/send", {**base, "forge_signature": True})
+    assert forged.status_code == 201, forged.get_json()
+    job = final_job(client, forged.get_json()["id"])
+    assert job["source"] == "dashboard:forged-signature"
+    assert {a["status"] for a in job["attempts"]} == {401}
+    assert job["state"] == "exhausted"
+
+
+def test_forging_needs_something_to_forge(client):
+    answer = post_json(client, "/dashboard/api/send", {
+        "event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/hook",
+        "payload": catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1), "auth": None, "forge_signature": True})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["field"] == "forge_signature"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"event": "NOPE"}, "event"),
+    ({"url": "ftp://127.0.0.1/x"}, "url"),
+    ({"url": None}, "url"),
+    ({"payload": None}, "payload"),
+    ({"surprise": 1}, "surprise"),
+    ({"auth": {"type": "hmac"}}, "auth"),
+    ({"auth": {"type": "magic"}}, "auth"),
+    ({"retry_delays": [1, 2, 3, 4, 5, 6]}, "retry_delays"),
+    ({"retry_delays": "1,2"}, "retry_delays"),
+    ({"timeout": 0}, "timeout"),
+    ({"timeout": "soon"}, "timeout"),
+    ({"forge_signature": "yes"}, "forge_signature"),
+])
+def test_send_errors_name_the_field_and_store_nothing(app, client, change, field):
+    request = {"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/hook",
+               "payload": {"deliveryId": "x"}, "auth": None}
+    request.update(change)
+    request = {k: v for k, v in request.items() if not (k in ("url", "payload") and v is None)}
+    answer = post_json(client, "/dashboard/api/send", request)
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["error"]["field"].startswith(field)
+    assert app.extensions["accessrc_sim"].store.count_jobs() == 0
+
+
+def test_send_refuses_bad_json(client, app):
+    answer = client.post("/dashboard/api/send", headers={**XKEY, "Content-Type": "application/json"}, data="{nope")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["field"] == "body"
+    assert app.extensions["accessrc_sim"].store.count_jobs() == 0
+
+
+# -- the live stream -------------------------------------------------------------------------------------
+class EventReader:
+    """Server-sent events from a streaming response, read until a condition holds (keeps what it over-read)."""
+
+    def __init__(self, response):
+        self.chunks = response.iter_content(chunk_size=None, decode_unicode=True)
+        self.buffer = ""
+        self.events: list[dict] = []
+
+    def read_until(self, until, timeout=10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while not until(self.events) and time.monotonic() < deadline:
+            try:
+                self.buffer += next(self.chunks)
+            except StopIteration:
+                break
+            while "\n\n" in self.buffer:
+                block, self.buffer = self.buffer.split("\n\n", 1)
+                event = {"event": "message", "data": ""}
+                for line in block.split("\n"):
+                    key, _, value = line.partition(": ")
+                    if key in ("event", "id", "data"):
+                        event[key] = value
+                if event["data"]:
+                    event["data"] = json.loads(event["data"])
+                    self.events.append(event)
+        return self.events
+
+
+def test_stream_tells_of_new_jobs_and_each_attempt_then_resumes_from_its_id(app, served, start_receiver):
+    receiver = start_receiver("accessrc", fail_first=1)
+    session = requests.Session()
+    session.trust_env = False
+    stream = session.get(served + "/dashboard/api/stream", headers=XKEY, stream=True, timeout=10)
+    assert stream.status_code == 200
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    reader = EventReader(stream)
+    hello = reader.read_until(lambda ev: any(e["event"] == "hello" for e in ev))
+    assert hello[0]["event"] == "hello"
+    sent = session.post(served + "/dashboard/api/send", headers=XKEY, timeout=10, json={
+        "event": "DELIVERY_REFUND_REQUESTED", "url": receiver.url + "/hook",
+        "payload": catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=5)}).json()
+
+    def done(events):
+        return any(e["event"] == "attempt" and e["data"]["attempt"]["status"] == 200 for e in events)
+
+    events = reader.read_until(done)
+    stream.close()
+    mine = [e for e in events if (e["data"].get("job") or e["data"]).get("id") == sent["id"]]
+    assert mine[0]["event"] == "job"  # the new row, before its attempts
+    assert mine[-1]["data"]["job"]["state"] == "succeeded"
+    attempts = [e["data"]["attempt"] for e in mine if e["event"] == "attempt"]
+    assert [(a["number"], a["status"]) for a in attempts] == [(0, 500), (1, 200)]
+    assert "body" not in mine[0]["data"]  # rows only; the page fetches the job when opened
+    # resuming from the id of the first attempt replays the second one, and nothing before it
+    first_attempt_event = next(e for e in mine if e["event"] == "attempt")
+    again = session.get(served + "/dashboard/api/stream?max_seconds=1", timeout=10, stream=True,
+                        headers={**XKEY, "Last-Event-ID": first_attempt_event["id"]})
+    replay = EventReader(again).read_until(lambda ev: False, timeout=3)
+    numbers = [e["data"]["attempt"]["number"] for e in replay if e["event"] == "attempt"]
+    assert numbers == [1]
+
+
+def test_stream_ends_by_itself_and_refuses_a_bad_cursor(served):
+    session = requests.Session()
+    session.trust_env = False
+    started = time.monotonic()
+    answer = session.get(served + "/dashboard/api/stream?max_seconds=0.5", headers=XKEY, timeout=10)
+    assert answer.status_code == 200 and "event: hello" in answer.text
+    assert time.monotonic() - started < 5
+    bad = session.get(served + "/dashboard/api/stream?since=x:y", headers=XKEY, timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "since"
+
+
+# -- demo ------------------------------------------------------------------------------------------------
+def test_demo_receivers_accept_verify_retry_and_reject_forgeries(app, client):
+    demo = demo_mod.start_demo(app)
+    targets = {t["id"]: t for t in demo.to_dict()["targets"]}
+    assert set(targets) == {"accredit", "accessrc", "accessrc-flaky", "reachfive"}
+    assert all(t["url"].startswith("http://127.0.0.1:") for t in targets.values())
+
+    def send(target, event, forge=False, preset=None):
+        auth = targets[target]["auth"]
+        body_auth = {"hmac": {"type": "hmac", "secret": auth.get("secret")},
+                     "authorization": {"authorization": auth.get("authorization")}}.get(auth["kind"])
+        payload = presets.generate(presets.get_preset(preset)) if preset else catalogue.generate(event)
+        answer = post_json(client, "/dashboard/api/send", {
+            "event": event, "url": targets[target]["url"], "payload": payload, "auth": body_auth,
+            "forge_signature": forge})
+        assert answer.status_code == 201, answer.get_json()
+        return final_job(client, answer.get_json()["id"])
+
+    assert send("accredit", "BadgeExportZipFile.Created")["state"] == "succeeded"
+    assert send("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", preset="channel-rejected-delivery-channel-create"
+                )["state"] == "succeeded"
+    assert send("reachfive", "END_JOB_NOTIFICATION")["state"] == "succeeded"
+    flaky = send("accessrc-flaky", "APPLICATIONS_IMPORT_RESULT", preset="import-partial")
+    assert [a["status"] for a in flaky["attempts"]] == [500, 500, 200]
+    forged = send("accredit", "BadgeExportZipFile.Created", forge=True)
+    assert forged["state"] == "exhausted" and {a["status"] for a in forged["attempts"]} == {401}
+    assert "Verification failed" in forged["attempts"][0]["response_body"]
+
+
+def test_demo_subscriptions_are_replaced_at_each_start_and_fire(app, client):
+    first = demo_mod.start_demo(app)
+    first.stop()
+    demo = demo_mod.start_demo(app)
+    subs = client.get("/api/subscriptions", headers=XKEY).get_json()["subscriptions"]
+    demo_subs = [s for s in subs if s["meta"].get("demo")]
+    assert len(demo_subs) == len(demo_mod.DEMO_SUBSCRIPTIONS)
+    assert all(s["url"].startswith(demo.url) for s in demo_subs)
+    scheduled = [s for s in demo_subs if s["schedule"]]
+    assert scheduled and all(s["paused"] for s in scheduled)  # nothing fires until the trainer resumes it
+    for sub in demo_subs:
+        fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY)
+        assert fired.status_code == 201
+        assert final_job(client, fired.get_json()["id"])["state"] == "succeeded"
+
+
+def test_page_lists_the_demo_targets(app, client):
+    demo = demo_mod.start_demo(app)
+    boot = boot_of(client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_data(as_text=True))
+    assert boot["demo"]["receiver"] == demo.url
+    assert {t["id"] for t in boot["demo"]["targets"]} == {t.id for t in demo_mod.TARGETS}
