@@ -305,5 +305,10 @@ from .load_cli import load_cmd  # noqa: E402
 
 main.add_command(load_cmd)
 
+from .scenarios.commands import conformance_cmd, run_cmd  # noqa: E402
+
+main.add_command(run_cmd)
+main.add_command(conformance_cmd)
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""Scenario files (schema, loader with file:line:column errors), the runner, faults, reports and conformance."""
