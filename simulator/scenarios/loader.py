@@ -377,6 +377,7 @@ class _Builder:
         self.cli_vars, self.url_override, self.auth_override, self.env = cli_vars, url, auth, env
         self.problems: list[str] = []
         self.refs: list[_Ref] = []
+        self._own_refs: list[_Ref] = []
 
     def fail(self, path: tuple, message: str, key: bool = False) -> None:
         self.problems.append(f"{self.pos.at(path, key)}: {message}")
@@ -391,6 +392,8 @@ class _Builder:
         file_vars = {k: _substitute(v, ("vars", k), env_vars, self.pos, self.problems, [], use_file_vars=False)
                      for k, v in raw_vars.items()}
         vars_ = _Vars(self.cli_vars, file_vars, self.env)
+        if self.url_override and "url" in data:  # replaced: its variables need not be defined
+            data = {**data, "url": self.url_override}
         data = {k: (v if k == "vars" else _substitute(v, (k,), vars_, self.pos, self.problems, self.refs))
                 for k, v in data.items()}
         self.problems.extend(_schema_problems("", data, (), self.pos, "scenario"))
@@ -404,7 +407,7 @@ class _Builder:
         steps = self._steps(steps_data, ("steps",), platform, auth, defined, state)
         self._check_refs(defined)
         if self.problems:
-            raise ScenarioFileError(_dedupe(self.problems))
+            raise ScenarioFileError(sorted(_dedupe(self.problems), key=_position))
         url = self.url_override or data["url"]
         return Scenario(path=self.filename, name=data["name"], description=data.get("description", ""),
                         platform=platform, url=url, auth=auth, timeout=timeout, retry=retry, steps=steps,
@@ -459,6 +462,8 @@ class _Builder:
                 self.fail(path, f"a step has exactly one kind, this one has {', '.join(kinds)}")
             return None
         kind = kinds[0]
+        if kind != "repeat":
+            self._check_step_refs(kind, item, path, defined)
         before = len(self.problems)
         self.problems.extend(_schema_problems(kind, item, path, self.pos, f"{kind} step"))
         if len(self.problems) > before:
@@ -495,16 +500,25 @@ class _Builder:
         elif kind == "repeat":
             step.children = self._steps(item["steps"], path + ("steps",), platform, auth, defined, state)
             step.name = step.name or f"repeat {item['repeat']} times"
+        if kind in ("send", "fault") and isinstance(item.get("as"), str):
+            defined[item["as"]] = step.event
+            for ref in self._own_refs:
+                self._check_ref(ref, defined)
+        return step
+
+    def _check_step_refs(self, kind: str, item: dict, path: tuple, defined: dict) -> None:
+        """`${name.…}` in a step may use earlier steps; in its own `expect`, the step itself too (checked once
+        the step's event is known)."""
+        self._own_refs = []
         for ref in [r for r in self.refs if r.path[:len(path)] == path and len(r.path) > len(path)
                     and not r.checked]:
-            if kind == "repeat":
-                continue
             ref.checked = True
-            own = kind in ("send", "fault") and item.get("as") and ref.path[:len(path) + 1] == path + ("expect",)
-            self._check_ref(ref, {**defined, item["as"]: step.event} if own else defined)
-        if kind in ("send", "fault") and item.get("as"):
-            defined[item["as"]] = step.event
-        return step
+            own = kind in ("send", "fault") and ref.name == item.get("as") and \
+                ref.path[:len(path) + 1] == path + ("expect",)
+            if own:
+                self._own_refs.append(ref)
+            else:
+                self._check_ref(ref, defined)
 
     def _event(self, name: str, path: tuple, platform: str) -> str | None:
         try:
@@ -531,7 +545,10 @@ class _Builder:
             for problem in exc.problems or [str(exc)]:
                 key = _attribute(problem, sets)
                 if key is not None:
-                    self.fail(set_path + (key,), f"set: {problem} ({event})", key=True)
+                    missing = re.match(r"^path '(.+)' does not exist (\(.*\))$", problem)
+                    text = f"path '{missing.group(1)}' does not exist in {event} {missing.group(2)}" if missing \
+                        else f"{problem} ({event})"
+                    self.fail(set_path + (key,), f"set: {text}", key=True)
                 else:
                     where = set_path if sets else path + (("send",) if "send" in item else ("event",))
                     self.fail(where, f"{problem} ({event})")
@@ -603,7 +620,7 @@ class _Builder:
         if parts[0] == "payload" and len(parts) > 1 and event:
             path = ".".join(parts[1:])
             try:
-                sample = catalogue.generate(event, seed=0, count=3)
+                sample = catalogue.generate(event, seed=0, count=3 if catalogue.get_event(event).count_of else None)
             except catalogue.CatalogueError:
                 return
             literal = []
@@ -638,6 +655,11 @@ def _attribute(problem: str, sets: dict) -> str | None:
             if best is None or len(key) > len(best):
                 best = key
     return best
+
+
+def _position(problem: str) -> tuple:
+    match = re.match(r"^.*?:(\d+):(\d+): ", problem)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 def _dedupe(items: list[str]) -> list[str]:

@@ -1,0 +1,367 @@
+"""`accessrc-sim run`: shipped scenarios pass against the reference receiver; failures, reports, exit codes,
+the store record of every request, and faults checked byte for byte at the receiver."""
+import json
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from simulator import signing
+from simulator.auth import Auth
+from simulator.cli import main
+from simulator.receiver import ServerThread
+from simulator.store import Store
+
+import broken_receivers
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+HMAC = Auth("hmac", secret="abcd1234")
+BEARER = Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM")
+SUMMARY = r"^\d+ passed, \d+ failed$"
+
+
+@pytest.fixture
+def run(tmp_path, keys_dir):
+    def invoke(*args):
+        db = tmp_path / "scen.db"
+        result = CliRunner().invoke(main, ["run", *map(str, args), "--db", str(db), "--keys-dir", str(keys_dir)],
+                                    catch_exceptions=False)
+        result.db = db
+        return result
+    return invoke
+
+
+@pytest.fixture
+def receivers(start_receiver):
+    """The README's receivers: Accredit (RSA), AccessRC (HMAC abcd1234), ReachFive (Bearer), Accredit failing
+    the first two attempts of each job."""
+    return {
+        "accredit": start_receiver("accredit"),
+        "accessrc": start_receiver("accessrc", HMAC),
+        "reachfive": start_receiver("reachfive", BEARER),
+        "retry": start_receiver("accredit", fail_first=2),
+    }
+
+
+def urls(receivers, platform):
+    path = {"accredit": "/baseWebhookNotification", "accessrc": "/hook", "reachfive": "/jobs"}[platform]
+    return ["--var", f"RECEIVER_URL={receivers[platform].url}{path}",
+            "--var", f"RETRY_RECEIVER_URL={receivers['retry'].url}/baseWebhookNotification"]
+
+
+def summary(output):
+    lines = [line for line in output.splitlines() if line and line[0].isdigit() and " passed, " in line]
+    assert len(lines) == 1, output
+    passed, failed = lines[0].replace(" passed,", "").replace(" failed", "").split()
+    return int(passed), int(failed)
+
+
+def sent_bodies(db):
+    rows = sqlite3.connect(db).execute("SELECT request_body FROM attempts ORDER BY id").fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def shipped_files():
+    return sorted(p for p in SCENARIOS.rglob("*.yaml"))
+
+
+def test_scenarios_folder_holds_what_the_issue_lists():
+    names = {p.relative_to(SCENARIOS).as_posix() for p in shipped_files()}
+    for expected in ("accessrc/delivery-channel-approved.yaml", "accessrc/delivery-channel-rejected.yaml",
+                     "accessrc/applications-import-result.yaml", "accessrc/eligibility-evaluated.yaml",
+                     "accessrc/delivery-request-sent.yaml", "accessrc/delivery-refund-requested.yaml",
+                     "accessrc/program-pull-form.yaml", "accredit/sample-notification.yaml",
+                     "reachfive/end-job-success.yaml", "reachfive/end-job-failure.yaml",
+                     "reachfive/end-job-timeout.yaml", "accredit/retry-until-success.yaml"):
+        assert expected in names
+    for platform in ("accessrc", "accredit", "reachfive"):
+        assert (SCENARIOS / "conformance" / platform / "credentials.yaml").exists()
+
+
+@pytest.mark.parametrize("folder", ["accessrc", "accredit", "reachfive", "conformance/accessrc",
+                                    "conformance/accredit", "conformance/reachfive"])
+def test_every_shipped_scenario_passes_against_the_reference_receiver(folder, receivers, run, tmp_path):
+    platform = folder.split("/")[-1]
+    junit = tmp_path / "junit.xml"
+    result = run(SCENARIOS / folder, *urls(receivers, platform), "--junit", junit)
+    assert result.exit_code == 0, result.output
+    passed, failed = summary(result.output)
+    assert failed == 0 and passed > 0
+    assert result.output.rstrip().splitlines()[-1] == f"{passed} passed, 0 failed"
+    suites = ET.parse(junit).getroot()
+    assert int(suites.get("tests")) == passed and int(suites.get("failures")) == 0
+    # every request is a job of source "scenario" in the same store as other deliveries
+    store = Store(result.db)
+    jobs = store.list_jobs(limit=10_000)
+    assert jobs and {j.source for j in jobs} == {"scenario"}
+    attempts = sum(len(store.attempts(j.id)) for j in jobs)
+    got = sum(len(r.received) for r in receivers.values())
+    assert attempts == got
+
+
+def test_delivery_channel_scenario_covers_the_three_request_types(receivers, run):
+    result = run(SCENARIOS / "accessrc/delivery-channel-approved.yaml",
+                 SCENARIOS / "accessrc/delivery-channel-rejected.yaml", *urls(receivers, "accessrc"))
+    assert result.exit_code == 0, result.output
+    bodies = [json.loads(r.body) for r in receivers["accessrc"].received]
+    seen = {(b["status"], b["requestType"]) for b in bodies}
+    assert seen == {(s, t) for s in ("Approved", "Rejected") for t in
+                    ("Delivery Channel Create", "Delivery Channel Update", "Delivery Channel Update Status")}
+
+
+def test_partial_success_is_the_docs_120_records_with_5_failures(receivers, run):
+    result = run(SCENARIOS / "accessrc/applications-import-result.yaml", *urls(receivers, "accessrc"))
+    assert result.exit_code == 0, result.output
+    bodies = sent_bodies(result.db)  # the receiver keeps only 2000 characters of each body
+    partial = [b for b in bodies if b["status"] == "PARTIAL_SUCCESS"]
+    assert len(partial) == 1 and partial[0]["summary"] == {"totalRecords": 120, "successCount": 115,
+                                                           "failureCount": 5}
+    assert len(partial[0]["errors"]) == 5
+    assert {b["status"] for b in bodies} == {"SUCCESS", "PARTIAL_SUCCESS", "FAILED"}
+
+
+def test_retry_until_success_takes_three_attempts_with_the_same_job_id(receivers, run):
+    result = run(SCENARIOS / "accredit/retry-until-success.yaml", *urls(receivers, "accredit"))
+    assert result.exit_code == 0, result.output
+    got = [(r.job_id, r.attempt, r.status) for r in receivers["retry"].received]
+    assert [(a, s) for _, a, s in got] == [("0", 500), ("1", 500), ("2", 200)]
+    assert len({j for j, _, _ in got}) == 1
+
+
+def test_retry_until_success_fails_when_the_receiver_needs_more_attempts(start_receiver, run):
+    srv = start_receiver("accredit", fail_first=3)
+    result = run(SCENARIOS / "accredit/retry-until-success.yaml", "--var", f"RETRY_RECEIVER_URL={srv.url}/x")
+    assert result.exit_code == 1
+    assert "attempts: expected 3, got 4" in result.output
+    assert result.output.rstrip().splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_reachfive_timeout_scenario_fails_against_a_slow_receiver(keys, run):
+    srv = ServerThread(broken_receivers.too_slow("reachfive", BEARER, None, delay=0.8)).start()
+    try:
+        result = run(SCENARIOS / "reachfive/end-job-timeout.yaml", "--var", f"RECEIVER_URL={srv.url}/jobs",
+                     "--var", "TIMEOUT=0.3")
+    finally:
+        srv.stop()
+    assert result.exit_code == 1
+    assert "timeout after 0.3 s" in result.output
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+FAILING = """\
+name: A failing check
+platform: accessrc
+url: ${RECEIVER_URL}
+steps:
+  - send: DELIVERY_REFUND_REQUESTED
+    name: expects 201
+    expect: {status: 201, body: {data.deliveryId: nope}}
+  - send: DELIVERY_REFUND_REQUESTED
+    name: passes
+"""
+
+
+def test_failed_expectation_exits_1_with_expected_and_actual_in_console_junit_and_json(start_receiver, run,
+                                                                                        tmp_path):
+    srv = start_receiver("accessrc")
+    path = write(tmp_path, "fail.yaml", FAILING)
+    junit, report = tmp_path / "out" / "junit.xml", tmp_path / "out" / "report.json"
+    result = run(path, "--url", srv.url + "/hook", "--junit", junit, "--report", report)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any(line.startswith("  FAIL  expects 201") and " 200 " in line and line.endswith(" ms") for line in lines)
+    assert "          status: expected 201, got 200" in lines
+    assert any(line.strip().startswith("body.data.deliveryId: expected nope, got ") for line in lines)
+    assert any(line.startswith("  ok    passes") for line in lines)
+    assert lines[-1] == "1 passed, 1 failed"
+    root = ET.parse(junit).getroot()
+    cases = root.findall("testsuite/testcase")
+    assert [c.get("name") for c in cases] == ["expects 201", "passes"]
+    failure = cases[0].find("failure")
+    assert failure is not None and "expected: 201" in failure.text and "actual:   200" in failure.text
+    assert cases[1].find("failure") is None
+    data = json.loads(report.read_text())
+    assert data["passed"] == 1 and data["failed"] == 1
+    step = data["scenarios"][0]["steps"][0]
+    assert step["failures"][0] == {"check": "status", "expected": 201, "actual": 200, "label": ""}
+    assert step["jobs"][0]["status"] == 200
+
+
+def test_fail_fast_stops_at_the_first_failure(start_receiver, run, tmp_path):
+    srv = start_receiver("accessrc")
+    path = write(tmp_path, "fail.yaml", FAILING)
+    result = run(path, path, "--url", srv.url + "/hook", "--fail-fast")
+    assert result.exit_code == 1
+    assert "--fail-fast" in result.output
+    assert result.output.rstrip().splitlines()[-1] == "0 passed, 1 failed"
+    assert len(srv.received) == 1
+
+
+def test_variables_from_var_file_env_and_defaults(start_receiver, run, tmp_path, monkeypatch):
+    srv = start_receiver("accessrc", Auth("basic", username="webhook-user", password="s3cr3t"))
+    path = write(tmp_path, "vars.yaml", """\
+name: Variables
+platform: accessrc
+url: ${RECEIVER_URL}/${SUFFIX:-hook}
+auth: {kind: basic, username: "${USER_NAME}", password: "${PASSWORD}"}
+vars: {USER_NAME: webhook-user, PASSWORD: wrong}
+steps:
+  - send: DELIVERY_REFUND_REQUESTED
+    as: refund
+    expect: {status: 200, body: {data.deliveryId: "${refund.payload.deliveryId}"}}
+  - send: DELIVERY_REFUND_REQUESTED
+    set: {deliveryId: "${refund.response.body.data.deliveryId}"}
+""")
+    monkeypatch.setenv("RECEIVER_URL", srv.url)
+    result = run(path, "--var", "PASSWORD=s3cr3t")
+    assert result.exit_code == 0, result.output
+    assert [r.path for r in srv.received] == ["/hook", "/hook"]
+    first, second = (json.loads(r.body) for r in srv.received)
+    assert second["deliveryId"] == first["deliveryId"]  # taken from the first answer
+    # credentials are masked in the store
+    rows = sqlite3.connect(result.db).execute("SELECT request_headers_json FROM attempts").fetchall()
+    assert all(json.loads(r[0])["Authorization"] == "***" for r in rows)
+    assert "s3cr3t" not in json.dumps(rows)
+
+
+def test_faults_reach_the_receiver_exactly_as_described(start_receiver, run, tmp_path, keys):
+    srv = start_receiver("accredit")
+    path = write(tmp_path, "faults.yaml", """\
+name: Faults
+platform: accredit
+url: ${RECEIVER_URL}
+steps:
+  - send: Entity.Event
+    as: first
+  - fault: bad_signature
+    event: Entity.Event
+  - fault: missing_signature
+    event: Entity.Event
+  - fault: wrong_key
+    event: Entity.Event
+  - fault: tampered_body
+    event: BadgeExportZipFile.Created
+    seed: 3
+  - fault: duplicate
+    of: first
+  - fault: malformed_json
+    event: Entity.Event
+  - fault: missing_required_field
+    event: BadgeExportZipFile.Created
+    field: BadgeExportZipFileId
+  - fault: wrong_content_type
+    event: Entity.Event
+  - fault: oversized_body
+    event: Entity.Event
+    size: 300000
+  - fault: out_of_order
+    event: Entity.Event
+""")
+    result = run(path, "--var", f"RECEIVER_URL={srv.url}/n")
+    assert result.exit_code == 0, result.output
+    got = srv.received
+    outcomes = [r.outcome for r in got]
+    assert outcomes[0] == "accepted"
+    assert outcomes[1] == "verification failed: X-Signature does not match the body"
+    assert outcomes[2] == "verification failed: missing X-Signature"
+    assert outcomes[3] == "verification failed: X-Signature does not match the body"
+    assert outcomes[4] == "verification failed: X-Signature does not match the body"
+    assert outcomes[5].startswith("duplicate") and got[5].job_id == got[0].job_id and got[5].body == got[0].body
+    assert outcomes[6] == "malformed JSON"  # signed correctly: it got past the signature check
+    assert outcomes[7].startswith("invalid: ") and "BadgeExportZipFileId" in outcomes[7]
+    assert outcomes[8] == "content type 'text/plain' is not JSON"
+    assert outcomes[9].startswith("invalid: ") and len(got[9].body) <= 2000  # the receiver keeps 2000 chars
+    later, earlier = json.loads(got[10].body), json.loads(got[11].body)
+    assert later["Timestamp"] > earlier["Timestamp"] and outcomes[10:] == ["accepted", "accepted"]
+    # tampered: the body differs from what was signed, but is itself a valid payload
+    store = Store(result.db)
+    tampered = [j for j in store.list_jobs(limit=100) if j.event == "BadgeExportZipFile.Created"
+                and store.attempts(j.id)[0].status == 401][0]
+    sent = store.attempts(tampered.id)[0]
+    signature = sent.request_headers["X-Signature"]
+    with pytest.raises(signing.VerificationError):
+        signing.rsa_verify(keys.public_pem, sent.request_body, signature)
+    oversized = [j for j in store.list_jobs(limit=100) if len(j.body) == 300000]
+    assert len(oversized) == 1
+
+
+def test_header_auth_wrong_key_and_bad_credential_are_masked_in_the_store(start_receiver, run, tmp_path):
+    auth = Auth("header", header_name="X-Partner-Key", header_value="k-123456")
+    srv = start_receiver("accessrc", auth)
+    path = write(tmp_path, "hdr.yaml", """\
+name: Header auth
+platform: accessrc
+url: ${RECEIVER_URL}
+auth: {kind: header, header_name: X-Partner-Key, header_value: k-123456}
+steps:
+  - fault: bad_signature
+    event: DELIVERY_REFUND_REQUESTED
+  - fault: wrong_key
+    event: DELIVERY_REFUND_REQUESTED
+  - fault: tampered_body
+    event: DELIVERY_REFUND_REQUESTED
+    when: {auth: [rsa, hmac]}
+""")
+    junit = tmp_path / "j.xml"
+    result = run(path, "--var", f"RECEIVER_URL={srv.url}/h", "--junit", junit)
+    assert result.exit_code == 0, result.output
+    assert "skip  tampered_body" in result.output and "only with rsa, hmac auth" in result.output
+    assert ET.parse(junit).getroot().find("testsuite/testcase/skipped") is not None
+    assert [r.outcome for r in srv.received] == ["verification failed: X-Partner-Key header does not match"] * 2
+    rows = sqlite3.connect(result.db).execute("SELECT request_headers_json, j.headers_json FROM attempts a "
+                                              "JOIN jobs j ON j.id = a.job_id").fetchall()
+    for request_headers, job_headers in rows:
+        assert json.loads(request_headers)["X-Partner-Key"] == "***"
+        assert json.loads(job_headers)["X-Partner-Key"] == "***"
+
+
+def test_repeat_and_wait_and_expect_steps(start_receiver, run, tmp_path):
+    srv = start_receiver("reachfive")
+    path = write(tmp_path, "repeat.yaml", """\
+name: Repeat
+platform: reachfive
+url: ${RECEIVER_URL}
+steps:
+  - repeat: 3
+    steps:
+      - send: END_JOB_NOTIFICATION
+        as: report
+  - wait: 0.01
+  - expect: {of: report, status: 2xx, latency_ms: 5000}
+""")
+    result = run(path, "--var", f"RECEIVER_URL={srv.url}/jobs")
+    assert result.exit_code == 0, result.output
+    assert "send END_JOB_NOTIFICATION [3/3]" in result.output
+    assert result.output.rstrip().splitlines()[-1] == "4 passed, 0 failed"
+    assert len(srv.received) == 3
+
+
+def test_json_scenario_files_run_too(start_receiver, run, tmp_path):
+    srv = start_receiver("accessrc")
+    path = write(tmp_path, "s.json", json.dumps({
+        "name": "JSON", "platform": "accessrc", "url": srv.url + "/hook",
+        "steps": [{"send": "DELIVERY_REFUND_REQUESTED", "expect": {"status": [200, 202], "envelope": "documented"}}]}))
+    result = run(path)
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_unreachable_receiver_is_a_failure_not_a_crash(run, tmp_path):
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    path = write(tmp_path, "down.yaml", FAILING)
+    result = run(path, "--url", f"http://127.0.0.1:{port}/hook")
+    assert result.exit_code == 1
+    assert "connection error" in result.output
+    assert result.output.rstrip().splitlines()[-1] == "0 passed, 2 failed"

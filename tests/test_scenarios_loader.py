@@ -1,0 +1,175 @@
+"""Bad scenario files: every problem as an exact `file:line:column: message`, exit 2, nothing sent."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from simulator.auth import Auth
+from simulator.cli import main
+from simulator.scenarios.loader import ScenarioFileError, load_file, schema
+
+BAD = """\
+name: Broken on purpose
+platform: accessrc
+url: ${RECEIVER_URL}
+auth: {kind: hmac, secret: "${HMAC_SECRET}"}
+steps:
+  - sned: DELIVERY_CHANNEL_STATUS_UPDATED
+  - send: DELIVERY_CHANNEL_STATUS_UPDTED
+  - send: DELIVERY_CHANNEL_STATUS_UPDATED
+    set:
+      statuss: Approved
+      requestType: Delivery Channel Create
+  - send: DELIVERY_REFUND_REQUESTED
+    headers: {X-Trace: "run-${RUN_ID}"}
+    expect:
+      body: {data.deliveryId: "${refund.payload.deliveryId}"}
+      expct: 1
+"""
+
+
+def problems_of(tmp_path, name, text, **kwargs):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ScenarioFileError) as exc:
+        load_file(path, env={}, **kwargs)
+    return [p.replace(str(path), name) for p in exc.value.problems]
+
+
+def test_every_problem_is_listed_with_its_exact_position(tmp_path):
+    assert problems_of(tmp_path, "bad.yaml", BAD) == [
+        "bad.yaml:3:6: undefined variable 'RECEIVER_URL' (define it under vars, or pass --var RECEIVER_URL=VALUE)",
+        "bad.yaml:4:29: undefined variable 'HMAC_SECRET' (define it under vars, or pass --var HMAC_SECRET=VALUE)",
+        "bad.yaml:6:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, repeat",
+        "bad.yaml:7:11: unknown event 'DELIVERY_CHANNEL_STATUS_UPDTED' for accessrc; known: "
+        "DELIVERY_CHANNEL_STATUS_UPDATED, DELIVERY_REQUEST_SENT, DELIVERY_REFUND_REQUESTED, "
+        "PROGRAM_ELIGIBILITY_EVALUATED, PROGRAM_PULL_FORM, APPLICATIONS_IMPORT_RESULT",
+        "bad.yaml:10:7: set: path 'statuss' does not exist in DELIVERY_CHANNEL_STATUS_UPDATED (no field 'statuss')",
+        "bad.yaml:13:29: undefined variable 'RUN_ID' (define it under vars, or pass --var RUN_ID=VALUE)",
+        "bad.yaml:15:32: undefined variable '${refund.payload.deliveryId}': no earlier step is named 'refund' "
+        "(name one with as:)",
+        "bad.yaml:16:7: unknown field 'expct' in expect (allowed: attempts, body, envelope, latency_ms, status)",
+    ]
+
+
+def test_cli_exits_2_and_sends_nothing_when_any_file_is_bad(tmp_path, start_receiver, keys_dir):
+    srv = start_receiver("accessrc")
+    good = tmp_path / "good.yaml"
+    good.write_text(f"name: ok\nplatform: accessrc\nurl: {srv.url}/hook\nsteps:\n  - send: DELIVERY_REFUND_REQUESTED\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    result = CliRunner().invoke(main, ["run", str(good), str(bad), "--db", str(tmp_path / "x.db"),
+                                       "--keys-dir", str(keys_dir), "--junit", str(tmp_path / "j.xml")])
+    assert result.exit_code == 2
+    assert f"{bad}:6:5: unknown step kind 'sned'" in result.output
+    assert "8 problem(s); nothing was sent" in result.output
+    assert srv.received == []
+    assert not (tmp_path / "j.xml").exists()
+
+
+def test_json_files_report_positions_too(tmp_path):
+    text = ('{\n\t"name": "J",\n\t"platform": "accredit",\n\t"url": "http://127.0.0.1:1/x",\n\t"steps": [\n'
+            '\t\t{"send": "Entity.Event", "set": {"Evnt": "x"}},\n\t\t{"fault": "bad_signature"}\n\t]\n}\n')
+    assert problems_of(tmp_path, "s.json", text) == [
+        "s.json:6:36: set: path 'Evnt' does not exist in Entity.Event (no field 'Evnt')",
+        "s.json:7:3: fault bad_signature: missing required field 'event'",
+    ]
+
+
+def test_invalid_json_and_yaml_syntax(tmp_path):
+    assert problems_of(tmp_path, "k.json", '{"name": "J",\n "platform": "accredit" "url": 1}\n') == \
+        ["k.json:2:25: invalid JSON: Expecting ',' delimiter"]
+    got = problems_of(tmp_path, "y.yaml", "name: x\nplatform: accredit\nurl: http://x\nsteps:\n"
+                                          "  - send: Entity.Event\n   set: {a: 1}\n")
+    assert len(got) == 1 and got[0].startswith("y.yaml:6:4: YAML syntax error: ")
+
+
+def test_platform_rules_and_value_checks(tmp_path):
+    text = ("name: x\nplatform: reachfive\nurl: http://127.0.0.1:1/\nretry: {delays: [0]}\nsteps:\n"
+            "  - fault: bad_signature\n    event: END_JOB_NOTIFICATION\n"
+            "  - send: END_JOB_NOTIFICATION\n    expect: {status: twohundred}\n"
+            "  - wait: -1\n"
+            "  - send: END_JOB_NOTIFICATION\n    job_attempt: 2\n")
+    assert problems_of(tmp_path, "r.yaml", text) == [
+        "r.yaml:4:8: retry: reachfive never retries (fire-and-forget); remove retry",
+        "r.yaml:6:12: fault bad_signature: this scenario sends no credentials (auth kind none); set auth, "
+        "or limit the step with when: {auth: [...]}",
+        "r.yaml:9:22: expect.status: 'twohundred' must be an HTTP status (e.g. 200), a class such as 2xx, "
+        "or a list of them",
+        "r.yaml:10:11: wait: -1 is less than the minimum of 0",
+        "r.yaml:12:18: job_attempt: reachfive sends no X-JobAttempt header",
+    ]
+
+
+def test_top_level_problems(tmp_path):
+    text = "name: x\nplatform: acessrc\nsteps: []\ncolour: blue\nname: y\n"
+    assert problems_of(tmp_path, "t.yaml", text) == ["t.yaml:5:1: duplicate key 'name'"]
+    text = "name: x\nplatform: acessrc\nsteps: []\ncolour: blue\n"
+    assert problems_of(tmp_path, "t.yaml", text) == [
+        "t.yaml:1:1: scenario: missing required field 'url'",
+        "t.yaml:2:11: platform: 'acessrc' is not one of accessrc, accredit, reachfive",
+        "t.yaml:3:8: steps: [] should be non-empty",
+        "t.yaml:4:1: unknown field 'colour' in scenario (allowed: auth, description, name, platform, retry, "
+        "steps, timeout, url, vars)",
+    ]
+    assert problems_of(tmp_path, "e.yaml", "") == ["e.yaml:1:1: a scenario file is a mapping with name, platform, "
+                                                   "url and steps (got null)"]
+
+
+def test_fault_specific_checks(tmp_path):
+    text = ("name: x\nplatform: accessrc\nurl: http://127.0.0.1:1/\nauth: {kind: basic, username: u, password: p}\n"
+            "steps:\n"
+            "  - fault: tampered_body\n    event: DELIVERY_REFUND_REQUESTED\n"
+            "  - fault: duplicate\n    of: nobody\n"
+            "  - fault: malformed_json\n    event: DELIVERY_REFUND_REQUESTED\n    size: 5000\n"
+            "  - fault: missing_required_field\n    event: DELIVERY_REFUND_REQUESTED\n    field: refundId\n"
+            "  - expect: {of: ghost}\n")
+    assert problems_of(tmp_path, "f.yaml", text) == [
+        "f.yaml:6:12: fault tampered_body: basic auth does not cover the body, so a changed body cannot be "
+        "detected; it needs rsa or hmac",
+        "f.yaml:9:9: of: no earlier step is named 'nobody' (name one with as:)",
+        "f.yaml:12:5: size: only for the oversized_body fault",
+        "f.yaml:15:12: field: path 'refundId' does not exist in DELIVERY_REFUND_REQUESTED",
+        "f.yaml:16:18: expect.of: no earlier step is named 'ghost' (name one with as:)",
+    ]
+
+
+def test_bad_auth_for_the_platform(tmp_path):
+    text = "name: x\nplatform: accessrc\nurl: http://127.0.0.1:1/\nauth: {kind: rsa}\nsteps:\n  - wait: 0\n"
+    assert problems_of(tmp_path, "a.yaml", text) == [
+        "a.yaml:4:7: auth: accessrc does not use 'rsa' auth; it uses none, header, basic, hmac"]
+
+
+def test_payload_references_are_checked_against_the_event(tmp_path):
+    text = ("name: x\nplatform: accessrc\nurl: http://127.0.0.1:1/\nsteps:\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    as: refund\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    set: {deliveryId: '${refund.payload.deliveryID}'}\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    set: {deliveryId: '${refund.answer.status}'}\n")
+    assert problems_of(tmp_path, "p.yaml", text) == [
+        "p.yaml:8:24: '${refund.payload.deliveryID}': path 'deliveryID' does not exist in DELIVERY_REFUND_REQUESTED",
+        "p.yaml:10:24: '${refund.answer.status}': after the step name use one of payload, response, request, "
+        "job_id, attempts",
+    ]
+
+
+def test_variables_precedence_and_typing(tmp_path):
+    path = tmp_path / "v.yaml"
+    path.write_text("name: x\nplatform: reachfive\nurl: ${BASE:-http://127.0.0.1:1}/jobs\ntimeout: ${T}\n"
+                    "vars: {T: 3}\nsteps:\n  - send: END_JOB_NOTIFICATION\n    name: '$${literal}'\n")
+    sc = load_file(path, env={})
+    assert sc.url == "http://127.0.0.1:1/jobs" and sc.timeout == 3.0
+    assert sc.steps[0].name == "${literal}"
+    sc = load_file(path, cli_vars={"T": "0.5"}, env={"BASE": "http://127.0.0.1:2"})
+    assert sc.url == "http://127.0.0.1:2/jobs" and sc.timeout == 0.5
+    sc = load_file(path, url="http://127.0.0.1:3/x", auth=Auth("authorization", authorization="Bearer z"), env={})
+    assert sc.url == "http://127.0.0.1:3/x" and sc.auth.kind == "authorization"
+
+
+def test_shipped_schema_is_valid_json_schema_and_describes_the_step_kinds():
+    from jsonschema import Draft202012Validator
+    s = schema()
+    Draft202012Validator.check_schema(s)
+    assert set(s["$defs"]["fault_step"]["properties"]["fault"]["enum"]) == {
+        "bad_signature", "missing_signature", "wrong_key", "tampered_body", "duplicate", "replay", "out_of_order",
+        "malformed_json", "missing_required_field", "wrong_content_type", "oversized_body"}
+    json.dumps(s)
