@@ -154,10 +154,14 @@ class Services:
     def redeliver(self, job: Job) -> Job:
         """Resend as the platforms' resend does: same body, same X-JobId, attempts counted from 0 again.
         A new row (its own id in the log) whose X-JobId header is the original job's."""
+        original = self.subscriptions.redelivery_of(job.id) or job.id
         headers = dict(job.headers)
         if delivery.PROFILES[job.platform].job_headers:
             headers["X-JobId"] = job.headers.get("X-JobId") or job.id
         again = delivery.new_job(job.event, job.platform, job.url, job.body, job.auth, delays=job.retry_delays,
                                  timeout=job.timeout, source="redeliver", subscription_id=job.subscription_id,
                                  headers=headers)
-        return self.add(again)
+        self.subscriptions.link_redelivery(again.id, original)  # first, so no reader sees the job unlinked
+        self.store.add_job(again)
+        self.queue.wake()
+        return again

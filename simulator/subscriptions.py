@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS subscriptions_event ON subscriptions(platform, event);
+CREATE TABLE IF NOT EXISTS redeliveries (
+    job_id TEXT PRIMARY KEY,
+    original_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sim_settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -143,6 +147,17 @@ class SubscriptionRepo:
             db.execute("UPDATE subscriptions SET fired_count = fired_count + 1, last_fired_at = ? WHERE id = ?",
                        (now, sub_id))
             return row[0]
+
+    # -- redeliveries (which job a resend repeats; ReachFive has no X-JobId to tell it) -----------
+    def link_redelivery(self, job_id: str, original_id: str) -> None:
+        with self.store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO redeliveries (job_id, original_id) VALUES (?, ?)",
+                       (job_id, original_id))
+
+    def redelivery_of(self, job_id: str) -> str | None:
+        row = self.store.connection().execute("SELECT original_id FROM redeliveries WHERE job_id = ?",
+                                              (job_id,)).fetchone()
+        return row[0] if row else None
 
     # -- simulator settings (the generated admin key) ---------------------------------------------
     def setting(self, name: str) -> str | None:

@@ -58,6 +58,18 @@ def test_redeliver_sends_the_same_body_and_x_job_id_again(client, receiver):
     assert [(r.job_id, r.body) for r in target.received] == [(original["id"], original["body"])] * 2
 
 
+def test_reachfive_redelivery_is_linked_without_a_job_id_header(client, receiver):
+    target = receiver("reachfive")
+    original = wait_job_final(client, send(client, target.url + "/jobs", event="END_JOB_NOTIFICATION")["id"])
+    again = client.post(f"/api/jobs/{original['id']}/redeliver", headers=XKEY).get_json()
+    assert again["redelivery_of"] == original["id"] and again["x_job_id"] is None
+    twice = client.post(f"/api/jobs/{wait_job_final(client, again['id'])['id']}/redeliver", headers=XKEY).get_json()
+    assert twice["redelivery_of"] == original["id"]
+    done = wait_job_final(client, twice["id"])
+    assert "X-JobId" not in done["attempts"][0]["request_headers"] and done["body"] == original["body"]
+    assert [r.body for r in target.received] == [original["body"]] * 3
+
+
 def test_redeliver_of_an_unfinished_job_is_409_and_unknown_is_404(client, receiver):
     target = receiver("accessrc", fail_first=99)
     job = send(client, target.url + "/h", retry_delays=[60])

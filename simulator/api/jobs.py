@@ -30,7 +30,7 @@ def job_json(job: Job, seq: int | None = None) -> dict:
             "next_attempt_at": job.next_attempt_at, "created_at": job.created_at, "updated_at": job.updated_at,
             "last_status": job.last_status, "last_error": job.last_error, "subscription_id": job.subscription_id,
             "source": job.source, "x_job_id": x_job_id,
-            "redelivery_of": x_job_id if x_job_id and x_job_id != job.id else None,
+            "redelivery_of": services().subscriptions.redelivery_of(job.id) if job.source == "redeliver" else None,
             "retry_delays": list(job.retry_delays), "timeout": job.timeout, "auth": job.auth.masked(),
             "body": _text(job.body)}
 
