@@ -221,7 +221,7 @@
     if (renderQueued) { freshIds.forEach((id) => state.fresh.add(id)); return; }
     state.fresh = new Set(freshIds);
     renderQueued = true;
-    requestAnimationFrame(() => {
+    queueMicrotask(() => {  // one render for all the events of a chunk
       renderQueued = false;
       const body = $('#jobs-body');
       const jobs = filtered().slice(0, 300);
@@ -514,7 +514,7 @@
     $('#send-count').addEventListener('change', regenerate);
     $('#send-regenerate').addEventListener('click', regenerate);
     $('#send-body').addEventListener('input', () => { send.payloadDirty = true; checkBody(); });
-    $$('input[name="auth-kind"]', form).forEach((r) => r.addEventListener('change', () => { showKindFields(form, 'auth-kind'); setDefaultTarget(); }));
+    $$('input[name="auth-kind"]', form).forEach((r) => r.addEventListener('change', () => showKindFields(form, 'auth-kind')));
     showKindFields(form, 'auth-kind');
     form.addEventListener('submit', (ev) => { ev.preventDefault(); submitSend(); });
     if (boot.demo) {
@@ -624,6 +624,7 @@
     const timeout = Number($('#send-timeout').value);
     if (timeout) request.timeout = timeout;
     $('#send-submit').disabled = true;
+    result.replaceChildren(el('p', {class: 'muted'}, 'Sending…'));
     try {
       const job = await api('POST', R.send, request);
       mergeJob(job);
@@ -829,6 +830,7 @@
   }
 
   function init() {
+    window.accessrcSimDashboard = state;  // for the curious (and the tests): the page's own view of the log
     setupKey();
     setupSend();
     setupSubs();

@@ -1,0 +1,304 @@
+"""The dashboard in a real headless Chromium (Debian's `chromium`, driven by Playwright), against the real server
+on waitress with the demo receivers, all on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from playwright.sync_api import expect, sync_playwright
+
+from simulator.app import create_app  # noqa: E402
+from simulator.dashboard.demo import start_demo  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+API_KEY = "browser-test-key"
+DELAYS = (0.3, 0.3, 0.3, 0.3, 0.3)
+
+if not Path(CHROMIUM).exists():  # .ci/run installs it; say so loudly rather than pass quietly
+    pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory, keys_dir):
+    """The simulator with its demo receivers, on waitress on a random loopback port."""
+    from waitress.server import create_server
+
+    tmp = tmp_path_factory.mktemp("dash")
+    app = create_app({"DB_PATH": str(tmp / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
+                      "RETRY_DELAYS": DELAYS, "TIMEOUT": 5})
+    demo = start_demo(app)
+    server = create_server(app, host="127.0.0.1", port=0, threads=16)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    app.base_url = f"http://127.0.0.1:{server.effective_port}"
+    app.demo = demo
+    yield app
+    services = app.extensions["accessrc_sim"]
+    services.stopping.set()
+    time.sleep(0.5)
+    server.close()
+    demo.stop()
+    services.stop(5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, sim):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def open_dashboard(page, sim, view="deliveries"):
+    page.goto(f"{sim.base_url}/#{view}")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
+
+
+def send_from_panel(page, platform=None, event=None, preset=None, target=None, forge=False):
+    page.click("nav.tabs a[data-view=send]")
+    if platform:
+        page.select_option("#send-platform", platform)
+    if event:
+        page.select_option("#send-event", event)
+    if preset:
+        page.select_option("#send-preset", preset)
+    if target:
+        page.click(f"#send-demo-targets button[data-target='{target}']")
+    expect(page.locator("#send-body")).not_to_have_value("")
+    page.wait_for_function("() => { try { JSON.parse(document.querySelector('#send-body').value); return true; }"
+                           " catch (e) { return false; } }")
+    if forge:
+        page.check("#send-forge")
+    page.click("#send-submit")
+    link = page.locator("#send-result a[href^='#job/']")
+    expect(link).to_be_visible()
+    return link.get_attribute("href").split("/", 1)[1]
+
+
+def row(page, job_id):
+    return page.locator(f"#jobs-body tr[data-job='{job_id}']")
+
+
+def test_page_loads_offline_and_goes_live(page, sim):
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    open_dashboard(page, sim)
+    assert requested and all(url.startswith(sim.base_url) for url in requested), requested
+    expect(page.locator("nav.tabs a[aria-current=page]")).to_have_text("Deliveries")
+    expect(page.locator("#key-panel")).to_be_hidden()  # loopback: the page carries the key
+    assert page.errors == []
+
+
+def test_event_sent_from_the_panel_appears_and_turns_green_without_a_reload(page, sim):
+    open_dashboard(page, sim)
+    job_id = send_from_panel(page, "accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED",
+                             "channel-rejected-delivery-channel-update", target="accessrc")
+    page.click("nav.tabs a[data-view=deliveries]")
+    line = row(page, job_id)
+    expect(line).to_have_attribute("data-state", "succeeded")
+    expect(line.locator(".status")).to_have_text("✔Delivered")
+    expect(line).to_contain_text("DELIVERY_CHANNEL_STATUS_UPDATED")
+    expect(line).to_contain_text("AccessRC")
+    expect(line).to_contain_text("✔ 200")
+    expect(line).to_contain_text("1 / 6")
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.errors == []
+
+
+def test_a_job_opens_with_body_attempts_masked_headers_and_how_to_verify(page, sim):
+    open_dashboard(page, sim)
+    job_id = send_from_panel(page, "accessrc", "APPLICATIONS_IMPORT_RESULT", "import-partial", target="accessrc")
+    page.click("nav.tabs a[data-view=deliveries]")
+    expect(row(page, job_id)).to_have_attribute("data-state", "succeeded")
+    row(page, job_id).click()
+    detail = page.locator("#detail")
+    expect(detail).to_be_visible()
+    body = json.loads(page.locator("#detail-json").inner_text())
+    assert body["status"] == "PARTIAL_SUCCESS" and body["summary"] == {
+        "totalRecords": 120, "successCount": 115, "failureCount": 5}
+    attempts = page.locator("#attempt-list > li")
+    expect(attempts).to_have_count(1)
+    expect(attempts.first).to_contain_text("X-JobAttempt 0")
+    expect(attempts.first).to_contain_text("✔ 200")
+    expect(attempts.first).to_contain_text("Callback successfully received")
+    expect(detail).to_contain_text("x-signature")
+    expect(detail).to_contain_text("openssl dgst -sha256 -hmac")
+    expect(detail).to_contain_text(job_id)
+    page.keyboard.press("Escape")
+    expect(detail).to_be_hidden()
+
+
+def test_credentials_are_masked_in_the_headers_shown(page, sim):
+    open_dashboard(page, sim)
+    page.click("nav.tabs a[data-view=send]")
+    page.click("#send-demo-targets button[data-target='accessrc']")
+    page.check("input[name=auth-kind][value=header]")
+    page.fill("#auth-header-name", "X-API-Key")
+    page.fill("#auth-header-value", "very-secret-provider-key")
+    job_id = send_from_panel(page)
+    page.goto(f"{sim.base_url}/#job/{job_id}")
+    expect(page.locator("#attempt-list > li").first).to_contain_text("401")  # the demo receiver wants HMAC
+    expect(page.locator("#detail")).to_contain_text("*** (masked)")
+    assert "very-secret-provider-key" not in page.content()
+
+
+def test_a_retry_after_a_failure_and_a_rejected_forgery(page, sim):
+    open_dashboard(page, sim)
+    flaky = send_from_panel(page, event="DELIVERY_REQUEST_SENT", target="accessrc-flaky")
+    forged = send_from_panel(page, "accredit", "BadgeExportZipFile.Created", target="accredit", forge=True)
+    page.click("nav.tabs a[data-view=deliveries]")
+    expect(row(page, flaky)).to_have_attribute("data-state", "succeeded")
+    expect(row(page, flaky)).to_contain_text("3 / 6")
+    expect(row(page, forged)).to_have_attribute("data-state", "exhausted")
+    expect(row(page, forged).locator(".status")).to_have_text("✖Failed")
+    expect(row(page, forged)).to_contain_text("✖ 401")
+    row(page, flaky).click()
+    attempts = page.locator("#attempt-list > li")
+    expect(attempts).to_have_count(3)
+    assert [attempts.nth(i).get_attribute("data-ok") for i in range(3)] == ["no", "no", "yes"]
+    expect(attempts.nth(0)).to_contain_text("500")
+    page.goto(f"{sim.base_url}/#job/{forged}")
+    expect(page.locator("#attempt-list > li")).to_have_count(6)
+    expect(page.locator("#attempt-list > li").first).to_contain_text("Verification failed")
+    expect(page.locator("#detail")).to_contain_text("forged signature on purpose")
+
+
+def test_redeliver_sends_the_same_body_with_the_same_job_id(page, sim):
+    open_dashboard(page, sim)
+    first = send_from_panel(page, "accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED",
+                            "channel-approved-delivery-channel-update-status", target="accessrc")
+    page.click("nav.tabs a[data-view=deliveries]")
+    expect(row(page, first)).to_have_attribute("data-state", "succeeded")
+    row(page, first).click()
+    original = page.locator("#detail-json").inner_text()
+    page.click("#redeliver")
+    expect(page).not_to_have_url(f"{sim.base_url}/#job/{first}")
+    again = page.url.rsplit("/", 1)[1]
+    expect(row(page, again)).to_have_attribute("data-state", "succeeded")
+    expect(page.locator("#detail")).to_contain_text("Redelivery of")
+    expect(page.locator("#detail-json")).to_have_text(original)
+    headers = page.locator("#attempt-list > li").first.locator("table.headers")
+    expect(headers).to_contain_text(f"X-JobId{first}")  # the original job's id, as the platforms resend
+    assert sim.demo.received["accessrc"][-1].job_id == first
+
+
+def test_copy_curl_reproduces_the_signed_request(page, sim):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=sim.base_url)
+    open_dashboard(page, sim)
+    job_id = send_from_panel(page, "accessrc", "DELIVERY_REFUND_REQUESTED", target="accessrc")
+    page.goto(f"{sim.base_url}/#job/{job_id}")
+    expect(page.locator("#attempt-list > li")).to_have_count(1)
+    page.click("#copy-curl")
+    expect(page.locator("#toast")).to_contain_text("curl command copied")
+    command = page.evaluate("navigator.clipboard.readText()")
+    assert command.startswith("curl -sS -X POST 'http://127.0.0.1:")
+    before = len(sim.demo.received["accessrc"])
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=20)
+    assert json.loads(out.stdout)["status"] == "success", out
+    replay = sim.demo.received["accessrc"][before]
+    assert replay.job_id == job_id and replay.status == 200  # HMAC verified on the same bytes
+    page.click("#copy-body")
+    body = page.evaluate("navigator.clipboard.readText()")
+    assert json.loads(body) == json.loads(page.locator("#detail-json").inner_text())
+
+
+def test_subscriptions_create_fire_schedule_pause_resume_delete(page, sim):
+    open_dashboard(page, sim, "subscriptions")
+    page.select_option("#sub-platform", "accessrc")
+    page.select_option("#sub-event", "DELIVERY_REFUND_REQUESTED")
+    page.fill("#sub-url", sim.demo.target_url("accessrc"))
+    page.check("input[name=sub-auth-kind][value=hmac]")
+    page.fill("#sub-secret", "demo-hmac-secret")
+    page.check("input[name=sub-schedule][value=interval]")
+    page.fill("#sub-interval", "3600")
+    page.click("#sub-form button[type=submit]")
+    expect(page.locator("#sub-result")).to_contain_text("Subscribed: DELIVERY_REFUND_REQUESTED")
+    sub = page.locator("#subs-body tr", has_text="DELIVERY_REFUND_REQUESTED")
+    expect(sub).to_contain_text("every 3600 s")
+    expect(sub.locator(".status")).to_have_text("▶Scheduled")
+    sub.get_by_role("button", name="➤ Fire now").click()
+    expect(page.locator("#toast")).to_contain_text("Fired: job")
+    page.click("nav.tabs a[data-view=deliveries]")
+    fired = page.locator("#jobs-body tr", has_text="DELIVERY_REFUND_REQUESTED").first
+    expect(fired).to_have_attribute("data-state", "succeeded")
+    page.click("nav.tabs a[data-view=subscriptions]")
+    sub.get_by_role("button", name="‖ Pause").click()
+    expect(sub.locator(".status")).to_have_text("‖Paused")
+    sub.get_by_role("button", name="▶ Resume").click()
+    expect(sub.locator(".status")).to_have_text("▶Scheduled")
+    sub.get_by_role("button", name="◷ Schedule").click()
+    page.select_option("tr.schedule-editor select", "cron")
+    page.fill("tr.schedule-editor input", "not a cron")
+    page.click("tr.schedule-editor button[type=submit]")
+    expect(page.locator("tr.schedule-editor")).to_contain_text("bad cron expression")
+    page.fill("tr.schedule-editor input", "*/5 * * * *")
+    page.click("tr.schedule-editor button[type=submit]")
+    expect(sub).to_contain_text("cron */5 * * * *")
+    page.once("dialog", lambda dialog: dialog.accept())
+    sub.get_by_role("button", name="✕ Delete").click()
+    expect(sub).to_have_count(0)
+
+
+def test_without_the_key_in_the_page_it_is_asked_for_and_kept_for_the_tab(page, sim):
+    sim.config["DASHBOARD_KEY_IN_PAGE"] = False
+    try:
+        page.goto(f"{sim.base_url}/#deliveries")
+        expect(page.locator("#key-panel")).to_be_visible()
+        expect(page.locator("#live")).not_to_have_attribute("data-state", "live")
+        page.fill("#key-input", "wrong-key")
+        page.click("#key-form button[type=submit]")
+        expect(page.locator("#key-error")).to_contain_text("refused")
+        page.fill("#key-input", API_KEY)
+        page.click("#key-form button[type=submit]")
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        expect(page.locator("#key-panel")).to_be_hidden()
+        page.reload()
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")  # sessionStorage kept it
+        expect(page.locator("#key-panel")).to_be_hidden()
+    finally:
+        sim.config["DASHBOARD_KEY_IN_PAGE"] = True
+
+
+def test_phone_width_and_keyboard(browser, sim):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    try:
+        open_dashboard(page, sim)
+        job_id = send_from_panel(page, "accredit", "Entity.Event", target="accredit")
+        page.click("nav.tabs a[data-view=deliveries]")
+        expect(row(page, job_id)).to_have_attribute("data-state", "succeeded")
+        for view in ("deliveries", "send", "subscriptions"):
+            page.click(f"nav.tabs a[data-view={view}]")
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{view} scrolls sideways by {overflow}px on a phone"
+        page.click("nav.tabs a[data-view=deliveries]")
+        row(page, job_id).focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#detail")).to_be_visible()
+        expect(page.locator("#detail-close")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(page.locator("#detail")).to_be_hidden()
+        expect(row(page, job_id)).to_be_focused()
+    finally:
+        context.close()
