@@ -16,6 +16,8 @@ from playwright.sync_api import expect, sync_playwright
 from simulator.app import create_app  # noqa: E402
 from simulator.dashboard.demo import start_demo  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real browser: ~40 s for the module
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
