@@ -5,7 +5,7 @@ import pytest
 
 from simulator.signing import rsa_verify
 
-from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final, wait_until  # noqa: F401
+from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final  # noqa: F401
 
 BASE = "/api/webhookSubscription"
 EVENT = "BadgeExportZipFile.Created"

@@ -7,8 +7,6 @@ import threading
 import pytest
 import requests
 
-from simulator.receiver import ServerThread
-
 from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final, wait_until  # noqa: F401
 
 EVENT = "DELIVERY_CHANNEL_STATUS_UPDATED"

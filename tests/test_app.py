@@ -5,7 +5,7 @@ import pytest
 
 from simulator.app import create_app
 
-from sim_helpers import API_KEY, XKEY, app, client, make_app, receiver, wait_until  # noqa: F401
+from sim_helpers import API_KEY, XKEY, app, client, make_app  # noqa: F401
 
 
 def test_config_overrides_defaults(make_app, tmp_path):

@@ -1,10 +1,8 @@
 """The OpenAPI 3.1 document: valid, served, covering every route of the serve blueprints, matching answers."""
 from __future__ import annotations
 
-import json
 import re
 
-import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 
-from .errors import ACR_INVALID_INPUT, ACR_INVALID_LENGTH, ACR_MISSING, ApiError, bad_request, missing
+from .errors import ACR_INVALID_INPUT, ACR_INVALID_LENGTH, ApiError, bad_request, missing
 
 
 def services():

@@ -15,7 +15,7 @@ from .. import catalogue
 from ..auth import Auth, AuthError
 from ..subscriptions import Subscription
 from . import check_admin, json_body, reject_unknown, require_string, require_url, services
-from .errors import ApiError, bad_request, json_response
+from .errors import bad_request, json_response
 
 bp = Blueprint("accessrc", __name__, url_prefix="/api")
 
