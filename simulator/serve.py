@@ -33,8 +33,10 @@ STOP_TIMEOUT = 30.0
               help="Attempts sent at the same time.")
 @click.option("--http-threads", type=click.IntRange(2, 256), default=16, show_default=True,
               help="Waitress worker threads (each open /api/stream holds one).")
+@click.option("--demo", is_flag=True, help="Also run the reference receivers in-process (127.0.0.1) and point the "
+              "dashboard's samples and demo subscriptions at them.")
 def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planned, delivery_threads,
-              http_threads) -> None:
+              http_threads, demo=False) -> None:
     """Serve the subscription APIs, the schedules, the delivery queue and the delivery log.
 
     The admin API key comes from ACCESSRC_SIM_API_KEY, or is generated at first start, printed once and kept
@@ -46,6 +48,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
 
     from .app import create_app
     from .cli import UsageProblem
+    from .dashboard.demo import serve_demo
     from .services import EXTENSION
 
     try:
@@ -74,6 +77,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     services.start()
     url = f"http://{server.effective_host}:{server.effective_port}/"
     click.echo(f"accessrc-sim {__version__} serving on {url} (db {db_path}, keys {keys_dir})")
+    demo_receiver = serve_demo(app, url, click.echo) if demo else None
     if services.queue.recovered:
         click.echo(f"resumed {len(services.queue.recovered)} job(s) interrupted by the last stop")
     if services.settings.api_key_generated:
@@ -89,5 +93,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     finally:
         services.stopping.set()
         server.close()
+        if demo_receiver:
+            demo_receiver.stop()
         services.stop(STOP_TIMEOUT)
         click.echo("stopped")

@@ -401,3 +401,43 @@ def test_page_lists_the_demo_targets(app, client):
     boot = boot_of(client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_data(as_text=True))
     assert boot["demo"]["receiver"] == demo.url
     assert {t["id"] for t in boot["demo"]["targets"]} == {t.id for t in demo_mod.TARGETS}
+
+
+def test_serve_demo_runs_the_whole_loop_in_one_command(tmp_path, keys_dir):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "ACCESSRC_SIM_API_KEY": API_KEY}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from simulator.cli import main; main()",
+                                 "serve", "--demo", "--port", "0",
+                                 "--db", str(tmp_path / "demo.db"), "--keys-dir", str(keys_dir),
+                                 "--retry-delays", "0.2,0.2,0.2,0.2,0.2"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        text = wait_until(lambda: (lambda t: t if "demo: open" in t else None)(log.read_text()), 20)
+        base = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", text).group(1)
+        receiver = re.search(r"demo: reference receivers on (http://127\.0\.0\.1:\d+)", text).group(1)
+        session = requests.Session()
+        session.trust_env = False
+        page = session.get(base + "/", timeout=10).text
+        boot = boot_of(page)
+        assert boot["api_key"] == API_KEY and boot["demo"]["receiver"] == receiver
+        subs = session.get(base + "/api/subscriptions", headers=XKEY, timeout=10).json()["subscriptions"]
+        flaky = next(s for s in subs if s["url"].startswith(receiver + "/accessrc-flaky"))
+        job = session.post(f"{base}/api/subscriptions/{flaky['id']}/fire", headers=XKEY, timeout=10).json()
+
+        def finished():
+            j = session.get(f"{base}/api/jobs/{job['id']}", headers=XKEY, timeout=10).json()
+            return j if j["state"] in ("succeeded", "exhausted") else None
+
+        done = wait_until(finished, 20)
+        assert [a["status"] for a in done["attempts"]] == [500, 500, 200]  # a retry after a failure
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert "stopped" in log.read_text()

@@ -127,3 +127,12 @@ def _demo_subscriptions(services, demo: Demo) -> None:
                            schedule=schedule, paused=schedule is not None, meta={"demo": True})
         repo.add(sub, now)
         services.scheduler.sync(sub)
+
+
+def serve_demo(app, dashboard_url: str, echo) -> Demo:
+    """The `serve --demo` hook: start the receivers and tell the trainer where everything is."""
+    demo = start_demo(app)
+    echo(f"demo: reference receivers on {demo.url} — "
+         + ", ".join(f"{t.path}/hook ({t.label})" for t in demo.targets))
+    echo(f"demo: open {dashboard_url} to send events, watch deliveries, fire the demo subscriptions")
+    return demo
