@@ -80,7 +80,7 @@ BREAKS = [
     ("fails_duplicates", "accredit", "idempotency", []),
     ("fails_duplicates", "accessrc", "idempotency", []),
     ("wrong_envelope", "accessrc", "envelope", []),
-    ("too_slow", "accredit", "timeout", ["--timeout", "0.25"]),
+    ("too_slow", "accredit", "timeout", ["--timeout", "0.15"]),
     ("refuses_retries", "accessrc", "retries", []),
 ]
 
@@ -89,7 +89,7 @@ BREAKS = [
 def test_each_row_fails_against_a_receiver_broken_in_exactly_that_way(broken, platform, row, extra, keys, serve,
                                                                       conformance):
     factory = broken_receivers.BROKEN[broken]
-    kwargs = {"delay": 0.5} if broken == "too_slow" else {}
+    kwargs = {"delay": 0.3} if broken == "too_slow" else {}
     srv = serve(factory(platform, AUTHS[platform], keys.public_pem, **kwargs))
     result, verdict = conformance(platform, srv.url + PATHS[platform], *extra)
     assert result.exit_code == 1, result.output

@@ -347,12 +347,17 @@ def load_file(path: str | Path, cli_vars: Mapping[str, str] | None = None, url: 
               auth: Auth | None = None, env: Mapping[str, str] | None = None) -> Scenario:
     """Load one scenario. `url` replaces the file's target URL; `auth` replaces its auth settings."""
     path = Path(path)
-    filename = str(path)
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioFileError([f"{filename}:1:1: cannot read: {exc}"]) from None
-    data, pos = _parse(text, filename, path.suffix.lower() == ".json")
+        raise ScenarioFileError([f"{path}:1:1: cannot read: {exc}"]) from None
+    return load_text(text, str(path), cli_vars, url, auth, env)
+
+
+def load_text(text: str, filename: str, cli_vars: Mapping[str, str] | None = None, url: str | None = None,
+              auth: Auth | None = None, env: Mapping[str, str] | None = None) -> Scenario:
+    """Load a scenario from text (`filename` names it in messages; `.json` reads it as JSON, else YAML)."""
+    data, pos = _parse(text, filename, filename.lower().endswith(".json"))
     return _Builder(filename, data, pos, dict(cli_vars or {}), url, auth,
                     os.environ if env is None else env).build()
 

@@ -409,7 +409,7 @@ class Runner:
             headers = dict(original.headers)
             if "job_attempt" in data and "X-JobAttempt" in headers:
                 headers["X-JobAttempt"] = str(data["job_attempt"])
-            again = self._exchange(sc, kind, original.event, url, original.body, headers, original.payload,
+            again = self._exchange(sc, "", original.event, url, original.body, headers, original.payload,
                                    timeout, [], number=original.number if "job_attempt" not in data
                                    else int(data["job_attempt"]))
             return ([] if data.get("of") else pre) + [again]

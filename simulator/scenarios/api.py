@@ -1,0 +1,167 @@
+"""Scenario runs over HTTP, for the dashboard: list the shipped scenarios, start a run, follow its steps live.
+
+    GET  /api/scenarios                     shipped scenario files (path, name, platform)
+    POST /api/scenario-runs                 {"file": "accessrc/x.yaml" | "scenario": "<YAML/JSON text>",
+                                             "vars": {...}, "url": "..."} -> 202 {"id", "status": "running", ...}
+    GET  /api/scenario-runs                 recent runs of this process, newest first
+    GET  /api/scenario-runs/<id>?since=N    the run's steps from index N (poll for live progress)
+
+Admin key required (x-api-key or Authorization: Bearer). Only shipped files or posted text are run: a request
+never names a path outside the scenarios folder. Registered by simulator/app.py: `app.register_blueprint(bp)`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+from flask import Blueprint, current_app, request
+
+from ..api import check_admin, json_body, optional_object, reject_unknown, require_url, services
+from ..api.errors import ApiError, bad_request, json_response
+from . import conformance
+from .loader import SUFFIXES, ScenarioFileError, load_file, load_text
+from .runner import Runner, StepResult
+
+bp = Blueprint("scenarios", __name__, url_prefix="/api")
+
+MAX_RUNS = 100  # finished runs kept in memory, oldest dropped first
+MAX_TEXT = 256 * 1024
+EXTENSION = "accessrc_sim_scenario_runs"
+
+
+class _Run:
+    def __init__(self, scenario):
+        self.id = str(uuid.uuid4())
+        self.scenario = scenario
+        self.status = "running"
+        self.steps: list[dict] = []
+        self.error: str | None = None
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self.lock = threading.Lock()
+
+    def add(self, res: StepResult) -> None:
+        with self.lock:
+            self.steps.append({"index": len(self.steps), **res.to_dict()})
+
+    def to_dict(self, since: int = 0) -> dict:
+        with self.lock:
+            steps = self.steps[since:]
+            passed = sum(1 for s in self.steps if s["passed"] is True)
+            failed = sum(1 for s in self.steps if s["passed"] is False)
+        sc = self.scenario
+        return {"id": self.id, "status": self.status, "name": sc.name, "file": sc.path, "platform": sc.platform,
+                "url": sc.url, "started_at": self.started_at, "finished_at": self.finished_at,
+                "passed": passed, "failed": failed, "summary": f"{passed} passed, {failed} failed",
+                "error": self.error,
+                "result": None if self.status == "running" else "failed" if failed or self.error else "passed",
+                "next_since": since + len(steps), "steps": steps}
+
+
+def _runs() -> "OrderedDict[str, _Run]":
+    return current_app.extensions.setdefault(EXTENSION, OrderedDict())
+
+
+def _scenarios_dir() -> Path:
+    return Path(current_app.config.get("SCENARIOS_DIR") or conformance.default_dir())
+
+
+@bp.before_request
+def _auth() -> None:
+    check_admin(("x-api-key", "bearer"))
+
+
+@bp.get("/scenarios")
+def list_scenarios():
+    base = _scenarios_dir()
+    out = []
+    for path in sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
+        rel = path.relative_to(base).as_posix()
+        try:
+            sc = load_file(path, env={})
+            out.append({"file": rel, "name": sc.name, "platform": sc.platform, "steps": len(sc.steps)})
+        except ScenarioFileError as exc:
+            out.append({"file": rel, "name": None, "platform": None, "problems": exc.problems})
+    return json_response({"status": "success", "data": out})
+
+
+@bp.post("/scenario-runs")
+def start_run():
+    data = json_body()
+    reject_unknown(data, ("file", "scenario", "vars", "url"))
+    variables = optional_object(data, "vars")
+    if any(not isinstance(v, (str, int, float, bool)) for v in variables.values()):
+        raise bad_request("vars values must be strings, numbers or booleans", "vars")
+    variables = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in variables.items()}
+    url = require_url(data, "url", required=False)
+    if ("file" in data) == ("scenario" in data):
+        raise bad_request("give either file (a shipped scenario) or scenario (its text)", "file")
+    try:
+        if "file" in data:
+            scenario = load_file(_shipped(data["file"]), cli_vars=variables, url=url, env={})
+        else:
+            text = data["scenario"]
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+                raise bad_request(f"scenario must be YAML or JSON text of at most {MAX_TEXT} bytes", "scenario")
+            name = "posted.json" if text.lstrip().startswith("{") else "posted.yaml"
+            scenario = load_text(text, name, cli_vars=variables, url=url, env={})
+    except ScenarioFileError as exc:
+        body = {"status": "failed", "data": None,
+                "error": {"code": 400, "message": "the scenario has problems; nothing was sent",
+                          "type": "BadRequest", "field": "scenario", "problems": exc.problems}}
+        return json_response(body, 400)
+    run = _Run(scenario)
+    runs = _runs()
+    runs[run.id] = run
+    while len(runs) > MAX_RUNS:
+        oldest = next((k for k, r in runs.items() if r.status != "running"), None)
+        if oldest is None:
+            break
+        runs.pop(oldest)
+    svc = services()
+    thread = threading.Thread(target=_execute, args=(run, svc.store, svc.keys), daemon=True,
+                              name=f"scenario-run-{run.id[:8]}")
+    thread.start()
+    return json_response({"status": "success", "data": run.to_dict()}, 202)
+
+
+def _execute(run: _Run, store, keys) -> None:
+    try:
+        runner = Runner(store, keys=keys, on_step=lambda sc, res: run.add(res))
+        runner.run_scenario(run.scenario)
+    except Exception as exc:  # a crash must end the run visibly, never leave it "running"
+        run.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        run.finished_at = time.time()
+        run.status = "finished"
+
+
+def _shipped(name) -> Path:
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request("file must be a path inside the scenarios folder", "file")
+    base = _scenarios_dir().resolve()
+    path = (base / name).resolve()
+    if base not in path.parents or not path.is_file() or path.suffix.lower() not in SUFFIXES:
+        raise ApiError(404, f"no shipped scenario {name!r} (GET /api/scenarios lists them)", "file")
+    return path
+
+
+@bp.get("/scenario-runs")
+def list_runs():
+    runs = list(_runs().values())[::-1]
+    return json_response({"status": "success", "data": [
+        {k: v for k, v in r.to_dict(since=len(r.steps)).items() if k != "steps"} for r in runs]})
+
+
+@bp.get("/scenario-runs/<run_id>")
+def get_run(run_id: str):
+    run = _runs().get(run_id)
+    if run is None:
+        raise ApiError(404, f"no scenario run {run_id!r}", "id")
+    raw = request.args.get("since", "0")
+    if not raw.isdigit():
+        raise bad_request("since must be a whole number", "since")
+    return json_response({"status": "success", "data": run.to_dict(since=int(raw))})

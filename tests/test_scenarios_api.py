@@ -1,0 +1,97 @@
+"""The scenario-run API (for the dashboard): start a shipped or posted scenario, follow its steps, bad input refused."""
+import time
+
+import pytest
+
+from simulator.app import create_app
+from simulator.auth import Auth
+from simulator.scenarios.api import bp
+from simulator.store import Store
+
+API_KEY = "test-admin-key"
+H = {"x-api-key": API_KEY}
+
+
+@pytest.fixture
+def app(tmp_path, keys_dir):
+    app = create_app({"DB_PATH": str(tmp_path / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
+                      "START_WORKERS": False})
+    if "scenarios" not in app.blueprints:  # until simulator/app.py registers it
+        app.register_blueprint(bp)
+    yield app
+    app.extensions["accessrc_sim"].stop(5)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def wait_finished(client, run_id, timeout=20):
+    deadline = time.monotonic() + timeout
+    seen = []
+    since = 0
+    while time.monotonic() < deadline:
+        data = client.get(f"/api/scenario-runs/{run_id}?since={since}", headers=H).get_json()["data"]
+        seen.extend(data["steps"])
+        since = data["next_since"]
+        if data["status"] == "finished":
+            return data, seen
+        time.sleep(0.05)
+    raise AssertionError("run did not finish")
+
+
+def test_shipped_scenario_runs_and_progress_is_followed(client, start_receiver, tmp_path):
+    srv = start_receiver("accessrc", Auth("hmac", secret="abcd1234"))
+    listed = client.get("/api/scenarios", headers=H).get_json()["data"]
+    assert {"file": "accessrc/delivery-channel-approved.yaml", "platform": "accessrc",
+            "name": "Delivery channel approved (create, update, update status)", "steps": 3} in listed
+    r = client.post("/api/scenario-runs", headers=H, json={"file": "accessrc/delivery-channel-approved.yaml",
+                                                           "vars": {"RECEIVER_URL": srv.url + "/hook"}})
+    assert r.status_code == 202
+    run_id = r.get_json()["data"]["id"]
+    data, steps = wait_finished(client, run_id)
+    assert data["result"] == "passed" and data["summary"] == "3 passed, 0 failed"
+    assert [s["index"] for s in steps] == [0, 1, 2]  # every step seen once while polling with since
+    assert [s["name"] for s in steps] == ["approved - Delivery Channel Create", "approved - Delivery Channel Update",
+                                          "approved - Delivery Channel Update Status"]
+    jobs = Store(tmp_path / "sim.db").list_jobs(limit=10)
+    assert len(jobs) == 3 and {j.source for j in jobs} == {"scenario"}
+    assert client.get("/api/scenario-runs", headers=H).get_json()["data"][0]["id"] == run_id
+
+
+def test_posted_scenario_text_with_a_failing_expectation(client, start_receiver):
+    srv = start_receiver("reachfive")
+    text = f"name: posted\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n" \
+           "  - send: END_JOB_NOTIFICATION\n    expect: {status: 204}\n"
+    r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
+    assert r.status_code == 202
+    data, steps = wait_finished(client, r.get_json()["data"]["id"])
+    assert data["result"] == "failed" and data["summary"] == "0 passed, 1 failed"
+    assert steps[0]["failures"][0] == {"check": "status", "expected": 204, "actual": 200, "label": ""}
+
+
+def test_bad_scenarios_are_refused_with_positions_and_nothing_runs(client, start_receiver):
+    srv = start_receiver("reachfive")
+    text = f"name: posted\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n  - sned: END_JOB_NOTIFICATION\n"
+    r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
+    assert r.status_code == 400
+    error = r.get_json()["error"]
+    assert error["problems"] == ["posted.yaml:5:5: unknown step kind 'sned': a step starts with one of send, fault, "
+                                 "expect, wait, repeat"]
+    assert client.get("/api/scenario-runs", headers=H).get_json()["data"] == []
+    assert srv.received == []
+
+
+def test_paths_outside_the_scenarios_folder_and_bad_input(client):
+    for name in ("../pyproject.toml", "/etc/passwd", "accessrc/nope.yaml"):
+        r = client.post("/api/scenario-runs", headers=H, json={"file": name})
+        assert r.status_code == 404 and r.get_json()["error"]["field"] == "file"
+    assert client.post("/api/scenario-runs", headers=H, json={}).status_code == 400
+    assert client.post("/api/scenario-runs", headers=H, json={"file": "a", "scenario": "b"}).status_code == 400
+    assert client.post("/api/scenario-runs", headers=H, json={"file": "x", "colour": 1}).status_code == 400
+    assert client.get("/api/scenario-runs/nope", headers=H).status_code == 404
+    assert client.get("/api/scenario-runs", headers={"x-api-key": "wrong"}).status_code == 401
+    r = client.post("/api/scenario-runs", headers=H, json={"file": "accessrc/program-pull-form.yaml",
+                                                           "url": "http://example.org/hook"})
+    assert r.status_code == 400 and r.get_json()["error"]["field"] == "url"
