@@ -78,10 +78,8 @@ class Services:
                                  delivery.check_delays(retry_delays) if retry_delays is not None else None,
                                  delivery.check_timeout(timeout) if timeout is not None else None)
         keys = load_keys(keys_dir)
-        services = cls.__new__(cls)
-        queue = QueueWorker(store, keys, threads=threads)
-        scheduler = Scheduler(fire=lambda sub_id: services.fire_subscription(sub_id, source="schedule"))
-        cls.__init__(services, store, keys, repo, queue, scheduler, settings)
+        services = cls(store, keys, repo, QueueWorker(store, keys, threads=threads), None, settings)
+        services.scheduler = Scheduler(fire=lambda sub_id: services.fire_subscription(sub_id, source="schedule"))
         return services
 
     # -- lifecycle ---------------------------------------------------------------------------------

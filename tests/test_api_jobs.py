@@ -216,5 +216,8 @@ def test_stream_reports_jobs_and_attempts_within_a_second(app, receiver):
         reader.join(10)
         assert not reader.is_alive()
         assert requests.get(f"{base}/api/stream", timeout=5).status_code == 401
+        assert requests.get(f"{base}/api/stream?api_key=wrong", timeout=5).status_code == 401
+        with requests.get(f"{base}/api/stream?api_key=test-admin-key&max_seconds=0.5", stream=True, timeout=5) as ok:
+            assert ok.status_code == 200 and b"event: hello" in ok.raw.read()
     finally:
         server.close()

@@ -30,8 +30,13 @@ OPEN_ENDPOINTS = {"sim.healthz"}
 
 @bp.before_request
 def _auth() -> None:
-    if request.endpoint not in OPEN_ENDPOINTS:
-        check_admin(("x-api-key", "bearer"))
+    if request.endpoint in OPEN_ENDPOINTS:
+        return
+    if request.endpoint == "sim.stream" and "api_key" in request.args:  # a browser EventSource sends no headers
+        if services().check_api_key(request.args["api_key"]):
+            return
+        raise ApiError(401, "wrong api_key")
+    check_admin(("x-api-key", "bearer"))
 
 
 @bp.get("/healthz")
