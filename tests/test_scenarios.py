@@ -365,3 +365,50 @@ def test_unreachable_receiver_is_a_failure_not_a_crash(run, tmp_path):
     assert result.exit_code == 1
     assert "connection error" in result.output
     assert result.output.rstrip().splitlines()[-1] == "0 passed, 2 failed"
+
+
+def readme_section():
+    text = (ROOT / "README.md").read_text()
+    return text[text.index("## Scenarios: scripted flows"):]
+
+
+def test_readme_ten_line_example_runs_and_its_error_messages_are_exact(start_receiver, run, tmp_path):
+    section = readme_section()
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert len(example.strip().splitlines()) == 10
+    srv = start_receiver("accessrc", HMAC)
+    path = write(tmp_path, "refund.yaml", example)
+    junit = tmp_path / "report.xml"
+    result = run(path, "--var", f"RECEIVER_URL={srv.url}/hook", "--junit", junit)
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().splitlines()[-1] == "2 passed, 0 failed"
+    assert len(ET.parse(junit).getroot().findall("testsuite/testcase")) == 2
+    # the README's error listing is what the loader prints for the same file with two typos
+    broken = example.replace("send: DELIVERY_REFUND_REQUESTED", "send: DELIVERY_REFUND_REQUESTD") \
+                    .replace("${refund.payload", "${refnd.payload")
+    path = write(tmp_path, "refund.yaml", broken)
+    result = run(path, "--var", f"RECEIVER_URL={srv.url}/hook")
+    assert result.exit_code == 2
+    shown = section.split("```\nrefund.yaml", 1)[1].split("```", 1)[0]
+    printed = [line.replace(str(path), "refund.yaml") for line in result.output.splitlines()]
+    for line in ("refund.yaml" + shown).strip().splitlines():
+        assert any(p.startswith(line.rstrip("…")) for p in printed), (line, printed)
+
+
+def test_readme_receivers_match_the_shipped_defaults():
+    """The shipped files' default URLs and credentials are the receivers the README starts."""
+    section = readme_section()
+    from simulator.scenarios.loader import load_file
+    commands = {line.split("--port ")[1].split()[0]: line for line in section.splitlines()
+                if line.startswith("accessrc-sim receiver --port")}
+    for path in shipped_files():
+        sc = load_file(path, env={})
+        port = sc.url.split(":")[2].split("/")[0]
+        command = commands[port]
+        platform = "accredit" if "--platform" not in command else command.split("--platform ")[1].split()[0]
+        assert sc.platform == platform, path
+        if sc.auth.kind == "hmac":
+            assert f"--hmac-secret {sc.auth.secret}" in command
+        if sc.auth.kind == "authorization":
+            assert f'--authorization "{sc.auth.authorization}"' in command
+        assert ("--fail-first 2" in command) == (path.name == "retry-until-success.yaml")
