@@ -143,3 +143,9 @@ def test_bad_usage_exits_2(conformance):
     result, _ = conformance("accredit", "http://127.0.0.1:9/x", auth_args=["--hmac-secret", "x"])
     assert result.exit_code == 2
     assert "does not apply to accredit" in result.output
+
+
+def test_a_target_outside_loopback_is_refused_before_anything_is_sent(conformance):
+    result, verdict = conformance("accredit", "http://192.0.2.10/hook")
+    assert result.exit_code == 2 and verdict is None
+    assert "192.0.2.10" in result.output

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from .. import signing
+from .. import guard, signing
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageProblem, auth_options, build_auth, db_option, keys_option
 from . import conformance, reports
 from .loader import ScenarioFileError, load_all
@@ -20,6 +20,16 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
             raise UsageProblem(f"--var takes NAME=VALUE, got {text!r}")
         out[name.strip()] = value
     return out
+
+
+def check_url(url: str) -> None:
+    """A target we may not send to (not http(s), or not loopback / ACCESSRC_SIM_ALLOW_HOSTS) is bad usage."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise UsageProblem(f"--url must be an http:// or https:// URL, got {url!r}")
+    try:
+        guard.check_target(url)
+    except guard.TargetNotAllowed as exc:
+        raise UsageProblem(str(exc)) from exc
 
 
 @click.command("run")
@@ -40,6 +50,8 @@ def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, db_pat
     Example: accessrc-sim run scenarios/accessrc --var RECEIVER_URL=http://127.0.0.1:9001/hook --junit report.xml
     """
     cli_vars = parse_vars(var_values)
+    if url:
+        check_url(url)
     try:
         scenarios = load_all(targets, cli_vars=cli_vars, url=url)
     except ScenarioFileError as exc:
@@ -98,6 +110,7 @@ def conformance_cmd(url, platform, hmac_secret, api_key_header, api_key, basic, 
     from ..store import Store
 
     auth = build_auth(platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
+    check_url(url)
     try:
         plan = conformance.plan(platform, url, auth, timeout, scenarios_dir)
     except ScenarioFileError as exc:
