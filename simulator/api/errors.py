@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("accessrc_sim.api")
@@ -86,6 +86,9 @@ def init_app(app: Flask) -> None:
             message = f"no route {request.method} {request.path}"
         elif status == 405:
             message = f"{request.method} is not allowed on {request.path}"
+        elif status == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            message = f"request body is larger than the {limit}-byte limit" if limit else "request body is too large"
         else:
             message = exc.description or exc.name
         response = json_response(envelope(status, message), status)
