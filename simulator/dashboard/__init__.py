@@ -65,7 +65,7 @@ def _routes() -> dict:
         "stream": "/dashboard/api/stream", "subscriptions": "/api/subscriptions", "subscription": "/api/subscriptions/{id}",
         "sub_fire": "/api/subscriptions/{id}/fire", "sub_pause": "/api/subscriptions/{id}/pause",
         "sub_resume": "/api/subscriptions/{id}/resume", "sample": "/dashboard/api/sample",
-        "send": "/dashboard/api/send", "scenarios": _scenario_routes(),
+        "send": "/dashboard/api/send", "scenarios": _scenario_routes(), "readiness": "/dashboard/api/readiness",
     }
 
 
@@ -74,8 +74,7 @@ def _scenario_routes() -> dict | None:
     rules = {r.rule for r in current_app.url_map.iter_rules()}
     if "/api/scenarios" not in rules:
         return None
-    return {"list": "/api/scenarios", "run": "/api/scenarios/run", "runs": "/api/scenarios/runs",
-            "run_one": "/api/scenarios/runs/{id}"}
+    return {"list": "/api/scenarios", "runs": "/api/scenario-runs", "run": "/api/scenario-runs/{id}"}
 
 
 @lru_cache(maxsize=1)
@@ -309,3 +308,6 @@ def stream():
 def _light(record: dict) -> dict:
     """A log row without the bodies: the page fetches the whole job when it is opened."""
     return {k: v for k, v in record.items() if k not in ("body", "request_body", "response_body")}
+
+
+from . import readiness  # noqa: E402,F401  (its routes live on this blueprint)

@@ -6,6 +6,7 @@ One receiver server, one path per behaviour (each path is its own reference rece
 | path | platform | checks | behaviour |
 |---|---|---|---|
 | /accredit | Accredit | X-Signature with the simulator's public key | accepts |
+| /accredit-flaky | Accredit | the same | answers 500 to the first 2 attempts of each job: a retry |
 | /accessrc | AccessRC | HMAC `x-signature` with DEMO_HMAC_SECRET | accepts |
 | /accessrc-flaky | AccessRC | the same HMAC | answers 500 to the first 2 attempts of each job: a retry |
 | /reachfive | ReachFive | Authorization == DEMO_AUTHORIZATION | accepts |
@@ -50,6 +51,8 @@ class Target:
 
 TARGETS = (
     Target("accredit", "Accredit receiver (RSA)", "accredit", "/accredit", Auth("rsa"), default=True),
+    Target("accredit-flaky", f"Accredit receiver failing {FLAKY_FAILURES}× first", "accredit", "/accredit-flaky",
+           Auth("rsa"), fail_first=FLAKY_FAILURES),
     Target("accessrc", "AccessRC receiver (HMAC)", "accessrc", "/accessrc", Auth("hmac", secret=DEMO_HMAC_SECRET),
            default=True),
     Target("accessrc-flaky", f"AccessRC receiver failing {FLAKY_FAILURES}× first", "accessrc", "/accessrc-flaky",
@@ -86,7 +89,8 @@ class Demo:
         return self.url + target.path + "/hook"
 
     def to_dict(self) -> dict:
-        return {"receiver": self.url, "targets": [
+        return {"receiver": self.url, "scenario_vars": {"HMAC_SECRET": DEMO_HMAC_SECRET,
+                                                          "AUTHORIZATION": DEMO_AUTHORIZATION}, "targets": [
             {"id": t.id, "label": t.label, "platform": t.platform, "url": self.target_url(t.id),
              "auth": t.auth_json(), "fail_first": t.fail_first, "default": t.default} for t in self.targets]}
 

@@ -794,15 +794,217 @@
 
   // ---------------------------------------------------------------------------------------------
   // scenarios
-  function scenarioProgress() { /* replaced in setupScenarios when the scenario API exists */ }
+  const scen = {loaded: false, files: [], uploads: [], run: null, timer: null};
 
-  async function loadScenarios() {
-    const box = $('#scenarios-content');
-    if (!R.scenarios) {
-      box.replaceChildren(el('p', {class: 'notice info'}, 'This simulator has no scenario runner.'));
+  function setupScenarios() {
+    const select = $('#scenario-target');
+    const options = [];
+    if (boot.demo) {
+      options.push(['auto', 'Demo receiver of the scenario\'s platform']);
+      boot.demo.targets.forEach((t) => options.push([`demo:${t.id}`, `Demo: ${t.label}`]));
+      $('#scenario-vars').value = Object.entries(boot.demo.scenario_vars || {}).map(([k, v]) => `${k}=${v}`).join('\n');
+    }
+    options.push(['own', 'The URL written in the scenario file'], ['custom', 'Another URL…']);
+    fillSelect(select, options);
+    const onTarget = () => { $('#scenario-url-label').hidden = select.value !== 'custom'; };
+    select.addEventListener('change', onTarget);
+    onTarget();
+    $('#scenario-file').addEventListener('change', async (ev) => {
+      const file = ev.target.files[0];
+      if (!file) return;
+      const text = await file.text();
+      scen.uploads.push({file: file.name, name: file.name, platform: null, steps: null, text});
+      renderScenarioFiles();
+      toast(`${file.name} added: press its Run button`, 'ok');
+    });
+  }
+
+  function setupReadiness() {
+    const form = $('#readiness-form');
+    const platform = $('#ready-platform');
+    const onPlatform = () => {
+      $$('[data-ready-for]', form).forEach((node) => { node.hidden = node.dataset.readyFor !== platform.value; });
+      if (boot.demo) {
+        const t = boot.demo.targets.find((x) => x.platform === platform.value && x.default);
+        $('#ready-url').value = t ? t.url : '';
+        $('#ready-secret').value = (t && t.auth.secret) || '';
+        $('#ready-authorization').value = (t && t.auth.authorization) || '';
+      }
+    };
+    platform.addEventListener('change', onPlatform);
+    onPlatform();
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const request = {platform: platform.value, url: $('#ready-url').value.trim()};
+      if (platform.value === 'accessrc' && $('#ready-secret').value) request.auth = {type: 'hmac', secret: $('#ready-secret').value};
+      if (platform.value === 'reachfive' && $('#ready-authorization').value.trim()) request.auth = {authorization: $('#ready-authorization').value.trim()};
+      $('#ready-submit').disabled = true;
+      try {
+        const run = await api('POST', R.readiness, request);
+        renderReadiness(run);
+        pollReadiness(run.id);
+      } catch (e) {
+        notice($('#readiness'), `Not run: ${e.message}${e.field ? ` (field ${e.field})` : ''}`, 'error');
+        $('#ready-submit').disabled = false;
+      }
+    });
+  }
+
+  async function pollReadiness(id) {
+    try {
+      const run = await api('GET', `${R.readiness}/${encodeURIComponent(id)}`);
+      renderReadiness(run);
+      if (run.status === 'running') { setTimeout(() => pollReadiness(id), 400); return; }
+    } catch (e) {
+      setTimeout(() => pollReadiness(id), 1000);
       return;
     }
-    box.replaceChildren(el('p', {class: 'muted'}, 'Loading…'));
+    $('#ready-submit').disabled = false;
+  }
+
+  const ROW_STATES = {
+    pass: {cls: 'pass', icon: '✔', word: 'PASS'}, fail: {cls: 'fail', icon: '✖', word: 'FAIL'},
+    'n/a': {cls: 'skip', icon: '–', word: 'N/A'}, pending: {cls: 'running', icon: '↻', word: 'running'},
+  };
+
+  function renderReadiness(run) {
+    const applicable = run.rows.filter((r) => r.state !== 'n/a');
+    const failed = applicable.filter((r) => r.state === 'fail');
+    let verdict;
+    if (run.status === 'running') verdict = el('p', {class: 'notice info'}, `Checking ${run.url}…`);
+    else if (run.ready) verdict = el('p', {class: 'notice ok', id: 'verdict'}, `✔ READY — all ${applicable.length} applicable checks passed`);
+    else verdict = el('p', {class: 'notice error', id: 'verdict'}, `✖ NOT READY — ${failed.length} of ${applicable.length} applicable checks failed` + (run.error ? `: ${run.error}` : ''));
+    $('#readiness').replaceChildren(
+      el('table', {class: 'list', id: 'readiness-table'},
+        el('caption', {class: 'visually-hidden'}, 'Readiness rows'),
+        el('thead', {}, el('tr', {}, el('th', {scope: 'col'}, 'Result'), el('th', {scope: 'col'}, 'Check'), el('th', {scope: 'col'}, 'Evidence'))),
+        el('tbody', {}, run.rows.map((r) => el('tr', {dataset: {row: r.id, state: r.state}},
+          el('td', {'data-label': 'Result'}, chip(ROW_STATES[r.state] || ROW_STATES.pending)),
+          el('td', {'data-label': 'Check'}, el('strong', {}, r.title)),
+          el('td', {'data-label': 'Evidence'}, r.evidence.map((e) => el('div', {class: 'muted'}, e))))))),
+      verdict);
+  }
+
+  function scenarioTarget(platform) {
+    const value = $('#scenario-target').value;
+    if (value === 'custom') return $('#scenario-url').value.trim() || undefined;
+    if (value === 'own') return undefined;
+    if (value === 'auto' && boot.demo) {
+      const t = boot.demo.targets.find((x) => x.platform === platform && x.default);
+      return t ? t.url : undefined;
+    }
+    if (value.startsWith('demo:')) return boot.demo.targets.find((t) => `demo:${t.id}` === value).url;
+    return undefined;
+  }
+
+  function scenarioVars() {
+    const vars = {};
+    for (const line of $('#scenario-vars').value.split('\n')) {
+      const cut = line.indexOf('=');
+      if (cut > 0) vars[line.slice(0, cut).trim()] = line.slice(cut + 1).trim();
+    }
+    return vars;
+  }
+
+  async function loadScenarios() {
+    if (!R.scenarios) {
+      $('#scenario-setup').hidden = true;
+      $('#scenarios-body').replaceChildren(el('tr', {}, el('td', {colspan: 5, class: 'empty'}, 'This simulator has no scenario runner.')));
+      return;
+    }
+    try {
+      const data = await api('GET', R.scenarios.list);
+      scen.files = Array.isArray(data) ? data : (data.scenarios || []);
+      renderScenarioFiles();
+    } catch (e) {
+      $('#scenarios-body').replaceChildren(el('tr', {}, el('td', {colspan: 5, class: 'empty'}, `Could not load: ${e.message}`)));
+    }
+  }
+
+  function renderScenarioFiles() {
+    const all = [...scen.uploads.map((u) => ({...u, uploaded: true})), ...scen.files];
+    if (!all.length) {
+      $('#scenarios-body').replaceChildren(el('tr', {}, el('td', {colspan: 5, class: 'empty'}, 'No scenario file.')));
+      return;
+    }
+    $('#scenarios-body').replaceChildren(...all.map((f) => el('tr', {dataset: {file: f.file}},
+      el('td', {'data-label': 'Scenario'}, el('strong', {}, f.name || f.file),
+        f.problems ? el('div', {class: 'code-bad'}, `✖ ${f.problems.length} problem(s): ${f.problems[0]}`) : null),
+      el('td', {'data-label': 'Platform'}, f.platform ? (PLATFORM_NAMES[f.platform] || f.platform) : '—'),
+      el('td', {'data-label': 'File', class: 'id wrap'}, f.uploaded ? `${f.file} (yours)` : f.file),
+      el('td', {'data-label': 'Steps'}, f.steps === null || f.steps === undefined ? '—' : String(f.steps)),
+      el('td', {'data-label': 'Run'}, el('button', {type: 'button', class: 'small primary', disabled: !!f.problems,
+        'aria-label': `Run ${f.name || f.file}`, onclick: () => startScenario(f)}, '▶ Run')))));
+  }
+
+  async function startScenario(f) {
+    const request = {vars: scenarioVars()};
+    if (f.uploaded) request.scenario = f.text; else request.file = f.file;
+    const url = scenarioTarget(f.platform || guessPlatform(f));
+    if (url) request.url = url;
+    const box = $('#scenario-run');
+    box.hidden = false;
+    try {
+      const run = await api('POST', R.scenarios.runs, request);
+      scen.run = {id: run.id, steps: [], data: run};
+      renderRun();
+      pollRun(run.id);
+      box.scrollIntoView({block: 'nearest'});
+    } catch (e) {
+      const problems = (e.body && e.body.error && e.body.error.problems) || [];
+      box.replaceChildren(el('p', {class: 'notice error', role: 'alert'}, `Not run: ${e.message}`),
+        el('ul', {}, problems.map((p) => el('li', {class: 'mono'}, p))));
+    }
+  }
+
+  function guessPlatform(f) {
+    const m = /(accessrc|accredit|reachfive)/.exec(f.text || f.file || '');
+    return m ? m[1] : null;
+  }
+
+  async function pollRun(id) {
+    clearTimeout(scen.timer);
+    if (!scen.run || scen.run.id !== id) return;
+    try {
+      const data = await api('GET', `${R.scenarios.run.replace('{id}', encodeURIComponent(id))}?since=${scen.run.steps.length}`);
+      if (!scen.run || scen.run.id !== id) return;
+      scen.run.steps.push(...(data.steps || []));
+      scen.run.data = data;
+      renderRun();
+      if (data.status === 'running') scen.timer = setTimeout(() => pollRun(id), 300);
+    } catch (e) {
+      scen.timer = setTimeout(() => pollRun(id), 1000);
+    }
+  }
+
+  function stepChip(step) {
+    if (step.skipped) return chip({cls: 'skip', icon: '–', word: 'Skipped'});
+    if (step.passed === true) return chip({cls: 'pass', icon: '✔', word: 'Pass'});
+    if (step.passed === false) return chip({cls: 'fail', icon: '✖', word: 'Fail'});
+    return chip({cls: 'idle', icon: '●', word: 'Done'});
+  }
+
+  function failureText(f) {
+    if (typeof f === 'string') return f;
+    const show = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+    return `✖ ${f.label ? `${f.label}: ` : ''}${f.check}: expected ${show(f.expected)}, got ${show(f.actual)}`;
+  }
+
+  function renderRun() {
+    const {data, steps} = scen.run;
+    const result = data.status === 'running' ? {cls: 'running', icon: '↻', word: 'Running'} :
+      data.result === 'passed' ? {cls: 'pass', icon: '✔', word: 'Passed'} : {cls: 'fail', icon: '✖', word: 'Failed'};
+    $('#scenario-run').replaceChildren(
+      el('h3', {}, chip(result), ' ', data.name || 'Scenario'),
+      el('p', {class: 'muted'}, `${data.file || ''} → ${data.url || ''} · ${data.summary || ''}`),
+      el('p', {class: 'notice error', hidden: !data.error}, data.error || ''),
+      el('ol', {class: 'steps', id: 'scenario-steps'}, steps.map((step) => el('li', {dataset: {passed: String(step.passed)}},
+        stepChip(step),
+        el('span', {class: 'what'}, el('strong', {}, step.name), ' ', el('span', {class: 'muted'}, step.kind || ''),
+          step.skipped ? el('div', {class: 'muted'}, step.skipped) : null,
+          (step.failures || []).map((f) => el('div', {class: 'code-bad'}, failureText(f)))),
+        el('span', {class: 'muted'}, step.status || ''),
+        step.ms !== null && step.ms !== undefined ? el('span', {class: 'muted'}, `${Math.round(step.ms)} ms`) : null))));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -834,6 +1036,8 @@
     setupKey();
     setupSend();
     setupSubs();
+    if (R.scenarios) setupScenarios();
+    setupReadiness();
     $('#filter-state').addEventListener('change', () => renderJobs());
     $('#filter-platform').addEventListener('change', () => renderJobs());
     $('#detail-close').addEventListener('click', closeDetail);
