@@ -54,12 +54,20 @@ def generate_keys(keys_dir: str | Path, force: bool = False) -> KeyPair:
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
-    tmp = keys_dir / f".{PRIVATE_FILE}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = keys_dir / f".{PRIVATE_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"  # one per writer
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     os.chmod(tmp, 0o600)
-    os.replace(tmp, private_path)
+    if force:
+        os.replace(tmp, private_path)
+    else:
+        try:  # link fails if another process got there first: two processes never hold different keys
+            os.link(tmp, private_path)
+        except FileExistsError:
+            raise FileExistsError(f"{private_path} exists; use --force to replace it") from None
+        finally:
+            os.unlink(tmp)
     public_pem = _public_pem(private_key)
     (keys_dir / PUBLIC_FILE).write_text(public_pem, "ascii")
     return KeyPair(private_key, public_pem)

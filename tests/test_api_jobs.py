@@ -145,9 +145,11 @@ def test_actions_reach_every_active_subscription(client, receiver):
 
 
 def test_finish_import_action_with_records_and_failures(client, receiver):
-    target = receiver("accessrc")
+    from simulator.auth import Auth
+    target = receiver("accessrc", auth=Auth("hmac", secret="abcd1234"))
     resp = client.post("/api/actions/finish-import", headers=XKEY,
-                       json={"records": 120, "failures": 5, "url": target.url + "/import"})
+                       json={"records": 120, "failures": 5, "url": target.url + "/import",
+                             "auth": {"type": "hmac", "secret": "abcd1234"}})
     job = wait_job_final(client, resp.get_json()["jobs"][0]["id"])
     payload = json.loads(job["body"])
     assert payload["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
@@ -168,6 +170,8 @@ def test_sync_eligibility_action_for_a_program(client, receiver):
     ("approve-delivery-channel", {}, 400, "url"),  # no subscription and no url
     ("finish-import", {"records": 10, "failures": 20, "url": "http://127.0.0.1:9/h"}, 400, None),
     ("finish-import", {"colour": 1}, 400, "colour"),
+    ("finish-import", {"auth": {"type": "hmac", "secret": "x"}}, 400, "auth"),
+    ("finish-import", {"url": "http://127.0.0.1:9/h", "auth": {"type": "hmac"}}, 400, "auth.secret"),
     ("no-such-action", {}, 404, "name"),
 ])
 def test_bad_actions(client, app, name, body, status, field):

@@ -219,3 +219,14 @@ def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
     finally:
         flaky.stop()
         slow.server.stop()
+
+
+def test_processes_starting_together_in_a_fresh_folder_share_one_key_pair(tmp_path):
+    """serve and a receiver started at the same moment must not each generate (and keep) their own key."""
+    code = "import sys; from simulator.signing import load_keys; print(load_keys(sys.argv[1]).public_pem, end='')"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "keys")], stdout=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    outputs = {proc.communicate(timeout=60)[0] for proc in procs}
+    assert len(outputs) == 1 and next(iter(outputs)).startswith("-----BEGIN PUBLIC KEY-----")
+    assert (tmp_path / "keys" / "accredit_public.pem").read_text() in outputs
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["accredit_private.pem", "accredit_public.pem"]

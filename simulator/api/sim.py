@@ -367,7 +367,7 @@ ACTIONS = {
 def list_actions():
     return json_response({"actions": [
         {"name": name, "event": a["event"], "platform": catalogue.get_event(a["event"]).platform,
-         "params": sorted(a["params"]) + ([a["count"]] if a.get("count") else []) + ["url", "seed"],
+         "params": sorted(a["params"]) + ([a["count"]] if a.get("count") else []) + ["url", "auth", "seed"],
          "description": a["description"]} for name, a in ACTIONS.items()]})
 
 
@@ -377,7 +377,7 @@ def run_action(name: str):
     if action is None:
         raise ApiError(404, f"no action {name!r}; known: {', '.join(ACTIONS)}", "name")
     data = json_body() if request.get_data(cache=True).strip() else {}
-    allowed = [*action["params"], "url", "seed"] + ([action["count"]] if action.get("count") else [])
+    allowed = [*action["params"], "url", "auth", "seed"] + ([action["count"]] if action.get("count") else [])
     reject_unknown(data, allowed)
     overrides = dict(action["fixed"])
     for param, path in action["params"].items():
@@ -393,8 +393,10 @@ def run_action(name: str):
     except catalogue.CatalogueError as exc:
         raise bad_request("; ".join(exc.problems) or str(exc), _param_for(action, exc)) from exc
     url = require_url(data, "url", required=False)
+    if "auth" in data and url is None:
+        raise bad_request("auth goes with url (subscriptions bring their own)", "auth")
     if url is not None:
-        targets = [(url, _platform_auth(spec.platform, None), None, None, None)]
+        targets = [(url, _platform_auth(spec.platform, data.get("auth")), None, None, None)]
     else:
         subs = svc.subscriptions.list(event=event, active_only=True)
         if not subs:
