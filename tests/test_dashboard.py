@@ -375,6 +375,8 @@ def test_demo_receivers_accept_verify_retry_and_reject_forgeries(app, client):
     assert send("reachfive", "END_JOB_NOTIFICATION")["state"] == "succeeded"
     flaky = send("accessrc-flaky", "APPLICATIONS_IMPORT_RESULT", preset="import-partial")
     assert [a["status"] for a in flaky["attempts"]] == [500, 500, 200]
+    flaky = send("accredit-flaky", "BadgeExportZipFile.Created")
+    assert [a["status"] for a in flaky["attempts"]] == [500, 500, 200]
     forged = send("accredit", "BadgeExportZipFile.Created", forge=True)
     assert forged["state"] == "exhausted" and {a["status"] for a in forged["attempts"]} == {401}
     assert "Verification failed" in forged["attempts"][0]["response_body"]
@@ -441,3 +443,53 @@ def test_serve_demo_runs_the_whole_loop_in_one_command(tmp_path, keys_dir):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert "stopped" in log.read_text()
+
+
+# -- receiver readiness ------------------------------------------------------------------------------------
+def readiness_result(client, run_id, timeout=60.0):
+    def finished():
+        run = client.get(f"/dashboard/api/readiness/{run_id}", headers=XKEY).get_json()
+        return run if run["status"] == "finished" else None
+
+    return wait_until(finished, timeout, 0.1)
+
+
+def test_readiness_of_a_correct_receiver_is_ready_row_by_row(client, start_receiver):
+    from simulator.auth import Auth
+
+    receiver = start_receiver("accessrc", auth=Auth("hmac", secret="s3cret-value"))
+    started = post_json(client, "/dashboard/api/readiness", {
+        "platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}})
+    assert started.status_code == 202
+    first = started.get_json()
+    assert first["status"] == "running" and first["auth"]["secret"] == "***"
+    assert [r["id"] for r in first["rows"]] == ["credentials", "validation", "idempotency", "envelope", "timeout",
+                                                 "retries"]
+    run = readiness_result(client, first["id"])
+    assert run["ready"] is True, run
+    assert {r["state"] for r in run["rows"]} == {"pass"}
+    assert all(r["evidence"] for r in run["rows"])
+
+
+def test_readiness_of_a_receiver_that_checks_nothing_is_not_ready(client, start_receiver):
+    receiver = start_receiver("accessrc")  # accepts anything unsigned: the credentials row must fail
+    started = post_json(client, "/dashboard/api/readiness", {
+        "platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}})
+    run = readiness_result(client, started.get_json()["id"])
+    states = {r["id"]: r["state"] for r in run["rows"]}
+    assert run["ready"] is False and states["credentials"] == "fail"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"platform": "myspace"}, "platform"),
+    ({"url": "not a url"}, "url"),
+    ({"auth": {"type": "hmac"}}, "auth"),
+    ({"timeout": -1}, "timeout"),
+    ({"extra": True}, "extra"),
+])
+def test_readiness_errors_name_the_field(client, change, field):
+    request = {"platform": "accessrc", "url": "http://127.0.0.1:9/hook", **change}
+    answer = post_json(client, "/dashboard/api/readiness", request)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["field"].startswith(field)
+    assert client.get("/dashboard/api/readiness/nope", headers=XKEY).status_code == 404

@@ -36,6 +36,9 @@ def sim(tmp_path_factory, keys_dir):
     tmp = tmp_path_factory.mktemp("dash")
     app = create_app({"DB_PATH": str(tmp / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
                       "RETRY_DELAYS": DELAYS, "TIMEOUT": 5})
+    if "scenarios" not in app.blueprints:  # TEMP until simulator/app.py registers the scenario API
+        from simulator.scenarios.api import bp
+        app.register_blueprint(bp)
     demo = start_demo(app)
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -295,7 +298,9 @@ def test_phone_width_and_keyboard(browser, sim):
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"{view} scrolls sideways by {overflow}px on a phone"
         page.click("nav.tabs a[data-view=deliveries]")
-        row(page, job_id).focus()
+        page.focus("#filter-platform")
+        page.keyboard.press("Tab")  # from the last filter, Tab reaches the newest row
+        expect(row(page, job_id)).to_be_focused()
         page.keyboard.press("Enter")
         expect(page.locator("#detail")).to_be_visible()
         expect(page.locator("#detail-close")).to_be_focused()
@@ -304,3 +309,56 @@ def test_phone_width_and_keyboard(browser, sim):
         expect(row(page, job_id)).to_be_focused()
     finally:
         context.close()
+
+
+def test_a_shipped_scenario_runs_against_the_demo_receiver_and_passes_live(page, sim):
+    open_dashboard(page, sim, "scenarios")
+    line = page.locator("#scenarios-body tr[data-file='accessrc/delivery-channel-approved.yaml']")
+    expect(line).to_contain_text("Delivery channel approved")
+    line.get_by_role("button").click()
+    run = page.locator("#scenario-run")
+    expect(run.locator("h3 .status")).to_have_text("✔Passed")
+    steps = run.locator("#scenario-steps > li")
+    expect(steps).to_have_count(3)
+    assert [steps.nth(i).get_attribute("data-passed") for i in range(3)] == ["true"] * 3
+    expect(run).to_contain_text(sim.demo.target_url("accessrc"))
+    expect(run).to_contain_text("3 passed, 0 failed")
+
+
+def test_an_uploaded_scenario_runs_and_a_failing_step_says_why(page, sim):
+    open_dashboard(page, sim, "scenarios")
+    text = ("name: My receiver rejects unsigned deliveries\nplatform: accessrc\nurl: http://127.0.0.1:9/x\n"
+            "auth: {kind: hmac, secret: \"${HMAC_SECRET}\"}\nvars: {HMAC_SECRET: x}\nsteps:\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    name: accepted\n    expect: {status: 200}\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    name: expects the wrong answer\n    expect: {status: 418}\n")
+    page.set_input_files("#scenario-file", files=[{"name": "mine.yaml", "mimeType": "text/yaml",
+                                                   "buffer": text.encode()}])
+    mine = page.locator("#scenarios-body tr[data-file='mine.yaml']")
+    expect(mine).to_contain_text("(yours)")
+    mine.get_by_role("button").click()
+    run = page.locator("#scenario-run")
+    expect(run.locator("h3 .status")).to_have_text("✖Failed")
+    steps = run.locator("#scenario-steps > li")
+    expect(steps).to_have_count(2)
+    expect(steps.nth(0)).to_have_attribute("data-passed", "true")
+    expect(steps.nth(1)).to_have_attribute("data-passed", "false")
+    expect(steps.nth(1)).to_contain_text("expected 418, got 200")
+
+
+def test_readiness_table_for_a_ready_and_a_flaky_receiver(page, sim):
+    open_dashboard(page, sim, "scenarios")
+    page.select_option("#ready-platform", "accessrc")
+    expect(page.locator("#ready-url")).to_have_value(sim.demo.target_url("accessrc"))
+    page.click("#ready-submit")
+    expect(page.locator("#verdict")).to_contain_text("READY — all 6 applicable checks passed", timeout=60_000)
+    expect(page.locator("#readiness-table tbody tr[data-state=pass]")).to_have_count(6)
+    page.select_option("#ready-platform", "reachfive")
+    page.fill("#ready-url", sim.demo.target_url("reachfive"))
+    page.click("#ready-submit")
+    expect(page.locator("#verdict")).to_contain_text("READY", timeout=60_000)
+    expect(page.locator("#readiness-table tbody tr[data-state='n/a']")).to_have_count(3)
+    page.select_option("#ready-platform", "accessrc")
+    page.fill("#ready-url", sim.demo.target_url("accessrc-flaky"))
+    page.click("#ready-submit")
+    expect(page.locator("#verdict")).to_contain_text("NOT READY", timeout=60_000)
+    expect(page.locator("#readiness-table tbody tr[data-row=credentials]")).to_have_attribute("data-state", "fail")

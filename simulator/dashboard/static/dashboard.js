@@ -946,7 +946,7 @@
     box.hidden = false;
     try {
       const run = await api('POST', R.scenarios.runs, request);
-      scen.run = {id: run.id, steps: [], data: run};
+      scen.run = {id: run.id, steps: [], data: run, file: f.file};
       renderRun();
       pollRun(run.id);
       box.scrollIntoView({block: 'nearest'});
@@ -996,7 +996,7 @@
       data.result === 'passed' ? {cls: 'pass', icon: '✔', word: 'Passed'} : {cls: 'fail', icon: '✖', word: 'Failed'};
     $('#scenario-run').replaceChildren(
       el('h3', {}, chip(result), ' ', data.name || 'Scenario'),
-      el('p', {class: 'muted'}, `${data.file || ''} → ${data.url || ''} · ${data.summary || ''}`),
+      el('p', {class: 'muted'}, `${scen.run.file || data.file || ''} → ${data.url || ''} · ${data.summary || ''}`),
       el('p', {class: 'notice error', hidden: !data.error}, data.error || ''),
       el('ol', {class: 'steps', id: 'scenario-steps'}, steps.map((step) => el('li', {dataset: {passed: String(step.passed)}},
         stepChip(step),

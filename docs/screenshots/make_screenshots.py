@@ -1,0 +1,114 @@
+"""Regenerate the dashboard screenshots in this folder: `python docs/screenshots/make_screenshots.py`.
+
+Starts the simulator with its demo receivers on 127.0.0.1 (a temporary database and key pair), drives the
+dashboard in headless Chromium (Debian's `chromium`, through Playwright) through a trainer's demo, and saves
+one PNG per main view.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from playwright.sync_api import expect, sync_playwright
+from waitress.server import create_server
+
+from simulator.app import create_app
+from simulator.dashboard.demo import start_demo
+
+OUT = Path(__file__).resolve().parent
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="accessrc-sim-shots-"))
+    app = create_app({"DB_PATH": str(tmp / "sim.db"), "KEYS_DIR": str(tmp / "keys"), "API_KEY": "screenshots",
+                      "RETRY_DELAYS": (1, 1, 1, 1, 1)})
+    if "scenarios" not in app.blueprints:  # TEMP until simulator/app.py registers the scenario API
+        from simulator.scenarios.api import bp
+        app.register_blueprint(bp)
+    demo = start_demo(app)
+    server = create_server(app, host="127.0.0.1", port=0, threads=16)
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 820})
+            page.goto(base + "/#send")
+            expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+            def send(platform, event, preset=None, target=None, forge=False):
+                page.click("nav.tabs a[data-view=send]")
+                page.select_option("#send-platform", platform)
+                page.select_option("#send-event", event)
+                if preset:
+                    page.select_option("#send-preset", preset)
+                if target:
+                    page.click(f"#send-demo-targets button[data-target='{target}']")
+                page.wait_for_timeout(300)
+                page.set_checked("#send-forge", forge)
+                page.click("#send-submit")
+                link = page.locator("#send-result a[href^='#job/']")
+                expect(link).to_be_visible()
+                return link.get_attribute("href").split("/", 1)[1]
+
+            send("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", "channel-approved-delivery-channel-create", "accessrc")
+            send("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", "channel-rejected-delivery-channel-update", "accessrc")
+            send("reachfive", "END_JOB_NOTIFICATION", "reachfive-import-success", "reachfive")
+            forged = send("accredit", "BadgeExportZipFile.Created", target="accredit", forge=True)
+            flaky = send("accessrc", "APPLICATIONS_IMPORT_RESULT", "import-partial", "accessrc-flaky")
+            page.select_option("#send-platform", "accessrc")
+            page.select_option("#send-event", "APPLICATIONS_IMPORT_RESULT")
+            page.select_option("#send-preset", "import-partial")
+            page.click("#send-demo-targets button[data-target='accessrc']")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(OUT / "send.png"))
+
+            page.click("nav.tabs a[data-view=deliveries]")
+            flaky_row = page.locator(f"#jobs-body tr[data-job='{flaky}']")
+            expect(flaky_row).to_have_attribute("data-state", "succeeded", timeout=20_000)
+            page.locator(f"#jobs-body tr[data-job='{forged}']").get_attribute("data-state")
+            time.sleep(1.5)  # the forgery is on its first retries: a "Retrying" row in the picture
+            page.screenshot(path=str(OUT / "deliveries.png"))
+            flaky_row.click()
+            expect(page.locator("#attempt-list > li")).to_have_count(3)
+            page.screenshot(path=str(OUT / "job.png"))
+            page.keyboard.press("Escape")
+
+            page.click("nav.tabs a[data-view=subscriptions]")
+            expect(page.locator("#subs-body tr").first).to_contain_text("DELIVERY_CHANNEL_STATUS_UPDATED")
+            page.screenshot(path=str(OUT / "subscriptions.png"))
+
+            page.click("nav.tabs a[data-view=scenarios]")
+            if "scenarios" in app.blueprints:
+                page.locator("#scenarios-body tr[data-file='accessrc/applications-import-result.yaml'] button").click()
+                expect(page.locator("#scenario-run h3 .status")).to_have_text("✔Passed", timeout=30_000)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(OUT / "scenarios.png"))
+            page.click("#ready-submit")
+            expect(page.locator("#verdict")).to_be_visible(timeout=60_000)
+            page.locator("#readiness-form").screenshot(path=str(OUT / "readiness.png"))
+
+            phone = browser.new_page(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
+            phone.goto(base + "/#deliveries")
+            expect(phone.locator("#live")).to_have_attribute("data-state", "live")
+            expect(phone.locator("#jobs-body tr").first).to_be_visible()
+            phone.screenshot(path=str(OUT / "phone.png"))
+            browser.close()
+    finally:
+        app.extensions["accessrc_sim"].stopping.set()
+        time.sleep(0.5)
+        server.close()
+        demo.stop()
+        app.extensions["accessrc_sim"].stop(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name in ("deliveries", "job", "send", "subscriptions", "scenarios", "readiness", "phone"):
+        print(OUT / f"{name}.png")
+
+
+if __name__ == "__main__":
+    main()
