@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_job ON attempts(job_id, number);
 """
 
+# Jobs that the process which created them delivers itself (`accessrc-sim send`, scenario runs): a server's
+# queue worker sharing the database never claims or recovers them, or both would send every attempt.
+SELF_DRIVEN = ("cli", "scenario")
+_QUEUED = f"source NOT IN ({', '.join('?' * len(SELF_DRIVEN))})"
+
 JOB_COLUMNS = ("id", "event", "platform", "url", "body", "auth_json", "headers_json", "retry_delays_json", "timeout",
                "state", "attempts_made", "next_attempt_at", "created_at", "updated_at", "last_status", "last_error",
                "subscription_id", "source")
@@ -138,10 +143,11 @@ class Store:
         return self.connection().execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
 
     def claim_due(self, now: float, limit: int = 10) -> list[Job]:
-        """Mark up to `limit` due pending jobs as delivering and return them (one writer wins each job)."""
+        """Mark up to `limit` due pending jobs as delivering and return them (one writer wins each job).
+        Jobs of SELF_DRIVEN sources are never claimed: the process that created them is delivering them."""
         with self.transaction() as db:
-            rows = db.execute("SELECT * FROM jobs WHERE state = ? AND next_attempt_at <= ? "
-                              "ORDER BY next_attempt_at, seq LIMIT ?", (PENDING, now, limit)).fetchall()
+            rows = db.execute(f"SELECT * FROM jobs WHERE state = ? AND next_attempt_at <= ? AND {_QUEUED} "
+                              "ORDER BY next_attempt_at, seq LIMIT ?", (PENDING, now, *SELF_DRIVEN, limit)).fetchall()
             jobs = [_job_from_row(r) for r in rows]
             for job in jobs:
                 db.execute("UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", (DELIVERING, now, job.id))
@@ -179,14 +185,15 @@ class Store:
         from the attempts actually recorded, so only the attempt in flight at the crash can be sent again."""
         now = time.time() if now is None else now
         with self.transaction() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM jobs WHERE state = ?", (DELIVERING,))]
-            db.execute("UPDATE jobs SET state = ?, next_attempt_at = ?, updated_at = ? WHERE state = ?",
-                       (PENDING, now, now, DELIVERING))
+            ids = [r[0] for r in db.execute(f"SELECT id FROM jobs WHERE state = ? AND {_QUEUED}",
+                                            (DELIVERING, *SELF_DRIVEN))]
+            db.execute(f"UPDATE jobs SET state = ?, next_attempt_at = ?, updated_at = ? WHERE state = ? AND {_QUEUED}",
+                       (PENDING, now, now, DELIVERING, *SELF_DRIVEN))
         return ids
 
     def next_due_at(self) -> float | None:
-        row = self.connection().execute("SELECT MIN(next_attempt_at) FROM jobs WHERE state = ?",
-                                        (PENDING,)).fetchone()
+        row = self.connection().execute(f"SELECT MIN(next_attempt_at) FROM jobs WHERE state = ? AND {_QUEUED}",
+                                        (PENDING, *SELF_DRIVEN)).fetchone()
         return row[0]
 
     # -- attempts --------------------------------------------------------------------------------

@@ -166,6 +166,7 @@ def test_interrupted_job_resumes_with_the_next_attempt_number(store, keys):
     """A crash while delivering: the job goes back to pending and X-JobAttempt continues."""
     with ScriptedServer([FAIL, OK]) as srv:
         job = make_job("accredit", "Entity.Event", srv.url)
+        job.source = "api"  # a queued job: the queue never claims the CLI's own jobs (store.SELF_DRIVEN)
         store.add_job(job)
         deliverer = Deliverer(store, keys)
         [claimed] = store.claim_due(now=job.next_attempt_at + 1)
