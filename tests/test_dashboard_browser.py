@@ -362,3 +362,29 @@ def test_readiness_table_for_a_ready_and_a_flaky_receiver(page, sim):
     page.click("#ready-submit")
     expect(page.locator("#verdict")).to_contain_text("NOT READY", timeout=60_000)
     expect(page.locator("#readiness-table tbody tr[data-row=credentials]")).to_have_attribute("data-state", "fail")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("platform, event, target", [("accredit", "Entity.Event", "accredit"),
+                                                     ("accessrc", "DELIVERY_REFUND_REQUESTED", "accessrc")])
+def test_the_verification_commands_shown_really_verify(page, sim, keys_dir, tmp_path, platform, event, target):
+    from simulator import signing
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=sim.base_url)
+    open_dashboard(page, sim)
+    job_id = send_from_panel(page, platform, event, target=target)
+    page.goto(f"{sim.base_url}/#job/{job_id}")
+    expect(page.locator("#attempt-list > li")).to_have_count(1)
+    page.click("#copy-body")
+    expect(page.locator("#toast")).to_contain_text("Body copied")
+    (tmp_path / "body.json").write_bytes(page.evaluate("navigator.clipboard.readText()").encode("utf-8"))
+    (tmp_path / "public.pem").write_text((keys_dir / signing.PUBLIC_FILE).read_text())
+    script = page.locator("#detail pre.code").last.inner_text()
+    env = {"PATH": "/usr/bin:/bin", "SECRET": "demo-hmac-secret"}
+    out = subprocess.run(["bash", "-ec", script], cwd=tmp_path, capture_output=True, text=True, timeout=20, env=env)
+    assert out.returncode == 0, (script, out.stderr)
+    if platform == "accredit":
+        assert "Verified OK" in out.stdout
+    else:
+        expected = script.rsplit("sha256=", 1)[1].strip()
+        assert out.stdout.strip().endswith(expected)

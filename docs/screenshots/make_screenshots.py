@@ -65,7 +65,8 @@ def main() -> None:
             page.select_option("#send-event", "APPLICATIONS_IMPORT_RESULT")
             page.select_option("#send-preset", "import-partial")
             page.click("#send-demo-targets button[data-target='accessrc']")
-            page.wait_for_timeout(500)
+            page.wait_for_timeout(2500)  # the notices fade
+            page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(OUT / "send.png"))
 
             page.click("nav.tabs a[data-view=deliveries]")
@@ -77,6 +78,8 @@ def main() -> None:
             flaky_row.click()
             expect(page.locator("#attempt-list > li")).to_have_count(3)
             page.screenshot(path=str(OUT / "job.png"))
+            page.locator("#detail-json").scroll_into_view_if_needed()
+            page.screenshot(path=str(OUT / "job-body.png"))
             page.keyboard.press("Escape")
 
             page.click("nav.tabs a[data-view=subscriptions]")
@@ -106,7 +109,7 @@ def main() -> None:
         demo.stop()
         app.extensions["accessrc_sim"].stop(5)
         shutil.rmtree(tmp, ignore_errors=True)
-    for name in ("deliveries", "job", "send", "subscriptions", "scenarios", "readiness", "phone"):
+    for name in ("deliveries", "job", "job-body", "send", "subscriptions", "scenarios", "readiness", "phone"):
         print(OUT / f"{name}.png")
 
 

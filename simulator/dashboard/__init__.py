@@ -11,7 +11,7 @@ import json
 import time
 from functools import lru_cache
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
 from .. import __version__, catalogue, delivery, signing
 from ..api import check_admin, json_body, optional_delays, optional_number, reject_unknown, require_string, \
@@ -301,7 +301,7 @@ def stream():
                 yield ": keep-alive\n\n"
             time.sleep(STREAM_POLL)
 
-    return Response(events(), mimetype="text/event-stream",
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

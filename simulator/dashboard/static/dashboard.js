@@ -380,7 +380,9 @@
     } else if (kind === 'hmac') {
       box.append(
         el('p', {}, 'x-signature is ', el('code', {}, 'sha256='), ' + the lower-case hex HMAC-SHA256 of the exact body bytes, keyed with the subscription secret. Recompute and compare in constant time:'),
-        el('pre', {class: 'code'}, "printf '%s' \"$(cat body.json)\" | openssl dgst -sha256 -hmac \"$SECRET\"   # compare with " + (get('x-signature') || 'x-signature')));
+        el('pre', {class: 'code'}, ['# body.json: the exact bytes received; SECRET: the subscription secret',
+          'openssl dgst -sha256 -hmac "$SECRET" body.json',
+          `# must print the hex after sha256= in: ${get('x-signature') || 'x-signature'}`].join('\n')));
     } else if (kind === 'header') {
       box.append(el('p', {}, `The ${auth.header_name || 'API-key'} header carries the subscription's key (masked here). Compare it with your stored value in constant time.`));
     } else if (kind === 'basic') {
