@@ -278,8 +278,17 @@ class LoadRun:
                 early = self.start + due - LEAD - self.clock()
                 if early > 0:  # wake just before the slot, so the event's timestamps are of its sending time
                     self.sleep(early)
-                job = dataclasses.replace(self.template, id=new_job_id(), body=source.body())
-                headers = delivery.request_headers(job, 0, self.keys)
+                job = dataclasses.replace(self.template, id=new_job_id())
+                try:
+                    job.body = source.body()
+                    headers = delivery.request_headers(job, 0, self.keys)
+                except Exception as exc:  # e.g. an override that fits only some payloads: counted, never silent
+                    with self.lock:
+                        self.result.failed["not sent: could not build the event"] += 1
+                        if len(self.result.samples) < 5:
+                            self.result.samples.append({"job_id": job.id, "status": None, "response_body": "",
+                                                        "error": f"{type(exc).__name__}: {exc}"})
+                    continue
                 wait = self.start + due - self.clock()
                 if wait > 0:
                     self.sleep(wait)

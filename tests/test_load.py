@@ -166,3 +166,25 @@ def test_percentile_is_nearest_rank():
     values = sorted(float(v) for v in range(1, 101))
     assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile(values, 100) == 100
     assert percentile([], 50) is None and percentile([7.0], 99) == 7.0
+
+
+def test_an_event_that_cannot_be_built_is_counted_not_lost(monkeypatch):
+    """If generation fails mid-run (here: forced), the slot is a counted failure, and the run still ends."""
+    calls = {"n": 0}
+    real = PayloadSource.body
+
+    def sometimes(self):
+        calls["n"] += 1
+        if calls["n"] % 4 == 0:
+            raise ValueError("boom")
+        return real(self)
+
+    with ScriptedServer() as server:
+        plan = LoadPlan("DELIVERY_REFUND_REQUESTED", server.url, 40, 0.5, concurrency=1)
+        run = LoadRun(plan, None)
+        monkeypatch.setattr(PayloadSource, "body", sometimes)
+        result = run.run()
+    summary = result.summary()
+    assert summary["sent"] == 15 == len(server.requests) and summary["accepted"] == 15
+    assert summary["failed_by_status"] == {"not sent: could not build the event": 5}
+    assert summary["failure_samples"][0]["error"] == "ValueError: boom"
