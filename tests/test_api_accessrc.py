@@ -37,6 +37,12 @@ def test_each_documented_auth_reaches_a_verifying_receiver(client, receiver, aut
     assert [r.outcome for r in target.received] == ["accepted"]
 
 
+def test_the_documented_json_patch_content_type_is_accepted(client):
+    resp = client.post("/api/Event/Subscribe", headers={**XKEY, "Content-Type": "application/json-patch+json"},
+                       data='{"eventType": "DELIVERY_REFUND_REQUESTED", "callbackUrl": "http://127.0.0.1:9/h", "auth": null}')
+    assert resp.status_code == 200 and resp.get_json()["data"]["eventType"] == "DELIVERY_REFUND_REQUESTED"
+
+
 def test_secrets_are_masked_in_the_log(client, receiver):
     target = receiver("accessrc", auth=Auth("basic", username="u", password="pw-secret"))
     sub = subscribe(client, {"eventType": EVENT, "callbackUrl": target.url + "/h",

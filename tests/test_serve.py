@@ -156,17 +156,21 @@ class SlowTarget:
 def test_sigterm_lets_the_attempt_in_flight_finish(serve, tmp_path):
     served = serve()
     slow = SlowTarget(1.0)
+    stream = requests.get(served.url + "/api/stream", headers=XKEY, stream=True, timeout=30)  # holds a thread
     try:
         job = requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
                             json={"event": "DELIVERY_REFUND_REQUESTED", "url": slow.url}).json()
         assert slow.started.wait(10)
+        stopping = time.monotonic()
         served.proc.send_signal(signal.SIGTERM)
         assert served.proc.wait(30) == 0
+        assert time.monotonic() - stopping < 8  # the open event stream does not hold the stop up
         assert "stopped" in served.output
         db = sqlite3.connect(tmp_path / "sim.db")
         assert db.execute("SELECT state, attempts_made FROM jobs WHERE id = ?", (job["id"],)).fetchone() == \
             ("succeeded", 1)
     finally:
+        stream.close()
         slow.server.stop()
 
 
