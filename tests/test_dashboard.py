@@ -493,3 +493,28 @@ def test_readiness_errors_name_the_field(client, change, field):
     assert answer.status_code == 400
     assert answer.get_json()["error"]["field"].startswith(field)
     assert client.get("/dashboard/api/readiness/nope", headers=XKEY).status_code == 404
+
+
+def test_stream_tells_of_a_job_that_ends_without_an_attempt(app, served):
+    """The queue ends a job it cannot deliver (a simulator error) with no attempt row: the page still learns it."""
+    from simulator import delivery
+    from simulator.auth import Auth
+
+    store = app.extensions["accessrc_sim"].store
+    session = requests.Session()
+    session.trust_env = False
+    stream = session.get(served + "/dashboard/api/stream", headers=XKEY, stream=True, timeout=10)
+    reader = EventReader(stream)
+    reader.read_until(lambda ev: ev)
+    job = delivery.new_job("DELIVERY_REFUND_REQUESTED", "accessrc", "http://127.0.0.1:9/hook", b"{}", Auth("none"))
+    job.next_attempt_at = time.time() + 3600  # not due: the queue leaves it alone
+    store.add_job(job, now=time.time())
+    states = lambda ev: [e["data"]["state"] for e in ev if e["event"] == "job" and e["data"]["id"] == job.id]  # noqa: E731
+    reader.read_until(lambda ev: states(ev))
+    store.mark_delivering(job, time.time())
+    reader.read_until(lambda ev: "delivering" in states(ev))
+    job.state, job.last_error, job.updated_at = "exhausted", "simulator error: test", time.time()
+    store.update_job(job)
+    events = reader.read_until(lambda ev: "exhausted" in states(ev))
+    stream.close()
+    assert states(events)[-2:] == ["delivering", "exhausted"]

@@ -232,7 +232,6 @@ def forged_headers(auth: Auth, body: bytes) -> dict[str, str]:
 
 
 STREAM_POLL = 0.2  # seconds between looks at the database: a change shows within a second
-STREAM_LOOKBACK = 2.0  # a job row's updated_at is set just before its commit; look back this far
 STREAM_HEARTBEAT = 15.0
 STREAM_MAX_SECONDS = 600.0
 
@@ -243,6 +242,7 @@ def stream():
     job) when an attempt is recorded. `id:` is `<attempt id>:<job seq>`; resume with Last-Event-ID or ?since=.
     The stream ends after ?max_seconds= (default and cap 600) so a waitress thread is never held for good."""
     from ..api.jobs import attempt_json, job_json
+    from ..models import DELIVERING
     from ..store import _job_from_row
 
     cursor = request.headers.get("Last-Event-ID") or request.args.get("since") or ""
@@ -265,32 +265,44 @@ def stream():
 
     def events():
         nonlocal since_attempt, since_seq
-        sent: dict[str, tuple] = {}
+        sent: dict[str, tuple] = {}  # job id -> what the client was last told (state, attempts, updated_at)
+        delivering: set[str] = set()
         started = last_beat = time.monotonic()
-        changed_after = time.time() - STREAM_LOOKBACK
         yield f"retry: 1000\nid: {since_attempt}:{since_seq}\nevent: hello\ndata: {{}}\n\n"
         while not svc.stopping.is_set() and time.monotonic() - started < max_seconds:
             out = []
-            polled_at = time.time()
-            for row in store.execute("SELECT * FROM jobs WHERE seq > ? OR updated_at > ? ORDER BY seq LIMIT 500",
-                                     (since_seq, changed_after)):
-                since_seq = max(since_seq, row["seq"])
+
+            def job_event(row, kind="job"):
                 mark = (row["state"], row["attempts_made"], row["updated_at"])
                 if sent.get(row["id"]) != mark:
                     sent[row["id"]] = mark
-                    out.append((f"{since_attempt}:{since_seq}", "job",
-                                _light(job_json(_job_from_row(row), row["seq"]))))
+                    out.append((f"{since_attempt}:{since_seq}", kind, _light(job_json(_job_from_row(row), row["seq"]))))
+
+            # Indexed look-ups only (a log of 100k jobs costs the same): new rows, rows in flight, new attempts.
+            for row in store.execute("SELECT * FROM jobs WHERE seq > ? ORDER BY seq LIMIT 500", (since_seq,)):
+                since_seq = row["seq"]
+                job_event(row)
+            in_flight = store.execute("SELECT * FROM jobs WHERE state = ?", (DELIVERING,)).fetchall()
+            for row in in_flight:
+                job_event(row)
+            attempted = set()
             for attempt in store.recent_attempts(since_attempt, 200):
                 since_attempt = attempt.id
                 row = store.execute("SELECT * FROM jobs WHERE id = ?", (attempt.job_id,)).fetchone()
                 job = _light(job_json(_job_from_row(row), row["seq"])) if row else None
-                if job is not None:
+                if row is not None:
                     sent[row["id"]] = (row["state"], row["attempts_made"], row["updated_at"])
+                    attempted.add(row["id"])
                 out.append((f"{since_attempt}:{since_seq}", "attempt",
                             {"attempt": _light(attempt_json(attempt)), "job": job}))
-            changed_after = polled_at - STREAM_LOOKBACK
-            for job_id in [k for k, v in sent.items() if v[2] < changed_after - 10]:
-                del sent[job_id]
+            now_in_flight = {row["id"] for row in in_flight}
+            for job_id in delivering - now_in_flight - attempted:  # left `delivering` without an attempt
+                row = store.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is not None:
+                    job_event(row)
+            delivering = now_in_flight
+            if len(sent) > 10_000:  # forget; telling a client something twice is harmless
+                sent.clear()
             for event_id, kind, data in out:  # each id resumes right after its own event
                 yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
             now = time.monotonic()
