@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
+import uuid
 from functools import lru_cache
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
@@ -222,7 +223,7 @@ def forged_headers(auth: Auth, body: bytes) -> dict[str, str]:
     if auth.kind == "hmac":
         return {"x-signature": signing.hmac_signature("not-" + (auth.secret or ""), body)}
     if auth.kind == "header":
-        return {auth.header_name or "x-api-key": "forged-" + (auth.header_value or "")[:8]}
+        return {auth.header_name or "x-api-key": "forged-" + uuid.uuid4().hex[:8]}  # no piece of the real key
     if auth.kind == "basic":
         return {"Authorization": signing.basic_value(auth.username or "", "forged")}
     if auth.kind == "authorization":
