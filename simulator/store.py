@@ -6,6 +6,7 @@ either the old or the new row, never half of one.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -73,6 +74,10 @@ class Store:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:  # it keeps delivery credentials and the admin key: owner-only, as the private key (SQLite
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # gives -wal/-shm the same)
+            except FileExistsError:
+                pass
         self._local = threading.local()
         self.connection().executescript(SCHEMA)
 
