@@ -264,6 +264,9 @@ steps:
     size: 300000
   - fault: out_of_order
     event: Entity.Event
+  - fault: replay
+    event: Entity.Event
+    after: 0.05
 """)
     result = run(path, "--var", f"RECEIVER_URL={srv.url}/n")
     assert result.exit_code == 0, result.output
@@ -280,7 +283,9 @@ steps:
     assert outcomes[8] == "content type 'text/plain' is not JSON"
     assert outcomes[9].startswith("invalid: ") and len(got[9].body) <= 2000  # the receiver keeps 2000 chars
     later, earlier = json.loads(got[10].body), json.loads(got[11].body)
-    assert later["Timestamp"] > earlier["Timestamp"] and outcomes[10:] == ["accepted", "accepted"]
+    assert later["Timestamp"] > earlier["Timestamp"] and outcomes[10:12] == ["accepted", "accepted"]
+    assert outcomes[12] == "accepted" and outcomes[13].startswith("duplicate")  # replay: the old request again
+    assert got[13].body == got[12].body and got[13].job_id == got[12].job_id and got[13].at - got[12].at >= 0.05
     # tampered: the body differs from what was signed, but is itself a valid payload
     store = Store(result.db)
     tampered = [j for j in store.list_jobs(limit=100) if j.event == "BadgeExportZipFile.Created"
@@ -412,3 +417,24 @@ def test_readme_receivers_match_the_shipped_defaults():
         if sc.auth.kind == "authorization":
             assert f'--authorization "{sc.auth.authorization}"' in command
         assert ("--fail-first 2" in command) == (path.name == "retry-until-success.yaml")
+
+
+def test_send_adds_and_removes_headers_and_sets_job_attempt(start_receiver, run, tmp_path):
+    srv = start_receiver("accredit")
+    path = write(tmp_path, "headers.yaml", """\
+name: Headers
+platform: accredit
+url: ${RECEIVER_URL}
+steps:
+  - send: Entity.Event
+    headers: {User-Agent: null, X-Trace: run-42}
+    job_attempt: 4
+""")
+    result = run(path, "--var", f"RECEIVER_URL={srv.url}/n")
+    assert result.exit_code == 0, result.output
+    assert srv.received[0].attempt == "4"
+    store = Store(result.db)
+    job = store.list_jobs(limit=1)[0]
+    sent = store.attempts(job.id)[0].request_headers
+    assert sent["X-Trace"] == "run-42" and "User-Agent" not in sent and sent["X-JobAttempt"] == "4"
+    assert job.headers == {"User-Agent": None, "X-Trace": "run-42"}
