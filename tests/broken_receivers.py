@@ -10,7 +10,7 @@ import json
 import threading
 import time
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from simulator import envelopes
 from simulator.auth import Auth

@@ -173,3 +173,9 @@ def test_shipped_schema_is_valid_json_schema_and_describes_the_step_kinds():
         "bad_signature", "missing_signature", "wrong_key", "tampered_body", "duplicate", "replay", "out_of_order",
         "malformed_json", "missing_required_field", "wrong_content_type", "oversized_body"}
     json.dumps(s)
+
+
+def test_unknown_kind_is_found_after_common_fields(tmp_path):
+    text = "name: x\nplatform: accredit\nurl: http://127.0.0.1:1/\nsteps:\n  - name: first\n    sedn: Entity.Event\n"
+    assert problems_of(tmp_path, "k.yaml", text) == [
+        "k.yaml:6:5: unknown step kind 'sedn': a step starts with one of send, fault, expect, wait, repeat"]

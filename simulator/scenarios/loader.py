@@ -459,7 +459,8 @@ class _Builder:
         kinds = [k for k in KINDS if k in item and not (k == "expect" and any(o in item for o in ("send", "fault")))]
         if len(kinds) != 1:
             if not kinds:
-                first = next(iter(item), None)
+                known_fields = {f for k in KINDS for f in _DEFS[f"{k}_step"]["properties"]}
+                first = next((k for k in item if k not in known_fields), next(iter(item), None))
                 where = path + (first,) if first is not None else path
                 self.fail(where, f"unknown step kind {first!r}: a step starts with one of {', '.join(KINDS)}"
                           if first is not None else f"empty step: use one of {', '.join(KINDS)}", key=True)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import requests
 
-from .. import catalogue, delivery, envelopes, signing
+from .. import catalogue, delivery, envelopes
 from ..auth import mask_headers
 from ..catalogue import paths
 from ..delivery import DeliveryError, Deliverer
