@@ -278,8 +278,11 @@ def main() -> int:
     parser.add_argument("--event", default="BadgeExportZipFile.Created", help="Accredit (RSA-signed) event")
     parser.add_argument("--sched-seconds", type=float, default=15.0)
     parser.add_argument("--long-jobs", type=int, default=20_000, help="jobs in the memory run")
+    parser.add_argument("--parts", default="rates,scheduler,memory", help="comma-separated subset to run")
     parser.add_argument("--serve-receiver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    summary = []
     if args.serve_receiver:
         serve_receiver()
         return 0
@@ -306,88 +309,93 @@ def main() -> int:
         post_rate(url, body, headers, 1, 0.5)  # warm-up: connections, imports
         sign_rate(keys, body, 1, 0.3)
 
-        signs, posts, e2es, checks = [], [], [], []
-        cpu = {"sign": [], "post": [], "e2e": []}  # CPU seconds of this process per operation
-        for _ in range(args.rounds):  # interleaved, so a busy moment on the machine hits all three alike
-            c0 = time.process_time()
-            signs.append(sign_rate(keys, body, t, s))
-            cpu["sign"].append((time.process_time() - c0) / (signs[-1] * s))
-            before = receiver.count()
-            c0 = time.process_time()
-            rate, failures = post_rate(url, body, headers, t, s)
-            cpu["post"].append((time.process_time() - c0) / (rate * s))
-            posts.append(rate)
-            checks.append(("POST", failures, receiver.count() - before))
-            before = receiver.count()
-            c0 = time.process_time()
-            result = e2e_rate(spec.name, url, auth, keys, t, s)
-            cpu["e2e"].append((time.process_time() - c0) / max(1, result.sent))
-            e2es.append(result.achieved_rate)
-            checks.append(("end-to-end", result.failures, receiver.count() - before, result.sent))
-        sign, post, e2e = max(signs), max(posts), max(e2es)
-        rounds = lambda values: ", ".join(f"{v:,.0f}" for v in values)  # noqa: E731
-        print(f"\n[1] RSA signatures/s alone: {sign:,.0f}/s (rounds: {rounds(signs)})")
-        print(f"    how: {t} thread(s) call signing.rsa_sign(private key, the {len(body)} B body) in a loop for "
-              f"{s:g} s; count / wall time")
-        print(f"[2] plain POSTs/s alone: {post:,.0f}/s (rounds: {rounds(posts)})")
-        print(f"    how: {t} thread(s), one requests.Session each, delivery.post(the same pre-signed body and "
-              f"headers) to the loopback receiver process for {s:g} s")
-        print(f"[3] end-to-end signed deliveries/s: {e2e:,.0f}/s (rounds: {rounds(e2es)})")
-        print(f"    how: load mode's LoadRun with {t} worker(s) asked for {MAX_RATE:g}/s for {s:g} s: each request a "
-              f"fresh {spec.name} payload (pooled Faker), its own X-JobId, RSA-signed, delivery.post; rate = "
-              "requests started / time between the first and the last start")
-        for check in checks:
-            if check[0] == "POST":
-                print(f"    check: POST round had {check[1]} non-200 answers; the receiver counted {check[2]:,}")
-            else:
-                print(f"    check: end-to-end round sent {check[3]:,} ({check[1]} failed); the receiver counted "
-                      f"{check[2]:,}")
-        ceiling = min(sign, post)
-        ratio = e2e / ceiling
-        print(f"    each figure is the best of {args.rounds} interleaved rounds; ratio end-to-end / min(sign, POST) = "
-              f"{e2e:,.0f} / {ceiling:,.0f} = {ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
-        med = {k: statistics.median(v) * 1e6 for k, v in cpu.items()}
-        print(f"    CPU of this process per operation (median): sign {med['sign']:.0f} us, POST {med['post']:.0f} us, "
-              f"end-to-end {med['e2e']:.0f} us = {med['e2e'] / (med['sign'] + med['post']):.2f} x (sign + POST); "
-              "the rates can only reach the ratio target when the machine has a core free for signing beside the "
-              "GIL-bound POST thread")
+        if "rates" in parts:
+            signs, posts, e2es, checks = [], [], [], []
+            cpu = {"sign": [], "post": [], "e2e": []}  # CPU seconds of this process per operation
+            for _ in range(args.rounds):  # interleaved, so a busy moment on the machine hits all three alike
+                c0 = time.process_time()
+                signs.append(sign_rate(keys, body, t, s))
+                cpu["sign"].append((time.process_time() - c0) / (signs[-1] * s))
+                before = receiver.count()
+                c0 = time.process_time()
+                rate, failures = post_rate(url, body, headers, t, s)
+                cpu["post"].append((time.process_time() - c0) / (rate * s))
+                posts.append(rate)
+                checks.append(("POST", failures, receiver.count() - before))
+                before = receiver.count()
+                c0 = time.process_time()
+                result = e2e_rate(spec.name, url, auth, keys, t, s)
+                cpu["e2e"].append((time.process_time() - c0) / max(1, result.sent))
+                e2es.append(result.achieved_rate)
+                checks.append(("end-to-end", result.failures, receiver.count() - before, result.sent))
+            sign, post, e2e = max(signs), max(posts), max(e2es)
+            rounds = lambda values: ", ".join(f"{v:,.0f}" for v in values)  # noqa: E731
+            print(f"\n[1] RSA signatures/s alone: {sign:,.0f}/s (rounds: {rounds(signs)})")
+            print(f"    how: {t} thread(s) call signing.rsa_sign(private key, the {len(body)} B body) in a loop for "
+                  f"{s:g} s; count / wall time")
+            print(f"[2] plain POSTs/s alone: {post:,.0f}/s (rounds: {rounds(posts)})")
+            print(f"    how: {t} thread(s), one requests.Session each, delivery.post(the same pre-signed body and "
+                  f"headers) to the loopback receiver process for {s:g} s")
+            print(f"[3] end-to-end signed deliveries/s: {e2e:,.0f}/s (rounds: {rounds(e2es)})")
+            print(f"    how: load mode's LoadRun with {t} worker(s) asked for {MAX_RATE:g}/s for {s:g} s: each request a "
+                  f"fresh {spec.name} payload (pooled Faker), its own X-JobId, RSA-signed, delivery.post; rate = "
+                  "requests started / time between the first and the last start")
+            for check in checks:
+                if check[0] == "POST":
+                    print(f"    check: POST round had {check[1]} non-200 answers; the receiver counted {check[2]:,}")
+                else:
+                    print(f"    check: end-to-end round sent {check[3]:,} ({check[1]} failed); the receiver counted "
+                          f"{check[2]:,}")
+            ceiling = min(sign, post)
+            ratio = e2e / ceiling
+            print(f"    each figure is the best of {args.rounds} interleaved rounds; ratio end-to-end / min(sign, POST) = "
+                  f"{e2e:,.0f} / {ceiling:,.0f} = {ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
+            med = {k: statistics.median(v) * 1e6 for k, v in cpu.items()}
+            print(f"    CPU of this process per operation (median): sign {med['sign']:.0f} us, POST {med['post']:.0f} us, "
+                  f"end-to-end {med['e2e']:.0f} us = {med['e2e'] / (med['sign'] + med['post']):.2f} x (sign + POST); "
+                  "the rates can only reach the ratio target when the machine has a core free for signing beside the "
+                  "GIL-bound POST thread")
 
-        print("\n[4] scheduler lateness (APScheduler 3.x interval firings through the server's Services)")
-        idle = scheduler_lateness(receiver.url, workdir / "idle", args.sched_seconds, subs=20, interval=0.5)
-        print(f"    idle process: {idle['firings']} firings of ~{idle['expected']:.0f} expected, "
-              f"{idle['missed']} missed; lateness p50 {idle['p50_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms, "
-              f"max {idle['max_ms']:.1f} ms")
+            summary.append(f"sign {sign:,.0f}/s, POST {post:,.0f}/s, end-to-end {e2e:,.0f}/s, ratio {ratio:.2f}")
 
-        def busy(seconds):
-            plan = LoadPlan("DELIVERY_CHANNEL_STATUS_UPDATED", url, rate=300, duration=seconds, concurrency=2,
-                            auth=Auth("hmac", secret="bench"))
-            r = LoadRun(plan, None).run()
-            return f"load mode beside it: {r.sent} sent at {r.achieved_rate:.0f}/s"
+        if "scheduler" in parts:
+            print("\n[4] scheduler lateness (APScheduler 3.x interval firings through the server's Services)")
+            idle = scheduler_lateness(receiver.url, workdir / "idle", args.sched_seconds, subs=20, interval=0.5)
+            print(f"    idle process: {idle['firings']} firings of ~{idle['expected']:.0f} expected, "
+                  f"{idle['missed']} missed; lateness p50 {idle['p50_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms, "
+                  f"max {idle['max_ms']:.1f} ms")
 
-        loaded = scheduler_lateness(receiver.url, workdir / "busy", args.sched_seconds, subs=20, interval=0.5,
-                                    background=busy)
-        print(f"    busy process ({loaded['background']}): {loaded['firings']} firings of "
-              f"~{loaded['expected']:.0f} expected, {loaded['missed']} missed; lateness p50 {loaded['p50_ms']:.1f} ms,"
-              f" p99 {loaded['p99_ms']:.1f} ms, max {loaded['max_ms']:.1f} ms")
-        print(f"    how: 20 subscriptions firing every 0.5 s for {args.sched_seconds:g} s; each firing generates a "
-              "payload and INSERTs a job that the queue worker delivers; lateness = time the firing started minus "
-              "its scheduled time (APScheduler's scheduled_run_times)")
+            def busy(seconds):
+                plan = LoadPlan("DELIVERY_CHANNEL_STATUS_UPDATED", url, rate=300, duration=seconds, concurrency=2,
+                                auth=Auth("hmac", secret="bench"))
+                r = LoadRun(plan, None).run()
+                return f"load mode beside it: {r.sent} sent at {r.achieved_rate:.0f}/s"
 
-        print(f"\n[5] memory over a long run: {args.long_jobs:,} jobs through the server's queue")
-        mem = memory_growth(receiver.url, workdir / "mem", args.long_jobs)
-        print(f"    RSS {mem['warm'][1]:.1f} MB after {mem['warm'][0]:,} jobs -> {mem['end'][1]:.1f} MB after "
-              f"{mem['end'][0]:,}: {mem['growth_mb_per_10k']:+.2f} MB per 10,000 jobs "
-              f"({mem['delivered']:,} delivered in {mem['wall_s']:.0f} s, "
-              f"{mem['delivered'] / mem['wall_s']:.0f} jobs/s)")
-        print("    how: Services.enqueue (generate, INSERT) 1,000 jobs at a time, wait until the queue worker has "
-              "delivered every one (attempts recorded in SQLite), gc, read RSS from /proc/self/statm; growth "
-              "counted from the 3rd batch on (after warm-up)")
-        print("    RSS samples (jobs: MB): " + ", ".join(f"{n:,}: {mb:.1f}" for n, mb in mem["samples"]))
+            loaded = scheduler_lateness(receiver.url, workdir / "busy", args.sched_seconds, subs=20, interval=0.5,
+                                        background=busy)
+            print(f"    busy process ({loaded['background']}): {loaded['firings']} firings of "
+                  f"~{loaded['expected']:.0f} expected, {loaded['missed']} missed; lateness p50 {loaded['p50_ms']:.1f} ms,"
+                  f" p99 {loaded['p99_ms']:.1f} ms, max {loaded['max_ms']:.1f} ms")
+            print(f"    how: 20 subscriptions firing every 0.5 s for {args.sched_seconds:g} s; each firing generates a "
+                  "payload and INSERTs a job that the queue worker delivers; lateness = time the firing started minus "
+                  "its scheduled time (APScheduler's scheduled_run_times)")
+
+            summary.append(f"scheduler p99 {idle['p99_ms']:.1f} ms idle / {loaded['p99_ms']:.1f} ms busy")
+
+        if "memory" in parts:
+            print(f"\n[5] memory over a long run: {args.long_jobs:,} jobs through the server's queue")
+            mem = memory_growth(receiver.url, workdir / "mem", args.long_jobs)
+            print(f"    RSS {mem['warm'][1]:.1f} MB after {mem['warm'][0]:,} jobs -> {mem['end'][1]:.1f} MB after "
+                  f"{mem['end'][0]:,}: {mem['growth_mb_per_10k']:+.2f} MB per 10,000 jobs "
+                  f"({mem['delivered']:,} delivered in {mem['wall_s']:.0f} s, "
+                  f"{mem['delivered'] / mem['wall_s']:.0f} jobs/s)")
+            print("    how: Services.enqueue (generate, INSERT) 1,000 jobs at a time, wait until the queue worker has "
+                  "delivered every one (attempts recorded in SQLite), gc, read RSS from /proc/self/statm; growth "
+                  "counted from the 3rd batch on (after warm-up)")
+            print("    RSS samples (jobs: MB): " + ", ".join(f"{n:,}: {mb:.1f}" for n, mb in mem["samples"]))
 
     print("\nload average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    print(f"summary: sign {sign:,.0f}/s, POST {post:,.0f}/s, end-to-end {e2e:,.0f}/s, ratio {ratio:.2f}; "
-          f"scheduler p99 {idle['p99_ms']:.1f} ms idle / {loaded['p99_ms']:.1f} ms busy; "
-          f"memory {mem['growth_mb_per_10k']:+.2f} MB per 10k jobs")
+    print("summary: " + "; ".join(summary))
     return 0
 
 
