@@ -1,6 +1,7 @@
 """`accessrc-sim conformance`: the reference receiver is READY on every platform; each row FAILS against a
 receiver broken in exactly that way, and only that row; rows that do not apply are shown as N/A with the reason."""
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
@@ -43,7 +44,8 @@ def conformance(tmp_path, keys_dir):
         report = tmp_path / f"verdict-{platform}.json"
         args = ["conformance", "--url", url, "--platform", platform,
                 *(AUTH_ARGS[platform] if auth_args is None else auth_args),
-                "--db", str(tmp_path / "conf.db"), "--keys-dir", str(keys_dir), "--report", str(report), *extra]
+                "--db", str(tmp_path / "conf.db"), "--keys-dir", str(keys_dir), "--report", str(report),
+                "--junit", str(tmp_path / f"junit-{platform}.xml"), *extra]
         result = CliRunner().invoke(main, args, catch_exceptions=False)
         verdict = json.loads(report.read_text()) if report.exists() else None
         return result, verdict
@@ -64,6 +66,9 @@ def test_reference_receiver_is_ready(platform, start_receiver, conformance, tmp_
     assert {k for k, v in states(verdict).items() if v == "pass"} == APPLICABLE[platform]
     assert {k for k, v in states(verdict).items() if v == "n/a"} == \
         {"credentials", "validation", "idempotency", "envelope", "timeout", "retries"} - APPLICABLE[platform]
+    suites = ET.parse(tmp_path / f"junit-{platform}.xml").getroot()
+    assert {s.get("name").split(" - ")[1] for s in suites.findall("testsuite")} == APPLICABLE[platform]
+    assert suites.get("failures") == "0" and int(suites.get("tests")) >= 2 * len(APPLICABLE[platform])
     # every probe is recorded in the store as a scenario job
     jobs = Store(tmp_path / "conf.db").list_jobs(limit=1000)
     assert jobs and {j.source for j in jobs} == {"scenario"}
@@ -149,3 +154,10 @@ def test_a_target_outside_loopback_is_refused_before_anything_is_sent(conformanc
     result, verdict = conformance("accredit", "http://192.0.2.10/hook")
     assert result.exit_code == 2 and verdict is None
     assert "192.0.2.10" in result.output
+
+
+def test_scenarios_dir_from_the_environment(conformance, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCESSRC_SIM_SCENARIOS_DIR", str(tmp_path / "elsewhere"))
+    result, verdict = conformance("accredit", "http://127.0.0.1:9/x")
+    assert result.exit_code == 2 and verdict is None
+    assert f"no conformance set at {tmp_path / 'elsewhere' / 'conformance' / 'accredit'}" in result.output

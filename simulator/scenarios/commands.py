@@ -94,7 +94,8 @@ def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the verdict as JSON here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
 @click.option("--scenarios-dir", type=click.Path(file_okay=False, exists=True),
-              help="Folder holding conformance/<platform>/ [default: the shipped scenarios].")
+              help="Folder holding conformance/<platform>/ [default: env ACCESSRC_SIM_SCENARIOS_DIR, else the "
+                   "shipped scenarios/].")
 @click.option("--verbose", "-v", is_flag=True, help="Also print one line per step.")
 @db_option
 @keys_option

@@ -6,6 +6,7 @@ A row the platform's documents make meaningless is shown as not applicable, with
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -76,9 +77,14 @@ class Verdict:
         return bool(self.applicable) and all(r.state == "pass" for r in self.applicable)
 
 
+ENV_SCENARIOS_DIR = "ACCESSRC_SIM_SCENARIOS_DIR"
+
+
 def default_dir() -> Path:
-    """The shipped scenarios/ folder (next to the package in a checkout or an editable install)."""
-    return Path(__file__).resolve().parents[2] / "scenarios"
+    """The scenarios folder: env ACCESSRC_SIM_SCENARIOS_DIR, else the shipped scenarios/ next to the package (a
+    checkout or an editable install)."""
+    configured = os.environ.get(ENV_SCENARIOS_DIR)
+    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def not_applicable(platform: str, row: str, auth: Auth) -> str | None:
