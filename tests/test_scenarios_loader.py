@@ -179,3 +179,12 @@ def test_unknown_kind_is_found_after_common_fields(tmp_path):
     text = "name: x\nplatform: accredit\nurl: http://127.0.0.1:1/\nsteps:\n  - name: first\n    sedn: Entity.Event\n"
     assert problems_of(tmp_path, "k.yaml", text) == [
         "k.yaml:6:5: unknown step kind 'sedn': a step starts with one of send, fault, expect, wait, repeat"]
+
+
+def test_variables_in_set_values_are_json_like_cli_set(tmp_path):
+    path = tmp_path / "n.yaml"
+    path.write_text("name: x\nplatform: accessrc\nurl: http://127.0.0.1:1/\nsteps:\n"
+                    "  - send: APPLICATIONS_IMPORT_RESULT\n    set: {summary.totalRecords: '${N}', "
+                    "summary.failureCount: '${F}'}\n")
+    sc = load_file(path, cli_vars={"N": "120", "F": "5"}, env={})
+    assert sc.steps[0].data["set"] == {"summary.totalRecords": 120, "summary.failureCount": 5}

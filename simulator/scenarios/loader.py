@@ -237,6 +237,8 @@ def _substitute(value: Any, path: tuple, vars_: _Vars, pos: _Positions, problems
         got, typed = whole[0]
         if typed:
             return got
+        if isinstance(got, str) and any(p in ("set", "body") for p in path[2:]):
+            return paths.parse_value(got)  # as `--set`: JSON where it parses as JSON, else the string
         last = next((p for p in reversed(path) if isinstance(p, str)), "")
         if last in NUMERIC_FIELDS and isinstance(got, str) and _NUMBER.match(got.strip()):
             return float(got) if "." in got else int(got)
