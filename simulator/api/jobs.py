@@ -42,7 +42,8 @@ def attempt_json(a: Attempt) -> dict:
             "response_headers": a.response_headers, "response_body": _text(a.response_body), "error": a.error}
 
 
-def _int_arg(name: str, default: int | None, minimum: int = 0, maximum: int | None = None) -> int | None:
+def _int_arg(name: str, default: int | None, minimum: int = 0, maximum: int | None = 2**63 - 1) -> int | None:
+    """An integer query argument; the default maximum is SQLite's (a larger one is a 400, not an overflow)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default

@@ -437,6 +437,8 @@ def stream():
         attempt_id, _, seq = last.partition(":")
         since_attempt = int(attempt_id) if attempt_id else None
         since_seq = int(seq) if seq else None
+        if any(v is not None and abs(v) >= 2**63 for v in (since_attempt, since_seq)):  # SQLite integers
+            raise ValueError("cursor out of range")
     except ValueError:
         raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>", "since") from None
     max_seconds = None
