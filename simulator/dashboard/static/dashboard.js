@@ -406,7 +406,8 @@
   }
 
   function renderDetail(job) {
-    mergeJob({...job, attempts: undefined, body: undefined});
+    const fresh = !state.jobs.has(job.id);
+    if (mergeJob({...job, attempts: undefined, body: undefined})) renderJobs(fresh ? new Set([job.id]) : new Set());
     const status = jobStatus(job);
     const attempts = job.attempts || [];
     const last = attempts[attempts.length - 1];
