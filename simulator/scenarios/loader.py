@@ -129,7 +129,13 @@ def _parse(text: str, filename: str, is_json: bool) -> tuple[Any, _Positions]:
         text_for_marks = text.replace("\t", " ")
     else:
         text_for_marks = text
-    loader = yaml.SafeLoader(text_for_marks)
+    try:
+        loader = yaml.SafeLoader(text_for_marks)
+    except yaml.reader.ReaderError as exc:  # a control character: PyYAML refuses the text before parsing it
+        if is_json:  # valid JSON (e.g. a raw U+FFFE in a string): values are right, positions fall back to 1:1
+            return value, pos
+        raise ScenarioFileError([f"{pos._fmt(exc.position)}: YAML cannot contain character "
+                                 f"#x{exc.character:04x} ({exc.reason})"]) from None
     try:
         node = loader.get_single_node()
         problems: list[str] = []
