@@ -263,6 +263,18 @@ def test_subscriptions_create_fire_schedule_pause_resume_delete(page, sim):
     page.once("dialog", lambda dialog: dialog.accept())
     sub.get_by_role("button", name="✕ Delete").click()
     expect(sub).to_have_count(0)
+    page.select_option("#sub-platform", "accredit")
+    page.select_option("#sub-event", "BadgeExportZipFile.Created")
+    page.fill("#sub-url", sim.demo.target_url("accredit"))
+    page.fill("#sub-tenant", "tenant-42")
+    page.check("input[name=sub-schedule][value=none]")
+    page.click("#sub-form button[type=submit]")
+    expect(page.locator("#sub-result")).to_contain_text("Subscribed: BadgeExportZipFile.Created")
+    session = requests.Session()
+    session.trust_env = False
+    listed = session.get(sim.base_url + "/api/webhookSubscription", timeout=10,
+                         headers={"Authorization": f"Bearer {API_KEY}"}).json()
+    assert any(s["tenantId"] == "tenant-42" for s in listed)
 
 
 def test_without_the_key_in_the_page_it_is_asked_for_and_kept_for_the_tab(page, sim):

@@ -781,6 +781,7 @@
       const auth = readAuth(form, 'sub', platform.value);
       if (platform.value !== 'accredit') request.auth = auth;
       if (platform.value === 'reachfive') request.timeout = Number($('#sub-timeout').value) || undefined;
+      if (platform.value === 'accredit' && $('#sub-tenant').value.trim()) request.meta = {tenantId: $('#sub-tenant').value.trim()};
       if (kind === 'interval') request.schedule = {interval_seconds: Number($('#sub-interval').value)};
       if (kind === 'cron') request.schedule = {cron: $('#sub-cron').value.trim()};
       const seed = $('#sub-seed').value.trim();
