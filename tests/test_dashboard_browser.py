@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-
+import requests
 from playwright.sync_api import expect, sync_playwright
 
-from simulator.app import create_app  # noqa: E402
-from simulator.dashboard.demo import start_demo  # noqa: E402
+from simulator.app import create_app
+from simulator.dashboard.demo import start_demo
 
 pytestmark = pytest.mark.slow  # a real browser: ~40 s for the module
 
