@@ -43,8 +43,8 @@ def _channel_presets() -> list[Preset]:
             out.append(Preset(f"channel-{status.lower()}-{_slug(request_type)}", "DELIVERY_CHANNEL_STATUS_UPDATED",
                               label, {"status": status, "requestType": request_type},
                               note="The IM team's review of a delivery channel request; a rejection carries "
-                                   "its reason in `message`." if status == "Rejected" else
-                                   "The IM team approved a delivery channel request; `message` is empty."))
+                                   "its reason in the message field." if status == "Rejected" else
+                                   "The IM team approved a delivery channel request; the message field is empty."))
     return out
 
 
