@@ -107,7 +107,24 @@ class QueueWorker:
             self._pool.submit(self._run, job)
         return len(jobs)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job | None) -> None:
+        """Deliver `job`, then keep claiming due jobs in this thread while there are any (no hand-off)."""
+        try:
+            while job is not None:
+                self._deliver(job)
+                job = None
+                if not self._stopping.is_set():
+                    try:
+                        claimed = self.store.claim_due(self.wall(), limit=1)
+                    except Exception:
+                        log.exception("claiming due jobs failed")
+                        claimed = []
+                    job = claimed[0] if claimed else None
+        finally:
+            self._slots.release()
+            self._wake.set()
+
+    def _deliver(self, job: Job) -> None:
         try:
             self._deliverer().run_once(job)
         except Exception as exc:  # a bug or a missing key: end the job visibly rather than leave it stuck
@@ -119,6 +136,3 @@ class QueueWorker:
                 self.store.update_job(job)
             except Exception:
                 log.exception("could not record the failure of job %s", job.id)
-        finally:
-            self._slots.release()
-            self._wake.set()
