@@ -35,7 +35,9 @@ def create_app(config: dict | None = None) -> Flask:
                               threads=app.config["DELIVERY_THREADS"])
     app.extensions[EXTENSION] = services
 
+    from . import dashboard
     from .api import accessrc, accredit, errors, jobs, openapi, sim
+    from .scenarios import api as scenarios_api
 
     errors.init_app(app)
     # Blueprints: one line each (the dashboard and scenarios add theirs here).
@@ -44,7 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(accessrc.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(openapi.bp)
-    app.register_blueprint(__import__("simulator.dashboard", fromlist=["bp"]).bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(scenarios_api.bp)
 
     if app.config["START_WORKERS"]:
         services.start()
