@@ -16,7 +16,7 @@ from playwright.sync_api import expect, sync_playwright
 from simulator.app import create_app
 from simulator.dashboard.demo import start_demo
 
-pytestmark = pytest.mark.slow  # a real browser: ~40 s for the module
+pytestmark = pytest.mark.slow  # a real browser: about a minute for the module
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -36,9 +36,6 @@ def sim(tmp_path_factory, keys_dir):
     tmp = tmp_path_factory.mktemp("dash")
     app = create_app({"DB_PATH": str(tmp / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
                       "RETRY_DELAYS": DELAYS, "TIMEOUT": 5})
-    if "scenarios" not in app.blueprints:  # TEMP until simulator/app.py registers the scenario API
-        from simulator.scenarios.api import bp
-        app.register_blueprint(bp)
     demo = start_demo(app)
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -27,9 +27,6 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="accessrc-sim-shots-"))
     app = create_app({"DB_PATH": str(tmp / "sim.db"), "KEYS_DIR": str(tmp / "keys"), "API_KEY": "screenshots",
                       "RETRY_DELAYS": (1, 1, 1, 1, 1)})
-    if "scenarios" not in app.blueprints:  # TEMP until simulator/app.py registers the scenario API
-        from simulator.scenarios.api import bp
-        app.register_blueprint(bp)
     demo = start_demo(app)
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()
@@ -87,9 +84,8 @@ def main() -> None:
             page.screenshot(path=str(OUT / "subscriptions.png"))
 
             page.click("nav.tabs a[data-view=scenarios]")
-            if "scenarios" in app.blueprints:
-                page.locator("#scenarios-body tr[data-file='accessrc/applications-import-result.yaml'] button").click()
-                expect(page.locator("#scenario-run h3 .status")).to_have_text("✔Passed", timeout=30_000)
+            page.locator("#scenarios-body tr[data-file='accessrc/applications-import-result.yaml'] button").click()
+            expect(page.locator("#scenario-run h3 .status")).to_have_text("✔Passed", timeout=30_000)
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(OUT / "scenarios.png"))
             page.click("#ready-submit")
