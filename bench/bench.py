@@ -310,7 +310,7 @@ def main() -> int:
         sign_rate(keys, body, 1, 0.3)
 
         if "rates" in parts:
-            signs, posts, e2es, checks = [], [], [], []
+            signs, posts, e2es, hmacs, checks = [], [], [], [], []
             cpu = {"sign": [], "post": [], "e2e": []}  # CPU seconds of this process per operation
             for _ in range(args.rounds):  # interleaved, so a busy moment on the machine hits all three alike
                 c0 = time.process_time()
@@ -328,6 +328,10 @@ def main() -> int:
                 cpu["e2e"].append((time.process_time() - c0) / max(1, result.sent))
                 e2es.append(result.achieved_rate)
                 checks.append(("end-to-end", result.failures, receiver.count() - before, result.sent))
+                before = receiver.count()
+                hmac_result = e2e_rate("DELIVERY_CHANNEL_STATUS_UPDATED", url, Auth("hmac", secret="bench-secret"), None, t, s)
+                hmacs.append(hmac_result.achieved_rate)
+                checks.append(("end-to-end HMAC", hmac_result.failures, receiver.count() - before, hmac_result.sent))
             sign, post, e2e = max(signs), max(posts), max(e2es)
             rounds = lambda values: ", ".join(f"{v:,.0f}" for v in values)  # noqa: E731
             print(f"\n[1] RSA signatures/s alone: {sign:,.0f}/s (rounds: {rounds(signs)})")
@@ -340,12 +344,16 @@ def main() -> int:
             print(f"    how: load mode's LoadRun with {t} worker(s) asked for {MAX_RATE:g}/s for {s:g} s: each request a "
                   f"fresh {spec.name} payload (pooled Faker), its own X-JobId, RSA-signed, delivery.post; rate = "
                   "requests started / time between the first and the last start")
+            hmac_rate = max(hmacs)
+            print(f"[3b] the same pipeline with an AccessRC HMAC-signed event: {hmac_rate:,.0f}/s (rounds: "
+                  f"{rounds(hmacs)}) = {hmac_rate / post:.2f} of the POST rate: what generation, headers and "
+                  "bookkeeping cost without RSA")
             for check in checks:
                 if check[0] == "POST":
                     print(f"    check: POST round had {check[1]} non-200 answers; the receiver counted {check[2]:,}")
                 else:
-                    print(f"    check: end-to-end round sent {check[3]:,} ({check[1]} failed); the receiver counted "
-                          f"{check[2]:,}")
+                    print(f"    check: {check[0]} round sent {check[3]:,} ({check[1]} failed); the receiver "
+                          f"counted {check[2]:,}")
             ceiling = min(sign, post)
             ratio = e2e / ceiling
             print(f"    each figure is the best of {args.rounds} interleaved rounds; ratio end-to-end / min(sign, POST) = "
@@ -356,7 +364,8 @@ def main() -> int:
                   "the rates can only reach the ratio target when the machine has a core free for signing beside the "
                   "GIL-bound POST thread")
 
-            summary.append(f"sign {sign:,.0f}/s, POST {post:,.0f}/s, end-to-end {e2e:,.0f}/s, ratio {ratio:.2f}")
+            summary.append(f"sign {sign:,.0f}/s, POST {post:,.0f}/s, end-to-end {e2e:,.0f}/s, ratio {ratio:.2f} "
+                           f"(HMAC end-to-end {hmac_rate:,.0f}/s)")
 
         if "scheduler" in parts:
             print("\n[4] scheduler lateness (APScheduler 3.x interval firings through the server's Services)")
