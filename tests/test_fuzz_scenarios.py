@@ -129,3 +129,30 @@ def test_a_control_character_is_a_located_error(tmp_path):
         load_file(path, env=ENV)
     assert exc.value.problems == [f"{path}:3:3: YAML cannot contain character #x0007 (special characters are not "
                                   "allowed)"]
+
+
+@pytest.fixture(scope="module")
+def scenario_api(tmp_path_factory, keys_dir):
+    from simulator.app import create_app
+
+    app = create_app({"DB_PATH": str(tmp_path_factory.mktemp("fuzz-api") / "sim.db"), "KEYS_DIR": str(keys_dir),
+                      "API_KEY": "fuzz-key", "START_WORKERS": False})
+    return app.test_client()
+
+
+@given(text=st.one_of(st.text(min_size=1, max_size=300),
+                      documents.map(lambda d: yaml.safe_dump(d, allow_unicode=True))))
+@settings(max_examples=150, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_posted_scenarios_get_a_located_400_or_run(scenario_api, text):
+    """The same through POST /api/scenario-runs: a 400 listing located problems (in posted.yaml/.json), or 202."""
+    resp = scenario_api.post("/api/scenario-runs", headers={"x-api-key": "fuzz-key"},
+                             json={"scenario": text, "url": "http://127.0.0.1:9/fuzz"})
+    assert resp.status_code in (202, 400), resp.get_data(as_text=True)[:300]
+    body = resp.get_json()
+    if resp.status_code == 400:
+        problems = body["error"].get("problems") or []
+        if body["error"]["field"] == "scenario" and problems:
+            assert all(LOCATED.match(p) and LOCATED.match(p)["file"] in ("posted.yaml", "posted.json")
+                       for p in problems), problems
+        else:
+            assert body["error"]["message"], body  # a refusal of the request itself (e.g. blank text)
