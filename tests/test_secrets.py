@@ -1,7 +1,7 @@
 """Secrets never leak (issue 7, item 5). A full run through the real `accessrc-sim serve`: subscriptions of every
 auth kind through both platform APIs and the simulator's own, firings, a schedule, actions, one-off sends,
-dashboard sends (forged ones too), redeliveries, a conformance run from the dashboard and a scenario run from the
-CLI into the same database. Then a sweep of the server's stdout/stderr, every API answer (body and headers),
+dashboard sends (forged ones too), redeliveries, a conformance run from the dashboard, a scenario run through
+the server's API and one from the CLI into the same database. Then a sweep of the server's stdout/stderr, every API answer (body and headers),
 the dashboard's HTML/JS/CSS, the scenario run's output and reports, and the SQLite delivery log, for every secret:
 HMAC secrets, API-key header values, Basic passwords and their Authorization values, ReachFive Authorization
 values, the admin API key and the private key PEM.
@@ -105,14 +105,14 @@ def test_a_full_run_leaks_no_secret(tmp_path):
     basic_password_2 = _secret("pw2")
     bearer = "Bearer " + _secret("r5")
     send_header_value, send_hmac = _secret("sh"), _secret("sm")
-    scenario_hmac, readiness_password = _secret("sc"), _secret("rd")
+    scenario_hmac, readiness_password, api_scenario_hmac = _secret("sc"), _secret("rd"), _secret("as")
     credentials = {
         "hmac secret": hmac_secret, "hmac secret (patched in)": hmac_secret_2, "api-key header value": header_value,
         "basic password": basic_password, "basic password (one-off send)": basic_password_2,
         "basic Authorization": (signing.basic_value(basic_user, basic_password).split(" ", 1)[1], None),
         "basic Authorization (send)": (signing.basic_value(basic_user, basic_password_2).split(" ", 1)[1], None),
         "reachfive Authorization": bearer.split(" ", 1)[1], "send header value": send_header_value,
-        "send hmac secret": send_hmac, "scenario hmac secret": scenario_hmac,
+        "send hmac secret": send_hmac, "scenario hmac secret": scenario_hmac, "scenario (API) hmac secret": api_scenario_hmac,
         "readiness basic password": readiness_password,
         "readiness basic Authorization": (signing.basic_value(basic_user, readiness_password).split(" ", 1)[1], None),
     }
@@ -143,6 +143,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
         "send_basic": _receiver("accessrc", Auth("basic", username=basic_user, password=basic_password_2)),
         "send_hmac": _receiver("accessrc", Auth("hmac", secret=send_hmac)),
         "scenario": _receiver("accessrc", Auth("hmac", secret=scenario_hmac)),
+        "api_scenario": _receiver("accessrc", Auth("hmac", secret=api_scenario_hmac)),
         "readiness": _receiver("accessrc", Auth("basic", username=basic_user, password=readiness_password)),
     }
     try:
@@ -233,8 +234,18 @@ def test_a_full_run_leaks_no_secret(tmp_path):
         run_id = run.json()["id"]
         wait_until(lambda: api.get(f"/dashboard/api/readiness/{run_id}").json()["status"] != "running", 90,
                    interval=0.3, what="readiness run")
+        api_run = api.post("/api/scenario-runs", json={
+            "file": "accessrc/receiver-defences.yaml",
+            "vars": {"RECEIVER_URL": receivers["api_scenario"].url + "/as", "HMAC_SECRET": api_scenario_hmac}})
+        assert api_run.status_code == 202, api_run.text
+        api_run_id = api_run.json()["data"]["id"]
+        wait_until(lambda: api.get(f"/api/scenario-runs/{api_run_id}").json()["data"]["status"] == "finished", 60,
+                   interval=0.3, what="scenario run through the API")
+        assert api.get(f"/api/scenario-runs/{api_run_id}").json()["data"]["result"] == "passed"
+        api.get("/api/scenario-runs")
+        api.get("/api/scenarios")
         scenario_out = subprocess.run(
-            [*CLI, "run", "scenarios/accessrc/receiver-defences.yaml", "scenarios/accessrc/delivery-channel-approved.yaml",
+            [*CLI, "run", "scenarios/accessrc/delivery-channel-approved.yaml",
              "--var", f"RECEIVER_URL={receivers['scenario'].url}/sc", "--var", f"HMAC_SECRET={scenario_hmac}",
              "--db", str(served.db), "--keys-dir", str(keys_dir),
              "--junit", str(tmp_path / "junit.xml"), "--report", str(tmp_path / "report.json")],
@@ -291,7 +302,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
                          if a[0].startswith("GET /api/jobs/") and a[0].count("/") == 3)
     assert total_attempts > 100
     for name in ("hmac", "hmac2", "header", "basic", "rsa", "r5", "send_header", "send_basic", "send_hmac",
-                 "scenario", "readiness"):
+                 "scenario", "api_scenario", "readiness"):
         assert any(r.outcome == "accepted" for r in receivers[name].received), name
     for name in ("send_header", "send_basic", "send_hmac", "r5"):
         assert any(r.status == 401 for r in receivers[name].received), f"{name}: no forgery was refused"
