@@ -362,3 +362,42 @@ def _repo():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent
+
+
+def test_the_cli_prints_no_secret(tmp_path, keys_dir):
+    """`send` (plain and --json, accepted and refused) and `conformance` (console, JSON and JUnit reports) with
+    credentials given on the command line: what they print and write holds no piece of them."""
+    hmac_secret, header_value, password, bearer = _secret("ch"), _secret("cv"), _secret("cp"), _secret("cb")
+    secret_values = {"hmac": hmac_secret, "header": header_value, "password": password, "bearer": bearer,
+                     "basic value": (signing.basic_value("cli-user", password).split(" ", 1)[1], None)}
+    receivers = [_receiver("accessrc", Auth("hmac", secret=hmac_secret)),
+                 _receiver("accessrc", Auth("header", header_name="X-Partner-Key", header_value=header_value)),
+                 _receiver("accessrc", Auth("basic", username="cli-user", password=password)),
+                 _receiver("reachfive", Auth("authorization", authorization="Bearer " + bearer))]
+    common = ["--db", str(tmp_path / "cli.db"), "--keys-dir", str(keys_dir)]
+    runs = []
+    try:
+        sends = [("DELIVERY_REFUND_REQUESTED", receivers[0], ["--hmac-secret", hmac_secret]),
+                 ("DELIVERY_REFUND_REQUESTED", receivers[1], ["--api-key-header", "X-Partner-Key", "--api-key",
+                                                              header_value]),
+                 ("DELIVERY_REFUND_REQUESTED", receivers[2], ["--basic", f"cli-user:{password}"]),
+                 ("END_JOB_NOTIFICATION", receivers[3], ["--authorization", "Bearer " + bearer]),
+                 ("DELIVERY_REFUND_REQUESTED", receivers[1], ["--hmac-secret", hmac_secret])]  # refused: 401
+        for event, receiver, auth in sends:
+            for extra in ([], ["--json"]):
+                runs.append(subprocess.run([*CLI, "send", event, "--url", receiver.url + "/c", *auth, *extra,
+                                            "--retry-delays", "0", *common],
+                                           capture_output=True, text=True, timeout=60, cwd=tmp_path))
+        assert [r.returncode for r in runs] == [0] * 8 + [1, 1]
+        report, junit = tmp_path / "verdict.json", tmp_path / "verdict.xml"
+        runs.append(subprocess.run([*CLI, "conformance", "--url", receivers[2].url + "/r", "--platform", "accessrc",
+                                    "--basic", f"cli-user:{password}", "--timeout", "5", "--report", str(report),
+                                    "--junit", str(junit), "--verbose", *common],
+                                   capture_output=True, text=True, timeout=120, cwd=_repo()))
+        assert runs[-1].returncode in (0, 1), runs[-1].stdout + runs[-1].stderr
+        assert "credentials" in runs[-1].stdout.lower()
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+    texts = [r.stdout + r.stderr for r in runs] + [report.read_text(), junit.read_text()]
+    assert [(i, _leaks(t, secret_values)) for i, t in enumerate(texts) if _leaks(t, secret_values)] == []
