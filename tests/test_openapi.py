@@ -10,7 +10,7 @@ from simulator.api.openapi import document
 
 from sim_helpers import XKEY, app, client, make_app, receiver, wait_job_final  # noqa: F401
 
-OWN_BLUEPRINTS = {"sim", "accredit", "accessrc", "jobs", "openapi"}
+OWN_BLUEPRINTS = {"sim", "accredit", "accessrc", "jobs", "openapi", "scenarios"}
 
 
 def test_document_is_valid_openapi_3_1():
