@@ -289,7 +289,7 @@ def main() -> int:
 
     from simulator import catalogue, delivery, signing
     from simulator.auth import Auth
-    from simulator.load import MAX_RATE, LoadPlan, LoadRun
+    from simulator.load import MAX_RATE, SWITCH_INTERVAL, LoadPlan, LoadRun
 
     workdir = Path(tempfile.mkdtemp(prefix="accessrc-bench-"))
     keys = signing.load_keys(workdir / "keys")
@@ -299,8 +299,10 @@ def main() -> int:
     job = delivery.new_job(spec.name, spec.platform, "http://127.0.0.1/", body, auth, delays=())
     headers = delivery.request_headers(job, 0, keys)
     t, s = args.threads, args.seconds
+    sys.setswitchinterval(SWITCH_INTERVAL)  # what load mode runs with; the same for every measurement here
     print(f"accessrc-sim bench: Python {platform.python_version()}, {os.cpu_count()} cores, "
-          f"{t} sender thread(s), {s:g} s per rate; event {spec.name} ({len(body)} B body)")
+          f"{t} sender thread(s), {s:g} s per rate; event {spec.name} ({len(body)} B body); "
+          f"GIL switch interval {SWITCH_INTERVAL * 1000:g} ms (as in load mode)")
     print("load average at start: " + " ".join(f"{v:.2f}" for v in os.getloadavg())
           + " (other work on the machine lowers every figure; the ratio is measured in one run to cancel some of it)")
 
