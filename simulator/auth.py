@@ -98,7 +98,12 @@ class Auth:
         return shown
 
     def secrets(self) -> list[str]:
-        return [v for v in (self.header_value, self.password, self.secret, self.authorization) if v]
+        """Every credential value, and the Basic header built from them (a receiver may echo either)."""
+        found = [v for v in (self.header_value, self.password, self.secret, self.authorization) if v]
+        if self.kind == "basic" and self.username is not None and self.password:
+            found.append(signing.basic_value(self.username, self.password))
+            found.append(signing.basic_value(self.username, self.password).split(" ", 1)[1])
+        return found
 
     @classmethod
     def from_accessrc(cls, obj: Mapping[str, Any] | None) -> "Auth":
@@ -131,6 +136,19 @@ def mask_headers(headers: Mapping[str, str], secrets: list[str] | None = None) -
         else:
             out[name] = value
     return out
+
+
+def scrub(data: bytes, secrets: list[str]) -> bytes:
+    """`data` with every credential in `secrets` replaced by ***: a receiver's answer may echo what it got."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            data = data.replace(secret.encode("utf-8"), MASK.encode())
+    return data
+
+
+def scrub_headers(headers: Mapping[str, str], secrets: list[str]) -> dict[str, str]:
+    return {name: scrub(value.encode("utf-8", "surrogateescape"), secrets).decode("utf-8", "surrogateescape")
+            for name, value in mask_headers(headers, secrets).items()}
 
 
 def _getter(headers: Mapping[str, str]):

@@ -16,7 +16,7 @@ import requests
 import urllib3
 
 from . import __version__, guard
-from .auth import Auth, mask_headers
+from .auth import Auth, mask_headers, scrub, scrub_headers
 from .models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
 from .signing import KeyPair
 
@@ -244,9 +244,11 @@ def attempt(job: Job, session: requests.Session, keys: KeyPair | None, wall: Cal
     error = resp.error
     if error is None and resp.status is not None and not 200 <= resp.status < 300:
         error = f"HTTP {resp.status}" + (" (redirect not followed)" if 300 <= resp.status < 400 else "")
+    secrets = job.auth.secrets()
     return Attempt(job_id=job.id, number=number, started_at=started, duration_ms=round(resp.duration_ms, 3),
-                   url=job.url, request_headers=mask_headers(headers, job.auth.secrets()), request_body=job.body,
-                   status=resp.status, response_headers=resp.headers, response_body=resp.body, error=error)
+                   url=job.url, request_headers=mask_headers(headers, secrets), request_body=job.body,
+                   status=resp.status, response_headers=scrub_headers(resp.headers, secrets),
+                   response_body=scrub(resp.body, secrets), error=error)
 
 
 def advance(job: Job, result: Attempt, now: float) -> Job:

@@ -1,3 +1,4 @@
+import base64
 import json
 
 import pytest
@@ -177,3 +178,18 @@ def test_interrupted_job_resumes_with_the_next_attempt_number(store, keys):
         assert resumed.state == "pending" and resumed.attempts_made == 1
         deliverer.run_to_end(resumed)
     assert [r["headers"]["X-JobAttempt"] for r in srv.requests] == ["0", "1"]
+
+
+def test_a_receiver_echoing_credentials_has_them_masked_in_the_log(store):
+    """A receiver that answers with the credentials it got: the delivery log keeps *** instead."""
+    password = "pa55-w0rd-echoed"
+    token = base64.b64encode(f"u:{password}".encode()).decode()
+    echo = (401, f'{{"got":"Basic {token}","password":"{password}"}}'.encode(), 0, {"X-Echo": f"Basic {token}"})
+    with ScriptedServer([echo]) as srv:
+        job = make_job("accessrc", "DELIVERY_REFUND_REQUESTED", srv.url, Auth("basic", username="u", password=password),
+                       delays=())
+        Deliverer(store, None).submit(job)
+    [attempt] = store.attempts(job.id)
+    assert password.encode() not in attempt.response_body and token.encode() not in attempt.response_body
+    assert json.loads(attempt.response_body) == {"got": "***", "password": "***"}
+    assert attempt.response_headers["X-Echo"] == "***"

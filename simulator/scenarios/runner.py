@@ -15,7 +15,7 @@ from typing import Any, Callable
 import requests
 
 from .. import catalogue, delivery, envelopes
-from ..auth import mask_headers
+from ..auth import mask_headers, scrub, scrub_headers
 from ..catalogue import paths
 from ..delivery import DeliveryError, Deliverer
 from ..models import Attempt, Job
@@ -496,7 +496,8 @@ class Runner:
             error = f"HTTP {resp.status}"
         attempt = Attempt(job_id=job.id, number=number, started_at=now, duration_ms=round(resp.duration_ms, 3),
                           url=url, request_headers=mask_headers(headers, secrets_), request_body=body,
-                          status=resp.status, response_headers=resp.headers, response_body=resp.body, error=error)
+                          status=resp.status, response_headers=scrub_headers(resp.headers, secrets_),
+                          response_body=scrub(resp.body, secrets_), error=error)
         delivery.advance(job, attempt, time.time())
         self.store.finish_attempt(job, attempt)
         return Exchange(label=label, event=event, url=url, body=body, headers=dict(headers), number=number,
