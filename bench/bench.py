@@ -404,6 +404,7 @@ def main() -> int:
                   "delivered every one (attempts recorded in SQLite), gc, read RSS from /proc/self/statm; growth "
                   "counted from the 3rd batch on (after warm-up)")
             print("    RSS samples (jobs: MB): " + ", ".join(f"{n:,}: {mb:.1f}" for n, mb in mem["samples"]))
+            summary.append(f"memory {mem['growth_mb_per_10k']:+.2f} MB per 10,000 jobs")
 
     print("\nload average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print("summary: " + "; ".join(summary))
