@@ -75,6 +75,72 @@ def require_url(data: dict, *names: str, max_len: int = 2048, required: bool = T
     return url
 
 
+def query_int(name: str, default: int | None = None, minimum: int = 0,
+              maximum: int | None = 2**63 - 1) -> int | None:
+    """An integer query argument; the default maximum is SQLite's (a larger one is a 400, not an overflow)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer", name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise bad_request(f"{name} must be from {minimum}" + (f" to {maximum}" if maximum else ""), name)
+    return value
+
+
+def stream_cursor() -> tuple[int | None, int | None]:
+    """The `<attempt id>:<job seq>` a server-sent-event stream resumes from (Last-Event-ID or ?since=)."""
+    cursor = request.headers.get("Last-Event-ID") or request.args.get("since") or ""
+    attempt_id, _, seq = cursor.partition(":")
+    try:
+        since_attempt = int(attempt_id) if attempt_id else None
+        since_seq = int(seq) if seq else None
+        if any(v is not None and abs(v) >= 2**63 for v in (since_attempt, since_seq)):  # SQLite integers
+            raise ValueError("cursor out of range")
+    except ValueError:
+        raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>", "since") from None
+    return since_attempt, since_seq
+
+
+def event_spec(name: str, field: str = "event", status: int = 400):
+    """The catalogue entry named `name`, or an error naming `field`."""
+    from .. import catalogue
+
+    try:
+        return catalogue.get_event(name)
+    except catalogue.CatalogueError as exc:
+        raise ApiError(status, str(exc), field) from exc
+
+
+def platform_auth(platform: str, value):
+    """Auth in each platform's own terms: Accredit always RSA (null, or {"rsa_padding": …}); AccessRC its
+    Subscribe `auth` object; ReachFive `{"authorization": "<header value>"}` or null."""
+    from ..auth import Auth
+    from ..signing import PADDINGS
+
+    if platform == "accredit":
+        if value in (None, {}, {"type": "rsa"}):
+            return Auth("rsa")
+        if not isinstance(value, dict) or set(value) - {"rsa_padding", "type"} or \
+                value.get("type", "rsa") != "rsa" or value.get("rsa_padding", "pkcs1v15") not in PADDINGS:
+            raise bad_request(f"accredit always signs with RSA: auth is null or {{\"rsa_padding\": "
+                              f"{' | '.join(PADDINGS)}}}", "auth")
+        return Auth("rsa", rsa_padding=value.get("rsa_padding", "pkcs1v15"))
+    if platform == "accessrc":
+        from .accessrc import parse_auth
+
+        return parse_auth(value)
+    if value is None:
+        return Auth("none")
+    if not isinstance(value, dict) or set(value) != {"authorization"} or \
+            not isinstance(value.get("authorization"), str) or not value["authorization"].strip() or \
+            len(value["authorization"]) > 4096:
+        raise bad_request('reachfive auth is {"authorization": "<header value>"} or null', "auth.authorization")
+    return Auth("authorization", authorization=value["authorization"])
+
+
 def optional_int(data: dict, name: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
     value = data.get(name)
     if value is None:

@@ -5,7 +5,7 @@ from flask import Blueprint, request
 
 from ..models import FINAL_STATES, STATES, Attempt, Job
 from ..store import _job_from_row
-from . import check_admin, services
+from . import check_admin, query_int, services
 from .errors import ApiError, bad_request, json_response
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
@@ -42,20 +42,6 @@ def attempt_json(a: Attempt) -> dict:
             "response_headers": a.response_headers, "response_body": _text(a.response_body), "error": a.error}
 
 
-def _int_arg(name: str, default: int | None, minimum: int = 0, maximum: int | None = 2**63 - 1) -> int | None:
-    """An integer query argument; the default maximum is SQLite's (a larger one is a 400, not an overflow)."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer", name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise bad_request(f"{name} must be from {minimum}" + (f" to {maximum}" if maximum else ""), name)
-    return value
-
-
 def query_jobs() -> tuple[list[tuple[int, Job]], dict]:
     """Jobs matching the filters; newest first (page back with before_id) or, with since_id, oldest first."""
     where, args = [], []
@@ -68,9 +54,9 @@ def query_jobs() -> tuple[list[tuple[int, Job]], dict]:
                 raise bad_request(f"{arg} must be one of {', '.join(STATES)}", arg)
             where.append(f"{column} = ?")
             args.append(value)
-    limit = _int_arg("limit", 50, 1, MAX_LIMIT)
-    since_id = _int_arg("since_id", None)
-    before_id = _int_arg("before_id", None)
+    limit = query_int("limit", 50, 1, MAX_LIMIT)
+    since_id = query_int("since_id", None)
+    before_id = query_int("before_id", None)
     if since_id is not None and before_id is not None:
         raise bad_request("give since_id or before_id, not both", "since_id")
     if since_id is not None:
@@ -133,8 +119,8 @@ def redeliver(job_id: str):
 
 @bp.get("/attempts")
 def recent_attempts():
-    since_id = _int_arg("since_id", 0)
-    limit = _int_arg("limit", 200, 1, MAX_LIMIT)
+    since_id = query_int("since_id", 0)
+    limit = query_int("limit", 200, 1, MAX_LIMIT)
     attempts = services().store.recent_attempts(since_id, limit)
     return json_response({"attempts": [attempt_json(a) for a in attempts],
                           "last_id": attempts[-1].id if attempts else since_id})

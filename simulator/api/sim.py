@@ -11,15 +11,15 @@ import time
 from flask import Blueprint, Response, request, stream_with_context
 
 from .. import catalogue
-from ..auth import Auth
 from ..delivery import DeliveryError, check_timeout
 from ..scheduler import ScheduleError, parse_schedule
 from ..services import FireError
 from ..store import _job_from_row
 from ..subscriptions import Subscription
-from . import (check_admin, json_body, optional_delays, optional_int, optional_number, optional_object,
-               reject_unknown, require_string, require_url, services)
-from .accessrc import check_available, parse_auth
+from . import (check_admin, event_spec, json_body, optional_delays, optional_int, optional_number,
+               optional_object, platform_auth, reject_unknown, require_string, require_url, services,
+               stream_cursor)
+from .accessrc import check_available
 from .errors import ApiError, bad_request, json_response
 from .jobs import attempt_json, job_json, job_seq
 
@@ -56,22 +56,15 @@ def list_events():
     return json_response({"events": [s.to_dict() for s in catalogue.events(platform)]})
 
 
-def _spec(name: str):
-    try:
-        return catalogue.get_event(name)
-    except catalogue.CatalogueError as exc:
-        raise ApiError(404, str(exc), "event") from exc
-
-
 @bp.get("/api/events/<name>")
 def get_event(name: str):
-    spec = _spec(name)
+    spec = event_spec(name, status=404)
     return json_response({**spec.to_dict(), "schema": spec.schema})
 
 
 @bp.get("/api/events/<name>/sample")
 def sample_event(name: str):
-    spec = _spec(name)
+    spec = event_spec(name, status=404)
     seed = request.args.get("seed")
     try:
         seed_value = int(seed) if seed not in (None, "") else None
@@ -84,24 +77,6 @@ def sample_event(name: str):
 # -- subscriptions -----------------------------------------------------------------------------------
 SUB_FIELDS = ("platform", "event", "url", "auth", "seed", "overrides", "schedule", "paused", "retry_delays",
               "timeout", "meta")
-
-
-def _platform_auth(platform: str, value) -> Auth:
-    """Auth in each platform's own terms: Accredit always RSA; AccessRC its Subscribe `auth` object;
-    ReachFive `{"authorization": "Bearer …"}` or null."""
-    if platform == "accredit":
-        if value not in (None, {}, {"type": "rsa"}):
-            raise bad_request("accredit subscriptions always sign with RSA; leave auth out", "auth")
-        return Auth("rsa")
-    if platform == "accessrc":
-        return parse_auth(value)
-    if value is None:
-        return Auth("none")
-    if not isinstance(value, dict) or set(value) - {"authorization"} or \
-            not isinstance(value.get("authorization"), str) or not value["authorization"] or \
-            len(value["authorization"]) > 4096:
-        raise bad_request('reachfive auth is {"authorization": "<header value>"} or null', "auth.authorization")
-    return Auth("authorization", authorization=value["authorization"])
 
 
 def _overrides(spec, data: dict, seed, name: str = "overrides") -> dict:
@@ -163,15 +138,12 @@ def create_subscription():
     data = json_body()
     reject_unknown(data, SUB_FIELDS)
     name = require_string(data, "event")
-    try:
-        spec = catalogue.get_event(name)
-    except catalogue.CatalogueError as exc:
-        raise bad_request(str(exc), "event") from exc
+    spec = event_spec(name)
     platform = data.get("platform") or spec.platform
     if platform != spec.platform:
         raise bad_request(f"{spec.name} is a {spec.platform} event, not {platform}", "platform")
     url = require_url(data, "url")
-    auth = _platform_auth(platform, data.get("auth"))
+    auth = platform_auth(platform, data.get("auth"))
     if platform == "accessrc":
         check_available(spec.name)
     seed = optional_int(data, "seed", 0, 2**63 - 1)
@@ -198,7 +170,7 @@ def update_subscription(sub_id: str):
     if "url" in data:
         sub.url = require_url(data, "url")
     if "auth" in data:
-        sub.auth = _platform_auth(sub.platform, data["auth"])
+        sub.auth = platform_auth(sub.platform, data["auth"])
     if "seed" in data:
         sub.seed = optional_int(data, "seed", 0, 2**63 - 1)
     if "overrides" in data:
@@ -304,12 +276,9 @@ def send():
     data = json_body()
     reject_unknown(data, SEND_FIELDS)
     name = require_string(data, "event")
-    try:
-        spec = catalogue.get_event(name)
-    except catalogue.CatalogueError as exc:
-        raise bad_request(str(exc), "event") from exc
+    spec = event_spec(name)
     url = require_url(data, "url")
-    auth = _platform_auth(spec.platform, data.get("auth"))
+    auth = platform_auth(spec.platform, data.get("auth"))
     seed = optional_int(data, "seed", 0, 2**63 - 1)
     count = optional_int(data, "count", 0, 10_000)
     force = _bool(data, "force")
@@ -396,7 +365,7 @@ def run_action(name: str):
     if "auth" in data and url is None:
         raise bad_request("auth goes with url (subscriptions bring their own)", "auth")
     if url is not None:
-        targets = [(url, _platform_auth(spec.platform, data.get("auth")), None, None, None)]
+        targets = [(url, platform_auth(spec.platform, data.get("auth")), None, None, None)]
     else:
         subs = svc.subscriptions.list(event=event, active_only=True)
         if not subs:
@@ -432,15 +401,7 @@ HEARTBEAT = 15.0
 def stream():
     """Server-sent events: `job` when a job is created, `attempt` when an attempt is recorded (with its job).
     Resume with Last-Event-ID or ?since=<attempt id>:<job seq>; ?max_seconds=N closes the stream after N s."""
-    last = request.headers.get("Last-Event-ID") or request.args.get("since") or ""
-    try:
-        attempt_id, _, seq = last.partition(":")
-        since_attempt = int(attempt_id) if attempt_id else None
-        since_seq = int(seq) if seq else None
-        if any(v is not None and abs(v) >= 2**63 for v in (since_attempt, since_seq)):  # SQLite integers
-            raise ValueError("cursor out of range")
-    except ValueError:
-        raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>", "since") from None
+    since_attempt, since_seq = stream_cursor()
     max_seconds = None
     raw_max = request.args.get("max_seconds")
     if raw_max:

@@ -15,10 +15,10 @@ from functools import lru_cache
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
 from .. import __version__, catalogue, delivery, signing
-from ..api import check_admin, json_body, optional_delays, optional_number, reject_unknown, require_string, \
-    require_url, services
+from ..api import (check_admin, event_spec, json_body, optional_delays, optional_number, platform_auth, query_int,
+                   reject_unknown, require_string, require_url, services, stream_cursor)
 from ..api.errors import ApiError, bad_request, json_response
-from ..auth import Auth, AuthError
+from ..auth import Auth
 from ..delivery import DeliveryError
 from . import presets
 
@@ -107,14 +107,11 @@ def sample():
     """A fresh payload for an event, shaped by a preset (and the list size the panel asks for)."""
     name = request.args.get("event") or ""
     preset_id = request.args.get("preset") or None
-    try:
-        spec = catalogue.get_event(name)
-    except catalogue.CatalogueError as exc:
-        raise bad_request(str(exc), "event") from exc
-    count = _int_arg("count", 0, 500)
+    spec = event_spec(name)
+    count = query_int("count", None, 0, 500)
     if count is not None and spec.count_of is None:
         raise bad_request(f"{spec.name} has no list to size with count", "count")
-    seed = _int_arg("seed", 0, 2**63 - 1)
+    seed = query_int("seed")
     try:
         preset = presets.get_preset(preset_id) if preset_id else presets.Preset("random", spec.name, "Random")
         if preset.event != spec.name:
@@ -127,19 +124,6 @@ def sample():
     return json_response({"event": spec.name, "preset": preset.id, "payload": payload})
 
 
-def _int_arg(name: str, minimum: int, maximum: int) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer", name) from None
-    if not minimum <= value <= maximum:
-        raise bad_request(f"{name} must be from {minimum} to {maximum}", name)
-    return value
-
-
 SEND_FIELDS = ("event", "url", "auth", "payload", "forge_signature", "retry_delays", "timeout")
 
 
@@ -150,10 +134,7 @@ def send():
     data = json_body()
     reject_unknown(data, SEND_FIELDS)
     name = require_string(data, "event")
-    try:
-        spec = catalogue.get_event(name)
-    except catalogue.CatalogueError as exc:
-        raise bad_request(str(exc), "event") from exc
+    spec = event_spec(name)
     url = require_url(data, "url")
     if "payload" not in data:
         raise ApiError(400, "payload is required (the JSON body to send)", "payload")
@@ -182,30 +163,7 @@ def _delays(data: dict):
     return delays if delays is not None else services().settings.retry_delays
 
 
-def parse_auth(platform: str, value) -> Auth:
-    """The panel's auth: Accredit `{"rsa_padding"}` or null; AccessRC its Subscribe `auth` object; ReachFive
-    `{"authorization"}` or null."""
-    if platform == "accredit":
-        if value is None:
-            return Auth("rsa")
-        if not isinstance(value, dict) or set(value) - {"rsa_padding", "type"} or \
-                value.get("rsa_padding", "pkcs1v15") not in signing.PADDINGS:
-            raise bad_request(f"accredit auth is null or {{\"rsa_padding\": {' | '.join(signing.PADDINGS)}}}",
-                              "auth")
-        return Auth("rsa", rsa_padding=value.get("rsa_padding", "pkcs1v15"))
-    if platform == "accessrc":
-        from ..api.accessrc import parse_auth as accessrc_auth
-
-        return accessrc_auth(value)
-    if value is None:
-        return Auth("none")
-    if not isinstance(value, dict) or set(value) != {"authorization"} or \
-            not isinstance(value["authorization"], str) or not value["authorization"].strip():
-        raise bad_request('reachfive auth is {"authorization": "<header value>"} or null', "auth.authorization")
-    try:
-        return Auth("authorization", authorization=value["authorization"]).check("reachfive")
-    except AuthError as exc:
-        raise bad_request(str(exc), "auth") from exc
+parse_auth = platform_auth  # the panel's auth is each platform's own terms, as the API takes it
 
 
 @lru_cache(maxsize=1)
@@ -246,15 +204,7 @@ def stream():
     from ..models import DELIVERING
     from ..store import _job_from_row
 
-    cursor = request.headers.get("Last-Event-ID") or request.args.get("since") or ""
-    attempt_id, _, seq = cursor.partition(":")
-    try:
-        since_attempt = int(attempt_id) if attempt_id else None
-        since_seq = int(seq) if seq else None
-        if any(v is not None and abs(v) >= 2**63 for v in (since_attempt, since_seq)):  # SQLite integers
-            raise ValueError("cursor out of range")
-    except ValueError:
-        raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>", "since") from None
+    since_attempt, since_seq = stream_cursor()
     try:
         max_seconds = min(float(request.args.get("max_seconds") or STREAM_MAX_SECONDS), STREAM_MAX_SECONDS)
     except ValueError:
