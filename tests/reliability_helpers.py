@@ -17,20 +17,11 @@ from pathlib import Path
 
 import requests
 
+from sim_helpers import wait_until
+
 API_KEY = "reliability-admin-key-3f9c1d"
 XKEY = {"x-api-key": API_KEY}
 CLI = [sys.executable, "-c", "import sys; from simulator.cli import main; sys.argv[0] = 'accessrc-sim'; main()"]
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(interval)
 
 
 class ServeProcess:

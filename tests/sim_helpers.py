@@ -14,14 +14,15 @@ BEARER = {"Authorization": f"Bearer {API_KEY}"}
 XKEY = {"x-api-key": API_KEY}
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy (returned), or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"{what} not met within {timeout} s")
         time.sleep(interval)
 
 

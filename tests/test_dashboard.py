@@ -15,19 +15,10 @@ from simulator.app import create_app
 from simulator.dashboard import demo as demo_mod
 from simulator.dashboard import key_for_page, presets
 
+from sim_helpers import wait_until
+
 API_KEY = "dash-test-key"
 XKEY = {"x-api-key": API_KEY}
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 @pytest.fixture
