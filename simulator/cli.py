@@ -10,7 +10,7 @@ import click
 
 from . import __version__, catalogue, delivery, signing
 from .auth import Auth, AuthError
-from .config import DEFAULT_DB, DEFAULT_KEYS_DIR, ENV_DB, ENV_KEYS
+from .config import DEFAULT_DB, DEFAULT_KEYS_DIR, ENV_API_KEY, ENV_DB, ENV_KEYS
 from .delivery import DeliveryError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -178,7 +178,7 @@ def send_cmd(event, url, seed, sets, count, force, hmac_secret, api_key_header, 
 
     Exit 0 when a 2xx came back, 1 when every attempt failed, 2 on bad usage.
 
-    Example: accessrc-sim send DELIVERY_CHANNEL_STATUS_UPDATED --url http://127.0.0.1:9000/hook --hmac-secret abcd1234
+    Example: accessrc-sim send DELIVERY_CHANNEL_STATUS_UPDATED --url http://127.0.0.1:9001/hook --hmac-secret abcd1234
     """
     from .store import Store
 
@@ -203,6 +203,9 @@ def send_cmd(event, url, seed, sets, count, force, hmac_secret, api_key_header, 
         line = f"{mark} attempt {attempt.number}  {status}  {attempt.duration_ms:.0f} ms"
         if attempt.error:
             line += f"  {attempt.error}"
+        said = answer_message(attempt.response_body) if not ok else None
+        if said:
+            line += f": {said}"
         if not ok and job.next_attempt_at is not None:
             line += f"  (retry in {job.retry_delays[attempt.number]:g} s)"
         click.echo(line)
@@ -218,6 +221,23 @@ def send_cmd(event, url, seed, sets, count, force, hmac_secret, api_key_header, 
     else:
         click.echo(f"not delivered: {job.attempts_made} attempt(s) failed", err=True)
     sys.exit(EXIT_OK if job.state == "succeeded" else EXIT_FAILED)
+
+
+def answer_message(body: bytes, limit: int = 120) -> str | None:
+    """What a receiver said when it refused: the envelope's error message, else the start of its answer."""
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        said = err.get("message") if isinstance(err, dict) else data.get("message")
+        if isinstance(said, str) and said:
+            return said[:limit]
+    text = " ".join(body[:limit * 2].decode("utf-8", "replace").split())
+    return (text[:limit] + "…") if len(text) > limit else text or None
 
 
 def job_json(job, attempts) -> dict:
@@ -276,10 +296,8 @@ def receiver_cmd(host, port, platform, event, fail_first, hmac_secret, api_key_h
                  authorization, rsa_padding, public_key, keys_dir) -> None:
     """Run the reference receiver: verifies signatures, validates bodies, dedupes X-JobId, answers the envelopes.
 
-    Example: accessrc-sim receiver --port 9000 --platform accessrc --hmac-secret abcd1234 --fail-first 2
+    Example: accessrc-sim receiver --port 9001 --platform accessrc --hmac-secret abcd1234
     """
-    from waitress import serve
-
     from .receiver import ReceiverConfig, create_receiver
 
     auth = build_auth(platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
@@ -293,8 +311,39 @@ def receiver_cmd(host, port, platform, event, fail_first, hmac_secret, api_key_h
         pem = Path(public_key).read_text() if public_key else signing.load_keys(keys_dir).public_pem
     app = create_receiver(ReceiverConfig(platform, auth, pem, event, fail_first,
                                          log=lambda line: click.echo(line)))
+    from waitress.server import create_server
+
+    try:
+        server = create_server(app, host=host, port=port, threads=8)
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                           "(another receiver running?); choose another --port") from exc
     click.echo(f"reference receiver for {platform} on http://{host}:{port}/ (auth: {auth.kind})")
-    serve(app, host=host, port=port, threads=8, _quiet=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+@main.command("admin-key")
+@db_option
+def admin_key_cmd(db_path) -> None:
+    """Print the admin API key that `serve` generated at its first start and keeps in the database.
+
+    Example: KEY=$(accessrc-sim admin-key --db accessrc-sim.db)
+    """
+    from .services import API_KEY_SETTING
+    from .store import Store
+    from .subscriptions import SubscriptionRepo
+
+    if not Path(db_path).exists():
+        raise UsageProblem(f"no database at {db_path}; start `accessrc-sim serve` first")
+    key = SubscriptionRepo(Store(db_path)).setting(API_KEY_SETTING)
+    if not key:
+        raise UsageProblem(f"{db_path} holds no generated admin key (was {ENV_API_KEY} set when it was served?)")
+    click.echo(key)
 
 
 from .serve import serve_cmd  # noqa: E402

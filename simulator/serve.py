@@ -65,8 +65,14 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
                       "RETRY_DELAYS": delays, "TIMEOUT": timeout, "DELIVERY_THREADS": delivery_threads,
                       "START_WORKERS": False})
     services = app.extensions[EXTENSION]
-    server = create_server(app, host=host, port=port, threads=http_threads, ident="accessrc-sim",
-                           clear_untrusted_proxy_headers=True)
+    try:
+        server = create_server(app, host=host, port=port, threads=http_threads, ident="accessrc-sim",
+                               clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        if services.settings.api_key_generated:  # generated and stored: say it now, or it is never shown
+            click.echo(f"admin API key (generated now, shown once; kept in {db_path}): {services.settings.api_key}")
+        raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                           "(another accessrc-sim running?); choose another --port") from exc
 
     def stop(signum, frame):
         services.stopping.set()  # open event streams end, freeing their threads
@@ -85,8 +91,8 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     elif app.config["API_KEY"]:
         click.echo(f"admin API key: from {ENV_API_KEY}")
     else:
-        click.echo(f"admin API key: the one generated at first start (kept in {db_path}); "
-                   f"set {ENV_API_KEY} to choose your own")
+        click.echo(f"admin API key: the one generated at first start (`accessrc-sim admin-key --db {db_path}` "
+                   f"prints it); set {ENV_API_KEY} to choose your own")
     sys.stdout.flush()
     try:
         server.run()

@@ -156,3 +156,32 @@ def test_console_script_sends_to_the_reference_receiver(tmp_path, keys_dir):
         receiver.wait(10)
         log.close()
     assert "-> 200 accepted" in (tmp_path / "receiver.log").read_text()
+
+
+def test_failed_attempt_lines_say_what_the_receiver_answered(run, start_receiver):
+    srv = start_receiver("accredit")  # an Accredit receiver: an AccessRC HMAC send is refused with 401
+    out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url, "--hmac-secret", "abcd1234",
+              "--retry-delays", "")
+    assert out.exit_code == 1
+    assert "attempt 0  401" in out.output and "HTTP 401: Verification failed" in out.output
+
+
+def test_receiver_on_a_busy_port_is_a_clear_usage_error(run):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        out = run("receiver", "--port", str(busy.getsockname()[1]))
+    assert out.exit_code == 2
+    assert "cannot listen on 127.0.0.1" in out.output and "choose another --port" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_admin_key_prints_the_generated_key_and_refuses_a_missing_db(run, tmp_path, keys_dir):
+    from simulator.services import Services
+    services = Services.build(tmp_path / "served.db", keys_dir)
+    assert services.settings.api_key_generated
+    out = run("admin-key", "--db", str(tmp_path / "served.db"))
+    assert out.exit_code == 0 and out.output.strip() == services.settings.api_key
+    missing = run("admin-key", "--db", str(tmp_path / "nope.db"))
+    assert missing.exit_code == 2 and "no database" in missing.output

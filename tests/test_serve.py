@@ -234,3 +234,21 @@ def test_processes_starting_together_in_a_fresh_folder_share_one_key_pair(tmp_pa
     assert len(outputs) == 1 and next(iter(outputs)).startswith("-----BEGIN PUBLIC KEY-----")
     assert (tmp_path / "keys" / "accredit_public.pem").read_text() in outputs
     assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["accredit_private.pem", "accredit_public.pem"]
+
+
+def test_busy_port_is_a_clear_usage_error_and_a_new_key_is_still_shown(tmp_path, keys_dir):
+    import socket
+    env = {k: v for k, v in os.environ.items() if k != "ACCESSRC_SIM_API_KEY"}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run([*CLI, "serve", "--port", str(port), "--db", str(tmp_path / "b.db"),
+                               "--keys-dir", str(keys_dir)], capture_output=True, text=True, cwd=tmp_path,
+                              timeout=60, env=env)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr + done.stdout
+    key = re.search(r"admin API key \(generated now.*\): (\S+)", done.stdout).group(1)
+    shown = subprocess.run([*CLI, "admin-key", "--db", str(tmp_path / "b.db")], capture_output=True, text=True,
+                           timeout=30)
+    assert shown.stdout.strip() == key
