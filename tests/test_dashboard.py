@@ -509,3 +509,21 @@ def test_stream_tells_of_a_job_that_ends_without_an_attempt(app, served):
     events = reader.read_until(lambda ev: "exhausted" in states(ev))
     stream.close()
     assert states(events)[-2:] == ["delivering", "exhausted"]
+
+
+def test_a_users_accessrc_subscribe_replaces_the_demo_row_and_survives_a_restart(app, client):
+    """AccessRC keeps one subscription per event type: the user's Subscribe takes the demo's place, with none
+    of the demo's fixed overrides, and the next demo start leaves it alone."""
+    first = demo_mod.start_demo(app)
+    target = "http://127.0.0.1:9/mine"
+    resp = client.post("/api/Event/Subscribe", headers=XKEY, json={
+        "eventType": "DELIVERY_CHANNEL_STATUS_UPDATED", "callbackUrl": target,
+        "auth": {"type": "hmac", "secret": "abcd1234"}})
+    assert resp.status_code == 200
+    mine = resp.get_json()["data"]["subscriptionId"]
+    first.stop()
+    demo_mod.start_demo(app)
+    subs = client.get("/api/subscriptions", headers=XKEY).get_json()["subscriptions"]
+    same_event = [s for s in subs if s["platform"] == "accessrc" and s["event"] == "DELIVERY_CHANNEL_STATUS_UPDATED"]
+    assert [(s["id"], s["url"], s["overrides"], s["meta"].get("demo")) for s in same_event] == \
+        [(mine, target, {}, None)]

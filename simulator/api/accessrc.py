@@ -91,6 +91,10 @@ def subscribe():
     check_available(name)
     svc = services()
     existing = svc.subscriptions.list(platform="accessrc", event=name)
+    for demo in [s for s in existing if s.meta.get("demo")]:  # a demo row gives way: nothing of it carries over
+        svc.scheduler.remove(demo.id)
+        svc.subscriptions.delete(demo.id)
+        existing.remove(demo)
     if existing:
         sub = existing[0]
         sub.url, sub.auth = url, auth
