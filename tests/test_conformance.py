@@ -161,3 +161,19 @@ def test_scenarios_dir_from_the_environment(conformance, tmp_path, monkeypatch):
     result, verdict = conformance("accredit", "http://127.0.0.1:9/x")
     assert result.exit_code == 2 and verdict is None
     assert f"no conformance set at {tmp_path / 'elsewhere' / 'conformance' / 'accredit'}" in result.output
+
+
+def test_table_keeps_each_evidence_on_one_line_and_names_a_dead_port(tmp_path):
+    """A receiver that is not running: one plain hint, and no row spilling an answer over many lines."""
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+    from scripted_server import refused_url
+
+    url = refused_url()
+    out = CliRunner().invoke(main, ["conformance", "--url", url, "--platform", "accessrc", "--hmac-secret", "s",
+                                    "--db", str(tmp_path / "c.db"), "--timeout", "1"])
+    assert out.exit_code == 1
+    assert f"Nothing answered at {url} (connection refused)" in out.output
+    evidence = [line for line in out.output.splitlines() if line.startswith("        ")]
+    assert evidence and all(len(line) <= 8 + 201 for line in evidence)

@@ -152,9 +152,12 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
         text, colour = marks[row.state]
         lines.append(f"  {style(text, fg=colour) if color else text}  {row.title}")
         for item in row.evidence:
-            lines.append(f"        {item}")
+            lines.append(f"        {_one_line(item)}")
     failed = [r for r in v.applicable if r.state == "fail"]
     lines.append("")
+    refused = [r for r in v.applicable if r.state == "fail" and any("Connection refused" in e for e in r.evidence)]
+    if refused and len(refused) == len(failed):
+        lines.append(f"Nothing answered at {v.url} (connection refused): is the receiver running on that port?")
     if v.ready:
         lines.append(f"Verdict: READY - all {len(v.applicable)} applicable checks passed"
                      + (f" ({len(v.rows) - len(v.applicable)} not applicable)" if len(v.rows) != len(v.applicable)
@@ -165,6 +168,12 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
         lines.append(f"Verdict: NOT READY - {len(failed)} of {len(v.applicable)} applicable checks failed: "
                      + ", ".join(r.title for r in failed))
     return lines
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Evidence on one table line: white space folded (an HTML error page is many lines), long text cut."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def to_json_text(v: Verdict) -> str:
