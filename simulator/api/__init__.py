@@ -5,6 +5,7 @@ Helpers shared by the blueprints: the running Services, strict JSON bodies, admi
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -17,6 +18,18 @@ def services():
     from ..services import EXTENSION
 
     return current_app.extensions[EXTENSION]
+
+
+def remember_run(extension: str, run, limit: int) -> None:
+    """Keep `run` (with `.id`, `.status`) in the app's in-memory registry `extension`; beyond `limit`, the oldest
+    finished runs are dropped (running ones never are)."""
+    runs = current_app.extensions.setdefault(extension, OrderedDict())
+    runs[run.id] = run
+    while len(runs) > limit:
+        oldest = next((k for k, r in runs.items() if r.status != "running"), None)
+        if oldest is None:
+            break
+        runs.pop(oldest)
 
 
 def json_body() -> dict:

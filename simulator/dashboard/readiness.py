@@ -16,7 +16,8 @@ from collections import OrderedDict
 from flask import current_app
 
 from .. import catalogue
-from ..api import json_body, optional_number, reject_unknown, require_string, require_url, services
+from ..api import (json_body, optional_number, reject_unknown, remember_run, require_string, require_url,
+                   services)
 from ..api.errors import ApiError, bad_request, json_response
 from ..delivery import DeliveryError, check_timeout
 from . import bp, parse_auth
@@ -81,13 +82,7 @@ def start_readiness():
     except conformance.ConformanceError as exc:
         raise bad_request(str(exc), "platform") from exc
     run = ReadinessRun(plan)
-    runs = _runs()
-    runs[run.id] = run
-    while len(runs) > MAX_RUNS:
-        oldest = next((k for k, r in runs.items() if r.status != "running"), None)
-        if oldest is None:
-            break
-        runs.pop(oldest)
+    remember_run(EXTENSION, run, MAX_RUNS)
     svc = services()
     threading.Thread(target=_execute, args=(run, svc.store, svc.keys), daemon=True,
                      name=f"readiness-{run.id[:8]}").start()

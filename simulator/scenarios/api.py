@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, request
 
-from ..api import check_admin, json_body, optional_object, reject_unknown, require_url, services
+from ..api import check_admin, json_body, optional_object, reject_unknown, remember_run, require_url, services
 from ..api.errors import ApiError, bad_request, json_response
 from . import conformance
 from .loader import SUFFIXES, ScenarioFileError, load_file, load_text
@@ -114,13 +114,7 @@ def start_run():
                           "type": "BadRequest", "field": "scenario", "problems": exc.problems}}
         return json_response(body, 400)
     run = _Run(scenario)
-    runs = _runs()
-    runs[run.id] = run
-    while len(runs) > MAX_RUNS:
-        oldest = next((k for k, r in runs.items() if r.status != "running"), None)
-        if oldest is None:
-            break
-        runs.pop(oldest)
+    remember_run(EXTENSION, run, MAX_RUNS)
     svc = services()
     thread = threading.Thread(target=_execute, args=(run, svc.store, svc.keys), daemon=True,
                               name=f"scenario-run-{run.id[:8]}")
