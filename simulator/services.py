@@ -126,6 +126,16 @@ class Services:
                                subscription_id=subscription_id, headers=headers)
         return self.add(job)
 
+    def save_subscription(self, sub: Subscription, new: bool = False, now: float | None = None) -> Subscription:
+        """Store the subscription (insert when `new`) and make its schedule match: row and scheduler in step."""
+        (self.subscriptions.add if new else self.subscriptions.save)(sub, now)
+        self.scheduler.sync(sub)
+        return sub
+
+    def remove_subscription(self, sub: Subscription) -> None:
+        self.scheduler.remove(sub.id)
+        self.subscriptions.delete(sub.id)
+
     def add(self, job: Job) -> Job:
         self.store.add_job(job)
         self.queue.wake()

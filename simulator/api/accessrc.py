@@ -92,16 +92,14 @@ def subscribe():
     svc = services()
     existing = svc.subscriptions.list(platform="accessrc", event=name)
     for demo in [s for s in existing if s.meta.get("demo")]:  # a demo row gives way: nothing of it carries over
-        svc.scheduler.remove(demo.id)
-        svc.subscriptions.delete(demo.id)
+        svc.remove_subscription(demo)
         existing.remove(demo)
     if existing:
         sub = existing[0]
         sub.url, sub.auth = url, auth
-        svc.subscriptions.save(sub)
-        svc.scheduler.sync(sub)
+        svc.save_subscription(sub)
     else:
-        sub = svc.subscriptions.add(Subscription("accessrc", name, url, auth))
+        sub = svc.save_subscription(Subscription("accessrc", name, url, auth), new=True)
     return ok(_data(sub, "Webhook successfully subscribed"))
 
 
@@ -115,8 +113,7 @@ def unsubscribe():
     if not existing:
         raise bad_request(f"no subscription for eventType {name}", "eventType")
     for sub in existing:
-        svc.scheduler.remove(sub.id)
-        svc.subscriptions.delete(sub.id)
+        svc.remove_subscription(sub)
     return ok(_data(existing[0], "Webhook successfully unsubscribed"))
 
 

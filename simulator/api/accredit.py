@@ -69,7 +69,7 @@ def create():
             raise ApiError(400, "A subscription with the same values already exists "
                            f"(id {existing.id})", "callbackUrl", ACR_DUPLICATE)
     sub = Subscription("accredit", event, url, Auth("rsa"), meta={"tenantId": tenant} if tenant else {})
-    svc.subscriptions.add(sub)
+    svc.save_subscription(sub, new=True)
     return json_response(subscription_json(sub))
 
 
@@ -86,9 +86,7 @@ def get_subscription(sub_id: str):
 @bp.delete("/<sub_id>")
 def delete_subscription(sub_id: str):
     sub = _get(sub_id)
-    svc = services()
-    svc.scheduler.remove(sub.id)
-    svc.subscriptions.delete(sub.id)
+    services().remove_subscription(sub)
     return json_response(subscription_json(sub))
 
 

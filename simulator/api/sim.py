@@ -150,9 +150,7 @@ def create_subscription():
     sub = Subscription(platform, spec.name, url, auth, seed=seed, overrides=_overrides(spec, data, seed),
                        schedule=_schedule(data), paused=_bool(data, "paused"),
                        retry_delays=optional_delays(data), timeout=_timeout(data), meta=optional_object(data, "meta"))
-    svc = services()
-    svc.subscriptions.add(sub)
-    svc.scheduler.sync(sub)
+    services().save_subscription(sub, new=True)
     return json_response(sub_json(sub), 201)
 
 
@@ -185,27 +183,21 @@ def update_subscription(sub_id: str):
         sub.timeout = _timeout(data)
     if "meta" in data:
         sub.meta = optional_object(data, "meta")
-    svc = services()
-    svc.subscriptions.save(sub)
-    svc.scheduler.sync(sub)
+    services().save_subscription(sub)
     return json_response(sub_json(sub))
 
 
 @bp.delete("/api/subscriptions/<sub_id>")
 def delete_subscription(sub_id: str):
     sub = _sub_or_404(sub_id)
-    svc = services()
-    svc.scheduler.remove(sub.id)
-    svc.subscriptions.delete(sub.id)
+    services().remove_subscription(sub)
     return json_response(sub_json(sub))
 
 
 def _set_paused(sub_id: str, paused: bool):
     sub = _sub_or_404(sub_id)
     sub.paused = paused
-    svc = services()
-    svc.subscriptions.save(sub)
-    svc.scheduler.sync(sub)
+    services().save_subscription(sub)
     return json_response(sub_json(sub))
 
 
@@ -229,9 +221,7 @@ def set_schedule(sub_id: str):
         raise bad_request(str(exc), exc.field) from exc
     if sub.schedule is None:
         raise bad_request("give interval_seconds or cron (DELETE the schedule to stop firing)", "schedule")
-    svc = services()
-    svc.subscriptions.save(sub)
-    svc.scheduler.sync(sub)
+    services().save_subscription(sub)
     return json_response(sub_json(sub))
 
 
@@ -239,9 +229,7 @@ def set_schedule(sub_id: str):
 def delete_schedule(sub_id: str):
     sub = _sub_or_404(sub_id)
     sub.schedule = None
-    svc = services()
-    svc.subscriptions.save(sub)
-    svc.scheduler.sync(sub)
+    services().save_subscription(sub)
     return json_response(sub_json(sub))
 
 

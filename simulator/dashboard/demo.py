@@ -122,8 +122,7 @@ def _demo_subscriptions(services, demo: Demo) -> None:
     repo = services.subscriptions
     for sub in repo.list():
         if sub.meta.get("demo"):
-            services.scheduler.remove(sub.id)
-            repo.delete(sub.id)
+            services.remove_subscription(sub)
     now = time.time()
     for target_id, event, overrides, schedule in DEMO_SUBSCRIPTIONS:
         target = next(t for t in demo.targets if t.id == target_id)
@@ -131,8 +130,7 @@ def _demo_subscriptions(services, demo: Demo) -> None:
             continue  # the user's own AccessRC subscription (one per event type) stays; no demo beside it
         sub = Subscription(target.platform, event, demo.target_url(target_id), target.auth, overrides=dict(overrides),
                            schedule=schedule, paused=schedule is not None, meta={"demo": True})
-        repo.add(sub, now)
-        services.scheduler.sync(sub)
+        services.save_subscription(sub, new=True, now=now)
 
 
 def serve_demo(app, dashboard_url: str, echo) -> Demo:
