@@ -30,12 +30,14 @@ def store(tmp_path):
 
 @pytest.fixture
 def start_receiver(keys):
-    """Start the reference receiver: start_receiver(platform, auth=None, fail_first=0) -> ServerThread."""
+    """Start the reference receiver: start_receiver(platform, auth=None, fail_first=0, event=None,
+    public_key_pem=<the session key>) -> ServerThread with `.received`."""
     servers = []
 
-    def start(platform: str = "accredit", auth: Auth | None = None, fail_first: int = 0, event: str | None = None):
+    def start(platform: str = "accredit", auth: Auth | None = None, fail_first: int = 0, event: str | None = None,
+              public_key_pem: str | None = None):
         auth = auth or (Auth("rsa") if platform == "accredit" else Auth("none"))
-        app = create_receiver(ReceiverConfig(platform, auth, keys.public_pem, event, fail_first))
+        app = create_receiver(ReceiverConfig(platform, auth, public_key_pem or keys.public_pem, event, fail_first))
         server = ServerThread(app).start()
         server.received = app.extensions["received"]
         servers.append(server)

@@ -6,8 +6,6 @@ import time
 import pytest
 
 from simulator.app import create_app
-from simulator.auth import Auth
-from simulator.receiver import ReceiverConfig, ServerThread, create_receiver
 
 API_KEY = "test-admin-key"
 BEARER = {"Authorization": f"Bearer {API_KEY}"}
@@ -55,21 +53,12 @@ def client(app):
 
 
 @pytest.fixture
-def receiver():
-    """receiver(platform, auth=None, public_key_pem=None, fail_first=0) -> ServerThread with .received."""
-    servers = []
-
+def receiver(start_receiver):
+    """receiver(platform, auth=None, public_key_pem=None, fail_first=0): conftest's start_receiver, AccessRC first."""
     def start(platform="accessrc", auth=None, public_key_pem=None, fail_first=0):
-        auth = auth or (Auth("rsa") if platform == "accredit" else Auth("none"))
-        app = create_receiver(ReceiverConfig(platform, auth, public_key_pem, None, fail_first))
-        server = ServerThread(app).start()
-        server.received = app.extensions["received"]
-        servers.append(server)
-        return server
+        return start_receiver(platform, auth, fail_first, public_key_pem=public_key_pem)
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 def job_of(client, job_id, headers=XKEY):
