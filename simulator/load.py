@@ -1,17 +1,18 @@
 """Load mode: fresh signed events at a steady rate to one receiver, with latency percentiles and a failure tally.
 
 Open loop: request i is due at start + i/rate, whatever happened to the ones before it, so a slow receiver shows
-up as latency and failures instead of quietly lowering the rate. `concurrency` worker threads share the slots;
-each generates and signs its next event while it waits for the slot, then sends it with the core's `post()`
-(exact bytes, no redirects, outbound guard). Generation draws Faker's slow fields from pools made once
+up as latency and failures instead of quietly lowering the rate. `concurrency` worker threads share the slots
+and send each event with the core's `post()` (exact bytes, no redirects, outbound guard). The event of a slot
+is generated and signed just before it: by the worker itself, or, for RSA-signed events at higher rates, by
+signing processes (`simulator.load_signers`) that keep ~0.7 ms of RSA per event off the posting process. Generation draws Faker's slow fields from pools made once
 (`PooledFaker`), so a payload costs tens of microseconds instead of ~1 ms. Bounded: at most `max_requests`
 requests, no new request after `duration` (+1 s grace for a late slot); each one ends within `timeout`.
 Load mode does not write to the SQLite delivery log (see the README); failures are tallied and sampled.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
+import os
 import random
 import sys
 import threading
@@ -19,16 +20,14 @@ import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable
 
 import requests
-from faker import Faker
 
 from . import catalogue, delivery
 from .auth import Auth
-from .catalogue.base import GenContext
-from .models import new_job_id
+from .load_events import Built, FakerPools, LoadError, PayloadSource, build_event
+from .load_signers import MAX_SIGNERS, SignerPool, default_signers
 from .signing import KeyPair
 
 MAX_RATE = 10_000.0  # requests per second
@@ -37,90 +36,7 @@ MAX_REQUESTS = 1_000_000
 MAX_CONCURRENCY = 64
 GRACE = 1.0  # seconds after the end during which a late slot may still start
 LEAD = 0.005  # seconds before its slot a worker generates and signs the event
-POOL_SIZE = 512  # values per pooled Faker call
 SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval during a run (see LoadRun.run)
-VALIDATED_UP_FRONT = 20  # payloads checked against the event schema before the clock starts
-
-
-class LoadError(ValueError):
-    """A load setting out of bounds, or an event whose generated payloads break its schema."""
-
-
-class FakerPools:
-    """Values of Faker calls generated once per (method, arguments), shared read-only by every worker."""
-
-    def __init__(self, seed: int | None = None, size: int = POOL_SIZE):
-        self.size = size
-        self.fake = Faker("en_US")
-        self.fake.seed_instance(seed if seed is not None else random.getrandbits(64))
-        self.pools: dict[tuple, list] = {}
-        self.lock = threading.Lock()
-
-    def pool(self, name: str, args: tuple, kwargs: dict) -> list:
-        key = (name, args, tuple(sorted(kwargs.items())))
-        values = self.pools.get(key)
-        if values is None:
-            with self.lock:
-                values = self.pools.get(key)
-                if values is None:
-                    method = getattr(self.fake, name)
-                    values = self.pools[key] = [method(*args, **kwargs) for _ in range(self.size)]
-        return values
-
-
-class PooledFaker:
-    """Duck-types the Faker a factory calls (`ctx.fake.name()`), drawing from FakerPools with its own RNG."""
-
-    def __init__(self, pools: FakerPools, rng: random.Random):
-        self._pools = pools
-        self._rng = rng
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        def draw(*args, **kwargs):
-            return self._rng.choice(self._pools.pool(name, args, kwargs))
-
-        return draw
-
-
-class PayloadSource:
-    """Fresh payloads of one event: new ids (from the RNG), timestamps of now, Faker fields from the pools."""
-
-    def __init__(self, event: str, overrides: dict | None = None, count: int | None = None, force: bool = False,
-                 pools: FakerPools | None = None, rng: random.Random | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
-        self.spec = catalogue.get_event(event)
-        self.overrides = dict(overrides or {})
-        self.count = count
-        self.force = force
-        self.pools = pools or FakerPools()
-        self.rng = rng or random.Random()
-        self.fake = PooledFaker(self.pools, self.rng)
-        self.now = now
-
-    def payload(self) -> dict:
-        ctx = GenContext(fake=self.fake, rng=self.rng, now=self.now(), hints=self.overrides, count=self.count)
-        payload = self.spec.factory(ctx)
-        return catalogue.apply_overrides(payload, self.overrides, force=self.force)
-
-    def body(self) -> bytes:
-        return catalogue.body_bytes(self.payload())
-
-    def worker(self, index: int, seed: int | None = None) -> "PayloadSource":
-        """A source for one worker thread: same pools, its own RNG (seeded from `seed` and `index` if given)."""
-        rng = random.Random(None if seed is None else seed * 1_000_003 + index)
-        return PayloadSource(self.spec.name, self.overrides, self.count, self.force, self.pools, rng, self.now)
-
-    def check(self, n: int = VALIDATED_UP_FRONT) -> None:
-        """Generate `n` payloads and refuse the run (LoadError) if any breaks the event's schema."""
-        if self.force:
-            return
-        for _ in range(n):
-            problems = catalogue.validate(self.spec, self.payload())
-            if problems:
-                raise LoadError(f"generated {self.spec.name} payloads break its schema: " + "; ".join(problems[:3]))
 
 
 @dataclass
@@ -137,6 +53,7 @@ class LoadPlan:
     count: int | None = None
     force: bool = False
     seed: int | None = None
+    signers: int | None = None  # processes that build and sign the events; None: default_signers()
 
     @property
     def total(self) -> int:
@@ -151,6 +68,8 @@ class LoadPlan:
             raise LoadError(f"duration must be more than 0 and at most {MAX_DURATION:g} seconds")
         if not (1 <= self.concurrency <= MAX_CONCURRENCY):
             raise LoadError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
+        if self.signers is not None and not (0 <= self.signers <= MAX_SIGNERS):
+            raise LoadError(f"signing processes must be between 0 and {MAX_SIGNERS}")
         if self.max_requests is not None and not (1 <= self.max_requests <= MAX_REQUESTS):
             raise LoadError(f"max requests must be between 1 and {MAX_REQUESTS:,}")
         if self.total < 1:
@@ -183,6 +102,7 @@ class LoadResult:
     first_start: float | None = None
     last_start: float | None = None
     elapsed: float = 0.0
+    signers: int = 0  # signing processes the run used (0: the worker threads signed)
     samples: list[dict] = field(default_factory=list)  # the first few failures, for debugging
 
     @property
@@ -206,7 +126,7 @@ class LoadResult:
                            "p99": r(percentile(lat, 99)), "max": r(lat[-1] if lat else None)},
             "start_lag_ms": {"p50": r(percentile(lag, 50)), "p99": r(percentile(lag, 99))},
             "requested_rate": self.requested_rate, "achieved_rate": round(self.achieved_rate, 2),
-            "elapsed_s": round(self.elapsed, 3), "failure_samples": self.samples,
+            "elapsed_s": round(self.elapsed, 3), "signing_processes": self.signers, "failure_samples": self.samples,
         }
 
 
@@ -221,7 +141,10 @@ def failure_reason(status: int | None, error: str | None) -> str:
 
 
 class LoadRun:
-    """One bounded run. `run()` blocks until done; `snapshot()` may be called from another thread meanwhile."""
+    """One bounded run. `run()` blocks until done; `snapshot()` may be called from another thread meanwhile.
+
+    With signing processes, they start in the constructor (a fraction of a second, before the clock starts) and
+    stop when `run()` ends; a LoadRun that is never run must be `close()`d."""
 
     def __init__(self, plan: LoadPlan, keys: KeyPair | None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
@@ -238,8 +161,9 @@ class LoadRun:
         self.keys = keys
         self.clock, self.sleep = clock, sleep
         self.session_factory = session_factory or _session
-        self.source = PayloadSource(self.spec.name, plan.overrides, plan.count, plan.force,
-                                    FakerPools(plan.seed), random.Random(plan.seed))
+        source_args = {"event": self.spec.name, "overrides": plan.overrides, "count": plan.count,
+                       "force": plan.force}
+        self.source = PayloadSource(**source_args, pools=FakerPools(plan.seed), rng=random.Random(plan.seed))
         try:
             self.source.check()
         except catalogue.CatalogueError as exc:
@@ -249,6 +173,11 @@ class LoadRun:
         self.next_slot = 0
         self.start = 0.0
         self.done = threading.Event()
+        signers = plan.signers if plan.signers is not None else default_signers(
+            plan.auth.kind == "rsa", plan.rate, os.cpu_count())
+        self.signers = SignerPool(signers, self.template, keys, source_args, plan.seed, plan.concurrency,
+                                  clock) if signers else None
+        self.result.signers = signers
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> LoadResult:
@@ -260,15 +189,23 @@ class LoadRun:
         # another worker runs Python: a convoy that halves the signed rate. A shorter interval ends it.
         sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
         try:
+            if self.signers is not None:
+                self.signers.start(self.start, self.plan.rate, self.plan.total)
             for w in workers:
                 w.start()
             for w in workers:
                 w.join()
         finally:
             sys.setswitchinterval(previous)
+            self.close()
         self.result.elapsed = self.clock() - self.start
         self.done.set()
         return self.result
+
+    def close(self) -> None:
+        """Stop the signing processes, if any (run() does it when it ends)."""
+        if self.signers is not None:
+            self.signers.close()
 
     def _take_slot(self) -> int | None:
         with self.lock:
@@ -284,19 +221,22 @@ class LoadRun:
         try:
             while (slot := self._take_slot()) is not None:
                 due = slot / rate
-                early = self.start + due - LEAD - self.clock()
-                if early > 0:  # wake just before the slot, so the event's timestamps are of its sending time
-                    self.sleep(early)
-                job = dataclasses.replace(self.template, id=new_job_id())
-                try:
-                    job.body = source.body()
-                    headers = delivery.request_headers(job, 0, self.keys)
-                except Exception as exc:  # e.g. an override that fits only some payloads: counted, never silent
-                    with self.lock:
-                        self.result.failed["not sent: could not build the event"] += 1
-                        if len(self.result.samples) < 5:
-                            self.result.samples.append({"job_id": job.id, "status": None, "response_body": "",
-                                                        "error": f"{type(exc).__name__}: {exc}"})
+                if self.signers is None:
+                    early = self.start + due - LEAD - self.clock()
+                    if early > 0:  # wake just before the slot, so the event's timestamps are of its sending time
+                        self.sleep(early)
+                    event = build_event(source, self.template, self.keys)
+                else:
+                    try:
+                        event = self.signers.get(slot)  # built by a signing process just before the slot
+                    except LoadError as exc:  # the processes stopped: this slot and every one not taken fail
+                        with self.lock:
+                            lost = 1 + self.plan.total - self.next_slot
+                            self.next_slot = self.plan.total
+                            self.result.failed[f"not sent: {exc}"] += lost
+                        return
+                if event.error is not None:
+                    self._record_unbuilt(event)
                     continue
                 wait = self.start + due - self.clock()
                 if wait > 0:
@@ -307,12 +247,20 @@ class LoadRun:
                         self.result.unsent += 1 + self.plan.total - self.next_slot
                         self.next_slot = self.plan.total
                     return
-                resp = delivery.post(session, job.url, job.body, headers, job.timeout, self.clock)
-                self._record(job, started, started - self.start - due, resp)
+                resp = delivery.post(session, self.template.url, event.body, event.headers, self.plan.timeout,
+                                     self.clock)
+                self._record(event.job_id, started, started - self.start - due, resp)
         finally:
             session.close()
 
-    def _record(self, job, started: float, lag: float, resp: delivery.Response) -> None:
+    def _record_unbuilt(self, event: Built) -> None:
+        with self.lock:
+            self.result.failed["not sent: could not build the event"] += 1
+            if len(self.result.samples) < 5:
+                self.result.samples.append({"job_id": event.job_id, "status": None, "response_body": "",
+                                            "error": event.error})
+
+    def _record(self, job_id: str, started: float, lag: float, resp: delivery.Response) -> None:
         ok = resp.error is None and resp.status is not None and 200 <= resp.status < 300
         with self.lock:
             r = self.result
@@ -327,7 +275,7 @@ class LoadRun:
             reason = failure_reason(resp.status, resp.error)
             r.failed[reason] += 1
             if len(r.samples) < 5:
-                r.samples.append({"job_id": job.id, "status": resp.status, "error": resp.error,
+                r.samples.append({"job_id": job_id, "status": resp.status, "error": resp.error,
                                   "response_body": resp.body[:300].decode("utf-8", "replace")})
 
     def snapshot(self) -> dict:

@@ -10,6 +10,7 @@ from . import catalogue, delivery, signing
 from .cli import EXIT_FAILED, EXIT_OK, UsageProblem, auth_options, build_auth, keys_option, make_payload, \
     parse_sets, payload_options
 from .load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, run_load
+from .load_signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
 
 
 def fmt_ms(value) -> str:
@@ -24,7 +25,9 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
              "latency ms: p50 {} p95 {} p99 {} max {}".format(
                  *(fmt_ms(s["latency_ms"][k]) for k in ("p50", "p95", "p99", "max"))),
              f"achieved rate {s['achieved_rate']:.1f}/s (requested {s['requested_rate']:g}/s), "
-             f"start lag p99 {fmt_ms(s['start_lag_ms']['p99'])} ms, {s['elapsed_s']:.2f} s in all"]
+             f"start lag p99 {fmt_ms(s['start_lag_ms']['p99'])} ms, {s['elapsed_s']:.2f} s in all"
+             + (f"; events signed in {s['signing_processes']} signing process"
+                f"{'es' if s['signing_processes'] > 1 else ''}" if s["signing_processes"] else "")]
     if s["sent"] >= 2 and s["achieved_rate"] < 0.95 * s["requested_rate"]:
         p50 = (s["latency_ms"]["p50"] or 0) / 1000
         if p50 * s["requested_rate"] > 0.8 * concurrency:
@@ -50,13 +53,17 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
               help="Requests in flight at most (worker threads).")
 @click.option("--max-requests", type=click.IntRange(1, MAX_REQUESTS),
               help="Stop after this many requests [default: rate × duration].")
+@click.option("--signers", type=click.IntRange(0, MAX_SIGNERS),
+              help="Processes that generate and sign the events just before their slots; 0: the worker threads do "
+                   f"it [default: for RSA-signed events from {PROCESS_SIGNING_FROM:g}/s, one per "
+                   f"{SIGNS_PER_PROCESS:,}/s of rate, at most cores - 1; otherwise 0].")
 @payload_options
 @auth_options
 @click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
               help="Seconds to wait for each answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress line).")
 @keys_option
-def load_cmd(event, url, rate, duration, concurrency, max_requests, seed, sets, count, force, hmac_secret,
+def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, seed, sets, count, force, hmac_secret,
              api_key_header, api_key, basic, authorization, rsa_padding, timeout, as_json, keys_dir) -> None:
     """Send fresh signed EVENTs to URL at a steady rate; print live progress and a latency summary.
 
@@ -68,7 +75,7 @@ def load_cmd(event, url, rate, duration, concurrency, max_requests, seed, sets, 
     spec, _ = make_payload(event, seed, sets, count, force)  # refuses bad --set / --count with a clear message
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     plan = LoadPlan(spec.name, url, rate, duration, concurrency, max_requests, timeout, auth, parse_sets(sets), count,
-                    force, seed)
+                    force, seed, signers)
     keys = signing.load_keys(keys_dir) if spec.platform == "accredit" else None
     tty = sys.stdout.isatty() and not as_json
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
+from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +14,7 @@ from simulator import catalogue, load
 from simulator.auth import Auth
 from simulator.cli import main
 from simulator.load import LoadError, LoadPlan, LoadRun, PayloadSource, percentile
+from simulator.load_signers import SignerPool, default_signers
 
 from scripted_server import ScriptedServer, refused_url
 from test_guard import ConnectSpy
@@ -124,6 +127,7 @@ def test_refuses_a_target_off_the_allow_list_before_sending(monkeypatch):
     (["--rate", 10000, "--duration", 3600], "at most 1,000,000 per run"),
     (["--rate", 0.5, "--duration", 1], "nothing to send"),
     (["--rate", 10, "--duration", 1, "--concurrency", 0], "--concurrency"),
+    (["--rate", 10, "--duration", 1, "--signers", 17], "--signers"),
     (["--rate", 10, "--duration", 1, "--set", "nope=1"], "nope"),
     (["--rate", 10, "--duration", 1, "--hmac-secret", "x"], "does not apply to accredit"),
 ])
@@ -188,3 +192,70 @@ def test_an_event_that_cannot_be_built_is_counted_not_lost(monkeypatch):
     assert summary["sent"] == 15 == len(server.requests) and summary["accepted"] == 15
     assert summary["failed_by_status"] == {"not sent: could not build the event": 5}
     assert summary["failure_samples"][0]["error"] == "ValueError: boom"
+
+
+# -- signing processes --------------------------------------------------------------------------------
+def test_signing_processes_send_fresh_events_the_receiver_verifies(start_receiver, keys_dir):
+    """`--signers 2`: events built and RSA-signed in two other processes, each verified by the reference receiver
+    (signature, schema, new X-JobId), sent at the requested pace, their timestamps those of their sending."""
+    server = start_receiver("accredit")
+    result = invoke("BadgeExportZipFile.Created", "--url", server.url + "/baseWebhookNotification",
+                    "--rate", 150, "--duration", 1, "--signers", 2, "--keys-dir", keys_dir)
+    got = list(server.received)
+    assert result.exit_code == 0, result.output + "\n".join(r.outcome for r in got if r.outcome != "accepted")
+    assert [r.outcome for r in got] == ["accepted"] * 150
+    assert len({r.job_id for r in got}) == 150 and len({r.body for r in got}) == 150
+    assert 0.8 <= got[-1].at - got[0].at <= 1.2, result.output
+    for r in got:
+        stamp = datetime.fromisoformat(json.loads(r.body)["Timestamp"].replace("Z", "+00:00")).timestamp()
+        assert 0 <= r.at - stamp < 0.5, (r.at - stamp)  # built just before its slot, not at the start
+    assert "sent 150, accepted 150, failed 0" in result.output
+    assert "events signed in 2 signing processes" in result.output
+
+
+def test_a_signing_process_that_dies_ends_the_run_with_the_rest_counted(keys):
+    with ScriptedServer() as server:
+        run = LoadRun(LoadPlan("BadgeExportZipFile.Created", server.url, 50, 4, concurrency=2, auth=Auth("rsa"),
+                                signers=1), keys)
+        killer = threading.Timer(0.5, run.signers.procs[0].kill)
+        killer.start()
+        started = time.monotonic()
+        result = run.run()
+        took = time.monotonic() - started
+    summary = result.summary()
+    assert took < 2.5, took  # not the whole 4 s: the run stops once the process is gone
+    assert 10 <= summary["sent"] <= 60 and summary["accepted"] == summary["sent"] == len(server.requests)
+    reason = "not sent: the signing process stopped (exit code -9)"
+    assert summary["failed_by_status"] == {reason: 200 - summary["sent"]}, summary
+    assert not run.signers.procs[0].is_alive()
+
+
+def test_a_signing_process_reports_events_it_cannot_build():
+    """An RSA template without a key: the process answers every slot with the reason, the run counts them."""
+    spec = catalogue.get_event("BadgeExportZipFile.Created")
+    template = load.delivery.new_job(spec.name, spec.platform, "http://127.0.0.1:9/", b"", Auth("rsa"), delays=())
+    pool = SignerPool(1, template, None, {"event": spec.name})
+    try:
+        pool.start(time.monotonic(), 100, 3)
+        events = [pool.get(slot) for slot in range(3)]
+    finally:
+        pool.close()
+    assert [e.error for e in events] == ["AuthError: RSA signing needs the key pair"] * 3
+    assert len({e.job_id for e in events}) == 3 and all(e.body == b"" for e in events)
+    assert not pool.procs[0].is_alive()
+
+
+def test_a_signing_process_that_cannot_start_refuses_the_run():
+    spec = catalogue.get_event("DELIVERY_REFUND_REQUESTED")
+    template = load.delivery.new_job(spec.name, spec.platform, "http://127.0.0.1:9/", b"", Auth(), delays=())
+    with pytest.raises(LoadError, match="the signing process could not start: CatalogueError: .*NoSuchEvent"):
+        SignerPool(1, template, None, {"event": "NoSuchEvent"})
+
+
+def test_signing_processes_by_default_only_where_they_pay():
+    assert default_signers(rsa=False, rate=5000, cpus=8) == 0  # HMAC and plain headers cost microseconds
+    assert default_signers(rsa=True, rate=100, cpus=8) == 0  # a thread signs 100/s with a few % of a core
+    assert default_signers(rsa=True, rate=5000, cpus=1) == 0  # one core: a process would only compete
+    assert default_signers(rsa=True, rate=1000, cpus=2) == 1
+    assert default_signers(rsa=True, rate=10000, cpus=4) == 3  # a core left for the posting threads
+    assert default_signers(rsa=True, rate=3000, cpus=16) == 3  # one per 1,200/s

@@ -1,0 +1,233 @@
+"""Signing processes for load mode: fresh events generated and signed just ahead of their slots, off the GIL.
+
+An RSA-2048 signature costs ~0.7 ms of CPU. Worker threads can sign (OpenSSL releases the GIL), but then the
+posting Python and the signing share one process: each signature ends by waiting for the GIL, the posting
+thread waits for the signer's Python in turn, and a saturated run measured ~0.8 of the plain-POST ceiling
+(bench/bench.py). A signing process builds events in its own interpreter, so the posting threads keep the GIL;
+measured ~0.9 and above on the same 2-core machine.
+
+Each process has one Pipe. The parent asks for a batch of slots, `(first_slot, n)`, no earlier than the batch's
+first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
+ahead of the posting threads than a few batches (so a slow receiver does not leave a pile of stale events).
+The child answers with the `Built` events of those slots. Processes are started with `spawn` (never `fork`:
+the parent has threads) and get the private key over their pipe, never on a command line.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import random
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+from typing import Callable
+
+from cryptography.hazmat.primitives import serialization
+
+from .load_events import Built, FakerPools, LoadError, PayloadSource, build_event
+from .models import Job
+from .signing import KeyPair
+
+BATCH_SECONDS = 0.005  # a batch holds the slots of this much time (at least 1, at most MAX_BATCH events)
+MAX_BATCH = 16
+BUILD_COST = 0.001  # seconds a process needs per event, about (RSA-2048 ~0.7 ms + generation), to time requests
+DEPTH = 2  # batches asked of one process and not yet answered, at most
+READY_TIMEOUT = 60.0  # seconds for a process to start (imports, Faker pools)
+SIGNS_PER_PROCESS = 1200  # events per second one process builds on this project's 2-core machines (RSA)
+PROCESS_SIGNING_FROM = 300.0  # requests per second: below this, the worker threads sign (no process to start)
+MAX_SIGNERS = 16
+WARM_UP = 8  # events a process builds before it says ready: fills its Faker pools, loads OpenSSL's key
+
+
+def default_signers(rsa: bool, rate: float, cpus: int | None) -> int:
+    """Processes a run uses unless told: for RSA-signed events at a rate worth it, one per SIGNS_PER_PROCESS of
+    rate, leaving a core to the posting threads; none on one core (a process would only compete with them)."""
+    cpus = cpus or 1
+    if not rsa or cpus < 2 or rate < PROCESS_SIGNING_FROM:
+        return 0
+    return max(1, min(cpus - 1, MAX_SIGNERS, math.ceil(rate / SIGNS_PER_PROCESS)))
+
+
+def batch_size(rate: float) -> int:
+    return max(1, min(MAX_BATCH, math.ceil(rate * BATCH_SECONDS)))
+
+
+# -- the child -----------------------------------------------------------------------------------------
+def _child(conn: Connection, template: Job, private_pem: bytes | None, public_pem: str, source_args: dict,
+           seed: int | None, index: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes our pipe
+    try:
+        keys = None
+        if private_pem is not None:
+            keys = KeyPair(serialization.load_pem_private_key(private_pem, password=None), public_pem)
+        rng = random.Random(None if seed is None else seed * 1_000_003 + 7919 * (index + 1))
+        source = PayloadSource(**source_args, pools=FakerPools(seed), rng=rng)
+        for _ in range(WARM_UP):
+            build_event(source, template, keys)
+    except Exception as exc:  # reported to the parent, which refuses the run with it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        first, n = message
+        conn.send((first, [build_event(source, template, keys) for _ in range(n)]))
+
+
+# -- the parent ----------------------------------------------------------------------------------------
+class SignerPool:
+    """`processes` signing processes feeding the worker threads of one load run: `get(slot)` returns its event.
+
+    Start with `start(t0, rate, total)` once the run's clock is set; `close()` always (stops the processes)."""
+
+    def __init__(self, processes: int, template: Job, keys: KeyPair | None, source_args: dict,
+                 seed: int | None = None, concurrency: int = 1, clock: Callable[[], float] = time.monotonic):
+        if not 1 <= processes <= MAX_SIGNERS:
+            raise LoadError(f"signing processes must be between 0 and {MAX_SIGNERS}")
+        self.processes = processes
+        self.concurrency = concurrency
+        self.clock = clock
+        lock = threading.Lock()
+        self.arrived = threading.Condition(lock)  # worker threads wait here for their slot's event
+        self.room = threading.Condition(lock)  # the requesting thread waits here to ask for the next batch
+        self.requester_waiting = False
+        self.next_first = 0  # first slot of the next batch to ask for
+        self.ready: dict[int, Built] = {}
+        self.consumed = 0
+        self.failure: str | None = None
+        self.closed = False
+        self.threads: list[threading.Thread] = []
+        self.conns: list[Connection] = []
+        self.procs = []
+        self.in_flight: dict[Connection, int] = {}
+        private_pem = None if keys is None else keys.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        context = multiprocessing.get_context("spawn")
+        try:
+            for index in range(processes):
+                parent_end, child_end = context.Pipe()
+                proc = context.Process(target=_child, name=f"accessrc-sim-signer-{index}", daemon=True,
+                                       args=(child_end, template, private_pem, keys.public_pem if keys else "",
+                                             source_args, seed, index))
+                proc.start()
+                child_end.close()
+                self.conns.append(parent_end)
+                self.procs.append(proc)
+                self.in_flight[parent_end] = 0
+            for conn, proc in zip(self.conns, self.procs):
+                self._await_ready(conn, proc)
+        except BaseException:
+            self.close()
+            raise
+
+    def _await_ready(self, conn: Connection, proc) -> None:
+        if not conn.poll(READY_TIMEOUT):
+            raise LoadError(f"the signing process did not start within {READY_TIMEOUT:g} s")
+        try:
+            kind, detail = conn.recv()
+        except (EOFError, OSError):
+            raise LoadError(f"the signing process stopped while starting (exit code {proc.exitcode})") from None
+        if kind != "ready":
+            raise LoadError(f"the signing process could not start: {detail}")
+
+    # -- feeding -----------------------------------------------------------------------------------
+    def start(self, t0: float, rate: float, total: int) -> None:
+        self.t0, self.rate, self.total = t0, rate, total
+        self.batch = batch_size(rate)
+        self.lead = 0.005 + self.batch * BUILD_COST
+        self.ahead = DEPTH * self.batch * self.processes + self.concurrency
+        self.threads = [threading.Thread(target=self._request, name="load-signers-request", daemon=True),
+                        threading.Thread(target=self._collect, name="load-signers-collect", daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def _request(self) -> None:
+        """Ask for batches in slot order: not before their time, not too far ahead, DEPTH per process at most."""
+        with self.room:
+            while self.next_first < self.total and not self.closed and self.failure is None:
+                first = self.next_first
+                due = self.t0 + first / self.rate - self.lead
+                now = self.clock()
+                conn = min(self.conns, key=self.in_flight.__getitem__)
+                if now < due:
+                    self.room.wait(due - now)
+                elif not self._has_room(conn):
+                    self.requester_waiting = True  # get() and answers wake us once there is room
+                    self.room.wait(0.5)
+                    self.requester_waiting = False
+                else:
+                    n = min(self.batch, self.total - first)
+                    try:
+                        conn.send((first, n))
+                    except (OSError, ValueError) as exc:
+                        self._fail(f"the signing process stopped ({type(exc).__name__})")
+                        return
+                    self.in_flight[conn] += 1
+                    self.next_first = first + n
+
+    def _has_room(self, conn: Connection) -> bool:
+        return self.next_first - self.consumed < self.ahead and self.in_flight[conn] < DEPTH
+
+    def _collect(self) -> None:
+        while not self.closed and self.failure is None:
+            try:
+                for conn in wait(self.conns, 0.2):
+                    first, events = conn.recv()
+                    with self.arrived:
+                        self.in_flight[conn] -= 1
+                        for offset, event in enumerate(events):
+                            self.ready[first + offset] = event
+                        self.arrived.notify_all()
+                        self.room.notify()
+            except (EOFError, OSError, ValueError):
+                if not self.closed:
+                    codes = [p.exitcode for p in self.procs if p.exitcode is not None]
+                    with self.arrived:
+                        self._fail("the signing process stopped" + (f" (exit code {codes[0]})" if codes else ""))
+                return
+
+    def _fail(self, reason: str) -> None:
+        self.failure = reason
+        self.arrived.notify_all()
+        self.room.notify()
+
+    def get(self, slot: int) -> Built:
+        """The event of `slot`, waiting for it if needed. Raises LoadError if the processes stopped."""
+        with self.arrived:
+            while slot not in self.ready:
+                if self.failure is not None:
+                    raise LoadError(self.failure)
+                if self.closed:
+                    raise LoadError("the run is closed")
+                self.arrived.wait(1.0)
+            self.consumed += 1
+            if self.requester_waiting and self._has_room(min(self.conns, key=self.in_flight.__getitem__)):
+                self.requester_waiting = False
+                self.room.notify()  # only when it can act: a wake-up per event would cost the posting threads
+            return self.ready.pop(slot)
+
+    def close(self) -> None:
+        with self.arrived:
+            self.closed = True
+            self.arrived.notify_all()
+            self.room.notify()
+        for conn in self.conns:
+            try:
+                conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for thread in self.threads:
+            thread.join(2)
+        for proc in self.procs:
+            proc.join(2)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(2)
+        for conn in self.conns:
+            conn.close()
