@@ -4,7 +4,7 @@ An RSA-2048 signature costs ~0.7 ms of CPU. Worker threads can sign (OpenSSL rel
 posting Python and the signing share one process: each signature ends by waiting for the GIL, the posting
 thread waits for the signer's Python in turn, and a saturated run measured ~0.8 of the plain-POST ceiling
 (bench/bench.py). A signing process builds events in its own interpreter, so the posting threads keep the GIL;
-measured ~0.9 and above on the same 2-core machine.
+measured 0.86-0.88 on the same 2-core machine.
 
 Each process has one Pipe. The parent asks for a batch of slots, `(first_slot, n)`, no earlier than the batch's
 first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
@@ -165,8 +165,7 @@ class SignerPool:
                     n = min(self.batch, self.total - first)
                     try:
                         conn.send((first, n))
-                    except (OSError, ValueError) as exc:
-                        self._fail(f"the signing process stopped ({type(exc).__name__})")
+                    except (OSError, ValueError):  # the process is gone: the collecting thread reports it
                         return
                     self.in_flight[conn] += 1
                     self.next_first = first + n
@@ -187,10 +186,20 @@ class SignerPool:
                         self.room.notify()
             except (EOFError, OSError, ValueError):
                 if not self.closed:
-                    codes = [p.exitcode for p in self.procs if p.exitcode is not None]
+                    reason = self._stopped_reason()
                     with self.arrived:
-                        self._fail("the signing process stopped" + (f" (exit code {codes[0]})" if codes else ""))
+                        self._fail(reason)
                 return
+
+    def _stopped_reason(self) -> str:
+        """Why the pipe broke: the exit code of the process that died (reaped for up to a second)."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.exitcode is not None:
+                    return f"the signing process stopped (exit code {proc.exitcode})"
+            time.sleep(0.01)
+        return "the signing process stopped"
 
     def _fail(self, reason: str) -> None:
         self.failure = reason
