@@ -103,6 +103,7 @@ class LoadResult:
     last_start: float | None = None
     elapsed: float = 0.0
     signers: int = 0  # signing processes the run used (0: the worker threads signed)
+    cpu_s: float = 0.0  # CPU seconds the sending process used during the run (signing processes not included)
     samples: list[dict] = field(default_factory=list)  # the first few failures, for debugging
 
     @property
@@ -126,7 +127,8 @@ class LoadResult:
                            "p99": r(percentile(lat, 99)), "max": r(lat[-1] if lat else None)},
             "start_lag_ms": {"p50": r(percentile(lag, 50)), "p99": r(percentile(lag, 99))},
             "requested_rate": self.requested_rate, "achieved_rate": round(self.achieved_rate, 2),
-            "elapsed_s": round(self.elapsed, 3), "signing_processes": self.signers, "failure_samples": self.samples,
+            "elapsed_s": round(self.elapsed, 3), "sender_cpu_s": round(self.cpu_s, 3),
+            "signing_processes": self.signers, "failure_samples": self.samples,
         }
 
 
@@ -185,6 +187,7 @@ class LoadRun:
         workers = [threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
                    for i in range(self.plan.concurrency)]
         previous = sys.getswitchinterval()
+        cpu_before = time.process_time()
         # RSA signing releases the GIL, but taking it back waits for the next switch (5 ms by default) while
         # another worker runs Python: a convoy that halves the signed rate. A shorter interval ends it.
         sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
@@ -199,6 +202,7 @@ class LoadRun:
             sys.setswitchinterval(previous)
             self.close()
         self.result.elapsed = self.clock() - self.start
+        self.result.cpu_s = time.process_time() - cpu_before
         self.done.set()
         return self.result
 

@@ -13,6 +13,9 @@ from .load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadErr
 from .load_signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
 
 
+CPU_BOUND = 0.8  # the sending process busy this share of a core (or more): it, not --concurrency, set the pace
+
+
 def fmt_ms(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -30,12 +33,20 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
                 f"{'es' if s['signing_processes'] > 1 else ''}" if s["signing_processes"] else "")]
     if s["sent"] >= 2 and s["achieved_rate"] < 0.95 * s["requested_rate"]:
         p50 = (s["latency_ms"]["p50"] or 0) / 1000
-        if p50 * s["requested_rate"] > 0.8 * concurrency:
+        busy = s["sender_cpu_s"] / s["elapsed_s"] if s["elapsed_s"] > 0 else 0.0  # cores the sender kept busy
+        if busy >= CPU_BOUND:  # more requests in flight would only queue for the same CPU
+            lines.append(f"the requested rate was not held: the sender is at this machine's ceiling for this event "
+                         f"(it kept {busy:.0%} of a core busy; see the README's performance section); lower --rate")
+        elif p50 * s["requested_rate"] > 0.8 * concurrency:
             lines.append(f"the requested rate was not held: answers take {p50 * 1000:.0f} ms, so {concurrency} in "
                          f"flight carry about {concurrency / p50 if p50 else 0:.0f}/s; raise --concurrency")
+        elif s["signing_processes"]:
+            lines.append(f"the requested rate was not held: the {s['signing_processes']} signing process"
+                         f"{'es' if s['signing_processes'] > 1 else ''} could not build events faster, or other work "
+                         "on this machine took the CPU; raise --signers if cores are free, or lower --rate")
         else:
-            lines.append("the requested rate was not held: the sender is at this machine's ceiling for this event "
-                         "(see the README's performance section); lower --rate")
+            lines.append(f"the requested rate was not held, though the sender kept only {busy:.0%} of a core busy: "
+                         "other work on this machine took the CPU; lower --rate")
     for sample in s["failure_samples"]:
         lines.append(f"  failure: job {sample['job_id']} status {sample['status']} {sample['error'] or ''} "
                      f"{sample['response_body'][:120]!r}")

@@ -259,3 +259,21 @@ def test_signing_processes_by_default_only_where_they_pay():
     assert default_signers(rsa=True, rate=1000, cpus=2) == 1
     assert default_signers(rsa=True, rate=10000, cpus=4) == 3  # a core left for the posting threads
     assert default_signers(rsa=True, rate=3000, cpus=16) == 3  # one per 1,200/s
+
+
+@pytest.mark.parametrize("cpu_s, signers, p50_ms, expected", [
+    (1.9, 0, 8.0, "the sender is at this machine's ceiling for this event (it kept 95% of a core busy"),
+    (0.1, 0, 400.0, "answers take 400 ms, so 4 in flight carry about 10/s; raise --concurrency"),
+    (0.3, 1, 1.0, "the 1 signing process could not build events faster"),
+    (0.3, 0, 1.0, "though the sender kept only 15% of a core busy: other work on this machine"),
+])
+def test_the_summary_says_what_held_the_rate_back(cpu_s, signers, p50_ms, expected):
+    """A busy sender is told to lower the rate (more in flight would queue for the same CPU), not to raise
+    --concurrency; slow answers are; a starved signing process or machine is named as such."""
+    from simulator.load_cli import summary_lines
+
+    result = load.LoadResult(planned=2000, requested_rate=1000, sent=500, accepted=500, first_start=0.0,
+                             last_start=1.0, elapsed=2.0, cpu_s=cpu_s, signers=signers)
+    result.latencies_ms.extend([p50_ms] * 500)
+    hints = [line for line in summary_lines(result, 4) if line.startswith("the requested rate was not held")]
+    assert len(hints) == 1 and expected in hints[0], hints
