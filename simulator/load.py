@@ -297,10 +297,8 @@ def _session() -> requests.Session:
     return session
 
 
-def run_load(plan: LoadPlan, keys: KeyPair | None, progress: Callable[[dict], None] | None = None,
-             interval: float = 1.0) -> LoadResult:
-    """Run `plan`, calling `progress(snapshot)` every `interval` seconds from a reporter thread."""
-    run = LoadRun(plan, keys)
+def run_load(run: LoadRun, progress: Callable[[dict], None] | None = None, interval: float = 1.0) -> LoadResult:
+    """`run.run()`, calling `progress(snapshot)` every `interval` seconds from a reporter thread."""
     reporter = None
     if progress is not None:
         def report() -> None:

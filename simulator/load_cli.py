@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -9,8 +10,20 @@ import click
 from . import catalogue, delivery, signing
 from .cli import EXIT_FAILED, EXIT_OK, UsageProblem, auth_options, build_auth, keys_option, make_payload, \
     parse_sets, payload_options
-from .load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, run_load
+from .load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, LoadRun, \
+    run_load
 from .load_signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
+
+
+class Number(click.FloatRange):
+    """A float in a range, whose refusal of a non-number reads "'abc' is not a valid number"."""
+
+    name = "number"
+
+
+def signing_note(processes: int) -> str:
+    return (f"events signed in {processes} signing process{'es' if processes > 1 else ''}" if processes
+            else "events signed in the sending threads")
 
 
 CPU_BOUND = 0.8  # the sending process busy this share of a core (or more): it, not --concurrency, set the pace
@@ -28,9 +41,8 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
              "latency ms: p50 {} p95 {} p99 {} max {}".format(
                  *(fmt_ms(s["latency_ms"][k]) for k in ("p50", "p95", "p99", "max"))),
              f"achieved rate {s['achieved_rate']:.1f}/s (requested {s['requested_rate']:g}/s), "
-             f"start lag p99 {fmt_ms(s['start_lag_ms']['p99'])} ms, {s['elapsed_s']:.2f} s in all"
-             + (f"; events signed in {s['signing_processes']} signing process"
-                f"{'es' if s['signing_processes'] > 1 else ''}" if s["signing_processes"] else "")]
+             f"start lag p99 {fmt_ms(s['start_lag_ms']['p99'])} ms, {s['elapsed_s']:.2f} s in all; "
+             + signing_note(s["signing_processes"])]
     if s["sent"] >= 2 and s["achieved_rate"] < 0.95 * s["requested_rate"]:
         p50 = (s["latency_ms"]["p50"] or 0) / 1000
         busy = s["sender_cpu_s"] / s["elapsed_s"] if s["elapsed_s"] > 0 else 0.0  # cores the sender kept busy
@@ -48,17 +60,21 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
             lines.append(f"the requested rate was not held, though the sender kept only {busy:.0%} of a core busy: "
                          "other work on this machine took the CPU; lower --rate")
     for sample in s["failure_samples"]:
-        lines.append(f"  failure: job {sample['job_id']} status {sample['status']} {sample['error'] or ''} "
-                     f"{sample['response_body'][:120]!r}")
+        what = [f"HTTP {sample['status']}" if sample["status"] is not None else "no answer"]
+        if sample["error"]:
+            what.append(sample["error"])
+        if sample["response_body"]:
+            what.append(f"answer {sample['response_body'][:120]!r}")
+        lines.append(f"  failure: job {sample['job_id']}: " + ", ".join(what))
     return lines
 
 
 @click.command("load")
 @click.argument("event")
 @click.option("--url", required=True, help="The receiver's callback URL (loopback or ACCESSRC_SIM_ALLOW_HOSTS).")
-@click.option("--rate", type=click.FloatRange(0, MAX_RATE, min_open=True), required=True,
+@click.option("--rate", type=Number(0, MAX_RATE, min_open=True), required=True,
               help=f"Requests per second, held steady (at most {MAX_RATE:g}).")
-@click.option("--duration", type=click.FloatRange(0, MAX_DURATION, min_open=True), required=True,
+@click.option("--duration", type=Number(0, MAX_DURATION, min_open=True), required=True,
               help=f"Seconds to send for (at most {MAX_DURATION:g}).")
 @click.option("--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), default=4, show_default=True,
               help="Requests in flight at most (worker threads).")
@@ -98,13 +114,23 @@ def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, see
         else:
             click.echo(line)
 
-    if not as_json:
-        click.echo(f"{spec.name} ({spec.platform}) -> {url}: {rate:g}/s for {duration:g} s, "
-                   f"{concurrency} in flight at most, {plan.total} requests at most")
-    try:
-        result = run_load(plan, keys, None if as_json else progress, 0.25 if tty else 1.0)
+    try:  # every setting is checked (and the signing processes started) before anything is printed or sent
+        run = LoadRun(plan, keys)
     except (LoadError, catalogue.CatalogueError) as exc:
         raise UsageProblem(str(exc)) from exc
+    try:
+        if not as_json:
+            click.echo(f"{spec.name} ({spec.platform}) -> {url}: {rate:g}/s for {duration:g} s, "
+                       f"{concurrency} in flight at most, {plan.total} requests at most, "
+                       f"{signing_note(run.result.signers)}")
+            cores = os.cpu_count() or 1
+            if run.result.signers > cores - 1:
+                n = run.result.signers
+                click.echo(f"note: {n} signing process{'es' if n > 1 else ''} on {cores} core{'s' if cores > 1 else ''}"
+                           " leave no core to the sending threads; they will compete for the CPU")
+        result = run_load(run, None if as_json else progress, 0.25 if tty else 1.0)
+    finally:
+        run.close()
     if tty:
         click.echo()
     if as_json:

@@ -222,7 +222,10 @@ class SignerPool:
             return self.ready.pop(slot)
 
     def close(self) -> None:
+        """Stop the threads and the processes (at once: they only build events). Idempotent."""
         with self.arrived:
+            if self.closed:
+                return
             self.closed = True
             self.arrived.notify_all()
             self.room.notify()

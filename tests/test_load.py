@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -41,6 +42,7 @@ def test_holds_the_rate_with_fresh_rsa_signed_events(start_receiver, keys_dir):
     assert 1.7 <= spread <= 2.3, (spread, result.output)  # 99 gaps of 20 ms, not a burst
     lines = result.output.splitlines()
     assert lines[0].startswith("BadgeExportZipFile.Created (accredit) -> http://127.0.0.1:")
+    assert lines[0].endswith("100 requests at most, events signed in the sending threads")  # 50/s: no process
     assert any(re.match(r"\s+1\.0 s  sent \d+  ok \d+  failed 0  [\d.]+/s  p50 [\d.]+ ms", line) for line in lines)
     assert "sent 100, accepted 100, failed 0" in lines
     assert re.search(r"latency ms: p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+", result.output)
@@ -82,6 +84,8 @@ def test_refused_connections_are_failures_not_crashes():
     assert result.exit_code == 1, result.output
     summary = json.loads(result.output)
     assert summary["failed_by_status"] == {"connection error": 5} and summary["accepted"] == 0
+    text = invoke("DELIVERY_REFUND_REQUESTED", "--url", refused_url(), "--rate", 20, "--duration", 0.1)
+    assert re.search(r"  failure: job [0-9a-f-]{36}: no answer, connection error: .*refused", text.output), text.output
 
 
 def test_bounded_by_count():
@@ -118,11 +122,13 @@ def test_refuses_a_target_off_the_allow_list_before_sending(monkeypatch):
                         "--duration", 1)
     assert result.exit_code == 2
     assert "refusing to send to 203.0.113.9" in result.output and "ACCESSRC_SIM_ALLOW_HOSTS" in result.output
+    assert "in flight at most" not in result.output  # refused before the run's first line, not after it
     assert spy.calls == []
 
 
 @pytest.mark.parametrize("args, message", [
     (["--rate", 0, "--duration", 1], "--rate"),
+    (["--rate", "abc", "--duration", 1], "'abc' is not a valid number"),
     (["--rate", 10, "--duration", 4000], "--duration"),
     (["--rate", 10000, "--duration", 3600], "at most 1,000,000 per run"),
     (["--rate", 0.5, "--duration", 1], "nothing to send"),
@@ -277,3 +283,14 @@ def test_the_summary_says_what_held_the_rate_back(cpu_s, signers, p50_ms, expect
     result.latencies_ms.extend([p50_ms] * 500)
     hints = [line for line in summary_lines(result, 4) if line.startswith("the requested rate was not held")]
     assert len(hints) == 1 and expected in hints[0], hints
+
+
+def test_more_signing_processes_than_spare_cores_are_allowed_with_a_note(keys_dir):
+    cores = os.cpu_count() or 1
+    with ScriptedServer() as server:
+        result = invoke("BadgeExportZipFile.Created", "--url", server.url, "--rate", 20, "--duration", 0.25,
+                        "--signers", cores, "--keys-dir", keys_dir)
+    assert result.exit_code == 0, result.output
+    plural = "es" if cores > 1 else ""
+    assert f"note: {cores} signing process{plural} on {cores} core{plural[1:]}" in result.output
+    assert "sent 5, accepted 5, failed 0" in result.output
