@@ -9,18 +9,24 @@ measured 0.86-0.88 on the same 2-core machine.
 Each process has one Pipe. The parent asks for a batch of slots, `(first_slot, n)`, no earlier than the batch's
 first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
 ahead of the posting threads than a few batches (so a slow receiver does not leave a pile of stale events).
-The child answers with the `Built` events of those slots. Processes are started with `spawn` (never `fork`:
-the parent has threads) and get the private key over their pipe, never on a command line.
+The child answers with the `Built` events of those slots. A child is a fresh interpreter
+(`python -m simulator.load_signers FD`, never a fork: the parent has threads; not multiprocessing's spawn either,
+which re-runs the parent's main script and fails when there is none, e.g. `python -`), in a session of its own
+(Ctrl-C is the parent's to handle), talking over one end of a socketpair. It gets its settings and the private key
+over that socket, never on a command line, and exits when the socket closes, so it cannot outlive its parent.
 """
 from __future__ import annotations
 
 import math
-import multiprocessing
+import os
 import random
-import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
@@ -53,10 +59,21 @@ def batch_size(rate: float) -> int:
     return max(1, min(MAX_BATCH, math.ceil(rate * BATCH_SECONDS)))
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds `simulator`, for the child's path
+
+
 # -- the child -----------------------------------------------------------------------------------------
+def child_main(fd: int) -> None:
+    conn = Connection(fd)
+    try:
+        settings = conn.recv()
+    except (EOFError, OSError):
+        return
+    _child(conn, **settings)
+
+
 def _child(conn: Connection, template: Job, private_pem: bytes | None, public_pem: str, source_args: dict,
            seed: int | None, index: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes our pipe
     try:
         keys = None
         if private_pem is not None:
@@ -108,33 +125,45 @@ class SignerPool:
         self.in_flight: dict[Connection, int] = {}
         private_pem = None if keys is None else keys.private_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        context = multiprocessing.get_context("spawn")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(PACKAGE_ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
         try:
             for index in range(processes):
-                parent_end, child_end = context.Pipe()
-                proc = context.Process(target=_child, name=f"accessrc-sim-signer-{index}", daemon=True,
-                                       args=(child_end, template, private_pem, keys.public_pem if keys else "",
-                                             source_args, seed, index))
-                proc.start()
-                child_end.close()
-                self.conns.append(parent_end)
+                parent_end, child_end = socket.socketpair()
+                with parent_end, child_end:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "simulator.load_signers", str(child_end.fileno())],
+                        pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                    conn = Connection(os.dup(parent_end.fileno()))
                 self.procs.append(proc)
-                self.in_flight[parent_end] = 0
+                self.conns.append(conn)
+                self.in_flight[conn] = 0
+                conn.send({"template": template, "private_pem": private_pem,
+                           "public_pem": keys.public_pem if keys else "", "source_args": source_args,
+                           "seed": seed, "index": index})
             for conn, proc in zip(self.conns, self.procs):
                 self._await_ready(conn, proc)
         except BaseException:
             self.close()
             raise
 
-    def _await_ready(self, conn: Connection, proc) -> None:
+    def _await_ready(self, conn: Connection, proc: subprocess.Popen) -> None:
         if not conn.poll(READY_TIMEOUT):
             raise LoadError(f"the signing process did not start within {READY_TIMEOUT:g} s")
         try:
             kind, detail = conn.recv()
         except (EOFError, OSError):
-            raise LoadError(f"the signing process stopped while starting (exit code {proc.exitcode})") from None
+            raise LoadError(f"the signing process stopped while starting ({self._exit(proc)})") from None
         if kind != "ready":
             raise LoadError(f"the signing process could not start: {detail}")
+
+    @staticmethod
+    def _exit(proc: subprocess.Popen, wait_s: float = 1.0) -> str:
+        """`exit code N` of a process that stopped (reaped for up to `wait_s`), or `still running`."""
+        try:
+            return f"exit code {proc.wait(wait_s)}"
+        except subprocess.TimeoutExpired:
+            return "still running"
 
     # -- feeding -----------------------------------------------------------------------------------
     def start(self, t0: float, rate: float, total: int) -> None:
@@ -196,8 +225,8 @@ class SignerPool:
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             for proc in self.procs:
-                if proc.exitcode is not None:
-                    return f"the signing process stopped (exit code {proc.exitcode})"
+                if proc.poll() is not None:
+                    return f"the signing process stopped (exit code {proc.returncode})"
             time.sleep(0.01)
         return "the signing process stopped"
 
@@ -236,10 +265,15 @@ class SignerPool:
                 pass
         for thread in self.threads:
             thread.join(2)
-        for proc in self.procs:
-            proc.join(2)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(2)
+        for proc in self.procs:  # each exits when it reads None or its socket closes
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(2)
         for conn in self.conns:
             conn.close()
+
+
+if __name__ == "__main__":  # a signing process: python -m simulator.load_signers FD
+    child_main(int(sys.argv[1]))

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -233,7 +236,7 @@ def test_a_signing_process_that_dies_ends_the_run_with_the_rest_counted(keys):
     assert 10 <= summary["sent"] <= 60 and summary["accepted"] == summary["sent"] == len(server.requests)
     reason = "not sent: the signing process stopped (exit code -9)"
     assert summary["failed_by_status"] == {reason: 200 - summary["sent"]}, summary
-    assert not run.signers.procs[0].is_alive()
+    assert run.signers.procs[0].poll() == -9
 
 
 def test_a_signing_process_reports_events_it_cannot_build():
@@ -248,7 +251,7 @@ def test_a_signing_process_reports_events_it_cannot_build():
         pool.close()
     assert [e.error for e in events] == ["AuthError: RSA signing needs the key pair"] * 3
     assert len({e.job_id for e in events}) == 3 and all(e.body == b"" for e in events)
-    assert not pool.procs[0].is_alive()
+    assert pool.procs[0].poll() == 0  # closed: it read the end of the run and exited
 
 
 def test_a_signing_process_that_cannot_start_refuses_the_run():
@@ -294,3 +297,22 @@ def test_more_signing_processes_than_spare_cores_are_allowed_with_a_note(keys_di
     plural = "es" if cores > 1 else ""
     assert f"note: {cores} signing process{plural} on {cores} core{plural[1:]}" in result.output
     assert "sent 5, accepted 5, failed 0" in result.output
+
+
+def test_signing_processes_work_from_a_script_read_on_stdin(keys_dir):
+    """The children do not re-run the parent's main script (multiprocessing's spawn does, and fails for `python -`)."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from scripted_server import ScriptedServer
+from simulator import signing
+from simulator.auth import Auth
+from simulator.load import LoadPlan, LoadRun
+with ScriptedServer() as server:
+    plan = LoadPlan("BadgeExportZipFile.Created", server.url, 40, 0.25, auth=Auth("rsa"), signers=1)
+    result = LoadRun(plan, signing.load_keys({str(keys_dir)!r})).run()
+    print(result.signers, result.sent, result.accepted, len(server.requests))
+"""
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "10", "10", "10"]
