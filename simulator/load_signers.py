@@ -4,7 +4,7 @@ An RSA-2048 signature costs ~0.7 ms of CPU. Worker threads can sign (OpenSSL rel
 posting Python and the signing share one process: each signature ends by waiting for the GIL, the posting
 thread waits for the signer's Python in turn, and a saturated run measured ~0.8 of the plain-POST ceiling
 (bench/bench.py). A signing process builds events in its own interpreter, so the posting threads keep the GIL;
-measured 0.86-0.88 on the same 2-core machine.
+measured 0.86-1.02 on the same 2-core machine.
 
 Each process has one Pipe. The parent asks for a batch of slots, `(first_slot, n)`, no earlier than the batch's
 first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
