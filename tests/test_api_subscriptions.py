@@ -53,6 +53,29 @@ def test_interval_schedule_fires_fresh_payloads_until_paused(client, receiver):
     assert len(jobs) >= 4
 
 
+def test_cron_schedule_fires_through_its_cron_job_and_rearms_on_the_minute(app, client, receiver):
+    """A cron firing end to end without waiting for the clock: the subscription's APScheduler job (its CronTrigger)
+    is made due now; it fires, the receiver gets a fresh payload, and the job re-arms at the next minute."""
+    from datetime import datetime, timezone
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    target = receiver("accessrc")
+    sub = create(client, url=target.url + "/h", schedule={"cron": "* * * * *"}).get_json()
+    assert int(sub["next_fire_at"]) % 60 == 0 and sub["next_fire_at"] > time.time()
+    aps = app.extensions["accessrc_sim"].scheduler._scheduler
+    job = aps.get_job(sub["id"])
+    assert isinstance(job.trigger, CronTrigger)
+    job.modify(next_run_time=datetime.now(timezone.utc))
+    aps.wakeup()
+    wait_until(lambda: len(target.received) >= 1, timeout=10)
+    assert {r.outcome for r in target.received} == {"accepted"}  # (a minute boundary may add a real firing)
+    jobs = client.get(f"/api/jobs?subscription_id={sub['id']}&source=schedule", headers=XKEY).get_json()["jobs"]
+    assert len(jobs) >= 1
+    rearmed = client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["next_fire_at"]
+    assert rearmed > time.time() and int(rearmed) % 60 == 0
+
+
 def test_schedule_put_and_delete(client):
     sub = create(client, url="http://127.0.0.1:9/h").get_json()
     assert sub["schedule"] is None and sub["next_fire_at"] is None
