@@ -5,23 +5,19 @@ Admin key as `x-api-key` or `Authorization: Bearer`; `/healthz` and `/api/openap
 """
 from __future__ import annotations
 
-import json
-import time
-
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, request
 
 from .. import catalogue
 from ..delivery import DeliveryError, check_timeout
 from ..scheduler import ScheduleError, parse_schedule
 from ..services import FireError
-from ..store import _job_from_row
 from ..subscriptions import Subscription
 from . import (check_admin, event_spec, json_body, optional_delays, optional_int, optional_number,
-               optional_object, platform_auth, reject_unknown, require_string, require_url, services,
-               stream_cursor)
+               optional_object, platform_auth, reject_unknown, require_string, require_url, services)
 from .accessrc import check_available
 from .errors import ApiError, bad_request, json_response
-from .jobs import attempt_json, job_json, job_seq
+from .jobs import job_json, job_seq
+from .stream import event_stream
 
 bp = Blueprint("sim", __name__)
 
@@ -381,51 +377,9 @@ def _param_for(action: dict, exc: catalogue.CatalogueError) -> str:
 
 
 # -- live updates -----------------------------------------------------------------------------------------
-STREAM_POLL = 0.2
-HEARTBEAT = 15.0
-
-
 @bp.get("/api/stream")
 def stream():
-    """Server-sent events: `job` when a job is created, `attempt` when an attempt is recorded (with its job).
-    Resume with Last-Event-ID or ?since=<attempt id>:<job seq>; ?max_seconds=N closes the stream after N s."""
-    since_attempt, since_seq = stream_cursor()
-    max_seconds = None
-    raw_max = request.args.get("max_seconds")
-    if raw_max:
-        try:
-            max_seconds = float(raw_max)
-        except ValueError:
-            raise bad_request("max_seconds must be a number", "max_seconds") from None
-    svc = services()
-    if since_attempt is None:
-        since_attempt = svc.store.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0]
-    if since_seq is None:
-        since_seq = svc.store.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
-
-    def events():
-        nonlocal since_attempt, since_seq
-        started = last_beat = time.monotonic()
-        yield f"retry: 1000\nid: {since_attempt}:{since_seq}\nevent: hello\ndata: {{}}\n\n"
-        while not svc.stopping.is_set():
-            now = time.monotonic()
-            if max_seconds is not None and now - started >= max_seconds:
-                return
-            out = []
-            for row in svc.store.execute("SELECT * FROM jobs WHERE seq > ? ORDER BY seq LIMIT 200", (since_seq,)):
-                since_seq = row["seq"]
-                out.append(("job", job_json(_job_from_row(row), row["seq"])))
-            for attempt in svc.store.recent_attempts(since_attempt, 200):
-                since_attempt = attempt.id
-                job = svc.store.get_job(attempt.job_id)
-                out.append(("attempt", {"attempt": attempt_json(attempt),
-                                        "job": job_json(job, job_seq(job.id)) if job else None}))
-            for kind, data in out:
-                yield f"id: {since_attempt}:{since_seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
-            if not out and now - last_beat >= HEARTBEAT:
-                last_beat = now
-                yield ": keep-alive\n\n"
-            time.sleep(STREAM_POLL)
-
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    """Server-sent events: `job` when a job is created or changes state, `attempt` when an attempt is recorded
+    (with its job). Resume with Last-Event-ID or ?since=<attempt id>:<job seq>; ends after ?max_seconds=N
+    (default and cap 600). See simulator.api.stream."""
+    return event_stream()

@@ -7,17 +7,16 @@ machine reaching the server by a loopback name; anyone else types it once per ta
 from __future__ import annotations
 
 import ipaddress
-import json
-import time
 import uuid
 from functools import lru_cache
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, current_app, render_template, request
 
 from .. import __version__, catalogue, delivery, signing
 from ..api import (check_admin, event_spec, json_body, optional_delays, optional_number, platform_auth, query_int,
-                   reject_unknown, require_string, require_url, services, stream_cursor)
+                   reject_unknown, require_string, require_url, services)
 from ..api.errors import ApiError, bad_request, json_response
+from ..api.stream import event_stream
 from ..auth import Auth
 from ..delivery import DeliveryError
 from . import presets
@@ -190,84 +189,11 @@ def forged_headers(auth: Auth, body: bytes) -> dict[str, str]:
                       "forge_signature")
 
 
-STREAM_POLL = 0.2  # seconds between looks at the database: a change shows within a second
-STREAM_HEARTBEAT = 15.0
-STREAM_MAX_SECONDS = 600.0
-
-
 @bp.get("/dashboard/api/stream")
 def stream():
-    """Server-sent events for the live log: `job` when a job is created or changes state, `attempt` (with its
-    job) when an attempt is recorded. `id:` is `<attempt id>:<job seq>`; resume with Last-Event-ID or ?since=.
-    The stream ends after ?max_seconds= (default and cap 600) so a waitress thread is never held for good."""
-    from ..api.jobs import attempt_json, job_json
-    from ..models import DELIVERING
-    from ..store import _job_from_row
-
-    since_attempt, since_seq = stream_cursor()
-    try:
-        max_seconds = min(float(request.args.get("max_seconds") or STREAM_MAX_SECONDS), STREAM_MAX_SECONDS)
-    except ValueError:
-        raise bad_request("max_seconds must be a number", "max_seconds") from None
-    svc = services()
-    store = svc.store
-    if since_attempt is None:
-        since_attempt = store.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0]
-    if since_seq is None:
-        since_seq = store.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
-
-    def events():
-        nonlocal since_attempt, since_seq
-        sent: dict[str, tuple] = {}  # job id -> what the client was last told (state, attempts, updated_at)
-        delivering: set[str] = set()
-        started = last_beat = time.monotonic()
-        yield f"retry: 1000\nid: {since_attempt}:{since_seq}\nevent: hello\ndata: {{}}\n\n"
-        while not svc.stopping.is_set() and time.monotonic() - started < max_seconds:
-            out = []
-
-            def job_event(row, kind="job"):
-                mark = (row["state"], row["attempts_made"], row["updated_at"])
-                if sent.get(row["id"]) != mark:
-                    sent[row["id"]] = mark
-                    out.append((f"{since_attempt}:{since_seq}", kind, _light(job_json(_job_from_row(row), row["seq"]))))
-
-            # Indexed look-ups only (a log of 100k jobs costs the same): new rows, rows in flight, new attempts.
-            for row in store.execute("SELECT * FROM jobs WHERE seq > ? ORDER BY seq LIMIT 500", (since_seq,)):
-                since_seq = row["seq"]
-                job_event(row)
-            in_flight = store.execute("SELECT * FROM jobs WHERE state = ?", (DELIVERING,)).fetchall()
-            for row in in_flight:
-                job_event(row)
-            attempted = set()
-            for attempt in store.recent_attempts(since_attempt, 200):
-                since_attempt = attempt.id
-                row = store.execute("SELECT * FROM jobs WHERE id = ?", (attempt.job_id,)).fetchone()
-                job = _light(job_json(_job_from_row(row), row["seq"])) if row else None
-                if row is not None:
-                    sent[row["id"]] = (row["state"], row["attempts_made"], row["updated_at"])
-                    attempted.add(row["id"])
-                out.append((f"{since_attempt}:{since_seq}", "attempt",
-                            {"attempt": _light(attempt_json(attempt)), "job": job}))
-            now_in_flight = {row["id"] for row in in_flight}
-            for job_id in delivering - now_in_flight - attempted:  # left `delivering` without an attempt
-                row = store.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                if row is not None:
-                    job_event(row)
-            delivering = now_in_flight
-            if len(sent) > 10_000:  # forget; telling a client something twice is harmless
-                sent.clear()
-            for event_id, kind, data in out:  # each id resumes right after its own event
-                yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
-            now = time.monotonic()
-            if out:
-                last_beat = now
-            elif now - last_beat >= STREAM_HEARTBEAT:
-                last_beat = now
-                yield ": keep-alive\n\n"
-            time.sleep(STREAM_POLL)
-
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    """Server-sent events for the live log (simulator.api.stream), each record without its bodies: the page
+    fetches the whole job when it is opened."""
+    return event_stream(_light)
 
 
 def _light(record: dict) -> dict:

@@ -1,0 +1,93 @@
+"""The server-sent event stream of the delivery log, shared by `/api/stream` and `/dashboard/api/stream`.
+
+Events: `hello` once; `job` when a job is created or changes state; `attempt` (with its job) when an attempt is
+recorded. Each `id:` is `<attempt id>:<job seq>` as of that very event, so a client that reconnects with
+Last-Event-ID (or ?since=) resumes right after the last event it got. The stream ends after ?max_seconds=
+(default and cap 600 s) so no server thread is held for good; an EventSource reconnects by itself.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+from flask import Response, request, stream_with_context
+
+from ..models import DELIVERING
+from ..store import _job_from_row
+from . import services, stream_cursor
+from .errors import bad_request
+from .jobs import attempt_json, job_json
+
+POLL = 0.2  # seconds between looks at the database: a change shows within a second
+HEARTBEAT = 15.0  # seconds of silence before a `: keep-alive` comment
+MAX_SECONDS = 600.0
+FORGET_AFTER = 10_000  # jobs whose last state the stream remembers; telling a client something twice is harmless
+
+
+def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Response:
+    """The stream for the current request; `shape` trims each job / attempt record (the dashboard drops bodies)."""
+    since_attempt, since_seq = stream_cursor()
+    try:
+        max_seconds = min(float(request.args.get("max_seconds") or MAX_SECONDS), MAX_SECONDS)
+    except ValueError:
+        raise bad_request("max_seconds must be a number", "max_seconds") from None
+    svc = services()
+    store = svc.store
+    if since_attempt is None:
+        since_attempt = store.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0]
+    if since_seq is None:
+        since_seq = store.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
+
+    def events():
+        nonlocal since_attempt, since_seq
+        told: dict[str, tuple] = {}  # job id -> what the client was last told (state, attempts, updated_at)
+        delivering: set[str] = set()
+        started = last_beat = time.monotonic()
+        yield f"retry: 1000\nid: {since_attempt}:{since_seq}\nevent: hello\ndata: {{}}\n\n"
+        while not svc.stopping.is_set() and time.monotonic() - started < max_seconds:
+            out = []
+
+            def job_event(row) -> None:
+                mark = (row["state"], row["attempts_made"], row["updated_at"])
+                if told.get(row["id"]) != mark:
+                    told[row["id"]] = mark
+                    out.append((f"{since_attempt}:{since_seq}", "job", shape(job_json(_job_from_row(row), row["seq"]))))
+
+            # Indexed look-ups only (a log of 100k jobs costs the same): new rows, rows in flight, new attempts.
+            for row in store.execute("SELECT * FROM jobs WHERE seq > ? ORDER BY seq LIMIT 500", (since_seq,)):
+                since_seq = row["seq"]
+                job_event(row)
+            in_flight = store.execute("SELECT * FROM jobs WHERE state = ?", (DELIVERING,)).fetchall()
+            for row in in_flight:
+                job_event(row)
+            attempted = set()
+            for attempt in store.recent_attempts(since_attempt, 200):
+                since_attempt = attempt.id
+                row = store.execute("SELECT * FROM jobs WHERE id = ?", (attempt.job_id,)).fetchone()
+                job = shape(job_json(_job_from_row(row), row["seq"])) if row else None
+                if row is not None:
+                    told[row["id"]] = (row["state"], row["attempts_made"], row["updated_at"])
+                    attempted.add(row["id"])
+                out.append((f"{since_attempt}:{since_seq}", "attempt", {"attempt": shape(attempt_json(attempt)),
+                                                                        "job": job}))
+            now_in_flight = {row["id"] for row in in_flight}
+            for job_id in delivering - now_in_flight - attempted:  # left `delivering` without an attempt
+                row = store.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is not None:
+                    job_event(row)
+            delivering = now_in_flight
+            if len(told) > FORGET_AFTER:
+                told.clear()
+            for event_id, kind, data in out:  # each id resumes right after its own event
+                yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+            now = time.monotonic()
+            if out:
+                last_beat = now
+            elif now - last_beat >= HEARTBEAT:
+                last_beat = now
+                yield ": keep-alive\n\n"
+            time.sleep(POLL)
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
