@@ -91,7 +91,10 @@ class Auth:
         return cls(**known)
 
     def masked(self) -> dict:
+        """What the APIs show: credentials masked, and rsa_padding only where RSA signs."""
         shown = self.to_dict()
+        if self.kind != "rsa":
+            shown.pop("rsa_padding", None)
         for name in ("header_value", "password", "secret", "authorization"):
             if shown.get(name):
                 shown[name] = MASK

@@ -22,7 +22,7 @@ def test_crud_with_either_key_header(client):
     resp = create(client, url="http://127.0.0.1:9/h", auth={"type": "hmac", "secret": "abc"})
     assert resp.status_code == 201
     sub = resp.get_json()
-    assert sub["platform"] == "accessrc" and sub["auth"] == {"kind": "hmac", "secret": "***", "rsa_padding": "pkcs1v15"}
+    assert sub["platform"] == "accessrc" and sub["auth"] == {"kind": "hmac", "secret": "***"}
     assert client.get(f"/api/subscriptions/{sub['id']}", headers=BEARER).get_json()["id"] == sub["id"]
     patched = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
                            json={"url": "http://127.0.0.1:9/other", "overrides": {"status": "Rejected"}}).get_json()
@@ -188,3 +188,11 @@ def test_scheduled_subscriptions_resume_after_a_restart(make_app, receiver):
     assert next_fire >= restarted_at + 0.25  # firings missed while down are not made up in a burst
     wait_until(lambda: len(target.received) >= count + 2)
     assert second.test_client().get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["fired_count"] >= 3
+
+
+def test_the_stored_auth_form_sent_back_is_refused_with_the_subscribe_name(client, app):
+    resp = create(client, url="http://127.0.0.1:9/h", auth={"kind": "hmac", "secret": "abc"})
+    error = resp.get_json()["error"]
+    assert resp.status_code == 400 and error["field"] == "auth.kind"
+    assert "AccessRC's Subscribe auth object names it `type`" in error["message"]
+    assert count_rows(app, "subscriptions") == 0

@@ -188,3 +188,28 @@ def test_variables_in_set_values_are_json_like_cli_set(tmp_path):
                     "summary.failureCount: '${F}'}\n")
     sc = load_file(path, cli_vars={"N": "120", "F": "5"}, env={})
     assert sc.steps[0].data["set"] == {"summary.totalRecords": 120, "summary.failureCount": 5}
+
+
+@pytest.mark.parametrize("mistake, message", [
+    ("    retyr: {delays: [0]}\n", "m.yaml:9:5: unknown field 'retyr' in send step: did you mean 'retry'? (allowed:"),
+    ("    timeout: soon\n", "m.yaml:9:14: timeout: expected a number, got a string"),
+    ("    retry: {delays: [0, 0, 0, 0, 0, 0]}\n", "m.yaml:9:12: retry: "),
+])
+def test_one_mistake_in_a_named_step_is_one_message(tmp_path, mistake, message):
+    """A step that fails its own checks still defines its `as:` name (and counts as sent) for the steps after
+    it, so `expect.of` and `${name.…}` references to it do not add false problems."""
+    text = ("name: one mistake\nplatform: accessrc\nurl: http://127.0.0.1:9/h\nauth: {kind: hmac, secret: s}\n"
+            "steps:\n  - send: DELIVERY_CHANNEL_STATUS_UPDATED\n    as: approved\n    name: approved\n" + mistake +
+            "  - send: DELIVERY_REFUND_REQUESTED\n    headers: {X-Of: \"${approved.payload.providerDeliveryChannelId}\"}\n"
+            "  - expect: {of: approved, status: 200}\n")
+    problems = problems_of(tmp_path, "m.yaml", text)
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
+def test_a_misspelt_step_kind_with_a_name_is_one_message(tmp_path):
+    text = ("name: one mistake\nplatform: accessrc\nurl: http://127.0.0.1:9/h\nauth: {kind: hmac, secret: s}\n"
+            "steps:\n  - sned: DELIVERY_CHANNEL_STATUS_UPDATED\n    as: approved\n"
+            "  - expect: {of: approved, status: 200}\n")
+    problems = problems_of(tmp_path, "m.yaml", text)
+    assert problems == ["m.yaml:6:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, "
+                        "repeat"], problems

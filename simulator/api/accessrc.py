@@ -54,7 +54,10 @@ def parse_auth(value) -> Auth:
             raise bad_request(f"auth.{name} must be a string of at most {limit} characters", f"auth.{name}")
     unknown = sorted(set(value or {}) - set(AUTH_LIMITS))
     if unknown:
-        raise bad_request(f"unknown field auth.{unknown[0]}", f"auth.{unknown[0]}")
+        hint = {"kind": " (AccessRC's Subscribe auth object names it `type`)",
+                "header_name": " (the Subscribe object's name is `headerName`)",
+                "header_value": " (the Subscribe object's name is `headerValue`)"}.get(unknown[0], "")
+        raise bad_request(f"unknown field auth.{unknown[0]}{hint}", f"auth.{unknown[0]}")
     try:
         return Auth.from_accessrc(value)
     except AuthError as exc:

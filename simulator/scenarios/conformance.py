@@ -132,16 +132,27 @@ def run(p: Plan, runner: Runner) -> Verdict:
         result = runner.run_scenario(scenario)
         results.append(result)
         evidence = []
-        for step in result.steps:
+        for step in result.steps:  # each line says whether its step passed: a 200 may be right or wrong
             if step.skipped:
-                evidence.append(f"{step.name}: not checked ({step.skipped})")
+                evidence.append(f"{SKIPPED}{step.name}: not checked ({step.skipped})")
             elif step.passed is True:
-                evidence.append(step.evidence)
+                evidence.append(f"{PASSED}{step.evidence}")
             elif step.passed is False:
-                evidence.append(f"{step.name}: " + "; ".join(f.text() for f in step.failures))
+                evidence.append(f"{FAILED}{step.name}: " + "; ".join(f.text() for f in step.failures))
         ok = result.failed == 0 and result.passed > 0
         rows.append(Row(row_id, title, "pass" if ok else "fail", evidence))
     return Verdict(p.platform, p.url, p.auth, p.timeout, rows, results)
+
+
+PASSED, FAILED, SKIPPED = "ok ", "FAIL ", "skip "  # the first word of each evidence line
+CREDENTIALS_HINT = {
+    "rsa": "Accredit signs with this simulator's key: give the receiver the PEM of `accessrc-sim keys show`",
+    "hmac": "--hmac-secret must be the receiver's secret",
+    "header": "--api-key-header / --api-key must be the header and key the receiver checks",
+    "basic": "--basic USER:PASS must be the receiver's user and password",
+    "authorization": "--authorization must be the exact header value the receiver expects",
+    "none": "no auth was sent: give the receiver's credentials with the auth options",
+}
 
 
 def table(v: Verdict, color: bool = False, style: Callable | None = None) -> list[str]:
@@ -152,12 +163,19 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
         text, colour = marks[row.state]
         lines.append(f"  {style(text, fg=colour) if color else text}  {row.title}")
         for item in row.evidence:
-            lines.append(f"        {_one_line(item)}")
+            mark, _, rest = item.partition(" ")
+            if mark + " " in (PASSED, FAILED, SKIPPED):  # aligned: ok / FAIL / skip, then the step's evidence
+                lines.append(f"        {mark:<5}{_one_line(rest)}")
+            else:
+                lines.append(f"        {_one_line(item)}")
     failed = [r for r in v.applicable if r.state == "fail"]
     lines.append("")
     refused = [r for r in v.applicable if r.state == "fail" and any("Connection refused" in e for e in r.evidence)]
     if refused and len(refused) == len(failed):
         lines.append(f"Nothing answered at {v.url} (connection refused): is the receiver running on that port?")
+    elif any(e.startswith(FAILED) and "expected 2xx, got 401" in e for r in failed for e in r.evidence):
+        lines.append(f"Genuine deliveries were refused with 401: does the receiver expect the credentials this run "
+                     f"sends? ({CREDENTIALS_HINT.get(v.auth.kind, 'auth ' + v.auth.kind)})")
     if v.ready:
         lines.append(f"Verdict: READY - all {len(v.applicable)} applicable checks passed"
                      + (f" ({len(v.rows) - len(v.applicable)} not applicable)" if len(v.rows) != len(v.applicable)
@@ -170,7 +188,7 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
     return lines
 
 
-def _one_line(text: str, limit: int = 200) -> str:
+def _one_line(text: str, limit: int = 400) -> str:
     """Evidence on one table line: white space folded (an HTML error page is many lines), long text cut."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "…"

@@ -7,6 +7,7 @@ their positions: JSON is YAML once tabs, which JSON only allows as whitespace, a
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 import re
@@ -305,8 +306,10 @@ def _schema_problems(kind: str, instance: Any, base: tuple, pos: _Positions, con
             allowed = set(err.schema.get("properties", {}))
             for extra in [k for k in err.instance if k not in allowed]:
                 owner = ".".join(str(p) for p in rel) or context
+                close = difflib.get_close_matches(str(extra), sorted(allowed), n=1, cutoff=0.75)
                 problems.append(f"{pos.at(path + (extra,), key=True)}: unknown field {extra!r} in {owner}"
-                                f" (allowed: {', '.join(sorted(allowed))})")
+                                + (f": did you mean {close[0]!r}?" if close else "")
+                                + f" (allowed: {', '.join(sorted(allowed))})")
         elif err.validator == "unevaluatedProperties" and isinstance(err.instance, dict):
             continue  # reported by additionalProperties of the referenced schema
         elif err.validator == "required":
@@ -474,6 +477,9 @@ class _Builder:
                           if first is not None else f"empty step: use one of {', '.join(KINDS)}", key=True)
             else:
                 self.fail(path, f"a step has exactly one kind, this one has {', '.join(kinds)}")
+            if "as" in item:  # most likely a send with a misspelt kind: its name still counts, one message
+                state["sent"] = True
+                self._define(item, None, defined)
             return None
         kind = kinds[0]
         if kind != "repeat":
@@ -481,6 +487,9 @@ class _Builder:
         before = len(self.problems)
         self.problems.extend(_schema_problems(kind, item, path, self.pos, f"{kind} step"))
         if len(self.problems) > before:
+            if kind in ("send", "fault"):  # its name and its sending still count: one mistake, one message
+                state["sent"] = True
+                self._define(item, None, defined)
             return None
         where = self.pos.at(path)
         skip = None
@@ -514,11 +523,16 @@ class _Builder:
         elif kind == "repeat":
             step.children = self._steps(item["steps"], path + ("steps",), platform, auth, defined, state)
             step.name = step.name or f"repeat {item['repeat']} times"
-        if kind in ("send", "fault") and isinstance(item.get("as"), str):
-            defined[item["as"]] = step.event
+        if kind in ("send", "fault"):
+            self._define(item, step.event, defined)
+        return step
+
+    def _define(self, item: dict, event, defined: dict) -> None:
+        """Record a send or fault step's `as:` name for the steps after it."""
+        if isinstance(item.get("as"), str):
+            defined[item["as"]] = event
             for ref in self._own_refs:
                 self._check_ref(ref, defined)
-        return step
 
     def _check_step_refs(self, kind: str, item: dict, path: tuple, defined: dict) -> None:
         """`${name.…}` in a step may use earlier steps; in its own `expect`, the step itself too (checked once
