@@ -4,8 +4,9 @@ Open loop: request i is due at start + i/rate, whatever happened to the ones bef
 up as latency and failures instead of quietly lowering the rate. `concurrency` worker threads share the slots
 and send each event with the core's `post()` (exact bytes, no redirects, outbound guard). The event of a slot
 is generated and signed just before it: by the worker itself, or, for RSA-signed events at higher rates, by
-signing processes (`simulator.load_signers`) that keep ~0.7 ms of RSA per event off the posting process. Generation draws Faker's slow fields from pools made once
-(`PooledFaker`), so a payload costs tens of microseconds instead of ~1 ms. Bounded: at most `max_requests`
+signing processes (`simulator.load_signers`) that keep ~0.7 ms of RSA per event off the posting process.
+Generation draws Faker's slow fields from pools made once (`simulator.load_events`), so a payload costs tens of
+microseconds instead of ~1 ms. Bounded: at most `max_requests`
 requests, no new request after `duration` (+1 s grace for a late slot); each one ends within `timeout`.
 Load mode does not write to the SQLite delivery log (see the README); failures are tallied and sampled.
 """
@@ -177,8 +178,8 @@ class LoadRun:
         self.done = threading.Event()
         signers = plan.signers if plan.signers is not None else default_signers(
             plan.auth.kind == "rsa", plan.rate, os.cpu_count())
-        self.signers = SignerPool(signers, self.template, keys, source_args, plan.seed, plan.concurrency,
-                                  clock) if signers else None
+        self.pool = SignerPool(signers, self.template, keys, source_args, plan.seed, plan.concurrency,
+                               clock) if signers else None  # None: the worker threads build and sign
         self.result.signers = signers
 
     # -- the run -----------------------------------------------------------------------------------
@@ -192,8 +193,8 @@ class LoadRun:
         # another worker runs Python: a convoy that halves the signed rate. A shorter interval ends it.
         sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
         try:
-            if self.signers is not None:
-                self.signers.start(self.start, self.plan.rate, self.plan.total)
+            if self.pool is not None:
+                self.pool.start(self.start, self.plan.rate, self.plan.total)
             for w in workers:
                 w.start()
             for w in workers:
@@ -208,8 +209,8 @@ class LoadRun:
 
     def close(self) -> None:
         """Stop the signing processes, if any (run() does it when it ends)."""
-        if self.signers is not None:
-            self.signers.close()
+        if self.pool is not None:
+            self.pool.close()
 
     def _take_slot(self) -> int | None:
         with self.lock:
@@ -225,14 +226,14 @@ class LoadRun:
         try:
             while (slot := self._take_slot()) is not None:
                 due = slot / rate
-                if self.signers is None:
+                if self.pool is None:
                     early = self.start + due - LEAD - self.clock()
                     if early > 0:  # wake just before the slot, so the event's timestamps are of its sending time
                         self.sleep(early)
                     event = build_event(source, self.template, self.keys)
                 else:
                     try:
-                        event = self.signers.get(slot)  # built by a signing process just before the slot
+                        event = self.pool.get(slot)  # built by a signing process just before the slot
                     except LoadError as exc:  # the processes stopped: this slot and every one not taken fail
                         with self.lock:
                             lost = 1 + self.plan.total - self.next_slot

@@ -46,11 +46,14 @@ MAX_SIGNERS = 16
 WARM_UP = 8  # events a process builds before it says ready: fills its Faker pools, loads OpenSSL's key
 
 
+SUPPORTED = os.name == "posix"  # the child inherits its socket by pass_fds, which Windows does not have
+
+
 def default_signers(rsa: bool, rate: float, cpus: int | None) -> int:
     """Processes a run uses unless told: for RSA-signed events at a rate worth it, one per SIGNS_PER_PROCESS of
     rate, leaving a core to the posting threads; none on one core (a process would only compete with them)."""
     cpus = cpus or 1
-    if not rsa or cpus < 2 or rate < PROCESS_SIGNING_FROM:
+    if not rsa or cpus < 2 or rate < PROCESS_SIGNING_FROM or not SUPPORTED:
         return 0
     return max(1, min(cpus - 1, MAX_SIGNERS, math.ceil(rate / SIGNS_PER_PROCESS)))
 
@@ -107,6 +110,8 @@ class SignerPool:
                  seed: int | None = None, concurrency: int = 1, clock: Callable[[], float] = time.monotonic):
         if not 1 <= processes <= MAX_SIGNERS:
             raise LoadError(f"signing processes must be between 0 and {MAX_SIGNERS}")
+        if not SUPPORTED:
+            raise LoadError("signing processes need a POSIX system; use --signers 0")
         self.processes = processes
         self.concurrency = concurrency
         self.clock = clock

@@ -226,7 +226,7 @@ def test_a_signing_process_that_dies_ends_the_run_with_the_rest_counted(keys):
     with ScriptedServer() as server:
         run = LoadRun(LoadPlan("BadgeExportZipFile.Created", server.url, 50, 4, concurrency=2, auth=Auth("rsa"),
                                 signers=1), keys)
-        killer = threading.Timer(0.5, run.signers.procs[0].kill)
+        killer = threading.Timer(0.5, run.pool.procs[0].kill)
         killer.start()
         started = time.monotonic()
         result = run.run()
@@ -236,7 +236,7 @@ def test_a_signing_process_that_dies_ends_the_run_with_the_rest_counted(keys):
     assert 10 <= summary["sent"] <= 60 and summary["accepted"] == summary["sent"] == len(server.requests)
     reason = "not sent: the signing process stopped (exit code -9)"
     assert summary["failed_by_status"] == {reason: 200 - summary["sent"]}, summary
-    assert run.signers.procs[0].poll() == -9
+    assert run.pool.procs[0].poll() == -9
 
 
 def test_a_signing_process_reports_events_it_cannot_build():
