@@ -438,3 +438,21 @@ steps:
     sent = store.attempts(job.id)[0].request_headers
     assert sent["X-Trace"] == "run-42" and "User-Agent" not in sent and sent["X-JobAttempt"] == "4"
     assert job.headers == {"User-Agent": None, "X-Trace": "run-42"}
+
+
+def test_a_body_path_the_answer_lacks_reads_missing_not_a_string(tmp_path, start_receiver):
+    """expect.body on a path the answer does not have: the text and JUnit say (missing), unquoted; the JSON
+    report has actual null with missing true, so it cannot be taken for the string "(missing)"."""
+    server = start_receiver("accessrc", Auth("none"))
+    path = tmp_path / "m.yaml"
+    path.write_text(f"name: missing path\nplatform: accessrc\nurl: {server.url}/hook\nsteps:\n"
+                    "  - send: DELIVERY_REFUND_REQUESTED\n    expect: {body: {data.nothing.here: 1}}\n")
+    junit, report = tmp_path / "j.xml", tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["run", str(path), "--junit", str(junit), "--report", str(report)])
+    assert result.exit_code == 1, result.output
+    assert "body.data.nothing.here: expected 1, got (missing)" in result.output
+    failure = ET.parse(junit).getroot().find(".//failure")
+    assert "actual:   (missing)\n" in failure.text and '"(missing)"' not in failure.text
+    step = json.loads(report.read_text())["scenarios"][0]["steps"][0]
+    assert step["failures"][0] == {"check": "body.data.nothing.here", "expected": 1, "actual": None,
+                                   "missing": True, "label": ""}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from .loader import Scenario
-from .runner import ScenarioResult, StepResult
+from .runner import MISSING, ScenarioResult, StepResult
 
 
 def summary_line(results: list[ScenarioResult]) -> str:
@@ -72,7 +72,7 @@ def write_junit(results: list[ScenarioResult], path: str | Path) -> None:
                 fail = ET.SubElement(case, "failure", message=first.text(), type=first.check)
                 fail.text = "\n".join(
                     f"{f.label + ': ' if f.label else ''}{f.check}\n  expected: {json.dumps(f.expected, default=str)}"
-                    f"\n  actual:   {json.dumps(f.actual, default=str)}" for f in s.failures) + f"\n(step at {s.where})"
+                    f"\n  actual:   {_junit_value(f.actual)}" for f in s.failures) + f"\n(step at {s.where})"
             jobs = [f"job {ex.job.id} attempt {ex.number}: {ex.status if ex.status is not None else ex.error}"
                     for ex in s.exchanges]
             if jobs:
@@ -107,3 +107,8 @@ def _atomic_write(path: str | Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _junit_value(value) -> str:
+    """JSON of a value; a path the answer does not have reads (missing), not the string "(missing)"."""
+    return str(value) if value is MISSING else json.dumps(value, default=str)

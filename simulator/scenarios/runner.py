@@ -27,11 +27,23 @@ from .loader import CREDENTIAL_FAULTS, Scenario, Step, _VAR
 SOURCE = "scenario"
 
 
+class _Missing:
+    """The actual value of a body path the answer does not have (not the string "(missing)")."""
+
+    def __repr__(self) -> str:
+        return "(missing)"
+
+    __str__ = __repr__
+
+
+MISSING = _Missing()
+
+
 @dataclass
 class Failure:
     check: str
     expected: Any
-    actual: Any
+    actual: Any  # MISSING when the answer has no such path
     label: str = ""
 
     def text(self) -> str:
@@ -39,10 +51,15 @@ class Failure:
         return f"{where}{self.check}: expected {_show(self.expected)}, got {_show(self.actual)}"
 
     def to_dict(self) -> dict:
+        if self.actual is MISSING:  # JSON: no value, and says so
+            return {"check": self.check, "expected": self.expected, "actual": None, "missing": True,
+                    "label": self.label}
         return {"check": self.check, "expected": self.expected, "actual": self.actual, "label": self.label}
 
 
 def _show(value: Any) -> str:
+    if value is MISSING:
+        return str(value)
     if isinstance(value, str):
         return value if len(value) <= 200 else value[:200] + "…"
     text = json.dumps(value, ensure_ascii=False, default=str)
@@ -192,7 +209,7 @@ def check_exchange(expect: dict, ex: Exchange, wanted_status: list) -> list[Fail
         try:
             got = paths.get(body, path)
         except paths.PathError:
-            out.append(Failure(f"body.{path}", value, "(missing)", label))
+            out.append(Failure(f"body.{path}", value, MISSING, label))
             continue
         if got != value:
             out.append(Failure(f"body.{path}", value, got, label))

@@ -991,7 +991,8 @@
   function failureText(f) {
     if (typeof f === 'string') return f;
     const show = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
-    return `✖ ${f.label ? `${f.label}: ` : ''}${f.check}: expected ${show(f.expected)}, got ${show(f.actual)}`;
+    const actual = f.missing ? '(missing)' : show(f.actual);  // a path the answer does not have
+    return `✖ ${f.label ? `${f.label}: ` : ''}${f.check}: expected ${show(f.expected)}, got ${actual}`;
   }
 
   function renderRun() {
