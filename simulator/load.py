@@ -236,9 +236,7 @@ class LoadRun:
                         event = self.pool.get(slot)  # built by a signing process just before the slot
                     except LoadError as exc:  # the processes stopped: this slot and every one not taken fail
                         with self.lock:
-                            lost = 1 + self.plan.total - self.next_slot
-                            self.next_slot = self.plan.total
-                            self.result.failed[f"not sent: {exc}"] += lost
+                            self.result.failed[f"not sent: {exc}"] += self._give_up()
                         return
                 if event.error is not None:
                     self._record_unbuilt(event)
@@ -249,14 +247,19 @@ class LoadRun:
                 started = self.clock()
                 if started - self.start > end:
                     with self.lock:
-                        self.result.unsent += 1 + self.plan.total - self.next_slot
-                        self.next_slot = self.plan.total
+                        self.result.unsent += self._give_up()
                     return
                 resp = delivery.post(session, self.template.url, event.body, event.headers, self.plan.timeout,
                                      self.clock)
                 self._record(event.job_id, started, started - self.start - due, resp)
         finally:
             session.close()
+
+    def _give_up(self) -> int:
+        """Under the lock: take every slot not yet taken; how many they are, with the caller's own slot."""
+        rest = 1 + self.plan.total - self.next_slot
+        self.next_slot = self.plan.total
+        return rest
 
     def _record_unbuilt(self, event: Built) -> None:
         with self.lock:

@@ -21,9 +21,12 @@ class Number(click.FloatRange):
     name = "number"
 
 
+def signing_processes(n: int) -> str:
+    return f"{n} signing process{'es' if n > 1 else ''}"
+
+
 def signing_note(processes: int) -> str:
-    return (f"events signed in {processes} signing process{'es' if processes > 1 else ''}" if processes
-            else "events signed in the sending threads")
+    return f"events signed in {signing_processes(processes)}" if processes else "events signed in the sending threads"
 
 
 CPU_BOUND = 0.8  # the sending process busy this share of a core (or more): it, not --concurrency, set the pace
@@ -53,9 +56,9 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
             lines.append(f"the requested rate was not held: answers take {p50 * 1000:.0f} ms, so {concurrency} in "
                          f"flight carry about {concurrency / p50 if p50 else 0:.0f}/s; raise --concurrency")
         elif s["signing_processes"]:
-            lines.append(f"the requested rate was not held: the {s['signing_processes']} signing process"
-                         f"{'es' if s['signing_processes'] > 1 else ''} could not build events faster, or other work "
-                         "on this machine took the CPU; raise --signers if cores are free, or lower --rate")
+            lines.append(f"the requested rate was not held: the {signing_processes(s['signing_processes'])} could "
+                         "not build events faster, or other work on this machine took the CPU; raise --signers if "
+                         "cores are free, or lower --rate")
         else:
             lines.append(f"the requested rate was not held, though the sender kept only {busy:.0%} of a core busy: "
                          "other work on this machine took the CPU; lower --rate")
@@ -125,8 +128,7 @@ def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, see
                        f"{signing_note(run.result.signers)}")
             cores = os.cpu_count() or 1
             if run.result.signers > cores - 1:
-                n = run.result.signers
-                click.echo(f"note: {n} signing process{'es' if n > 1 else ''} on {cores} core{'s' if cores > 1 else ''}"
+                click.echo(f"note: {signing_processes(run.result.signers)} on {cores} core{'s' if cores > 1 else ''}"
                            " leave no core to the sending threads; they will compete for the CPU")
         result = run_load(run, None if as_json else progress, 0.25 if tty else 1.0)
     finally:

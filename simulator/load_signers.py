@@ -6,7 +6,7 @@ thread waits for the signer's Python in turn, and a saturated run measured ~0.8 
 (bench/bench.py). A signing process builds events in its own interpreter, so the posting threads keep the GIL;
 measured 0.86-1.02 on the same 2-core machine.
 
-Each process has one Pipe. The parent asks for a batch of slots, `(first_slot, n)`, no earlier than the batch's
+Each process has one socket to the parent. The parent asks for a batch of slots, `(first_slot, n)`, no earlier than the batch's
 first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
 ahead of the posting threads than a few batches (so a slow receiver does not leave a pile of stale events).
 The child answers with the `Built` events of those slots. A child is a fresh interpreter
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -44,9 +43,8 @@ SIGNS_PER_PROCESS = 1200  # events per second one process builds on this project
 PROCESS_SIGNING_FROM = 300.0  # requests per second: below this, the worker threads sign (no process to start)
 MAX_SIGNERS = 16
 WARM_UP = 8  # events a process builds before it says ready: fills its Faker pools, loads OpenSSL's key
-
-
 SUPPORTED = os.name == "posix"  # the child inherits its socket by pass_fds, which Windows does not have
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds `simulator`, for the child's path
 
 
 def default_signers(rsa: bool, rate: float, cpus: int | None) -> int:
@@ -60,9 +58,6 @@ def default_signers(rsa: bool, rate: float, cpus: int | None) -> int:
 
 def batch_size(rate: float) -> int:
     return max(1, min(MAX_BATCH, math.ceil(rate * BATCH_SECONDS)))
-
-
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds `simulator`, for the child's path
 
 
 # -- the child -----------------------------------------------------------------------------------------
@@ -81,8 +76,7 @@ def _child(conn: Connection, template: Job, private_pem: bytes | None, public_pe
         keys = None
         if private_pem is not None:
             keys = KeyPair(serialization.load_pem_private_key(private_pem, password=None), public_pem)
-        rng = random.Random(None if seed is None else seed * 1_000_003 + 7919 * (index + 1))
-        source = PayloadSource(**source_args, pools=FakerPools(seed), rng=rng)
+        source = PayloadSource(**source_args, pools=FakerPools(seed)).worker(index, seed)
         for _ in range(WARM_UP):
             build_event(source, template, keys)
     except Exception as exc:  # reported to the parent, which refuses the run with it
@@ -158,17 +152,9 @@ class SignerPool:
         try:
             kind, detail = conn.recv()
         except (EOFError, OSError):
-            raise LoadError(f"the signing process stopped while starting ({self._exit(proc)})") from None
+            raise LoadError(f"the signing process stopped while starting{_exit_code([proc])}") from None
         if kind != "ready":
             raise LoadError(f"the signing process could not start: {detail}")
-
-    @staticmethod
-    def _exit(proc: subprocess.Popen, wait_s: float = 1.0) -> str:
-        """`exit code N` of a process that stopped (reaped for up to `wait_s`), or `still running`."""
-        try:
-            return f"exit code {proc.wait(wait_s)}"
-        except subprocess.TimeoutExpired:
-            return "still running"
 
     # -- feeding -----------------------------------------------------------------------------------
     def start(self, t0: float, rate: float, total: int) -> None:
@@ -220,20 +206,10 @@ class SignerPool:
                         self.room.notify()
             except (EOFError, OSError, ValueError):
                 if not self.closed:
-                    reason = self._stopped_reason()
+                    reason = f"the signing process stopped{_exit_code(self.procs)}"
                     with self.arrived:
                         self._fail(reason)
                 return
-
-    def _stopped_reason(self) -> str:
-        """Why the pipe broke: the exit code of the process that died (reaped for up to a second)."""
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            for proc in self.procs:
-                if proc.poll() is not None:
-                    return f"the signing process stopped (exit code {proc.returncode})"
-            time.sleep(0.01)
-        return "the signing process stopped"
 
     def _fail(self, reason: str) -> None:
         self.failure = reason
@@ -278,6 +254,18 @@ class SignerPool:
                 proc.wait(2)
         for conn in self.conns:
             conn.close()
+
+
+def _exit_code(procs: list[subprocess.Popen], wait_s: float = 1.0) -> str:
+    """` (exit code N)` of the first of `procs` to have stopped (reaped for up to `wait_s`), else ``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for proc in procs:
+            if proc.poll() is not None:
+                return f" (exit code {proc.returncode})"
+        if time.monotonic() >= deadline:
+            return ""
+        time.sleep(0.01)
 
 
 if __name__ == "__main__":  # a signing process: python -m simulator.load_signers FD

@@ -49,7 +49,7 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
             out = []
 
             def job_event(row) -> None:
-                mark = (row["state"], row["attempts_made"], row["updated_at"])
+                mark = _mark(row)
                 if told.get(row["id"]) != mark:
                     told[row["id"]] = mark
                     out.append((f"{since_attempt}:{since_seq}", "job", shape(job_json(_job_from_row(row), row["seq"]))))
@@ -67,7 +67,7 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
                 row = store.execute("SELECT * FROM jobs WHERE id = ?", (attempt.job_id,)).fetchone()
                 job = shape(job_json(_job_from_row(row), row["seq"])) if row else None
                 if row is not None:
-                    told[row["id"]] = (row["state"], row["attempts_made"], row["updated_at"])
+                    told[row["id"]] = _mark(row)
                     attempted.add(row["id"])
                 out.append((f"{since_attempt}:{since_seq}", "attempt", {"attempt": shape(attempt_json(attempt)),
                                                                         "job": job}))
@@ -91,3 +91,8 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _mark(row) -> tuple:
+    """What a client is told of a job row: a change in any of these is a new `job` event."""
+    return row["state"], row["attempts_made"], row["updated_at"]
