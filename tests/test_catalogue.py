@@ -51,12 +51,13 @@ def test_unknown_event_is_refused_with_the_known_names():
 
 
 def test_import_result_counts_are_consistent_for_every_status():
-    seen = set()
+    seen, fewer_errors = set(), 0
     for seed in range(200):
         p = catalogue.generate("APPLICATIONS_IMPORT_RESULT", seed=seed)
         s = p["summary"]
         assert s["successCount"] + s["failureCount"] == s["totalRecords"]
-        assert len(p["errors"]) == s["failureCount"]
+        assert 0 < len(p["errors"]) <= s["failureCount"] or len(p["errors"]) == s["failureCount"] == 0
+        fewer_errors += len(p["errors"]) < s["failureCount"]
         if p["status"] == "SUCCESS":
             assert s["failureCount"] == 0
         if p["status"] == "FAILED":
@@ -65,6 +66,8 @@ def test_import_result_counts_are_consistent_for_every_status():
             assert s["successCount"] > 0 and s["failureCount"] > 0
         seen.add(p["status"])
     assert seen == {"SUCCESS", "PARTIAL_SUCCESS", "FAILED"}
+    # Seed 000's own shape (failureCount 5, two errors entries) comes out at a realistic rate, not never, not always.
+    assert 10 <= fewer_errors <= 100
 
 
 def test_import_result_steered_by_overrides_like_the_seed_sample():
@@ -78,15 +81,15 @@ def test_import_result_steered_by_overrides_like_the_seed_sample():
     assert failed["summary"]["successCount"] == 0
 
 
-def test_inconsistent_override_is_refused_unless_forced():
+def test_inconsistent_override_is_advice_and_refused_only_when_strict():
+    overrides = {"summary.totalRecords": 10, "summary.failureCount": 2, "summary.successCount": 3}
+    p = catalogue.generate("APPLICATIONS_IMPORT_RESULT", seed=1, overrides=overrides)
+    assert p["summary"]["successCount"] == 3
+    advice = catalogue.advise("APPLICATIONS_IMPORT_RESULT", p)
+    assert [a.rule for a in advice] == ["accessrc.import.counts-add-up"] and "totalRecords" in advice[0].text
     with pytest.raises(CatalogueError) as err:
-        catalogue.generate("APPLICATIONS_IMPORT_RESULT", seed=1,
-                           overrides={"summary.totalRecords": 10, "summary.failureCount": 2,
-                                      "summary.successCount": 3})
-    assert any("totalRecords" in p for p in err.value.problems)
-    forced = catalogue.generate("APPLICATIONS_IMPORT_RESULT", seed=1, overrides={"summary.successCount": 3,
-                                "summary.totalRecords": 10, "summary.failureCount": 2}, force=True)
-    assert forced["summary"]["successCount"] == 3
+        catalogue.generate("APPLICATIONS_IMPORT_RESULT", seed=1, overrides=overrides, strict=True)
+    assert any("totalRecords" in p and "accessrc.import.counts-add-up" in p for p in err.value.problems)
 
 
 def test_eligibility_shape_spelling_and_final_evaluation_rule():
@@ -101,9 +104,20 @@ def test_eligibility_shape_spelling_and_final_evaluation_rule():
             "Is A Child?", "Is Person Elderly?", "Is Single Adult Headed Household?", "Has At Least N Dependents?"]
         assert re.fullmatch(r"VR-\d{9}", app["beneficiaryFederationId"])
         fits = all(c["evaluationKey"] == "FITS_CRITERIA" for c in app["mandotaryCriteria"])
-        assert app["finalEvaluation"]["evaluationKey"] == ("FITS_CRITERIA" if fits else "NOT_VALIDATED")
+        if fits:
+            assert app["finalEvaluation"]["evaluationKey"] == "FITS_CRITERIA"
         for c in app["mandotaryCriteria"] + app["additionalCriteria"]:
             assert (c["notes"] == "") == (c["evaluationKey"] == "FITS_CRITERIA")
+
+
+def test_eligibility_generates_the_seeds_fits_criteria_with_unvalidated_profiles_at_times():
+    quirky = total = 0
+    for seed in range(100):
+        for app in catalogue.generate("PROGRAM_ELIGIBILITY_EVALUATED", seed=seed)["applications"]:
+            unvalidated = any(c["evaluationKey"] == "NOT_VALIDATED" for c in app["mandotaryCriteria"])
+            total += unvalidated
+            quirky += unvalidated and app["finalEvaluation"]["evaluationKey"] == "FITS_CRITERIA"
+    assert total and 0.1 <= quirky / total <= 0.6
 
 
 def test_eligibility_notes_follow_the_doc_for_profiles():
@@ -131,12 +145,14 @@ def test_delivery_channel_status_values():
     assert types == {"Delivery Channel Create", "Delivery Channel Update", "Delivery Channel Update Status"}
 
 
-def test_rejected_override_gets_a_reason_and_approved_with_reason_is_refused():
+def test_rejected_override_gets_a_reason_and_approved_with_reason_is_advice():
     p = catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=2, overrides={"status": "Rejected"})
     assert p["message"]
+    odd = catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=2, overrides={"status": "Approved", "message": "why"})
+    assert [a.rule for a in catalogue.advise("DELIVERY_CHANNEL_STATUS_UPDATED", odd)] == ["accessrc.dcsu.message-by-status"]
     with pytest.raises(CatalogueError):
         catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=2,
-                           overrides={"status": "Approved", "message": "why"})
+                           overrides={"status": "Approved", "message": "why"}, strict=True)
 
 
 def test_accredit_base_fields_and_timestamp_format():
@@ -156,6 +172,20 @@ def test_reachfive_has_the_ten_fields_in_doc_order_and_consistent_counts():
         assert p["total_succeeded"] + p["total_failed"] == p["total_operations"]
         assert p["created_at"] <= p["updated_at"]
         assert p["type"] in ("import", "export") and p["status"] in ("SUCCESS", "FAILURE")
+
+
+def test_accredit_accepts_extra_fields_and_any_fraction_digits_as_documented():
+    body = {"Event": "BadgeExportZipFile.Created", "Timestamp": "2024-05-10T11:09:21.2480000Z",
+            "BadgeExportZipFileId": "5e0c2d7a-91b4-4f3e-8a6d-2b7c1f09e4d3", "PrintBatch": 7}
+    assert catalogue.validate("BadgeExportZipFile.Created", body) == []
+    assert {a.rule for a in catalogue.advise("BadgeExportZipFile.Created", body)} == {
+        "accredit.payload.timestamp-millis", "accredit.payload.no-extra-fields"}
+    assert len(catalogue.validate("BadgeExportZipFile.Created", body, strict=True)) == 2
+    contact = {"Event": "Contact.Updated", "Timestamp": "2024-05-10T11:09:21.248Z", "ContactId": "c-1"}
+    assert catalogue.validate("Entity.Event", contact) == [] and catalogue.advise("Entity.Event", contact) == []
+    made = catalogue.generate("Entity.Event", seed=1, overrides={"Event": "Contact.Updated", "ContactId": "c-1"})
+    assert made["Event"] == "Contact.Updated" and made["ContactId"] == "c-1"
+    assert catalogue.validate("Entity.Event", {"Event": "Contact", "Timestamp": "2024-05-10T11:09:21Z"})
 
 
 def test_override_of_missing_path_is_refused_and_nested_paths_work():

@@ -15,11 +15,12 @@ from faker import Faker
 from jsonschema import Draft202012Validator
 
 from . import accessrc, accredit, paths, reachfive
-from .base import PLATFORMS, EventSpec, GenContext, iso_millis
+from .advice import Advice, Advisory, no_extra_fields
+from .base import PLATFORMS, EventSpec, Example, GenContext, iso_millis
 from .paths import PathError
 
-__all__ = ["EVENTS", "PLATFORMS", "EventSpec", "CatalogueError", "PathError", "get_event", "events",
-           "generate", "validate", "apply_overrides", "body_bytes", "iso_millis"]
+__all__ = ["EVENTS", "PLATFORMS", "EventSpec", "Example", "Advice", "CatalogueError", "PathError", "get_event",
+           "events", "generate", "validate", "advise", "example", "apply_overrides", "body_bytes", "iso_millis"]
 
 EVENTS: tuple[EventSpec, ...] = accessrc.EVENTS + accredit.EVENTS + reachfive.EVENTS
 _BY_NAME: dict[str, EventSpec] = {}
@@ -64,10 +65,13 @@ def _faker(seed: int | None) -> Faker:
 
 
 def generate(name: str, seed: int | None = None, overrides: dict[str, Any] | None = None,
-             now: datetime | None = None, count: int | None = None, force: bool = False) -> dict:
-    """A fresh payload for `name`. Overrides (dotted path → value) steer the factory, then are applied.
+             now: datetime | None = None, count: int | None = None, force: bool = False,
+             strict: bool = False, example: str | None = None) -> dict:
+    """A fresh payload for `name` (or the documents' example `example`, "" for the event's first one). Overrides
+    (dotted path → value) steer the factory, then are applied.
 
-    Raises CatalogueError if a path does not exist or the result breaks the schema, unless `force`.
+    Raises CatalogueError if a path does not exist or the result breaks a documented rule (with `strict`, an
+    inferred rule too), unless `force`. Inferred rules it breaks are for `advise()` to report.
     """
     spec = get_event(name)
     overrides = dict(overrides or {})
@@ -78,17 +82,39 @@ def generate(name: str, seed: int | None = None, overrides: dict[str, Any] | Non
     if count is not None and (spec.count_of is None or count < 0):
         raise CatalogueError(f"{spec.name} has no list to size with count" if spec.count_of is None
                              else "count must be 0 or more")
-    ctx = GenContext(fake=_faker(seed), rng=rng, now=now, hints=overrides, count=count)
-    payload = spec.factory(ctx)
-    apply_overrides(payload, overrides, force=force)
+    if example is not None:
+        payload = _example(spec, example or None)
+    else:
+        ctx = GenContext(fake=_faker(seed), rng=rng, now=now, hints=overrides, count=count)
+        payload = spec.factory(ctx)
+    apply_overrides(payload, overrides, force=force or spec.open_fields)
     if not force:
-        problems = validate(spec, payload)
+        problems = validate(spec, payload, strict=strict)
         if problems:
-            raise CatalogueError(f"the payload breaks the {spec.name} schema", problems)
+            raise CatalogueError(f"the payload breaks the {spec.name} schema" if not strict else
+                                 f"the payload breaks {spec.name} rules (--strict: inferred ones count too)", problems)
     return payload
 
 
+def example(name: str, which: str | None = None) -> dict:
+    """A copy of the documents' example payload `which` of event `name` (its first example when None)."""
+    return _example(get_event(name), which)
+
+
+def _example(spec: EventSpec, which: str | None) -> dict:
+    if not spec.examples:
+        raise CatalogueError(f"the documents show no example of {spec.name}")
+    if which is None:
+        return copy.deepcopy(spec.examples[0].payload)
+    for item in spec.examples:
+        if item.name == which:
+            return copy.deepcopy(item.payload)
+    raise CatalogueError(f"no example {which!r} of {spec.name}; examples: "
+                         + ", ".join(e.name for e in spec.examples))
+
+
 def apply_overrides(payload: dict, overrides: dict[str, Any], force: bool = False) -> dict:
+    """Set each dotted path; a path that does not exist is refused unless `force` (or the event's fields are open)."""
     problems = []
     for path, value in overrides.items():
         try:
@@ -103,8 +129,9 @@ def apply_overrides(payload: dict, overrides: dict[str, Any], force: bool = Fals
 _validators: dict[str, Draft202012Validator] = {}
 
 
-def validate(spec: EventSpec | str, payload: Any) -> list[str]:
-    """Every problem with `payload` against the event's schema and consistency rules, as `path: message`."""
+def validate(spec: EventSpec | str, payload: Any, strict: bool = False) -> list[str]:
+    """Every documented rule `payload` breaks (the event's JSON Schema), as `path: message`; with `strict`, every
+    inferred rule it breaks too."""
     spec = get_event(spec) if isinstance(spec, str) else spec
     validator = _validators.get(spec.schema_file)
     if validator is None:
@@ -113,9 +140,32 @@ def validate(spec: EventSpec | str, payload: Any) -> list[str]:
     for err in sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in err.absolute_path) or "(body)"
         problems.append(f"{where}: {err.message}")
-    if not problems and spec.consistency is not None:
-        problems.extend(spec.consistency(payload))
+    if strict and not problems:
+        problems.extend(str(a) for a in advise(spec, payload))
     return problems
+
+
+def advise(spec: EventSpec | str, payload: Any) -> list[Advice]:
+    """Every inferred rule `payload` breaks: advice for the user, never a refusal (unless --strict).
+
+    Meant for payloads that meet the documented rules; on others the schema problems say more."""
+    spec = get_event(spec) if isinstance(spec, str) else spec
+    out = []
+    checks = list(spec.advisories)
+    if spec.closed_rule:
+        checks.append(_closed(spec))
+    for advisory in checks:
+        out.extend(Advice(advisory.rule, text) for text in advisory.check(payload))
+    return out
+
+
+_closed_checks: dict[str, Advisory] = {}
+
+
+def _closed(spec: EventSpec) -> Advisory:
+    if spec.name not in _closed_checks:
+        _closed_checks[spec.name] = Advisory(spec.closed_rule, no_extra_fields(spec.schema))
+    return _closed_checks[spec.name]
 
 
 def body_bytes(payload: Any) -> bytes:

@@ -1,6 +1,7 @@
 """AccessRC events (seeds 000-002 and ../shared/platforms/accessrc.md)."""
 from __future__ import annotations
 
+from .advice import Advisory, at, matches, one_of
 from .base import EventSpec, GenContext
 
 REQUEST_TYPES = ("Delivery Channel Create", "Delivery Channel Update", "Delivery Channel Update Status")
@@ -44,6 +45,18 @@ CAMPAIGNS = (
     "Cash for protection, cohort B",
 )
 BANKS = ("Example Bank", "First Investment Bank", "UniCredit Bulbank", "Raiffeisen Bank", "Postbank")
+
+
+def message_by_status(payload: dict) -> list[str]:
+    status, message = payload.get("status"), payload.get("message")
+    if status == "Approved" and message != "":
+        return [f"message: {message!r} with Approved (the documented Approved payload has an empty message)"]
+    if status == "Rejected" and message == "":
+        return ["message: empty with Rejected (the documented Rejected payload gives the reason)"]
+    return []
+
+
+MONTH_FIRST = r"(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/\d{4} ([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
 
 
 def delivery_channel_status_updated(ctx: GenContext) -> dict:
@@ -104,6 +117,9 @@ def _application(ctx: GenContext) -> dict:
     mandatory = [_criterion(ctx, k, n, ctx.rng.random() < 0.8, federation_id) for k, n in MANDATORY_CRITERIA]
     additional = [_criterion(ctx, k, n, ctx.rng.random() < 0.7, federation_id) for k, n in ADDITIONAL_CRITERIA]
     final = "FITS_CRITERIA" if all(c["evaluationKey"] == "FITS_CRITERIA" for c in mandatory) else "NOT_VALIDATED"
+    if final == "NOT_VALIDATED" and ctx.rng.random() < 0.3:
+        # Seed 001's own shape: FITS_CRITERIA although profile criteria are NOT_VALIDATED (still waiting).
+        final = "FITS_CRITERIA"
     return {
         "beneficiaryFederationId": federation_id,
         "providerBeneficiaryId": ctx.uuid(),
@@ -126,7 +142,7 @@ def program_eligibility_evaluated(ctx: GenContext) -> dict:
     }
 
 
-def eligibility_consistency(payload: dict) -> list[str]:
+def final_matches_criteria(payload: dict) -> list[str]:
     problems = []
     for i, app in enumerate(payload.get("applications", [])):
         mandatory = app.get("mandotaryCriteria", [])
@@ -136,6 +152,31 @@ def eligibility_consistency(payload: dict) -> list[str]:
             problems.append(f"applications.{i}.finalEvaluation: {final} does not match the mandatory criteria "
                             "(FITS_CRITERIA exactly when every mandatory criterion fits)")
     return problems
+
+
+def evaluation_names(payload: dict) -> list[str]:
+    problems = []
+    for part in ("finalEvaluation", "mandotaryCriteria.*", "additionalCriteria.*"):
+        for path, node in at(payload, "applications.*." + part):
+            key, name = (node.get("evaluationKey"), node.get("evaluationName")) if isinstance(node, dict) else (None, None)
+            if key in EVALUATIONS and name != EVALUATIONS[key]:
+                problems.append(f"{path}.evaluationName: {name!r} is not the documented name of {key}")
+    return problems
+
+
+ELIGIBILITY_ADVISORIES = tuple(
+    [Advisory("accessrc.eligibility.evaluation-values", one_of(f"applications.*.{part}.evaluationKey", tuple(EVALUATIONS)))
+     for part in ("finalEvaluation", "mandotaryCriteria.*", "additionalCriteria.*")]
+    + [Advisory("accessrc.eligibility.evaluation-values", evaluation_names),
+       Advisory("accessrc.eligibility.criteria-keys",
+                one_of("applications.*.mandotaryCriteria.*.criteriaKey", tuple(k for k, _ in MANDATORY_CRITERIA))),
+       Advisory("accessrc.eligibility.criteria-keys",
+                one_of("applications.*.additionalCriteria.*.criteriaKey", tuple(k for k, _ in ADDITIONAL_CRITERIA))),
+       Advisory("accessrc.eligibility.final-evaluation", final_matches_criteria),
+       Advisory("accessrc.eligibility.federation-id-format",
+                matches("applications.*.beneficiaryFederationId", r"VR-\d{9}", "VR- and nine digits")),
+       Advisory("accessrc.eligibility.email-format",
+                matches("applications.*.email", r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"))])
 
 
 def program_pull_form(ctx: GenContext) -> dict:
@@ -162,25 +203,40 @@ def applications_import_result(ctx: GenContext) -> dict:
     failures = max(0, min(failures, total))
     if status is None:
         status = "SUCCESS" if failures == 0 else "FAILED" if failures == total else "PARTIAL_SUCCESS"
+    listed = failures
+    if failures > 2 and "errors" not in ctx.hints and ctx.rng.random() < 0.3:
+        # Seed 000's own shape: failureCount 5 with two errors entries (not every failure is listed).
+        listed = ctx.rng.randint(1, failures - 1)
     return {
         "programId": ctx.uuid(),
         "providerImportId": ctx.uuid(),
         "summary": {"totalRecords": total, "successCount": total - failures, "failureCount": failures},
-        "errors": [{"applicationId": ctx.uuid(), "error": ctx.choice(IMPORT_ERRORS)} for _ in range(failures)],
+        "errors": [{"applicationId": ctx.uuid(), "error": ctx.choice(IMPORT_ERRORS)} for _ in range(listed)],
         "status": status,
     }
 
 
-def import_consistency(payload: dict) -> list[str]:
+def counts_add_up(payload: dict) -> list[str]:
     summary = payload.get("summary", {})
     total, ok, bad = summary.get("totalRecords"), summary.get("successCount"), summary.get("failureCount")
-    problems = []
-    if None in (total, ok, bad):
+    if None in (total, ok, bad) or ok + bad == total:
+        return []
+    return [f"summary: successCount {ok} + failureCount {bad} != totalRecords {total}"]
+
+
+def one_error_per_failure(payload: dict) -> list[str]:
+    bad, errors = payload.get("summary", {}).get("failureCount"), payload.get("errors", [])
+    if bad is None or len(errors) == bad:
+        return []
+    return [f"errors: {len(errors)} entries for failureCount {bad}"]
+
+
+def status_matches_counts(payload: dict) -> list[str]:
+    summary = payload.get("summary", {})
+    ok, bad = summary.get("successCount"), summary.get("failureCount")
+    problems: list[str] = []
+    if None in (ok, bad):
         return problems
-    if ok + bad != total:
-        problems.append(f"summary: successCount {ok} + failureCount {bad} != totalRecords {total}")
-    if len(payload.get("errors", [])) != bad:
-        problems.append(f"errors: {len(payload.get('errors', []))} entries for failureCount {bad}")
     status = payload.get("status")
     if status == "SUCCESS" and bad != 0:
         problems.append("status: SUCCESS with failures")
@@ -191,47 +247,57 @@ def import_consistency(payload: dict) -> list[str]:
     return problems
 
 
+CLOSED = "accessrc.payload.no-extra-fields"
+
 EVENTS = (
     EventSpec(
         name="DELIVERY_CHANNEL_STATUS_UPDATED", platform="accessrc", availability="live",
         description="IM team approved or rejected a delivery channel request (create, update or status change).",
         factory=delivery_channel_status_updated,
         reply_data=lambda p: {"providerDeliveryChannelId": p.get("providerDeliveryChannelId")},
+        advisories=(Advisory("accessrc.dcsu.message-by-status", message_by_status),
+                    Advisory("accessrc.dcsu.requested-date-month-first",
+                             matches("requestedDate", MONTH_FIRST, "MM/dd/yyyy HH:mm:ss (month first)"))),
+        closed_rule=CLOSED,
         inferred=("requestedDate month-first order and UTC zone",),
     ),
     EventSpec(
         name="DELIVERY_REQUEST_SENT", platform="accessrc", availability="live",
         description="A Program Manager created a delivery request; per-delivery amount fields were cut from the "
                     "docs and are not sent (inferred: beneficiaryId format, deliveryOptions values, reply data).",
-        factory=delivery_request_sent, count_of="delivery",
+        factory=delivery_request_sent, count_of="delivery", closed_rule=CLOSED,
         reply_data=lambda p: {"deliveryRequestId": p.get("deliveryRequestId")},
         inferred=("delivery[].beneficiaryId format", "deliveryOptions[].value", "reply data deliveryRequestId"),
     ),
     EventSpec(
         name="DELIVERY_REFUND_REQUESTED", platform="accessrc", availability="live",
         description="A refund of a delivery was raised (subscribable, though its own page says not implemented).",
-        factory=delivery_refund_requested,
+        factory=delivery_refund_requested, closed_rule=CLOSED,
         reply_data=lambda p: {"deliveryId": p.get("deliveryId")},
     ),
     EventSpec(
         name="PROGRAM_ELIGIBILITY_EVALUATED", platform="accessrc", availability="planned",
         aliases=("program.eligibility_evaluated",),
         description="Eligibility evaluations synced for a programme's applications (docs spell mandotaryCriteria).",
-        factory=program_eligibility_evaluated, count_of="applications", consistency=eligibility_consistency,
+        factory=program_eligibility_evaluated, count_of="applications", advisories=ELIGIBILITY_ADVISORIES,
+        closed_rule=CLOSED,
         reply_data=lambda p: {},
         inferred=("finalEvaluation rule: FITS_CRITERIA exactly when all mandatory criteria fit",),
     ),
     EventSpec(
         name="PROGRAM_PULL_FORM", platform="accessrc", availability="planned", aliases=("program.pull_form",),
         description="Program Manager pulls the application form; the receiver returns the form in its reply.",
-        factory=program_pull_form,
+        factory=program_pull_form, closed_rule=CLOSED,
         reply_data=lambda p: {"response": {"fields": []}},
         inferred=("form schema in the reply is unspecified",),
     ),
     EventSpec(
         name="APPLICATIONS_IMPORT_RESULT", platform="accessrc", availability="planned",
         description="Processing of imported applications finished: summary counts, one error per failed record.",
-        factory=applications_import_result, consistency=import_consistency,
+        factory=applications_import_result, closed_rule=CLOSED,
+        advisories=(Advisory("accessrc.import.counts-add-up", counts_add_up),
+                    Advisory("accessrc.import.one-error-per-failure", one_error_per_failure),
+                    Advisory("accessrc.import.status-matches-counts", status_matches_counts)),
         reply_data=lambda p: {},
     ),
 )

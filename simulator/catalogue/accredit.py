@@ -1,7 +1,15 @@
-"""Accredit events (seed 003 and ../shared/platforms/accredit.md). Keys are PascalCase, fields top level."""
+"""Accredit events (seed 003 and ../shared/platforms/accredit.md). Keys are PascalCase, fields top level.
+
+"additional fields depend on the subscribed event" (seed 003): every Accredit event is open to fields of the
+user's choosing, and any `Entity.Action` name can be sent through the base notification (`--event-name`).
+"""
 from __future__ import annotations
 
+from .advice import MILLIS_UTC, Advisory, matches
 from .base import EventSpec, GenContext, iso_millis
+
+TIMESTAMP_MILLIS = Advisory("accredit.payload.timestamp-millis",
+                            matches("Timestamp", MILLIS_UTC, "ISO 8601 with three fraction digits and Z"))
 
 
 def base_notification(ctx: GenContext) -> dict:
@@ -16,12 +24,14 @@ def badge_export_zip_file_created(ctx: GenContext) -> dict:
 EVENTS = (
     EventSpec(
         name="Entity.Event", platform="accredit", availability="live",
-        description="The integration guide's base notification: only the Event and Timestamp fields.",
-        factory=base_notification,
+        description="The integration guide's base notification: Event and Timestamp; any Entity.Action name "
+                    "(--event-name) with fields of your choosing.",
+        factory=base_notification, advisories=(TIMESTAMP_MILLIS,), open_fields=True,
     ),
     EventSpec(
         name="BadgeExportZipFile.Created", platform="accredit", availability="live",
         description="Badge exports were grouped into a ZIP ready to download through the Print Queue API.",
-        factory=badge_export_zip_file_created,
+        factory=badge_export_zip_file_created, advisories=(TIMESTAMP_MILLIS,), open_fields=True,
+        closed_rule="accredit.payload.no-extra-fields",
     ),
 )

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 from faker import Faker
 
+from .advice import Advisory
+
 PLATFORMS = ("accessrc", "accredit", "reachfive")
 
 
@@ -68,7 +70,9 @@ class EventSpec:
     factory: Callable[[GenContext], dict]
     aliases: tuple[str, ...] = ()
     reply_data: Callable[[dict], Any] | None = None  # AccessRC: the `data` of the documented 200 reply
-    consistency: Callable[[dict], list[str]] | None = None  # rules a JSON Schema cannot say (sums)
+    advisories: tuple[Advisory, ...] = ()  # inferred rules: advice, a refusal only with --strict
+    closed_rule: str | None = None  # the inferred "no fields beyond the documented ones" rule, if it applies
+    open_fields: bool = False  # the documents allow fields of the user's choosing (Accredit): --set may add them
     count_of: str | None = None  # the list that `count` sizes, if any
     inferred: tuple[str, ...] = ()  # fields/aspects the fact sheets mark as inferred
 
@@ -81,6 +85,14 @@ class EventSpec:
     def schema_file(self) -> str:
         return f"{self.platform}.{self.name}.json"
 
+    @cached_property
+    def examples(self) -> tuple["Example", ...]:
+        """The documents' own example payloads of this event, as written (simulator/catalogue/examples/)."""
+        path = resources.files("simulator.catalogue").joinpath("examples", self.schema_file)
+        if not path.is_file():
+            return ()
+        return tuple(Example(**item) for item in json.loads(path.read_text("utf-8")))
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -90,4 +102,15 @@ class EventSpec:
             "aliases": list(self.aliases),
             "count_of": self.count_of,
             "inferred": list(self.inferred),
+            "examples": [e.name for e in self.examples],
         }
+
+
+@dataclass(frozen=True)
+class Example:
+    """A payload exactly as a platform document shows it; `note` says what was mended (scrape artefacts only)."""
+
+    name: str
+    source: str  # seeds/<file> or platforms/<file>.md#<section>
+    payload: dict
+    note: str | None = None

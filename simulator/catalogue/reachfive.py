@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import string
 
+from .advice import MILLIS_UTC, Advisory, matches
 from .base import EventSpec, GenContext, iso_millis
 
 ID_ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -50,7 +51,7 @@ def end_job_notification(ctx: GenContext) -> dict:
     }
 
 
-def consistency(payload: dict) -> list[str]:
+def totals(payload: dict) -> list[str]:
     problems = []
     ok, bad, total = payload.get("total_succeeded"), payload.get("total_failed"), payload.get("total_operations")
     if None not in (ok, bad, total) and ok + bad > total:
@@ -60,11 +61,20 @@ def consistency(payload: dict) -> list[str]:
     return problems
 
 
+def not_running(payload: dict) -> list[str]:
+    return ["status: RUNNING in an end-of-job notification"] if payload.get("status") == "RUNNING" else []
+
+
 EVENTS = (
     EventSpec(
         name="END_JOB_NOTIFICATION", platform="reachfive", availability="live",
         description="An import or export job ended (success or failure); fire-and-forget, no retries.",
-        factory=end_job_notification, consistency=consistency,
+        factory=end_job_notification, closed_rule="reachfive.payload.no-extra-fields",
+        advisories=(Advisory("reachfive.payload.totals", totals), Advisory("reachfive.payload.not-running", not_running),
+                    Advisory("reachfive.payload.dates-millis", matches("created_at", MILLIS_UTC, "ISO 8601 with "
+                                                                       "three fraction digits and Z")),
+                    Advisory("reachfive.payload.dates-millis", matches("updated_at", MILLIS_UTC, "ISO 8601 with "
+                                                                       "three fraction digits and Z"))),
         inferred=("id alphabet and length", "RUNNING never sent at job end"),
     ),
 )
