@@ -93,15 +93,30 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     return overrides
 
 
-def make_payload(event: str, seed, sets, count, force) -> tuple[catalogue.EventSpec, dict]:
+def make_payload(event: str, seed, sets, count, force, example: str | None = None, strict: bool = False,
+                 event_name: str | None = None, echo=None) -> tuple[catalogue.EventSpec, dict]:
+    """The payload to print or send: generated (or the documents' example), overrides applied, checked against the
+    documented rules (refused: exit 2); the inferred rules it breaks are printed as notes (refused with --strict)."""
     try:
         spec = catalogue.get_event(event)
-        return spec, catalogue.generate(spec.name, seed=seed, overrides=parse_sets(sets), count=count, force=force)
+        overrides = parse_sets(sets)
+        if event_name is not None:
+            if not spec.open_fields or spec.platform != "accredit":
+                raise UsageProblem(f"--event-name is for Accredit events (Entity.Action names); {spec.name} is "
+                                   f"{spec.platform}")
+            overrides = {"Event": event_name, **overrides}
+        payload = catalogue.generate(spec.name, seed=seed, overrides=overrides, count=count, force=force,
+                                     strict=strict, example=example)
     except catalogue.CatalogueError as exc:
         detail = "".join(f"\n  - {p}" for p in exc.problems) if len(exc.problems) > 1 or \
             (exc.problems and exc.problems[0] not in str(exc)) else ""
         hint = "" if force else "\n(use --force to send it anyway)" if exc.problems else ""
         raise UsageProblem(f"{exc}{detail}{hint}") from exc
+    if not force:
+        for advice in catalogue.advise(spec, payload):
+            (echo or (lambda line: click.echo(line, err=True)))(f"note: {advice} - advice only, see "
+                                                              f"`accessrc-sim rules {spec.name}`")
+    return spec, payload
 
 
 def payload_options(f):
@@ -112,6 +127,22 @@ def payload_options(f):
         click.option("--count", type=click.IntRange(0, 10_000), help="Size of the event's main list "
                      "(eligibility applications, delivery request deliveries)."),
         click.option("--force", is_flag=True, help="Allow paths and values that break the event's schema."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def document_options(f):
+    """Options of the commands that make one payload: the documents' examples, strict rules, Accredit names."""
+    options = [
+        click.option("--example", is_flag=False, flag_value="", default=None, metavar="[NAME]",
+                     help="Start from the documents' own example payload (NAME: which one; `events --json` lists "
+                          "them) instead of a generated one."),
+        click.option("--strict", is_flag=True, help="Refuse values that break an inferred rule too "
+                     "(by default they are printed as notes: `accessrc-sim rules`)."),
+        click.option("--event-name", metavar="ENTITY.ACTION", help="Accredit: send Entity.Event under this name, "
+                     "e.g. Contact.Updated; add its fields with --set (the documents allow extra fields)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -144,16 +175,55 @@ def events_cmd(as_json: bool, platform: str | None) -> None:
         click.echo(f"{s.name:<{width}}  {s.platform:<9}  {s.availability:<7}  {s.description}")
 
 
+@main.command("rules")
+@click.argument("event", required=False)
+@click.option("--platform", type=click.Choice(catalogue.PLATFORMS), help="Only this platform's rules.")
+@click.option("--source", type=click.Choice(("documented", "inferred")), help="Only documented or only inferred rules.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for machines.")
+def rules_cmd(event: str | None, platform: str | None, source: str | None, as_json: bool) -> None:
+    """List every rule the simulator applies or checks, with its source.
+
+    A documented rule quotes the platform's document; an inferred one says why we chose it. Inferred rules never
+    refuse a value or fail a receiver unless --strict is asked for. EVENT narrows to one event (and its platform's
+    rules for every event).
+
+    Example: accessrc-sim rules APPLICATIONS_IMPORT_RESULT --source inferred
+    """
+    from . import rules
+
+    if event:
+        try:
+            spec = catalogue.get_event(event, platform)
+        except catalogue.CatalogueError as exc:
+            raise UsageProblem(str(exc)) from exc
+        event, platform = spec.name, spec.platform
+    selected = [r for r in rules.select(platform, event) if source is None or r.source == source]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in selected], indent=2, ensure_ascii=False))
+        return
+    color = sys.stdout.isatty()
+    for r in selected:
+        tag = click.style(r.source, fg="green" if r.documented else "yellow") if color else r.source
+        click.echo(f"{r.id}  [{tag}]  {r.text}")
+        if r.documented:
+            click.echo(f"    quote ({r.where}): \"{' '.join(r.quote.split())}\"")
+        if r.reason:
+            click.echo(f"    {'why' if not r.documented else 'note'}: {r.reason}")
+    counts = {s: sum(1 for r in selected if r.source == s) for s in ("documented", "inferred")}
+    click.echo(f"{len(selected)} rules: {counts['documented']} documented, {counts['inferred']} inferred")
+
+
 @main.command("sample")
 @click.argument("event")
 @payload_options
+@document_options
 @click.option("--compact", is_flag=True, help="Print the exact bytes that would be sent (compact JSON).")
-def sample_cmd(event: str, seed, sets, count, force, compact: bool) -> None:
-    """Print a generated payload for EVENT.
+def sample_cmd(event: str, seed, sets, count, force, example, strict, event_name, compact: bool) -> None:
+    """Print a generated payload for EVENT (or, with --example, the documents' own).
 
     Example: accessrc-sim sample APPLICATIONS_IMPORT_RESULT --seed 7 --set summary.totalRecords=120 --set summary.failureCount=5
     """
-    _, payload = make_payload(event, seed, sets, count, force)
+    _, payload = make_payload(event, seed, sets, count, force, example, strict, event_name)
     if compact:
         click.echo(catalogue.body_bytes(payload).decode("utf-8"))
     else:
@@ -164,16 +234,22 @@ def sample_cmd(event: str, seed, sets, count, force, compact: bool) -> None:
 @click.argument("event")
 @click.option("--url", required=True, help="The receiver's callback URL.")
 @payload_options
+@document_options
 @auth_options
 @click.option("--retry-delays", metavar="LIST", help="Seconds before each retry, e.g. 0,0,0,0,0 "
-              f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}; ReachFive never retries].")
+              f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}, our choice: AccessRC documents "
+              "no retry policy; ReachFive never retries].")
 @click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
               help="Seconds to wait for each answer.")
+@click.option("--profile", type=click.Choice(delivery.PROFILE_NAMES), default=None,
+              help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds Accredit's "
+                   "X-JobId/X-JobAttempt headers, which AccessRC does not document.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job and its attempts as JSON.")
 @db_option
 @keys_option
-def send_cmd(event, url, seed, sets, count, force, hmac_secret, api_key_header, api_key, basic, authorization,
-             rsa_padding, retry_delays, timeout, as_json, db_path, keys_dir) -> None:
+def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, hmac_secret, api_key_header,
+             api_key, basic, authorization, rsa_padding, retry_delays, timeout, profile, as_json, db_path,
+             keys_dir) -> None:
     """Send EVENT to URL, signed and retried as its platform does; every attempt is recorded.
 
     Exit 0 when a 2xx came back, 1 when every attempt failed, 2 on bad usage.
@@ -182,11 +258,11 @@ def send_cmd(event, url, seed, sets, count, force, hmac_secret, api_key_header, 
     """
     from .store import Store
 
-    spec, payload = make_payload(event, seed, sets, count, force)
+    spec, payload = make_payload(event, seed, sets, count, force, example, strict, event_name)
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     try:
         job = delivery.new_job(spec.name, spec.platform, url, catalogue.body_bytes(payload), auth,
-                               delays=delivery.parse_delays(retry_delays), timeout=timeout)
+                               delays=delivery.parse_delays(retry_delays), timeout=timeout, profile=profile)
     except DeliveryError as exc:
         raise UsageProblem(str(exc)) from exc
     keys = signing.load_keys(keys_dir) if spec.platform == "accredit" else None
@@ -212,6 +288,9 @@ def send_cmd(event, url, seed, sets, count, force, hmac_secret, api_key_header, 
 
     if not as_json:
         click.echo(f"{spec.name} ({spec.platform}) -> {url}  job {job.id}")
+        note = delivery.profile_of(job).note(job.retry_delays)
+        if note:
+            click.echo(f"note: {note}")
     deliverer = delivery.Deliverer(store, keys, on_attempt=report)
     deliverer.submit(job)
     if as_json:
@@ -242,7 +321,8 @@ def answer_message(body: bytes, limit: int = 120) -> str | None:
 
 def job_json(job, attempts) -> dict:
     return {
-        "id": job.id, "event": job.event, "platform": job.platform, "url": job.url, "state": job.state,
+        "id": job.id, "event": job.event, "platform": job.platform, "profile": job.profile, "url": job.url,
+        "state": job.state,
         "attempts_made": job.attempts_made, "last_status": job.last_status, "last_error": job.last_error,
         "body": job.body.decode("utf-8", "replace"),
         "attempts": [{"number": a.number, "status": a.status, "duration_ms": a.duration_ms, "error": a.error,
@@ -288,11 +368,13 @@ def keys_generate(keys_dir, force: bool) -> None:
 @click.option("--event", help="Expect only this event (default: tell it from the body).")
 @click.option("--fail-first", type=click.IntRange(0), default=0, show_default=True,
               help="Answer 500 to the first N attempts of each job.")
+@click.option("--strict", is_flag=True, help="Refuse (400) bodies that break inferred rules too; by default they "
+              "are accepted and logged as advice.")
 @auth_options
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
               help="Accredit: PEM public key to verify with [default: the one in --keys-dir].")
 @keys_option
-def receiver_cmd(host, port, platform, event, fail_first, hmac_secret, api_key_header, api_key, basic,
+def receiver_cmd(host, port, platform, event, fail_first, strict, hmac_secret, api_key_header, api_key, basic,
                  authorization, rsa_padding, public_key, keys_dir) -> None:
     """Run the reference receiver: verifies signatures, validates bodies, dedupes X-JobId, answers the envelopes.
 
@@ -310,7 +392,7 @@ def receiver_cmd(host, port, platform, event, fail_first, hmac_secret, api_key_h
     if platform == "accredit":
         pem = Path(public_key).read_text() if public_key else signing.load_keys(keys_dir).public_pem
     app = create_receiver(ReceiverConfig(platform, auth, pem, event, fail_first,
-                                         log=lambda line: click.echo(line)))
+                                         log=lambda line: click.echo(line), strict=strict))
     from waitress.server import create_server
 
     try:

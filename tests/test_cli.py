@@ -40,22 +40,22 @@ def test_sample_same_seed_same_bytes_and_sets_parse_json(run):
     b = run("sample", "APPLICATIONS_IMPORT_RESULT", "--seed", "7", "--compact",
             "--set", "summary.totalRecords=120", "--set", "summary.failureCount=5")
     assert a.exit_code == 0 and a.output == b.output
-    payload = json.loads(a.output)
+    payload = json.loads(a.stdout)
     assert payload["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
     assert payload["status"] == "PARTIAL_SUCCESS"
-    assert a.output.strip().encode() == catalogue.body_bytes(payload)
+    assert a.stdout.strip().encode() == catalogue.body_bytes(payload)
 
 
 def test_sample_string_value_and_unknown_path_and_bad_value(run):
     out = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "message=Description is not clear enough",
               "--set", "status=Rejected")
-    assert json.loads(out.output)["message"] == "Description is not clear enough"
+    assert json.loads(out.stdout)["message"] == "Description is not clear enough"
     bad_path = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "nope=1")
     assert bad_path.exit_code == 2 and "path 'nope' does not exist" in bad_path.output
     bad_value = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "status=Maybe")
     assert bad_value.exit_code == 2 and "status:" in bad_value.output and "--force" in bad_value.output
     forced = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "status=Maybe", "--force")
-    assert forced.exit_code == 0 and json.loads(forced.output)["status"] == "Maybe"
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["status"] == "Maybe"
 
 
 def test_send_prints_one_line_per_attempt_and_exits_0_on_2xx(run, tmp_path, keys):
@@ -84,7 +84,7 @@ def test_send_exits_1_when_every_attempt_failed(run):
 def test_send_json_output(run):
     with ScriptedServer() as srv:
         out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url, "--json", "--hmac-secret", "abcd1234")
-    data = json.loads(out.output)
+    data = json.loads(out.stdout)
     assert data["state"] == "succeeded" and data["attempts"][0]["status"] == 200
     assert data["attempts"][0]["request_headers"]["x-signature"].startswith("sha256=")
 

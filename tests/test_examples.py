@@ -108,9 +108,9 @@ def test_the_seed_000_and_001_shapes_come_out_of_sample_set_with_exit_0(cli):
 def test_sample_example_prints_it_as_written_and_unknown_names_are_listed(cli):
     out = cli("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--example", "seed-002-rejected", "--compact")
     assert out.exit_code == 0
-    assert json.loads(out.output) == catalogue.example("DELIVERY_CHANNEL_STATUS_UPDATED", "seed-002-rejected")
+    assert json.loads(out.stdout) == catalogue.example("DELIVERY_CHANNEL_STATUS_UPDATED", "seed-002-rejected")
     first = cli("sample", "END_JOB_NOTIFICATION", "--example", "--compact")
-    assert json.loads(first.output) == catalogue.example("END_JOB_NOTIFICATION", "seed-004")
+    assert json.loads(first.stdout) == catalogue.example("END_JOB_NOTIFICATION", "seed-004")
     bad = cli("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--example", "nope")
     assert bad.exit_code == 2 and "seed-002-approved" in bad.output
     listed = json.loads(cli("events", "--json").output)

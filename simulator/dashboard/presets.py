@@ -19,6 +19,7 @@ class Preset:
     overrides: dict[str, Any] = field(default_factory=dict)
     count: int | None = None  # size of the event's main list; the panel lets the user change it
     note: str = ""
+    example: str | None = None  # the documents' example payload of this name, as written (no generation)
 
     @property
     def platform(self) -> str:
@@ -48,19 +49,28 @@ def _channel_presets() -> list[Preset]:
     return out
 
 
+def _example_presets() -> list[Preset]:
+    """Each example payload the documents show, as a preset: sent as written (examples are always valid)."""
+    return [Preset(f"example-{_slug(spec.name)}-{ex.name}", spec.name, f"Documents' example: {ex.name}",
+                   example=ex.name, note=f"As written in {ex.source}." + (f" {ex.note}" if ex.note else ""))
+            for spec in catalogue.EVENTS for ex in spec.examples]
+
+
 PRESETS: tuple[Preset, ...] = (
     *_channel_presets(),
     Preset("delivery-request-sent", "DELIVERY_REQUEST_SENT", "Delivery request with N deliveries", count=2,
            note="A Program Manager created a delivery request."),
     Preset("delivery-refund-requested", "DELIVERY_REFUND_REQUESTED", "Refund requested for a delivery"),
     Preset("eligibility-n", "PROGRAM_ELIGIBILITY_EVALUATED", "Eligibility evaluated for N applications", count=3,
-           note="finalEvaluation is FITS_CRITERIA exactly when every mandatory criterion fits."),
+           note="finalEvaluation is mostly FITS_CRITERIA exactly when every mandatory criterion fits (inferred); at "
+                "times FITS_CRITERIA with unvalidated profiles, as the documents' own example."),
     Preset("pull-form", "PROGRAM_PULL_FORM", "Program pulls its application form"),
     Preset("import-success", "APPLICATIONS_IMPORT_RESULT", "Import SUCCESS (120 records)",
            {"status": "SUCCESS", "summary.totalRecords": 120}),
     Preset("import-partial", "APPLICATIONS_IMPORT_RESULT", "Import PARTIAL_SUCCESS (120 records, 5 failures)",
            {"summary.totalRecords": 120, "summary.failureCount": 5},
-           note="successCount + failureCount = totalRecords, one errors entry per failure."),
+           note="successCount + failureCount = totalRecords; errors lists the failures (at times fewer entries "
+                "than failureCount, as the documents' own example)."),
     Preset("import-failed", "APPLICATIONS_IMPORT_RESULT", "Import FAILED (40 records)",
            {"status": "FAILED", "summary.totalRecords": 40}),
     Preset("accredit-base", "Entity.Event", "Base notification (Event, Timestamp)"),
@@ -73,6 +83,7 @@ PRESETS: tuple[Preset, ...] = (
            {"type": "export", "status": "SUCCESS"}),
     Preset("reachfive-export-failure", "END_JOB_NOTIFICATION", "Export job FAILURE",
            {"type": "export", "status": "FAILURE"}),
+    *_example_presets(),
 )
 
 _BY_ID = {p.id: p for p in PRESETS}
@@ -96,4 +107,6 @@ def generate(preset: Preset, count: int | None = None, seed: int | None = None) 
         raise PresetError(f"{spec.name} has no list to size")
     if count is None:
         count = preset.count
+    if preset.example is not None:
+        return catalogue.example(spec.name, preset.example)
     return catalogue.generate(spec.name, seed=seed, overrides=dict(preset.overrides), count=count)
