@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -132,3 +133,41 @@ def test_send_example_and_event_name_are_signed_and_accepted(cli, start_receiver
     assert sent["Event"] == "Contact.Updated" and sent["ContactId"] == "8b0f6f5e"
     wrong = cli("send", "DELIVERY_REFUND_REQUESTED", "--event-name", "Contact.Updated", "--url", accredit.url)
     assert wrong.exit_code == 2 and "--event-name is for Accredit" in wrong.output
+
+
+@pytest.mark.parametrize("platform", ["accessrc", "accredit", "reachfive"])
+def test_each_seed_example_signed_gets_2xx_from_the_receiver_command(platform, keys_dir, keys, tmp_path):
+    """`accessrc-sim receiver --platform P` itself (a real process), fed every example of its platform."""
+    import socket
+    import subprocess
+    import sys
+
+    from sim_helpers import wait_until
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    auth = AUTH[platform]
+    flags = {"accessrc": ["--hmac-secret", "abcd1234"], "accredit": [],
+             "reachfive": ["--authorization", "Bearer mF_9.B5f-4.1JqM"]}[platform]
+    log = open(tmp_path / "receiver.log", "w")
+    command = str(Path(sys.executable).with_name("accessrc-sim"))  # the installed command, as a user runs it
+    proc = subprocess.Popen([command, "receiver", "--port", str(port), "--platform",
+                             platform, "--keys-dir", str(keys_dir), *flags], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def up():
+            with socket.socket() as c:
+                return c.connect_ex(("127.0.0.1", port)) == 0
+        wait_until(up, what="the receiver to listen")
+        examples = [(spec, ex) for spec, ex in EXAMPLES if spec.platform == platform]
+        assert examples
+        for spec, ex in examples:
+            body = catalogue.body_bytes(ex.payload)
+            job = delivery.new_job(spec.name, platform, f"http://127.0.0.1:{port}/hook", body, auth)
+            headers = delivery.request_headers(job, 0, keys if platform == "accredit" else None)
+            resp = requests.post(job.url, data=body, headers=headers, timeout=5)
+            assert resp.status_code == 200, (ex.name, resp.text)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
