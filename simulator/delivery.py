@@ -20,31 +20,83 @@ from .auth import Auth, mask_headers, scrub, scrub_headers
 from .models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
 from .signing import KeyPair
 
-MAX_RETRIES = 5  # Accredit: "up to 5 retry attempts"; AccessRC follows the same rule (its docs say nothing)
-DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds before retry 1..5: realistic growth, short enough to demo
-DEFAULT_TIMEOUT = 10.0
+MAX_RETRIES = 5  # Accredit: "up to 5 retry attempts" (documented); AccessRC: our choice, its docs say nothing
+DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds before retry 1..5: inferred for every platform
+DEFAULT_TIMEOUT = 10.0  # inferred: no platform documents a timeout (ReachFive's is a console setting)
 RESPONSE_BODY_CAP = 64 * 1024  # bytes of a receiver's answer kept; the rest is not read
 USER_AGENT = f"accessrc-sim/{__version__}"
 
+DOCUMENTED, ACCREDIT_LIKE = "documented", "accredit-like"
+PROFILE_NAMES = (DOCUMENTED, ACCREDIT_LIKE)
+
 
 class DeliveryError(ValueError):
-    """A delivery setting that cannot be used (bad retry schedule, bad timeout)."""
+    """A delivery setting that cannot be used (bad retry schedule, bad timeout, a profile of another platform)."""
 
 
 @dataclass(frozen=True)
 class Profile:
-    """How a platform delivers: whether it retries and whether it sends the job headers."""
+    """How a platform delivers under one named profile: whether it retries, whether it sends X-JobId/X-JobAttempt.
+
+    `retry_rule` and `header_rule` name the rules (simulator/rules/delivery.yaml) saying where each choice comes from.
+    """
 
     platform: str
     retries: bool
     job_headers: bool
+    name: str = DOCUMENTED
+    retry_rule: str = ""
+    header_rule: str = ""
+    retries_documented: bool = True  # False: the platform documents no retry policy; ours is a choice
+
+    def note(self, delays: tuple[float, ...]) -> str | None:
+        """One line saying which parts of this delivery are our choice, not the platform's (None: all documented)."""
+        if self.retries_documented:
+            return None
+        retries = (f"retries after {','.join(f'{d:g}' for d in delays)} s" if delays else "no retries") + \
+            f" are our choice ({self.platform} documents no retry policy; --retry-delays changes them)"
+        headers = "X-JobId/X-JobAttempt added (profile accredit-like, not documented for AccessRC)" \
+            if self.job_headers else "no X-JobId/X-JobAttempt (none documented; --profile accredit-like adds them)"
+        return f"{retries}; {headers}"
 
 
-PROFILES = {
-    "accredit": Profile("accredit", retries=True, job_headers=True),
-    "accessrc": Profile("accessrc", retries=True, job_headers=True),
-    "reachfive": Profile("reachfive", retries=False, job_headers=False),  # fire-and-forget
+# `documented` is each platform's default: only what its documents say (AccessRC documents no job headers).
+# `accredit-like` is an AccessRC opt-in: Accredit's documented X-JobId/X-JobAttempt on AccessRC deliveries.
+DELIVERY_PROFILES = {
+    ("accredit", DOCUMENTED): Profile("accredit", retries=True, job_headers=True,
+                                      retry_rule="accredit.retries.up-to-5", header_rule="accredit.headers.job-id"),
+    ("accessrc", DOCUMENTED): Profile("accessrc", retries=True, job_headers=False,
+                                      retry_rule="accessrc.retries.policy",
+                                      header_rule="accessrc.headers.no-job-headers", retries_documented=False),
+    ("accessrc", ACCREDIT_LIKE): Profile("accessrc", retries=True, job_headers=True, name=ACCREDIT_LIKE,
+                                         retry_rule="accessrc.retries.policy",
+                                         header_rule="accessrc.headers.accredit-like", retries_documented=False),
+    ("reachfive", DOCUMENTED): Profile("reachfive", retries=False, job_headers=False,  # fire-and-forget
+                                       retry_rule="reachfive.retries.none",
+                                       header_rule="reachfive.headers.no-job-headers"),
 }
+PROFILES = {platform: p for (platform, name), p in DELIVERY_PROFILES.items() if name == DOCUMENTED}  # defaults
+
+
+def profile_names(platform: str) -> tuple[str, ...]:
+    """The profiles `platform` can deliver with, its default first."""
+    return tuple(name for (p, name) in DELIVERY_PROFILES if p == platform)
+
+
+def get_profile(platform: str, name: str | None = None) -> Profile:
+    """The profile `name` of `platform` (None: its documented default), or DeliveryError naming the choices."""
+    name = DOCUMENTED if name is None else name
+    found = DELIVERY_PROFILES.get((platform, name))
+    if found is None:
+        if name not in PROFILE_NAMES:
+            raise DeliveryError(f"profile must be one of {', '.join(PROFILE_NAMES)}, got {name!r}")
+        raise DeliveryError(f"profile {name} is for accessrc only; {platform} delivers as its documents say "
+                            f"(profile: {', '.join(profile_names(platform))})")
+    return found
+
+
+def profile_of(job: Job) -> Profile:
+    return get_profile(job.platform, job.profile)
 
 
 def parse_delays(text: str | None) -> tuple[float, ...] | None:
@@ -70,8 +122,8 @@ def check_delays(delays) -> tuple[float, ...]:
     return delays
 
 
-def delays_for(platform: str, delays: tuple[float, ...] | None = None) -> tuple[float, ...]:
-    if not PROFILES[platform].retries:
+def delays_for(platform: str, delays: tuple[float, ...] | None = None, profile: str | None = None) -> tuple[float, ...]:
+    if not get_profile(platform, profile).retries:
         return ()
     return DEFAULT_RETRY_DELAYS if delays is None else check_delays(delays)
 
@@ -85,7 +137,8 @@ def check_timeout(timeout: float) -> float:
 
 def new_job(event: str, platform: str, url: str, body: bytes, auth: Auth, *, delays=None,
             timeout: float | None = None, source: str = "cli", subscription_id: str | None = None,
-            headers: Mapping[str, str | None] | None = None) -> Job:
+            headers: Mapping[str, str | None] | None = None, profile: str | None = None) -> Job:
+    chosen = get_profile(platform, profile)
     if not url.lower().startswith(("http://", "https://")):
         raise DeliveryError(f"target URL must be http:// or https://, got {url!r}")
     try:
@@ -93,16 +146,17 @@ def new_job(event: str, platform: str, url: str, body: bytes, auth: Auth, *, del
     except guard.TargetNotAllowed as exc:
         raise DeliveryError(str(exc)) from exc
     return Job(event=event, platform=platform, url=url, body=body, auth=auth.check(platform),
-               retry_delays=delays_for(platform, delays),
+               retry_delays=delays_for(platform, delays, chosen.name),
                timeout=check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
-               source=source, subscription_id=subscription_id, headers=dict(headers or {}))
+               source=source, subscription_id=subscription_id, headers=dict(headers or {}), profile=chosen.name)
 
 
 def request_headers(job: Job, number: int, keys: KeyPair | None) -> dict[str, str]:
-    """The headers of attempt `number` of `job`: content type, auth/signature, then the job headers."""
+    """The headers of attempt `number` of `job`: content type, auth/signature, then the job headers when the
+    job's profile sends them (Accredit; AccessRC only with accredit-like)."""
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     headers.update(job.auth.headers(job.body, keys))
-    if PROFILES[job.platform].job_headers:
+    if profile_of(job).job_headers:
         headers["X-JobId"] = job.id
         headers["X-JobAttempt"] = str(number)
     for name, value in job.headers.items():

@@ -55,6 +55,7 @@ class LoadPlan:
     force: bool = False
     seed: int | None = None
     signers: int | None = None  # processes that build and sign the events; None: default_signers()
+    profile: str | None = None  # delivery profile (None: the platform's documented one); accredit-like: AccessRC
 
     @property
     def total(self) -> int:
@@ -156,7 +157,7 @@ class LoadRun:
         self.spec = catalogue.get_event(plan.event)
         try:
             self.template = delivery.new_job(self.spec.name, self.spec.platform, plan.url, b"", plan.auth,
-                                             delays=(), timeout=plan.timeout, source="load")
+                                             delays=(), timeout=plan.timeout, source="load", profile=plan.profile)
         except delivery.DeliveryError as exc:  # bad URL, refused by the outbound guard, bad timeout
             raise LoadError(str(exc)) from exc
         if self.spec.platform == "accredit" and keys is None:

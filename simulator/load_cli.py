@@ -91,21 +91,24 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
 @auth_options
 @click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
               help="Seconds to wait for each answer.")
+@click.option("--profile", type=click.Choice(delivery.PROFILE_NAMES), default=None,
+              help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds X-JobId/X-JobAttempt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress line).")
 @keys_option
 def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, seed, sets, count, force, hmac_secret,
-             api_key_header, api_key, basic, authorization, rsa_padding, timeout, as_json, keys_dir) -> None:
+             api_key_header, api_key, basic, authorization, rsa_padding, timeout, profile, as_json, keys_dir) -> None:
     """Send fresh signed EVENTs to URL at a steady rate; print live progress and a latency summary.
 
-    Every request is a new event (new ids, timestamps of now, X-JobId, X-JobAttempt 0), signed as its platform
-    signs; no retries, nothing written to the delivery log. Exit 0 when every request got a 2xx, 1 otherwise.
+    Every request is a new event (new ids, timestamps of now; X-JobId and X-JobAttempt 0 where the profile sends
+    them: Accredit, AccessRC with --profile accredit-like), signed as its platform signs; no retries, nothing
+    written to the delivery log. Exit 0 when every request got a 2xx, 1 otherwise.
 
     Example: accessrc-sim load BadgeExportZipFile.Created --url http://127.0.0.1:9000/hook --rate 200 --duration 10
     """
     spec, _ = make_payload(event, seed, sets, count, force)  # refuses bad --set / --count with a clear message
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     plan = LoadPlan(spec.name, url, rate, duration, concurrency, max_requests, timeout, auth, parse_sets(sets), count,
-                    force, seed, signers)
+                    force, seed, signers, profile)
     keys = signing.load_keys(keys_dir) if spec.platform == "accredit" else None
     tty = sys.stdout.isatty() and not as_json
 

@@ -37,6 +37,7 @@ class Job:
     subscription_id: str | None = None
     source: str = "cli"
     headers: dict = field(default_factory=dict)  # extra headers; a None value removes a default one
+    profile: str = "documented"  # delivery profile (delivery.DELIVERY_PROFILES): documented | accredit-like
 
     @property
     def max_attempts(self) -> int:

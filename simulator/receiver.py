@@ -22,6 +22,9 @@ from .auth import Auth
 from .signing import VerificationError
 
 
+MAX_BODY = 256 * 1024  # our choice: the documents give no limit, and their notifications are a few KiB
+
+
 @dataclass
 class ReceiverConfig:
     platform: str
@@ -31,6 +34,7 @@ class ReceiverConfig:
     fail_first: int = 0
     log: Callable[[str], None] | None = None
     strict: bool = False  # refuse bodies that break inferred rules too
+    max_body: int = MAX_BODY
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Received:
     status: int
     outcome: str
     body: str = field(repr=False, default="")
+    advice: list[str] = field(default_factory=list)  # inferred rules the body breaks (accepted all the same)
 
 
 def detect_event(platform: str, payload) -> str | None:
@@ -56,8 +61,11 @@ def detect_event(platform: str, payload) -> str | None:
     if not valid:
         return None
     # Shapes overlap once extra fields are allowed ({"programId"} fits inside every programme event): the best fit
-    # is the valid event with the least advice (its undocumented fields count as advice).
-    return min(valid, key=lambda spec: len(catalogue.advise(spec, payload))).name
+    # is the valid event with the fewest undocumented fields, then the least other advice.
+    def fit(spec):
+        advice = catalogue.advise(spec, payload)
+        return sum(1 for a in advice if a.rule == spec.closed_rule), len(advice)
+    return min(valid, key=fit).name
 
 
 def create_receiver(config: ReceiverConfig) -> Flask:
@@ -68,14 +76,14 @@ def create_receiver(config: ReceiverConfig) -> Flask:
     received: list[Received] = []
     app.extensions["received"] = received
 
-    def answer(status: int, body: dict, outcome: str, event: str | None = None):
+    def answer(status: int, body: dict, outcome: str, event: str | None = None, advice=()):
         job_id, attempt = request.headers.get("X-JobId"), request.headers.get("X-JobAttempt")
         with lock:
             received.append(Received(time.time(), request.path, job_id, attempt, event, status, outcome,
-                                     request.get_data(as_text=True)[:2000]))
+                                     request.get_data(as_text=True)[:2000], [str(a) for a in advice]))
         if config.log:
             config.log(f"{request.method} {request.path} job={job_id or '-'} attempt={attempt or '-'} "
-                       f"event={event or '-'} -> {status} {outcome}")
+                       f"event={event or '-'} -> {status} {outcome}" + "".join(f"\n    advice: {a}" for a in advice))
         return jsonify(body), status
 
     @app.get("/_received")
@@ -86,7 +94,13 @@ def create_receiver(config: ReceiverConfig) -> Flask:
     @app.post("/", defaults={"path": ""})
     @app.post("/<path:path>")
     def receive(path: str):
+        if (request.content_length or 0) > config.max_body:
+            return answer(413, envelopes.failed(413, "Payload Too Large", "PayloadTooLarge"),
+                          f"too large: {request.content_length} bytes (limit {config.max_body})")
         raw = request.get_data(cache=True)
+        if len(raw) > config.max_body:
+            return answer(413, envelopes.failed(413, "Payload Too Large", "PayloadTooLarge"),
+                          f"too large: {len(raw)} bytes (limit {config.max_body})")
         try:
             config.auth.verify(request.headers, raw, config.public_key_pem)
         except VerificationError as exc:
@@ -118,7 +132,7 @@ def create_receiver(config: ReceiverConfig) -> Flask:
                           event)
         with lock:
             processed[job_key] = data
-        return answer(200, envelopes.success(data), "accepted" + "".join(f"; advice: {a}" for a in advice[:3]), event)
+        return answer(200, envelopes.success(data), "accepted", event, advice)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

@@ -112,7 +112,7 @@ class Services:
     def enqueue(self, event: str, url: str, auth: Auth, *, seed: int | None = None,
                 overrides: dict[str, Any] | None = None, count: int | None = None, force: bool = False,
                 retry_delays=None, timeout: float | None = None, source: str = "api",
-                subscription_id: str | None = None, headers: dict | None = None) -> Job:
+                subscription_id: str | None = None, headers: dict | None = None, profile: str | None = None) -> Job:
         """Generate a payload for `event` and store it as a job due now; the queue worker delivers it."""
         try:
             spec = catalogue.get_event(event)
@@ -123,7 +123,7 @@ class Services:
         delays = retry_delays if retry_delays is not None else self.settings.retry_delays
         job = delivery.new_job(spec.name, spec.platform, url, catalogue.body_bytes(payload), auth, delays=delays,
                                timeout=timeout if timeout is not None else self.settings.timeout, source=source,
-                               subscription_id=subscription_id, headers=headers)
+                               subscription_id=subscription_id, headers=headers, profile=profile)
         return self.add(job)
 
     def save_subscription(self, sub: Subscription, new: bool = False, now: float | None = None) -> Subscription:
@@ -151,7 +151,7 @@ class Services:
         merged = {**sub.overrides, **(overrides or {})}
         return self.enqueue(sub.event, sub.url, sub.auth, seed=seed, overrides=merged,
                             retry_delays=sub.retry_delays, timeout=sub.timeout, source=source,
-                            subscription_id=sub.id)
+                            subscription_id=sub.id, profile=sub.profile)
 
     def fire_subscription(self, sub_id: str, source: str = "schedule") -> Job | None:
         sub = self.subscriptions.get(sub_id)
@@ -160,15 +160,15 @@ class Services:
         return self.fire(sub, source=source)
 
     def redeliver(self, job: Job) -> Job:
-        """Resend as the platforms' resend does: same body, same X-JobId, attempts counted from 0 again.
-        A new row (its own id in the log) whose X-JobId header is the original job's."""
+        """Resend as the platforms' resend does: same body, same profile, same X-JobId (when the profile sends
+        one), attempts counted from 0 again. A new row (its own id in the log) whose X-JobId is the original's."""
         original = self.subscriptions.redelivery_of(job.id) or job.id
         headers = dict(job.headers)
-        if delivery.PROFILES[job.platform].job_headers:
+        if delivery.profile_of(job).job_headers:
             headers["X-JobId"] = job.headers.get("X-JobId") or job.id
         again = delivery.new_job(job.event, job.platform, job.url, job.body, job.auth, delays=job.retry_delays,
                                  timeout=job.timeout, source="redeliver", subscription_id=job.subscription_id,
-                                 headers=headers)
+                                 headers=headers, profile=job.profile)
         self.subscriptions.link_redelivery(again.id, original)  # first, so no reader sees the job unlinked
         self.store.add_job(again)
         self.queue.wake()

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_status INTEGER,
     last_error TEXT,
     subscription_id TEXT,
-    source TEXT NOT NULL DEFAULT 'cli'
+    source TEXT NOT NULL DEFAULT 'cli',
+    profile TEXT NOT NULL DEFAULT 'documented'
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_attempt_at);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -64,7 +65,36 @@ _QUEUED = f"source NOT IN ({', '.join('?' * len(SELF_DRIVEN))})"
 
 JOB_COLUMNS = ("id", "event", "platform", "url", "body", "auth_json", "headers_json", "retry_delays_json", "timeout",
                "state", "attempts_made", "next_attempt_at", "created_at", "updated_at", "last_status", "last_error",
-               "subscription_id", "source")
+               "subscription_id", "source", "profile")
+
+# Columns added after a release: (table, column, definition, backfill SQL run once when the column is added).
+# Jobs written before `profile` existed were delivered with X-JobId/X-JobAttempt on every platform but ReachFive:
+# their AccessRC rows become accredit-like, so a job resumed after the upgrade (or redelivered) keeps its headers.
+MIGRATIONS = (
+    ("jobs", "profile", "TEXT NOT NULL DEFAULT 'documented'",
+     "UPDATE jobs SET profile = 'accredit-like' WHERE platform = 'accessrc'"),
+)
+
+
+def migrate(db: sqlite3.Connection, migrations=MIGRATIONS) -> list[str]:
+    """Add the columns an existing database file lacks (one transaction; a second process finds them added).
+    Returns the `table.column`s added."""
+    added = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, definition, backfill in migrations:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column in present:
+                continue
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            if backfill:
+                db.execute(backfill)
+            added.append(f"{table}.{column}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return added
 
 
 class Store:
@@ -80,6 +110,7 @@ class Store:
                 pass
         self._local = threading.local()
         self.connection().executescript(SCHEMA)
+        self.migrated = migrate(self.connection())
 
     # -- connections -----------------------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
@@ -220,7 +251,8 @@ def _job_row(job: Job) -> dict:
             "retry_delays_json": json.dumps(list(job.retry_delays)), "timeout": job.timeout, "state": job.state,
             "attempts_made": job.attempts_made, "next_attempt_at": job.next_attempt_at,
             "created_at": job.created_at, "updated_at": job.updated_at, "last_status": job.last_status,
-            "last_error": job.last_error, "subscription_id": job.subscription_id, "source": job.source}
+            "last_error": job.last_error, "subscription_id": job.subscription_id, "source": job.source,
+            "profile": job.profile}
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:
@@ -229,7 +261,8 @@ def _job_from_row(row: sqlite3.Row) -> Job:
                retry_delays=tuple(json.loads(row["retry_delays_json"])), timeout=row["timeout"], state=row["state"],
                attempts_made=row["attempts_made"], next_attempt_at=row["next_attempt_at"],
                created_at=row["created_at"], updated_at=row["updated_at"], last_status=row["last_status"],
-               last_error=row["last_error"], subscription_id=row["subscription_id"], source=row["source"])
+               last_error=row["last_error"], subscription_id=row["subscription_id"], source=row["source"],
+               profile=row["profile"])
 
 
 def _attempt_from_row(row: sqlite3.Row) -> Attempt:

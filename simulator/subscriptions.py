@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .auth import Auth
+from .store import migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -28,6 +29,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     retry_delays_json TEXT,
     timeout REAL,
     meta_json TEXT NOT NULL DEFAULT '{}',
+    profile TEXT NOT NULL DEFAULT 'documented',
     fired_count INTEGER NOT NULL DEFAULT 0,
     last_fired_at REAL,
     created_at REAL NOT NULL,
@@ -43,6 +45,8 @@ CREATE TABLE IF NOT EXISTS sim_settings (
     value TEXT NOT NULL
 );
 """
+# A subscription stored before profiles existed fires with its platform's documented profile from now on.
+MIGRATIONS = (("subscriptions", "profile", "TEXT NOT NULL DEFAULT 'documented'", None),)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Subscription:
     retry_delays: tuple[float, ...] | None = None  # None: the server's default
     timeout: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # platform extras: tenantId, ReachFive definition
+    profile: str = "documented"  # delivery profile of its firings: documented | accredit-like (AccessRC only)
     fired_count: int = 0
     last_fired_at: float | None = None
     created_at: float = 0.0
@@ -89,7 +94,7 @@ class Subscription:
                 "auth": self.auth.masked(), "seed": self.seed, "overrides": self.overrides,
                 "schedule": self.schedule.to_dict() if self.schedule else None, "paused": self.paused,
                 "retry_delays": list(self.retry_delays) if self.retry_delays is not None else None,
-                "timeout": self.timeout, "meta": self.meta, "fired_count": self.fired_count,
+                "timeout": self.timeout, "meta": self.meta, "profile": self.profile, "fired_count": self.fired_count,
                 "last_fired_at": self.last_fired_at, "created_at": self.created_at, "updated_at": self.updated_at}
 
 
@@ -99,6 +104,7 @@ class SubscriptionRepo:
     def __init__(self, store):
         self.store = store
         store.connection().executescript(SCHEMA)
+        migrate(store.connection(), MIGRATIONS)
 
     def add(self, sub: Subscription, now: float | None = None) -> Subscription:
         sub.created_at = sub.updated_at = time.time() if now is None else now
@@ -178,7 +184,8 @@ def _row(sub: Subscription) -> dict:
             "schedule_json": json.dumps(sub.schedule.to_dict()) if sub.schedule else None,
             "paused": int(sub.paused),
             "retry_delays_json": json.dumps(list(sub.retry_delays)) if sub.retry_delays is not None else None,
-            "timeout": sub.timeout, "meta_json": json.dumps(sub.meta), "fired_count": sub.fired_count,
+            "timeout": sub.timeout, "meta_json": json.dumps(sub.meta), "profile": sub.profile,
+            "fired_count": sub.fired_count,
             "last_fired_at": sub.last_fired_at, "created_at": sub.created_at, "updated_at": sub.updated_at}
 
 
@@ -190,5 +197,6 @@ def _from_row(row: sqlite3.Row) -> Subscription:
                         schedule=Schedule.from_dict(json.loads(row["schedule_json"]) if row["schedule_json"] else None),
                         paused=bool(row["paused"]),
                         retry_delays=tuple(json.loads(delays)) if delays is not None else None,
-                        timeout=row["timeout"], meta=json.loads(row["meta_json"]), fired_count=row["fired_count"],
+                        timeout=row["timeout"], meta=json.loads(row["meta_json"]), profile=row["profile"],
+                        fired_count=row["fired_count"],
                         last_fired_at=row["last_fired_at"], created_at=row["created_at"], updated_at=row["updated_at"])

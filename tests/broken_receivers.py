@@ -113,6 +113,25 @@ def refuses_retries(platform: str, auth: Auth, public_pem: str | None):
     return app
 
 
+def fails_repeated_bodies(platform: str, auth: Auth, public_pem: str | None):
+    """Answers 409 to a body it has already seen (keyed on the bytes, not on X-JobId): a receiver without
+    idempotency where no dedup header is documented (AccessRC)."""
+    inner = reference(platform, auth, public_pem)
+    seen: set[bytes] = set()
+    lock = threading.Lock()
+
+    def app(environ, start_response):
+        body = _read(environ)
+        with lock:
+            repeat = body in seen
+            seen.add(body)
+        if repeat:
+            return _json(409, envelopes.failed(409, "already processed", "Conflict"))(environ, start_response)
+        return inner(environ, start_response)
+
+    return app
+
+
 BROKEN = {
     "skips_signature_check": skips_signature_check,
     "accepts_malformed_json": accepts_malformed_json,
@@ -120,4 +139,5 @@ BROKEN = {
     "wrong_envelope": wrong_envelope,
     "too_slow": too_slow,
     "refuses_retries": refuses_retries,
+    "fails_repeated_bodies": fails_repeated_bodies,
 }

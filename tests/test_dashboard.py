@@ -481,7 +481,44 @@ def test_readiness_of_a_receiver_that_checks_nothing_is_not_ready(client, start_
     assert run["ready"] is False and states["credentials"] == "fail"
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_readiness_of_a_receiver_failing_only_inferred_checks_is_ready_with_advice(client, keys, strict):
+    """409 to an exact duplicate: AccessRC documents no dedup, so the rows are WARN with advice and the run is
+    ready, unless strict; each row's checks carry their rule's source and quote."""
+    import broken_receivers
+    from simulator.auth import Auth
+    from simulator.receiver import ServerThread
+
+    srv = ServerThread(broken_receivers.fails_repeated_bodies("accessrc", Auth("hmac", secret="s3cret-value"),
+                                                               None)).start()
+    try:
+        started = post_json(client, "/dashboard/api/readiness", {
+            "platform": "accessrc", "auth": {"type": "hmac", "secret": "s3cret-value"}, "strict": strict,
+            "url_for": {"DELIVERY_CHANNEL_STATUS_UPDATED": srv.url + "/hook"}})
+        assert started.status_code == 202, started.get_json()
+        run = readiness_result(client, started.get_json()["id"])
+    finally:
+        srv.stop()
+    states = {r["id"]: r["state"] for r in run["rows"]}
+    assert run["targets"] == [{"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": srv.url + "/hook"}]
+    assert run["ready_strict"] is False and run["strict"] is strict
+    if strict:
+        assert run["ready"] is False and states["idempotency"] == states["retries"] == "fail" and not run["advice"]
+    else:
+        assert run["ready"] is True and states["idempotency"] == states["retries"] == "warn"
+        assert {states[k] for k in ("credentials", "validation", "envelope", "timeout")} == {"pass"}
+        assert len(run["advice"]) == 3 and run["advice"][0].startswith(
+            "Idempotency (a duplicate delivery acknowledged without error): exact duplicate acknowledged: status: "
+            "expected 2xx, got 409 - inferred (accessrc.conformance.idempotency)")
+    checks = [c for r in run["rows"] for c in r["checks"]]
+    assert checks and all(c["source"] in ("documented", "inferred") for c in checks)
+    assert all((c["quote"] is None) == (c["source"] == "inferred") for c in checks)
+
+
 @pytest.mark.parametrize("change, field", [
+    ({"url_for": {"NO_SUCH_EVENT": "http://127.0.0.1:9/x"}}, "url_for"),
+    ({"url_for": {"DELIVERY_REFUND_REQUESTED": "not a url"}}, "DELIVERY_REFUND_REQUESTED"),
+    ({"strict": "yes"}, "strict"),
     ({"platform": "myspace"}, "platform"),
     ({"url": "not a url"}, "url"),
     ({"auth": {"type": "hmac"}}, "auth"),

@@ -77,7 +77,7 @@ def open_dashboard(page, sim, view="deliveries"):
     page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
 
 
-def send_from_panel(page, platform=None, event=None, preset=None, target=None, forge=False):
+def send_from_panel(page, platform=None, event=None, preset=None, target=None, forge=False, profile=None):
     page.click("nav.tabs a[data-view=send]")
     if platform:
         page.select_option("#send-platform", platform)
@@ -92,6 +92,8 @@ def send_from_panel(page, platform=None, event=None, preset=None, target=None, f
                            " catch (e) { return false; } }")
     if forge:
         page.check("#send-forge")
+    if profile:
+        page.select_option("#send-profile", profile)
     page.click("#send-submit")
     link = page.locator("#send-result a[href^='#job/']")
     expect(link).to_be_visible()
@@ -141,7 +143,8 @@ def test_a_job_opens_with_body_attempts_masked_headers_and_how_to_verify(page, s
         "totalRecords": 120, "successCount": 115, "failureCount": 5}
     attempts = page.locator("#attempt-list > li")
     expect(attempts).to_have_count(1)
-    expect(attempts.first).to_contain_text("X-JobAttempt 0")
+    expect(attempts.first).to_contain_text("Attempt 0")
+    expect(attempts.first.locator("table.headers")).not_to_contain_text("X-JobId")  # AccessRC documents none
     expect(attempts.first).to_contain_text("✔ 200")
     expect(attempts.first).to_contain_text("Callback successfully received")
     expect(detail).to_contain_text("x-signature")
@@ -189,7 +192,8 @@ def test_a_retry_after_a_failure_and_a_rejected_forgery(page, sim):
 def test_redeliver_sends_the_same_body_with_the_same_job_id(page, sim):
     open_dashboard(page, sim)
     first = send_from_panel(page, "accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED",
-                            "channel-approved-delivery-channel-update-status", target="accessrc")
+                            "channel-approved-delivery-channel-update-status", target="accessrc",
+                            profile="accredit-like")  # X-JobId: only with the accredit-like profile on AccessRC
     page.click("nav.tabs a[data-view=deliveries]")
     expect(row(page, first)).to_have_attribute("data-state", "succeeded")
     row(page, first).click()
@@ -366,6 +370,16 @@ def test_readiness_table_for_a_ready_and_a_flaky_receiver(page, sim):
     page.click("#ready-submit")
     expect(page.locator("#verdict")).to_contain_text("READY", timeout=60_000)
     expect(page.locator("#readiness-table tbody tr[data-state='n/a']")).to_have_count(3)
+    # ReachFive documents no meaning for an answer: a wrong Authorization makes the 2xx checks advice, not failures
+    page.fill("#ready-authorization", "Bearer not-the-demo-token")
+    page.click("#ready-submit")
+    expect(page.locator("#verdict")).to_contain_text("READY — every documented check passed", timeout=60_000)
+    expect(page.locator("#readiness-table tbody tr[data-row=timeout]")).to_contain_text(
+        "ok answered within the timeout [1/3]: -> 401")  # documented: an answer in time, whatever its status
+    expect(page.locator("#readiness-table tbody tr[data-row=credentials]")).to_have_attribute("data-state", "warn")
+    expect(page.locator("#readiness-table tbody tr[data-row=credentials] .status")).to_have_text("!WARN")
+    expect(page.locator("#readiness-advice li").first).to_contain_text("advice: Signature or credentials verified: "
+                                                                       "genuine delivery accepted")
     page.select_option("#ready-platform", "accessrc")
     page.fill("#ready-url", sim.demo.target_url("accessrc-flaky"))
     page.click("#ready-submit")

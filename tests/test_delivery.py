@@ -75,14 +75,15 @@ def test_at_most_five_retries_then_exhausted(store, keys):
     assert store.get_job(job.id).attempts_made == 6
 
 
-def test_accessrc_hmac_retried_like_accredit(store):
+def test_accessrc_hmac_retried_like_accredit_without_job_headers(store):
+    """Retried (our inferred policy), but with no X-JobId/X-JobAttempt: AccessRC documents none."""
     with ScriptedServer([FAIL, OK]) as srv:
         job = make_job("accessrc", "DELIVERY_REFUND_REQUESTED", srv.url, Auth("hmac", secret="abcd1234"))
         Deliverer(store, None).submit(job)
     assert len(srv.requests) == 2
     for r in srv.requests:
         assert r["headers"]["x-signature"] == hmac_signature("abcd1234", job.body)
-        assert r["headers"]["X-JobId"] == job.id
+        assert "X-JobId" not in r["headers"] and "X-JobAttempt" not in r["headers"]
 
 
 def test_reachfive_is_fire_and_forget_with_static_authorization(store):
@@ -141,7 +142,7 @@ def test_attempt_rows_keep_request_and_bounded_response(store):
     first = store.attempts(job.id)[0]
     assert first.request_body == job.body
     assert first.request_headers["Authorization"] == "***"  # credentials never stored in clear
-    assert first.request_headers["X-JobAttempt"] == "0"
+    assert first.number == 0 and "X-JobAttempt" not in first.request_headers  # AccessRC: documented profile
     assert len(first.response_body) == delivery.RESPONSE_BODY_CAP
     assert first.response_headers["X-Trace"] == "t1"
     assert first.duration_ms > 0

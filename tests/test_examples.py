@@ -72,7 +72,9 @@ def test_accredit_extra_fields_seven_digit_fractions_and_other_event_names_get_2
         job = delivery.new_job("Entity.Event", "accredit", server.url + "/baseWebhookNotification", body, Auth("rsa"))
         resp = requests.post(job.url, data=body, headers=delivery.request_headers(job, 0, keys), timeout=5)
         assert resp.status_code == 200, resp.text
-    assert "advice" in server.received[-1].outcome
+    assert server.received[-1].outcome == "accepted"
+    assert {a.split("(inferred rule ")[1].rstrip(")") for a in server.received[-1].advice} == {
+        "accredit.payload.timestamp-millis", "accredit.payload.no-extra-fields"}
 
 
 def test_strict_receiver_refuses_what_only_inferred_rules_forbid(keys):

@@ -14,11 +14,11 @@ from sim_helpers import receiver, wait_until  # noqa: F401
 BODY_EVENT = "DELIVERY_REFUND_REQUESTED"
 
 
-def make_job(url, delays=(0.0,) * 5, platform_event=BODY_EVENT, auth=None):
+def make_job(url, delays=(0.0,) * 5, platform_event=BODY_EVENT, auth=None, profile=None):
     spec = catalogue.get_event(platform_event)
     body = catalogue.body_bytes(catalogue.generate(spec.name, seed=1))
     return delivery.new_job(spec.name, spec.platform, url, body, auth or Auth("none"), delays=delays, timeout=5,
-                            source="test")
+                            source="test", profile=profile)
 
 
 def test_due_jobs_are_delivered_and_retries_wait_for_their_due_time(store, keys, receiver):
@@ -42,7 +42,7 @@ def test_due_jobs_are_delivered_and_retries_wait_for_their_due_time(store, keys,
 
 def test_start_recovers_jobs_left_delivering_and_continues_x_job_attempt(store, keys, receiver):
     target = receiver("accessrc")
-    job = store.add_job(make_job(target.url + "/h"))
+    job = store.add_job(make_job(target.url + "/h", profile="accredit-like"))  # X-JobAttempt shows the number
     job.attempts_made, job.state = 2, DELIVERING  # as a kill -9 during attempt 2 leaves it
     store.update_job(job)
     worker = QueueWorker(store, keys, poll=0.05).start()
@@ -58,7 +58,7 @@ def test_many_jobs_each_delivered_exactly_once(store, keys, receiver):
     target = receiver("accessrc")
     worker = QueueWorker(store, keys, threads=4, poll=0.05).start()
     try:
-        ids = [store.add_job(make_job(target.url + "/h")).id for _ in range(40)]
+        ids = [store.add_job(make_job(target.url + "/h", profile="accredit-like")).id for _ in range(40)]
         worker.wake()
         wait_until(lambda: store.count_jobs(SUCCEEDED) == 40, timeout=20)
         assert sorted(r.job_id for r in target.received) == sorted(ids)

@@ -67,7 +67,8 @@ class Creators:
                     try:
                         resp = session.post(url + "/api/send", headers=XKEY, timeout=10, json={
                             "event": "DELIVERY_REFUND_REQUESTED", "url": self.target_url,
-                            "overrides": {"deliveryId": marker}})
+                            "overrides": {"deliveryId": marker},
+                            "profile": "accredit-like"})  # the receiver counts attempts per X-JobId
                     except requests.RequestException:
                         session = requests.Session()
                         wait_until(lambda: self.up.is_set() and self.served.url != url, 60, what="restart")

@@ -21,9 +21,12 @@ def served(tmp_path, keys_dir):
     server.stop()
 
 
-def _send(served, url, event="DELIVERY_REFUND_REQUESTED", delays=DELAYS):
-    resp = requests.post(served.url + "/api/send", headers=XKEY, timeout=10,
-                         json={"event": event, "url": url, "retry_delays": delays})
+def _send(served, url, event="DELIVERY_REFUND_REQUESTED", delays=DELAYS, profile="accredit-like"):
+    """accredit-like by default: the counting receiver tells jobs and attempts apart by X-JobId/X-JobAttempt."""
+    body = {"event": event, "url": url, "retry_delays": delays}
+    if profile:
+        body["profile"] = profile
+    resp = requests.post(served.url + "/api/send", headers=XKEY, timeout=10, json=body)
     assert resp.status_code == 201, resp.text
     return resp.json()["id"]
 
@@ -85,7 +88,7 @@ def test_schedule_is_kept_and_counted(served):
 
 def test_reachfive_is_fire_and_forget(served):
     with CountingReceiver(status=500) as receiver:
-        job_id = _send(served, receiver.url, event="END_JOB_NOTIFICATION", delays=None)
+        job_id = _send(served, receiver.url, event="END_JOB_NOTIFICATION", delays=None, profile=None)
         job = _final(served, job_id)
         assert job["state"] == "exhausted" and job["attempts_made"] == 1 and job["max_attempts"] == 1
         time.sleep(0.5)

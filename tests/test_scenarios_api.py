@@ -95,3 +95,17 @@ def test_paths_outside_the_scenarios_folder_and_bad_input(client):
     r = client.post("/api/scenario-runs", headers=H, json={"file": "accessrc/program-pull-form.yaml",
                                                            "url": "http://example.org/hook"})
     assert r.status_code == 400 and r.get_json()["error"]["field"] == "url"
+
+
+def test_a_failed_step_of_an_inferred_rule_is_a_warning_in_the_run(client, start_receiver):
+    srv = start_receiver("accessrc")
+    text = ("name: warned\nplatform: accessrc\nurl: " + srv.url + "/hook\nsteps:\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    as: refund\n"
+            "  - fault: duplicate\n    of: refund\n    rule: accessrc.conformance.idempotency\n"
+            "    expect: {status: 202}\n")
+    r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
+    assert r.status_code == 202, r.get_json()
+    data, steps = wait_finished(client, r.get_json()["data"]["id"])
+    assert data["result"] == "passed" and data["summary"] == "1 passed, 0 failed, 1 warned"
+    assert data["failed"] == 0 and data["warned"] == 1
+    assert steps[1]["warned"] is True and steps[1]["source"] == "inferred" and steps[1]["passed"] is False

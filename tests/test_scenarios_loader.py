@@ -48,7 +48,7 @@ def test_every_problem_is_listed_with_its_exact_position(tmp_path):
         "bad.yaml:13:29: undefined variable 'RUN_ID' (define it under vars, or pass --var RUN_ID=VALUE)",
         "bad.yaml:15:32: undefined variable '${refund.payload.deliveryId}': no earlier step is named 'refund' "
         "(name one with as:)",
-        "bad.yaml:16:7: unknown field 'expct' in expect (allowed: attempts, body, envelope, latency_ms, status)",
+        "bad.yaml:16:7: unknown field 'expct' in expect (allowed: attempts, body, echo, envelope, latency_ms, status)",
     ]
 
 
@@ -69,9 +69,9 @@ def test_cli_exits_2_and_sends_nothing_when_any_file_is_bad(tmp_path, start_rece
 
 def test_json_files_report_positions_too(tmp_path):
     text = ('{\n\t"name": "J",\n\t"platform": "accredit",\n\t"url": "http://127.0.0.1:1/x",\n\t"steps": [\n'
-            '\t\t{"send": "Entity.Event", "set": {"Evnt": "x"}},\n\t\t{"fault": "bad_signature"}\n\t]\n}\n')
+            '\t\t{"send": "Entity.Event", "set": {"Event": "x"}},\n\t\t{"fault": "bad_signature"}\n\t]\n}\n')
     assert problems_of(tmp_path, "s.json", text) == [
-        "s.json:6:36: set: path 'Evnt' does not exist in Entity.Event (no field 'Evnt')",
+        "s.json:6:36: set: Event: 'x' does not match '^[A-Za-z0-9]+\\\\.[A-Za-z0-9]+$' (Entity.Event)",
         "s.json:7:3: fault bad_signature: missing required field 'event'",
     ]
 
@@ -109,8 +109,8 @@ def test_top_level_problems(tmp_path):
         "t.yaml:1:1: scenario: missing required field 'url'",
         "t.yaml:2:11: platform: 'acessrc' is not one of accessrc, accredit, reachfive",
         "t.yaml:3:8: steps: [] should be non-empty",
-        "t.yaml:4:1: unknown field 'colour' in scenario (allowed: auth, description, name, platform, retry, "
-        "steps, timeout, url, vars)",
+        "t.yaml:4:1: unknown field 'colour' in scenario (allowed: auth, description, name, platform, profile, "
+        "retry, steps, timeout, url, vars)",
     ]
     assert problems_of(tmp_path, "e.yaml", "") == ["e.yaml:1:1: a scenario file is a mapping with name, platform, "
                                                    "url and steps (got null)"]

@@ -182,11 +182,12 @@ def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
     flaky = start_receiver("accessrc", fail_first=2)
     slow = SlowTarget(3.0)
     try:
+        like = {"event": "DELIVERY_REFUND_REQUESTED", "profile": "accredit-like"}  # X-JobAttempt shows the numbers
         flaky_ids = [requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
-                                   json={"event": "DELIVERY_REFUND_REQUESTED", "url": flaky.url + "/h"}).json()["id"]
+                                   json={**like, "url": flaky.url + "/h"}).json()["id"]
                      for _ in range(6)]
         slow_id = requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
-                                json={"event": "DELIVERY_REFUND_REQUESTED", "url": slow.url}).json()["id"]
+                                json={**like, "url": slow.url}).json()["id"]
 
         def first_attempts_done():
             jobs = requests.get(served.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["jobs"]

@@ -198,6 +198,21 @@ def optional_delays(data: dict, name: str = "retry_delays"):
         raise bad_request(str(exc), name) from exc
 
 
+def optional_profile(data: dict, platform: str, name: str = "profile") -> str | None:
+    """The delivery profile asked for (documented | accredit-like, the latter AccessRC only), or None."""
+    from ..delivery import DeliveryError, get_profile
+
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a string", name)
+    try:
+        return get_profile(platform, value).name
+    except DeliveryError as exc:
+        raise bad_request(str(exc), name) from exc
+
+
 def reject_unknown(data: dict, allowed: Iterable[str]) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from ..delivery import profile_of
 from ..models import FINAL_STATES, STATES, Attempt, Job
 from ..store import _job_from_row
 from . import check_admin, query_int, services
@@ -24,12 +25,12 @@ def _text(data: bytes) -> str:
 
 
 def job_json(job: Job, seq: int | None = None) -> dict:
-    x_job_id = job.headers.get("X-JobId") or job.id if job.platform != "reachfive" else None
+    x_job_id = (job.headers.get("X-JobId") or job.id) if profile_of(job).job_headers else None
     return {"id": job.id, "seq": seq, "event": job.event, "platform": job.platform, "url": job.url,
             "state": job.state, "attempts_made": job.attempts_made, "max_attempts": job.max_attempts,
             "next_attempt_at": job.next_attempt_at, "created_at": job.created_at, "updated_at": job.updated_at,
             "last_status": job.last_status, "last_error": job.last_error, "subscription_id": job.subscription_id,
-            "source": job.source, "x_job_id": x_job_id,
+            "source": job.source, "profile": job.profile, "x_job_id": x_job_id,
             "redelivery_of": services().subscriptions.redelivery_of(job.id) if job.source == "redeliver" else None,
             "retry_delays": list(job.retry_delays), "timeout": job.timeout, "auth": job.auth.masked(),
             "body": _text(job.body)}

@@ -8,12 +8,13 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from .. import catalogue
-from ..delivery import DeliveryError, check_timeout
+from ..delivery import DeliveryError, check_timeout, profile_names
 from ..scheduler import ScheduleError, parse_schedule
 from ..services import FireError
 from ..subscriptions import Subscription
 from . import (check_admin, event_spec, json_body, optional_delays, optional_int, optional_number,
-               optional_object, platform_auth, reject_unknown, require_string, require_url, services)
+               optional_object, optional_profile, platform_auth, reject_unknown, require_string, require_url,
+               services)
 from .accessrc import check_available
 from .errors import ApiError, bad_request, json_response
 from .jobs import job_json, job_seq
@@ -72,7 +73,7 @@ def sample_event(name: str):
 
 # -- subscriptions -----------------------------------------------------------------------------------
 SUB_FIELDS = ("platform", "event", "url", "auth", "seed", "overrides", "schedule", "paused", "retry_delays",
-              "timeout", "meta")
+              "timeout", "meta", "profile")
 
 
 def _overrides(spec, data: dict, seed, name: str = "overrides") -> dict:
@@ -145,7 +146,8 @@ def create_subscription():
     seed = optional_int(data, "seed", 0, 2**63 - 1)
     sub = Subscription(platform, spec.name, url, auth, seed=seed, overrides=_overrides(spec, data, seed),
                        schedule=_schedule(data), paused=_bool(data, "paused"),
-                       retry_delays=optional_delays(data), timeout=_timeout(data), meta=optional_object(data, "meta"))
+                       retry_delays=optional_delays(data), timeout=_timeout(data), meta=optional_object(data, "meta"),
+                       profile=optional_profile(data, platform) or "documented")
     services().save_subscription(sub, new=True)
     return json_response(sub_json(sub), 201)
 
@@ -179,6 +181,8 @@ def update_subscription(sub_id: str):
         sub.timeout = _timeout(data)
     if "meta" in data:
         sub.meta = optional_object(data, "meta")
+    if "profile" in data:
+        sub.profile = optional_profile(data, sub.platform) or "documented"
     services().save_subscription(sub)
     return json_response(sub_json(sub))
 
@@ -252,7 +256,7 @@ def fire_subscription(sub_id: str):
 
 
 # -- one-off send --------------------------------------------------------------------------------------
-SEND_FIELDS = ("event", "url", "auth", "seed", "overrides", "count", "force", "retry_delays", "timeout")
+SEND_FIELDS = ("event", "url", "auth", "seed", "overrides", "count", "force", "retry_delays", "timeout", "profile")
 
 
 @bp.post("/api/send")
@@ -267,9 +271,11 @@ def send():
     count = optional_int(data, "count", 0, 10_000)
     force = _bool(data, "force")
     delays, timeout = optional_delays(data), _timeout(data)
+    profile = optional_profile(data, spec.platform)
     try:
         job = services().enqueue(spec.name, url, auth, seed=seed, overrides=optional_object(data, "overrides"),
-                                 count=count, force=force, retry_delays=delays, timeout=timeout, source="api")
+                                 count=count, force=force, retry_delays=delays, timeout=timeout, source="api",
+                                 profile=profile)
     except (FireError, DeliveryError) as exc:
         raise _enqueue_error(exc) from exc
     return json_response(job_json(job, job_seq(job.id)), 201)
@@ -318,10 +324,15 @@ ACTIONS = {
 
 @bp.get("/api/actions")
 def list_actions():
+    def params(a: dict) -> list[str]:
+        optional = ["url", "auth", "seed"]
+        if len(profile_names(catalogue.get_event(a["event"]).platform)) > 1:
+            optional.append("profile")  # goes with url, like auth
+        return sorted(a["params"]) + ([a["count"]] if a.get("count") else []) + optional
+
     return json_response({"actions": [
         {"name": name, "event": a["event"], "platform": catalogue.get_event(a["event"]).platform,
-         "params": sorted(a["params"]) + ([a["count"]] if a.get("count") else []) + ["url", "auth", "seed"],
-         "description": a["description"]} for name, a in ACTIONS.items()]})
+         "params": params(a), "description": a["description"]} for name, a in ACTIONS.items()]})
 
 
 @bp.post("/api/actions/<name>")
@@ -330,7 +341,7 @@ def run_action(name: str):
     if action is None:
         raise ApiError(404, f"no action {name!r}; known: {', '.join(ACTIONS)}", "name")
     data = json_body() if request.get_data(cache=True).strip() else {}
-    allowed = [*action["params"], "url", "auth", "seed"] + ([action["count"]] if action.get("count") else [])
+    allowed = [*action["params"], "url", "auth", "seed", "profile"] + ([action["count"]] if action.get("count") else [])
     reject_unknown(data, allowed)
     overrides = dict(action["fixed"])
     for param, path in action["params"].items():
@@ -346,20 +357,22 @@ def run_action(name: str):
     except catalogue.CatalogueError as exc:
         raise bad_request("; ".join(exc.problems) or str(exc), _param_for(action, exc)) from exc
     url = require_url(data, "url", required=False)
-    if "auth" in data and url is None:
-        raise bad_request("auth goes with url (subscriptions bring their own)", "auth")
+    for alone in ("auth", "profile"):
+        if alone in data and url is None:
+            raise bad_request(f"{alone} goes with url (subscriptions bring their own)", alone)
     if url is not None:
-        targets = [(url, platform_auth(spec.platform, data.get("auth")), None, None, None)]
+        targets = [(url, platform_auth(spec.platform, data.get("auth")), None, None, None,
+                    optional_profile(data, spec.platform))]
     else:
         subs = svc.subscriptions.list(event=event, active_only=True)
         if not subs:
             raise bad_request(f"no active subscription for {event}; subscribe first or give url", "url")
-        targets = [(s.url, s.auth, s.id, s.retry_delays, s.timeout) for s in subs]
+        targets = [(s.url, s.auth, s.id, s.retry_delays, s.timeout, s.profile) for s in subs]
     jobs = []
-    for target_url, auth, sub_id, delays, timeout in targets:
+    for target_url, auth, sub_id, delays, timeout, profile in targets:
         jobs.append(svc.enqueue(event, target_url, auth, seed=seed, overrides={**_sub_overrides(sub_id), **overrides},
                                 count=count, retry_delays=delays, timeout=timeout, source=f"action:{name}",
-                                subscription_id=sub_id))
+                                subscription_id=sub_id, profile=profile))
     return json_response({"action": name, "event": event, "jobs": [job_json(j, job_seq(j.id)) for j in jobs]}, 201)
 
 

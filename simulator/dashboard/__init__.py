@@ -13,8 +13,8 @@ from functools import lru_cache
 from flask import Blueprint, current_app, render_template, request
 
 from .. import __version__, catalogue, delivery, signing
-from ..api import (check_admin, event_spec, json_body, optional_delays, optional_number, platform_auth, query_int,
-                   reject_unknown, require_string, require_url, services)
+from ..api import (check_admin, event_spec, json_body, optional_delays, optional_number, optional_profile,
+                   platform_auth, query_int, reject_unknown, require_string, require_url, services)
 from ..api.errors import ApiError, bad_request, json_response
 from ..api.stream import event_stream
 from ..auth import Auth
@@ -123,7 +123,7 @@ def sample():
     return json_response({"event": spec.name, "preset": preset.id, "payload": payload})
 
 
-SEND_FIELDS = ("event", "url", "auth", "payload", "forge_signature", "retry_delays", "timeout")
+SEND_FIELDS = ("event", "url", "auth", "payload", "forge_signature", "retry_delays", "timeout", "profile")
 
 
 @bp.post("/dashboard/api/send")
@@ -144,10 +144,11 @@ def send():
         raise bad_request("forge_signature must be true or false", "forge_signature")
     headers = forged_headers(auth, body) if forge else {}
     timeout = optional_number(data, "timeout")
+    profile = optional_profile(data, spec.platform)
     try:
         job = delivery.new_job(spec.name, spec.platform, url, body, auth, delays=_delays(data),
                                timeout=timeout if timeout is not None else services().settings.timeout,
-                               source=SOURCE_FORGED if forge else SOURCE_DASHBOARD, headers=headers)
+                               source=SOURCE_FORGED if forge else SOURCE_DASHBOARD, headers=headers, profile=profile)
     except DeliveryError as exc:
         field = "timeout" if "timeout" in str(exc) else "retry_delays" if "retr" in str(exc) else "url"
         raise bad_request(str(exc), field) from exc

@@ -1,10 +1,13 @@
 """Receiver readiness for the dashboard: the platform's conformance set (simulator/scenarios/conformance.py) run
 in the background, one row at a time, so the page can show the table filling in.
 
-    POST /dashboard/api/readiness        {"platform", "url", "auth", "timeout"} -> 202 the run
-    GET  /dashboard/api/readiness/<id>   the run: rows so far, then `ready`
+    POST /dashboard/api/readiness        {"platform", "url", "auth", "timeout", "url_for", "strict"} -> 202 the run
+    GET  /dashboard/api/readiness/<id>   the run: rows so far (with their checks), then `ready`, `ready_strict`
+                                         and `advice`
 
-`auth` is in each platform's terms, as the send panel takes it. Runs live in memory (the last MAX_RUNS).
+`auth` is in each platform's terms, as the send panel takes it; `url_for` ({EVENT: URL}, AccessRC) and `strict` as
+`conformance --url-for/--strict`. A row is pass, warn (only inferred checks failed: advice), fail or n/a. Runs live in
+memory (the last MAX_RUNS).
 """
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ from collections import OrderedDict
 from flask import current_app
 
 from .. import catalogue
-from ..api import (json_body, optional_number, reject_unknown, remember_run, require_string, require_url,
-                   services)
+from ..api import (json_body, optional_number, optional_object, reject_unknown, remember_run, require_string,
+                   require_url, services)
 from ..api.errors import ApiError, bad_request, json_response
 from ..delivery import DeliveryError, check_timeout
+from ..scenarios import conformance
 from . import bp, parse_auth
 
 EXTENSION = "accessrc_sim_readiness_runs"
@@ -36,6 +40,9 @@ class ReadinessRun:
         self.results: list = []
         self.error: str | None = None
         self.ready: bool | None = None
+        self.ready_strict: bool | None = None
+        self.strict = False
+        self.advice: list[str] = []
         self.started_at = time.time()
         self.finished_at: float | None = None
         self.lock = threading.Lock()
@@ -44,13 +51,17 @@ class ReadinessRun:
         with self.lock:
             done = {row.id: row for row in self.rows}
             rows = []
-            for row_id, title, _, _ in self.plan.rows:
-                row = done.get(row_id)
-                rows.append({"id": row_id, "title": title, "state": row.state if row else "pending",
-                             "evidence": list(row.evidence) if row else []})
+            for planned in self.plan.rows:
+                row = done.get(planned.id)
+                rows.append(conformance.row_dict(row) if row else
+                            {"id": planned.id, "title": planned.title, "state": "pending", "evidence": [],
+                             "checks": []})
+            advice = list(self.advice)
         p = self.plan
-        return {"id": self.id, "status": self.status, "platform": p.platform, "url": p.url, "auth": p.auth.masked(),
-                "timeout": p.timeout, "rows": rows, "ready": self.ready, "error": self.error,
+        return {"id": self.id, "status": self.status, "platform": p.platform, "url": p.url,
+                "targets": [{"event": t.event, "url": t.url} for t in p.targets], "auth": p.auth.masked(),
+                "timeout": p.timeout, "strict": self.strict, "rows": rows, "ready": self.ready,
+                "ready_strict": self.ready_strict, "advice": advice, "error": self.error,
                 "started_at": self.started_at, "finished_at": self.finished_at}
 
 
@@ -60,15 +71,20 @@ def _runs() -> "OrderedDict[str, ReadinessRun]":
 
 @bp.post("/dashboard/api/readiness")
 def start_readiness():
-    from ..scenarios import conformance
     from ..scenarios.loader import ScenarioFileError
 
     data = json_body()
-    reject_unknown(data, ("platform", "url", "auth", "timeout"))
+    reject_unknown(data, ("platform", "url", "auth", "timeout", "url_for", "strict"))
     platform = require_string(data, "platform")
     if platform not in catalogue.PLATFORMS:
         raise bad_request(f"platform must be one of {', '.join(catalogue.PLATFORMS)}", "platform")
-    url = require_url(data, "url")
+    url_for = optional_object(data, "url_for")
+    for event in url_for:
+        require_url(url_for, event)
+    url = require_url(data, "url", required=not url_for)
+    strict = data.get("strict", False)
+    if not isinstance(strict, bool):
+        raise bad_request("strict must be true or false", "strict")
     auth = parse_auth(platform, data.get("auth"))
     timeout = optional_number(data, "timeout")
     try:
@@ -76,12 +92,14 @@ def start_readiness():
     except DeliveryError as exc:
         raise bad_request(str(exc), "timeout") from exc
     try:
-        plan = conformance.plan(platform, url, auth, timeout, current_app.config.get("SCENARIOS_DIR"))
+        plan = conformance.plan(platform, url, auth, timeout, current_app.config.get("SCENARIOS_DIR"),
+                                url_for=url_for)
     except ScenarioFileError as exc:
         raise ApiError(400, "the conformance set has problems: " + "; ".join(exc.problems[:3]), "platform") from exc
     except conformance.ConformanceError as exc:
-        raise bad_request(str(exc), "platform") from exc
+        raise bad_request(str(exc), "url_for" if url_for else "platform") from exc
     run = ReadinessRun(plan)
+    run.strict = strict
     remember_run(EXTENSION, run, MAX_RUNS)
     svc = services()
     threading.Thread(target=_execute, args=(run, svc.store, svc.keys), daemon=True,
@@ -90,22 +108,21 @@ def start_readiness():
 
 
 def _execute(run: ReadinessRun, store, keys) -> None:
-    from ..scenarios import conformance
     from ..scenarios.runner import Runner
 
-    p = run.plan
+    def finished(row, results) -> None:  # one row at a time: the page shows each verdict as it comes
+        with run.lock:
+            run.rows.append(row)
+            run.results.extend(results)
+
     try:
-        runner = Runner(store, keys=keys)
-        for row in p.rows:  # one row at a time: the page shows each verdict as it comes
-            verdict = conformance.run(conformance.Plan(p.platform, p.url, p.auth, p.timeout, [row]), runner)
-            with run.lock:
-                run.rows.extend(verdict.rows)
-                run.results.extend(verdict.results)
-        whole = conformance.Verdict(p.platform, p.url, p.auth, p.timeout, run.rows, run.results)
-        run.ready = whole.ready
+        verdict = conformance.run(run.plan, Runner(store, keys=keys, strict=run.strict), on_row=finished)
+        with run.lock:
+            run.advice = conformance.advice_lines(verdict)
+        run.ready, run.ready_strict = verdict.ready, verdict.ready_strict
     except Exception as exc:  # a crash ends the run visibly
         run.error = f"{type(exc).__name__}: {exc}"
-        run.ready = False
+        run.ready = run.ready_strict = False
     finally:
         run.finished_at = time.time()
         run.status = "finished"

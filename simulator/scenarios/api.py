@@ -51,11 +51,13 @@ class _Run:
         with self.lock:
             steps = self.steps[since:]
             passed = sum(1 for s in self.steps if s["passed"] is True)
-            failed = sum(1 for s in self.steps if s["passed"] is False)
+            failed = sum(1 for s in self.steps if s["passed"] is False and not s["warned"])
+            warned = sum(1 for s in self.steps if s["warned"])  # an inferred rule's step failed: advice
         sc = self.scenario
         return {"id": self.id, "status": self.status, "name": sc.name, "file": sc.path, "platform": sc.platform,
                 "url": sc.url, "started_at": self.started_at, "finished_at": self.finished_at,
-                "passed": passed, "failed": failed, "summary": f"{passed} passed, {failed} failed",
+                "passed": passed, "failed": failed, "warned": warned,
+                "summary": f"{passed} passed, {failed} failed" + (f", {warned} warned" if warned else ""),
                 "error": self.error,
                 "result": None if self.status == "running" else "failed" if failed or self.error else "passed",
                 "next_since": since + len(steps), "steps": steps}

@@ -39,13 +39,15 @@ def check_url(url: str) -> None:
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report here.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed step.")
+@click.option("--strict", is_flag=True, help="Steps of inferred rules fail like the others (default: they warn).")
 @db_option
 @keys_option
-def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, db_path, keys_dir) -> None:
+def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, strict, db_path, keys_dir) -> None:
     """Run scenario files (YAML or JSON; a folder: every file below it) against a receiver.
 
     Every file is checked first; any problem is listed as file:line:column and nothing is sent (exit 2).
-    Then one line per step, and the summary `N passed, M failed`. Exit 0 when all passed, 1 otherwise.
+    Then one line per step, and the summary `N passed, M failed` (`, K warned` when steps whose `rule:` is
+    inferred failed: advice, not failures, unless --strict). Exit 0 when nothing failed, 1 otherwise.
 
     Example: accessrc-sim run scenarios/accessrc --var RECEIVER_URL=http://127.0.0.1:9001/hook --junit report.xml
     """
@@ -59,7 +61,7 @@ def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, db_pat
             click.echo(problem, err=True)
         click.echo(f"{len(exc.problems)} problem(s); nothing was sent", err=True)
         sys.exit(EXIT_USAGE)
-    results, stopped = run_scenarios(scenarios, db_path, keys_dir, fail_fast)
+    results, stopped = run_scenarios(scenarios, db_path, keys_dir, fail_fast, strict=strict)
     if junit_path:
         reports.write_junit(results, junit_path)
     if report_path:
@@ -68,13 +70,13 @@ def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, db_pat
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo):
+def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo, strict: bool = False):
     from ..store import Store
 
     console = reports.Console(echo, color=sys.stdout.isatty(), style=click.style)
     store = Store(db_path)
     runner = Runner(store, keys=lambda: signing.load_keys(keys_dir), on_step=console.step,
-                    on_scenario=console.scenario, fail_fast=fail_fast)
+                    on_scenario=console.scenario, fail_fast=fail_fast, strict=strict)
     try:
         results = runner.run(scenarios)
     finally:
@@ -85,8 +87,24 @@ def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo
     return results, runner.stopped
 
 
+def parse_url_for(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for text in values:
+        event, sep, url = text.partition("=")
+        if not sep or not event.strip() or not url.strip():
+            raise UsageProblem(f"--url-for takes EVENT=URL, got {text!r}")
+        if event.strip() in out:
+            raise UsageProblem(f"--url-for: {event.strip()} is given twice")
+        check_url(url.strip())
+        out[event.strip()] = url.strip()
+    return out
+
+
 @click.command("conformance")
-@click.option("--url", required=True, help="The receiver's callback URL.")
+@click.option("--url", help="The receiver's callback URL (AccessRC: of DELIVERY_CHANNEL_STATUS_UPDATED, the event "
+                            "tested by default, unless --url-for names it).")
+@click.option("--url-for", "url_for_values", multiple=True, metavar="EVENT=URL",
+              help="AccessRC: the callback URL subscribed for EVENT (repeatable); every row runs for each.")
 @click.option("--platform", type=click.Choice(conformance.PLATFORMS), required=True)
 @auth_options
 @click.option("--timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
@@ -96,24 +114,34 @@ def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo
 @click.option("--scenarios-dir", type=click.Path(file_okay=False, exists=True),
               help="Folder holding conformance/<platform>/ [default: env ACCESSRC_SIM_SCENARIOS_DIR, else the "
                    "shipped scenarios/].")
+@click.option("--strict", is_flag=True, help="Checks of inferred rules count like documented ones (default: they only "
+                                            "give advice).")
 @click.option("--verbose", "-v", is_flag=True, help="Also print one line per step.")
 @db_option
 @keys_option
-def conformance_cmd(url, platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding, timeout,
-                    report_path, junit_path, scenarios_dir, verbose, db_path, keys_dir) -> None:
+def conformance_cmd(url, url_for_values, platform, hmac_secret, api_key_header, api_key, basic, authorization,
+                    rsa_padding, timeout, report_path, junit_path, scenarios_dir, strict, verbose, db_path,
+                    keys_dir) -> None:
     """Is a receiver ready for go-live? Runs the platform's conformance set and prints a readiness table.
 
-    Rows: credentials, payload validation, idempotency, envelopes, timeout, retries (pass/fail/n/a with evidence),
-    then the verdict. Exit 0 when ready, 1 when not, 2 on bad usage.
+    Rows: credentials, payload validation, idempotency, envelopes, timeout, retries (PASS, FAIL, WARN or N/A with
+    evidence, one line per check), `advice:` lines for checks of inferred rules that failed, then the verdict:
+    READY when every documented check passed (with --strict: every check). Exit 0 when ready, 1 when not, 2 on
+    bad usage.
 
-    Example: accessrc-sim conformance --url http://127.0.0.1:9001/hook --platform accessrc --hmac-secret abcd1234
+    \b
+    Example: accessrc-sim conformance --platform accessrc --hmac-secret abcd1234 \\
+      --url-for DELIVERY_CHANNEL_STATUS_UPDATED=http://127.0.0.1:9001/dcsu \\
+      --url-for DELIVERY_REFUND_REQUESTED=http://127.0.0.1:9001/refund
     """
     from ..store import Store
 
     auth = build_auth(platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
-    check_url(url)
+    if url:
+        check_url(url)
+    url_for = parse_url_for(url_for_values)
     try:
-        plan = conformance.plan(platform, url, auth, timeout, scenarios_dir)
+        plan = conformance.plan(platform, url, auth, timeout, scenarios_dir, url_for=url_for)
     except ScenarioFileError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
@@ -123,7 +151,7 @@ def conformance_cmd(url, platform, hmac_secret, api_key_header, api_key, basic, 
     console = reports.Console(click.echo, color=sys.stdout.isatty(), style=click.style)
     store = Store(db_path)
     try:
-        runner = Runner(store, keys=lambda: signing.load_keys(keys_dir),
+        runner = Runner(store, keys=lambda: signing.load_keys(keys_dir), strict=strict,
                         on_step=console.step if verbose else None, on_scenario=console.scenario if verbose else None)
         verdict = conformance.run(plan, runner)
     finally:

@@ -19,10 +19,10 @@ from typing import Any, Iterable, Mapping
 import yaml
 from jsonschema import Draft202012Validator
 
-from .. import catalogue
+from .. import catalogue, rules
 from ..auth import Auth, AuthError, default_auth
 from ..catalogue import paths
-from ..delivery import PROFILES
+from ..delivery import DOCUMENTED, DeliveryError, get_profile, profile_names
 
 KINDS = ("send", "fault", "expect", "wait", "repeat")
 FAULTS = ("bad_signature", "missing_signature", "wrong_key", "tampered_body", "duplicate", "replay", "out_of_order",
@@ -63,6 +63,7 @@ class Step:
     skip: str | None = None
     event: str | None = None  # canonical event name for send/fault steps
     children: list["Step"] = field(default_factory=list)
+    rule: rules.Rule | None = None  # the rule the step checks: inferred ones warn instead of failing, unless strict
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Scenario:
     retry: tuple[float, ...] | None
     steps: list[Step]
     vars: dict
+    profile: str = DOCUMENTED  # delivery profile of every request (delivery.DELIVERY_PROFILES)
 
 
 # -- positions ----------------------------------------------------------------------------------------------------
@@ -392,6 +394,7 @@ class _Builder:
         self.filename, self.data, self.pos = filename, data, pos
         self.cli_vars, self.url_override, self.auth_override, self.env = cli_vars, url, auth, env
         self.problems: list[str] = []
+        self.profile = DOCUMENTED
         self.refs: list[_Ref] = []
         self._own_refs: list[_Ref] = []
 
@@ -416,6 +419,7 @@ class _Builder:
         steps_data = data.get("steps") if isinstance(data.get("steps"), list) else []
         platform = data.get("platform") if data.get("platform") in catalogue.PLATFORMS else None
         auth = self._auth(data, platform)
+        self.profile = self._profile(data, platform)
         retry = self._retry(data.get("retry"), ("retry",), platform)
         timeout = float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else DEFAULT_TIMEOUT
         defined: dict[str, str | None] = {}
@@ -427,7 +431,7 @@ class _Builder:
         url = self.url_override or data["url"]
         return Scenario(path=self.filename, name=data["name"], description=data.get("description", ""),
                         platform=platform, url=url, auth=auth, timeout=timeout, retry=retry, steps=steps,
-                        vars={k: v for k, v in {**file_vars, **self.cli_vars}.items()})
+                        vars={k: v for k, v in {**file_vars, **self.cli_vars}.items()}, profile=self.profile)
 
     def _auth(self, data: dict, platform: str | None) -> Auth:
         if platform is None:
@@ -443,13 +447,31 @@ class _Builder:
             self.fail(("auth",), f"auth: {exc}")
             return default_auth(platform)
 
+    def _profile(self, data: dict, platform: str | None) -> str:
+        name = data.get("profile")
+        if platform is None or not isinstance(name, str):
+            return DOCUMENTED
+        try:
+            return get_profile(platform, name).name
+        except DeliveryError as exc:
+            self.fail(("profile",), f"profile: {exc}")
+            return DOCUMENTED
+
+    def _check_job_attempt(self, item: dict, path: tuple, platform: str) -> None:
+        """`job_attempt` sets X-JobAttempt: refused where the scenario's profile sends no such header."""
+        if "job_attempt" in item and not get_profile(platform, self.profile).job_headers:
+            hint = "" if self.profile != DOCUMENTED or len(profile_names(platform)) < 2 else \
+                " under the documented profile (X-JobId/X-JobAttempt are not in its documents; add " \
+                "`profile: accredit-like` to the scenario to send them)"
+            self.fail(path + ("job_attempt",), f"job_attempt: {platform} sends no X-JobAttempt header{hint}")
+
     def _retry(self, value: Any, path: tuple, platform: str | None) -> tuple[float, ...] | None:
         if value is None or value == "none":
             return None if value is None else ()
         if not isinstance(value, dict) or not isinstance(value.get("delays"), list):
             return None
         delays = tuple(float(d) for d in value["delays"] if isinstance(d, (int, float)))
-        if platform and not PROFILES[platform].retries and delays:
+        if platform and not get_profile(platform, self.profile).retries and delays:
             self.fail(path, f"retry: {platform} never retries (fire-and-forget); remove retry")
         return delays
 
@@ -503,8 +525,7 @@ class _Builder:
             step.event = self._event(item["send"], path + ("send",), platform)
             if step.event:
                 self._check_payload(step.event, item, path, platform)
-            if "job_attempt" in item and not PROFILES[platform].job_headers:
-                self.fail(path + ("job_attempt",), f"job_attempt: {platform} sends no X-JobAttempt header")
+            self._check_job_attempt(item, path, platform)
             self._retry(item.get("retry"), path + ("retry",), platform)
             step.name = step.name or f"send {step.event or item['send']}"
             state["sent"] = True
@@ -525,7 +546,29 @@ class _Builder:
             step.name = step.name or f"repeat {item['repeat']} times"
         if kind in ("send", "fault"):
             self._define(item, step.event, defined)
+        event = step.event if kind != "expect" else defined.get(item["expect"].get("of") or "", None)
+        if "rule" in item:
+            step.rule = self._rule(item["rule"], path + ("rule",), platform, event)
+        expect = item.get("expect") if isinstance(item.get("expect"), dict) else {}
+        if expect.get("echo") and event and catalogue.get_event(event).reply_data is None:
+            self.fail(path + ("expect", "echo"), f"expect.echo: {event} documents no reply data to echo")
         return step
+
+    def _rule(self, rule_id: str, path: tuple, platform: str, event: str | None) -> rules.Rule | None:
+        """The registry's rule `rule_id`, of this scenario's platform and (when it names one) of the step's event."""
+        try:
+            rule = rules.get(rule_id)
+        except rules.RuleError:
+            close = difflib.get_close_matches(rule_id, [r.id for r in rules.select(platform)], n=1, cutoff=0.75)
+            self.fail(path, f"rule: no rule {rule_id!r} in the registry"
+                      + (f": did you mean {close[0]!r}?" if close else f" (`accessrc-sim rules --platform {platform}` "
+                         "lists them)"))
+            return None
+        if rule.platform != platform:
+            self.fail(path, f"rule: {rule_id} is a {rule.platform} rule; this scenario is {platform}")
+        elif rule.event and event and rule.event != event:
+            self.fail(path, f"rule: {rule_id} is about {rule.event}; this step sends {event}")
+        return rule
 
     def _define(self, item: dict, event, defined: dict) -> None:
         """Record a send or fault step's `as:` name for the steps after it."""
@@ -623,8 +666,7 @@ class _Builder:
         for key, owner in misplaced.items():
             if key in item and kind != owner:
                 self.fail(path + (key,), f"{key}: only for the {owner} fault", key=True)
-        if "job_attempt" in item and not PROFILES[platform].job_headers:
-            self.fail(path + ("job_attempt",), f"job_attempt: {platform} sends no X-JobAttempt header")
+        self._check_job_attempt(item, path, platform)
         if step.skip is None and kind in CREDENTIAL_FAULTS:
             if auth.kind == "none":
                 self.fail(path + ("fault",), f"fault {kind}: this scenario sends no credentials (auth kind none); "

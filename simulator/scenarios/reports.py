@@ -14,14 +14,17 @@ from .runner import MISSING, ScenarioResult, StepResult
 
 
 def summary_line(results: list[ScenarioResult]) -> str:
-    """Exactly `N passed, M failed` (CI tooling reads this line)."""
+    """Exactly `N passed, M failed` (CI tooling reads this line), then `, K warned` when steps of inferred rules
+    failed (advice: they do not count as failures unless --strict)."""
     passed = sum(r.passed for r in results)
     failed = sum(r.failed for r in results)
-    return f"{passed} passed, {failed} failed"
+    warned = sum(r.warned for r in results)
+    return f"{passed} passed, {failed} failed" + (f", {warned} warned" if warned else "")
 
 
 class Console:
-    """One line per step as it finishes: mark, step name, status, ms; failures indented below."""
+    """One line per step as it finishes: mark (ok, FAIL, WARN, skip), step name, status, ms; failures indented below,
+    and for a WARN (a step of an inferred rule) why it is only advice."""
 
     def __init__(self, echo: Callable[[str], None], color: bool = False, style: Callable | None = None):
         self.echo = echo
@@ -37,9 +40,9 @@ class Console:
         elif res.passed is None:
             mark = "    "
         else:
-            mark = "ok  " if res.passed else "FAIL"
+            mark = "ok  " if res.passed else "WARN" if res.warned else "FAIL"
         if self.color and mark.strip():
-            mark = self.style(mark, fg={"ok  ": "green", "FAIL": "red", "skip": "yellow"}[mark])
+            mark = self.style(mark, fg={"ok  ": "green", "FAIL": "red", "WARN": "yellow", "skip": "yellow"}[mark])
         status = res.status or ("-" if res.passed is not None else "")
         ms = f"{res.ms:.0f} ms" if res.ms is not None else ""
         line = f"  {mark}  {res.name:<48} {status:>7} {ms:>8}".rstrip()
@@ -48,10 +51,13 @@ class Console:
         self.echo(line)
         for failure in res.failures:
             self.echo(f"          {failure.text()}")
+        if res.warned:
+            self.echo(f"          advice: {res.advice}")
 
 
 def write_junit(results: list[ScenarioResult], path: str | Path) -> None:
-    """One testsuite per scenario file, one testcase per step; failures carry expected and actual."""
+    """One testsuite per scenario file, one testcase per step; failures carry expected and actual. A warned step
+    (its rule inferred, not --strict) is a passing testcase with the advice in <system-out>, never a failure."""
     root = ET.Element("testsuites", name="accessrc-sim", tests=str(sum(len(_counted(r)) for r in results)),
                       failures=str(sum(r.failed for r in results)),
                       time=f"{sum(r.duration for r in results):.3f}")
@@ -67,7 +73,7 @@ def write_junit(results: list[ScenarioResult], path: str | Path) -> None:
                                  time=f"{s.duration:.3f}")
             if s.skipped:
                 ET.SubElement(case, "skipped", message=s.skipped)
-            elif s.failures:
+            elif s.failures and not s.warned:
                 first = s.failures[0]
                 fail = ET.SubElement(case, "failure", message=first.text(), type=first.check)
                 fail.text = "\n".join(
@@ -75,6 +81,8 @@ def write_junit(results: list[ScenarioResult], path: str | Path) -> None:
                     f"\n  actual:   {_junit_value(f.actual)}" for f in s.failures) + f"\n(step at {s.where})"
             jobs = [f"job {ex.job.id} attempt {ex.number}: {ex.status if ex.status is not None else ex.error}"
                     for ex in s.exchanges]
+            if s.warned:
+                jobs = [f"WARN {f.text()}" for f in s.failures] + [f"advice: {s.advice}"] + jobs
             if jobs:
                 ET.SubElement(case, "system-out").text = "\n".join(jobs)
     ET.indent(root)
@@ -87,7 +95,8 @@ def _counted(r: ScenarioResult) -> list[StepResult]:
 
 def to_json(results: list[ScenarioResult], stopped: bool = False) -> dict:
     return {"passed": sum(r.passed for r in results), "failed": sum(r.failed for r in results),
-            "stopped_early": stopped, "scenarios": [r.to_dict() for r in results]}
+            "warned": sum(r.warned for r in results), "stopped_early": stopped,
+            "scenarios": [r.to_dict() for r in results]}
 
 
 def write_json(results: list[ScenarioResult], path: str | Path, stopped: bool = False) -> None:

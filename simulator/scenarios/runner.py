@@ -19,6 +19,7 @@ from ..auth import mask_headers, scrub, scrub_headers
 from ..catalogue import paths
 from ..delivery import DeliveryError, Deliverer
 from ..models import Attempt, Job
+from ..rules import Rule
 from ..signing import KeyPair
 from . import faults
 from .faults import FaultError
@@ -114,10 +115,24 @@ class StepResult:
     exchanges: list[Exchange] = field(default_factory=list)
     duration: float = 0.0
     fault: str | None = None
+    rule: Rule | None = None
+    warned: bool = False  # failed, but its rule is inferred and the run is not strict: advice, not a failure
 
     @property
     def counted(self) -> bool:
         return self.passed is not None
+
+    @property
+    def failed(self) -> bool:
+        """A failure that counts (not a warning)."""
+        return self.passed is False and not self.warned
+
+    @property
+    def advice(self) -> str:
+        """Why a warned step is only advice: its inferred rule and the reason we chose it."""
+        if not self.rule:
+            return ""
+        return f"inferred ({self.rule.id}): {self.rule.reason}; a failure only with --strict"
 
     @property
     def evidence(self) -> str:
@@ -131,6 +146,8 @@ class StepResult:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "where": self.where, "passed": self.passed,
+                "warned": self.warned, "rule": self.rule.id if self.rule else None,
+                "source": self.rule.source if self.rule else None,
                 "skipped": self.skipped, "status": self.status, "ms": self.ms,
                 "duration_s": round(self.duration, 4),
                 "failures": [f.to_dict() for f in self.failures],
@@ -152,12 +169,17 @@ class ScenarioResult:
 
     @property
     def failed(self) -> int:
-        return sum(1 for s in self.steps if s.passed is False)
+        return sum(1 for s in self.steps if s.failed)
+
+    @property
+    def warned(self) -> int:
+        return sum(1 for s in self.steps if s.warned)
 
     def to_dict(self) -> dict:
         sc = self.scenario
         return {"file": sc.path, "name": sc.name, "platform": sc.platform, "url": sc.url, "auth": sc.auth.masked(),
-                "passed": self.passed, "failed": self.failed, "duration_s": round(self.duration, 4),
+                "passed": self.passed, "failed": self.failed, "warned": self.warned,
+                "duration_s": round(self.duration, 4),
                 "steps": [s.to_dict() for s in self.steps]}
 
 
@@ -213,6 +235,8 @@ def check_exchange(expect: dict, ex: Exchange, wanted_status: list) -> list[Fail
             continue
         if got != value:
             out.append(Failure(f"body.{path}", value, got, label))
+    if expect.get("echo") and ex.status is not None:
+        out.extend(echo_failures(ex, body))
     shape = expect.get("envelope")
     if shape and ex.status is not None:
         problem = envelope_problem(shape, ex.status, body)
@@ -223,6 +247,27 @@ def check_exchange(expect: dict, ex: Exchange, wanted_status: list) -> list[Fail
                            f"{ex.ms:.0f} ms" + (f" ({ex.error})" if ex.error else ""), label))
     if "attempts" in expect and ex.job.attempts_made != expect["attempts"]:
         out.append(Failure("attempts", expect["attempts"], ex.job.attempts_made, label))
+    return out
+
+
+def echo_failures(ex: Exchange, body: Any) -> list[Failure]:
+    """The 200 reply's `data` against the event's documented reply data: the ids it echoes must be equal, a
+    placeholder (the pull form) must be present, `{}` only asks for an object."""
+    spec = catalogue.get_event(ex.event)
+    if spec.reply_data is None or not isinstance(ex.payload, dict):
+        return [Failure("echo", "an event with documented reply data", ex.event, ex.label)]
+    if not 200 <= ex.status < 300:
+        return [Failure("echo", "a 2xx answer whose data echoes the delivery", ex.status, ex.label)]
+    wanted = spec.reply_data(ex.payload)
+    data = body.get("data", MISSING) if isinstance(body, dict) else MISSING
+    if not isinstance(data, dict):
+        return [Failure("body.data", wanted, data, ex.label)]
+    out = []
+    for key, value in wanted.items():
+        got = data.get(key, MISSING)
+        if got is MISSING or (not isinstance(value, (dict, list)) and got != value):
+            out.append(Failure(f"body.data.{key}", value if not isinstance(value, (dict, list)) else "present",
+                               got, ex.label))
     return out
 
 
@@ -248,7 +293,8 @@ class Runner:
     def __init__(self, store, keys: KeyPair | Callable[[], KeyPair] | None = None,
                  session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_step: Callable[[Scenario, StepResult], None] | None = None,
-                 on_scenario: Callable[[Scenario], None] | None = None, fail_fast: bool = False):
+                 on_scenario: Callable[[Scenario], None] | None = None, fail_fast: bool = False,
+                 strict: bool = False):
         self.store = store
         self._keys = keys
         self.session = session or requests.Session()
@@ -257,6 +303,7 @@ class Runner:
         self.on_step = on_step
         self.on_scenario = on_scenario
         self.fail_fast = fail_fast
+        self.strict = strict  # inferred rules fail like documented ones
         self.stopped = False
 
     @property
@@ -299,12 +346,12 @@ class Runner:
             result.steps.append(res)
             if self.on_step:
                 self.on_step(sc, res)
-            if res.passed is False and self.fail_fast:
+            if res.failed and self.fail_fast:
                 raise Stop()
 
     def _run_step(self, sc: Scenario, step: Step, named: dict, state: dict, suffix: str) -> StepResult:
         res = StepResult(name=step.name + suffix, kind=step.kind, where=step.where, passed=None,
-                         fault=step.data.get("fault"))
+                         fault=step.data.get("fault"), rule=step.rule)
         if step.skip:
             res.skipped = step.skip
             return res
@@ -340,7 +387,7 @@ class Runner:
             if "status" in expect:
                 wanted = expect["status"] if isinstance(expect["status"], list) else [expect["status"]]
             elif step.kind == "expect":
-                wanted = ["2xx"] if not {"body", "envelope", "latency_ms", "attempts"} & set(expect) else \
+                wanted = ["2xx"] if not {"body", "envelope", "echo", "latency_ms", "attempts"} & set(expect) else \
                     ["1xx", "2xx", "3xx", "4xx", "5xx"]
             else:
                 wanted = default_status(step.kind, step.data.get("fault"), sc.platform)
@@ -354,6 +401,7 @@ class Runner:
             res.failures.append(Failure("step", "a request that can be sent", str(exc)))
         res.duration = time.monotonic() - started
         res.passed = not res.failures
+        res.warned = bool(res.failures) and step.rule is not None and not step.rule.documented and not self.strict
         return res
 
     # -- send -------------------------------------------------------------------------------------------------
@@ -383,7 +431,8 @@ class Runner:
         body = catalogue.body_bytes(payload)
         url = data.get("url") or sc.url
         job = delivery.new_job(step.event, sc.platform, url, body, sc.auth, delays=self._delays(sc, data),
-                               timeout=self._timeout(sc, data), source=SOURCE, headers=data.get("headers") or {})
+                               timeout=self._timeout(sc, data), source=SOURCE, headers=data.get("headers") or {},
+                               profile=sc.profile)
         if data.get("job_attempt"):
             job.attempts_made = int(data["job_attempt"])
         keys = self.keys if sc.auth.kind == "rsa" else None
@@ -405,7 +454,7 @@ class Runner:
         def fresh(payload, label="", checked=True, number=None):
             body = catalogue.body_bytes(payload)
             job = delivery.new_job(step.event, sc.platform, url, body, sc.auth, delays=(), timeout=timeout,
-                                   source=SOURCE, headers=extra)
+                                   source=SOURCE, headers=extra, profile=sc.profile)
             n = int(data.get("job_attempt") or 0) if number is None else number
             job.attempts_made = n
             return job, body, delivery.request_headers(job, n, keys)
@@ -492,7 +541,8 @@ class Runner:
                   job_id: str | None = None) -> Exchange:
         """Send exactly these bytes and headers once and record them as a job of its own (source scenario)."""
         keys = self.keys if sc.auth.kind == "rsa" else None
-        job = delivery.new_job(event, sc.platform, url, body, sc.auth, delays=(), timeout=timeout, source=SOURCE)
+        job = delivery.new_job(event, sc.platform, url, body, sc.auth, delays=(), timeout=timeout, source=SOURCE,
+                               profile=sc.profile)
         job_id = job_id or headers.get("X-JobId")
         if job_id:
             job.id = job_id

@@ -432,7 +432,7 @@
       job.source ? [el('dt', {}, 'Source'), el('dd', {}, job.source)] : null);
     const attemptList = el('ol', {class: 'attempts', id: 'attempt-list'}, attempts.map((a, i) => el('li', {dataset: {number: a.number, ok: a.ok ? 'yes' : 'no'}},
       el('div', {class: 'head'},
-        el('strong', {}, `X-JobAttempt ${a.number}`), httpCode(a.status, a.error),
+        el('strong', {}, `${job.x_job_id ? 'X-JobAttempt' : 'Attempt'} ${a.number}`), httpCode(a.status, a.error),
         el('span', {class: 'muted'}, `${Math.round(a.duration_ms)} ms`),
         el('span', {class: 'muted'}, fmtTime(a.started_at))),
       receiverSaid(a) ? el('p', {}, 'Receiver: ', el('strong', {}, receiverSaid(a))) : a.error ? el('p', {class: 'muted'}, a.error) : null,
@@ -626,6 +626,7 @@
     if (delays !== undefined) request.retry_delays = delays;
     const timeout = Number($('#send-timeout').value);
     if (timeout) request.timeout = timeout;
+    if (platform === 'accessrc') request.profile = $('#send-profile').value;
     $('#send-submit').disabled = true;
     result.replaceChildren(el('p', {class: 'muted'}, 'Sending…'));
     try {
@@ -682,7 +683,7 @@
         el('td', {'data-label': 'Event'}, el('strong', {}, sub.event)),
         el('td', {'data-label': 'Platform'}, PLATFORM_NAMES[sub.platform] || sub.platform),
         el('td', {'data-label': 'Callback', class: 'wrap'}, sub.url),
-        el('td', {'data-label': 'Auth'}, authText(sub.auth)),
+        el('td', {'data-label': 'Auth'}, authText(sub.auth) + (sub.profile && sub.profile !== 'documented' ? ` · ${sub.profile}` : '')),
         el('td', {'data-label': 'Schedule'}, scheduleText(sub)),
         el('td', {'data-label': 'Fired'}, String(sub.fired_count || 0)),
         el('td', {'data-label': 'Actions'}, el('div', {class: 'actions tight'},
@@ -780,6 +781,7 @@
       const request = {platform: platform.value, event: $('#sub-event').value, url: $('#sub-url').value.trim()};
       const auth = readAuth(form, 'sub', platform.value);
       if (platform.value !== 'accredit') request.auth = auth;
+      if (platform.value === 'accessrc') request.profile = $('#sub-profile').value;
       if (platform.value === 'reachfive') request.timeout = Number($('#sub-timeout').value) || undefined;
       if (platform.value === 'accredit' && $('#sub-tenant').value.trim()) request.meta = {tenantId: $('#sub-tenant').value.trim()};
       if (kind === 'interval') request.schedule = {interval_seconds: Number($('#sub-interval').value)};
@@ -868,15 +870,18 @@
 
   const ROW_STATES = {
     pass: {cls: 'pass', icon: '✔', word: 'PASS'}, fail: {cls: 'fail', icon: '✖', word: 'FAIL'},
+    warn: {cls: 'warn', icon: '!', word: 'WARN'},  // only checks of inferred rules failed: advice
     'n/a': {cls: 'skip', icon: '–', word: 'N/A'}, pending: {cls: 'running', icon: '↻', word: 'running'},
   };
 
   function renderReadiness(run) {
     const applicable = run.rows.filter((r) => r.state !== 'n/a');
     const failed = applicable.filter((r) => r.state === 'fail');
+    const advice = run.advice || [];
     let verdict;
     if (run.status === 'running') verdict = el('p', {class: 'notice info'}, `Checking ${run.url}…`);
-    else if (run.ready) verdict = el('p', {class: 'notice ok', id: 'verdict'}, `✔ READY — all ${applicable.length} applicable checks passed`);
+    else if (run.ready && !advice.length) verdict = el('p', {class: 'notice ok', id: 'verdict'}, `✔ READY — all ${applicable.length} applicable checks passed`);
+    else if (run.ready) verdict = el('p', {class: 'notice ok', id: 'verdict'}, `✔ READY — every documented check passed; ${advice.length} inferred check(s) failed: see advice (NOT READY with strict)`);
     else verdict = el('p', {class: 'notice error', id: 'verdict'}, `✖ NOT READY — ${failed.length} of ${applicable.length} applicable checks failed` + (run.error ? `: ${run.error}` : ''));
     $('#readiness').replaceChildren(
       el('table', {class: 'list', id: 'readiness-table'},
@@ -886,6 +891,7 @@
           el('td', {'data-label': 'Result'}, chip(ROW_STATES[r.state] || ROW_STATES.pending)),
           el('td', {'data-label': 'Check'}, el('strong', {}, r.title)),
           el('td', {'data-label': 'Evidence'}, r.evidence.map((e) => el('div', {class: 'muted'}, e))))))),
+      advice.length ? el('ul', {id: 'readiness-advice'}, advice.map((a) => el('li', {class: 'muted'}, `advice: ${a}`))) : null,
       verdict);
   }
 
@@ -984,6 +990,7 @@
   function stepChip(step) {
     if (step.skipped) return chip({cls: 'skip', icon: '–', word: 'Skipped'});
     if (step.passed === true) return chip({cls: 'pass', icon: '✔', word: 'Pass'});
+    if (step.warned) return chip({cls: 'warn', icon: '!', word: 'Warn'});  // an inferred rule: advice
     if (step.passed === false) return chip({cls: 'fail', icon: '✖', word: 'Fail'});
     return chip({cls: 'idle', icon: '●', word: 'Done'});
   }
