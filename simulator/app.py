@@ -13,7 +13,7 @@ from .services import EXTENSION, Services
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. START_WORKERS (default True) starts the queue worker and the scheduler once; a caller
     that serves the app calls `app.extensions["accessrc_sim"].stop()` when done."""
-    app = Flask("accessrc_sim")
+    app = Flask("accessrc_sim", static_folder=None)  # no /static/ from the current folder; the dashboard has its own
     app.config.from_mapping(
         DB_PATH=os.environ.get(ENV_DB, DEFAULT_DB),
         KEYS_DIR=os.environ.get(ENV_KEYS, DEFAULT_KEYS_DIR),
@@ -24,6 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
         DELIVERY_THREADS=4,
         START_WORKERS=True,
         MAX_CONTENT_LENGTH=1024 * 1024,
+        LOGIN_TOKEN=None,  # None: a fresh one; `serve` prints the dashboard's login URL with it
+        NO_AUTH_LOCAL=False,  # True: a browser on this machine by a loopback name gets a session without a key
         JSON_SORT_KEYS=False,
     )
     if config:
@@ -36,10 +38,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions[EXTENSION] = services
 
     from . import dashboard
-    from .api import accessrc, accredit, errors, jobs, openapi, sim
+    from .api import accessrc, accredit, errors, jobs, openapi, session, sim
     from .scenarios import api as scenarios_api
 
     errors.init_app(app)
+    session.init_app(app)
     # Blueprints: one line each (the dashboard and scenarios add theirs here).
     app.register_blueprint(sim.bp)
     app.register_blueprint(accredit.bp)

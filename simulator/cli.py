@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from . import __version__, catalogue, delivery, signing
+from . import __version__, catalogue, delivery, limits, signing
 from .auth import Auth, AuthError
 from .config import DEFAULT_DB, DEFAULT_KEYS_DIR, ENV_API_KEY, ENV_DB, ENV_KEYS
 from .delivery import DeliveryError
@@ -307,7 +307,7 @@ def answer_message(body: bytes, limit: int = 120) -> str | None:
     if not body:
         return None
     try:
-        data = json.loads(body)
+        data = limits.loads(body)
     except ValueError:
         data = None
     if isinstance(data, dict):

@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 import requests
 import urllib3
 
-from . import __version__, guard
+from . import __version__, guard, transport
 from .auth import Auth, mask_headers, scrub, scrub_headers
 from .models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
 from .signing import KeyPair
@@ -181,16 +181,20 @@ def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str,
     """Send exactly these bytes and headers once. Never follows redirects; never raises for network errors.
 
     The whole exchange, reading the answer included, is bounded by `timeout`; at most RESPONSE_BODY_CAP bytes
-    of the answer are read.
+    of the answer are read. The connection goes to the addresses the guard checked for this attempt, never to a
+    second DNS answer (simulator/transport.py); `session` gets the pinned adapter if it lacks it.
     """
     start = clock()
     try:
-        guard.check_target(url)  # again at each attempt: DNS or the allow-list may have changed since new_job
+        checked = guard.check_target(url)  # again at each attempt: DNS or the allow-list may have changed
     except guard.TargetNotAllowed as exc:
         return Response(None, {}, b"", (clock() - start) * 1000, f"not sent: {exc}")
     try:
-        resp = session.post(url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False,
-                            stream=True)
+        transport.pin(session, url)
+        request = session.prepare_request(requests.Request("POST", url, data=body, headers=dict(headers)))
+        request.checked_addresses = tuple(checked)
+        settings = session.merge_environment_settings(request.url, {}, True, None, None)
+        resp = session.send(request, timeout=timeout, allow_redirects=False, **settings)
     except requests.Timeout:
         return Response(None, {}, b"", (clock() - start) * 1000, f"timeout after {timeout:g} s")
     except requests.ConnectionError as exc:
@@ -328,7 +332,7 @@ class Deliverer:
                  on_attempt: Callable[[Job, Attempt], None] | None = None):
         self.store = store
         self.keys = keys
-        self.session = session or requests.Session()
+        self.session = session or transport.new_session()
         self.session.trust_env = False  # no proxies from the environment: we talk to the target only
         self.wall = wall
         self.sleep = sleep

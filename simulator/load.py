@@ -25,7 +25,7 @@ from typing import Callable
 
 import requests
 
-from . import catalogue, delivery
+from . import catalogue, delivery, transport
 from .auth import Auth
 from .load_events import Built, FakerPools, LoadError, PayloadSource, build_event
 from .load_signers import MAX_SIGNERS, SignerPool, default_signers
@@ -297,9 +297,7 @@ class LoadRun:
 
 
 def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxies from the environment: we talk to the target only
-    return session
+    return transport.new_session()  # pinned to the guard-checked addresses, no proxies from the environment
 
 
 def run_load(run: LoadRun, progress: Callable[[dict], None] | None = None, interval: float = 1.0) -> LoadResult:

@@ -8,7 +8,6 @@ the same body) and answers the documented envelopes. `fail_first` answers 500 to
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Callable
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
-from . import catalogue, envelopes
+from . import catalogue, envelopes, limits
 from .auth import Auth
 from .signing import VerificationError
 
@@ -108,7 +107,9 @@ def create_receiver(config: ReceiverConfig) -> Flask:
         if not (request.mimetype or "").endswith("json"):
             return answer(400, envelopes.failed(400), f"content type {request.mimetype!r} is not JSON")
         try:
-            payload = json.loads(raw)
+            payload = limits.loads(raw)
+        except limits.TooDeep as exc:
+            return answer(400, envelopes.failed(400), f"JSON {exc.msg}")
         except ValueError:
             return answer(400, envelopes.failed(400), "malformed JSON")
         event = config.event or detect_event(config.platform, payload)

@@ -1,6 +1,7 @@
 """`accessrc-sim serve`: the running simulator on waitress (not Flask's development server, no reloader).
 
 SIGTERM or Ctrl-C stops it gracefully: no new claims, in-flight attempts finish (or stay due for the next start).
+The HTTP edge is bounded (see `server_options`): connections, idle time and request bodies.
 """
 from __future__ import annotations
 
@@ -15,6 +16,51 @@ from .config import ENV_API_KEY
 from .delivery import DeliveryError
 
 STOP_TIMEOUT = 30.0
+CONNECTION_LIMIT = 1000  # open connections; beyond it waitress stops accepting until some close
+IDLE_TIMEOUT = 30  # seconds a connection may sit with no request in progress and no bytes moving
+BODY_CAP_FACTOR = 2  # waitress itself refuses bodies over twice the app's limit (MAX_CONTENT_LENGTH)
+FD_HEADROOM = 256  # descriptors beyond the connection limit: database, logs, outbound deliveries, threads
+
+
+def server_options(max_content_length: int, connection_limit: int = CONNECTION_LIMIT,
+                   idle_timeout: int = IDLE_TIMEOUT) -> dict:
+    """waitress settings that keep the server answering under idle, slow or huge clients, with or without a key.
+
+    Bodies up to `max_content_length` reach the app; over it, up to BODY_CAP_FACTOR times it, the app answers 413
+    in its envelope; beyond that waitress answers its own 413 (text/plain) and closes, without reading the rest:
+    right after the headers when Content-Length says so. poll(), not select(): descriptors above 1023 work.
+    """
+    return {"connection_limit": connection_limit, "channel_timeout": idle_timeout, "cleanup_interval": 1,
+            "asyncore_use_poll": True, "max_request_body_size": BODY_CAP_FACTOR * max_content_length}
+
+
+def raise_open_files_limit(connection_limit: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to what `connection_limit` needs (up to the hard limit); the connection
+    limit that fits the result."""
+    try:
+        import resource
+    except ImportError:  # not on this system
+        return connection_limit
+    needed = connection_limit + FD_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return connection_limit
+    return max(1, min(connection_limit, soft - FD_HEADROOM))
+
+
+def login_url(host: str, port: int, token: str) -> str:
+    """The dashboard's log-in link; a wildcard listen address is reached through loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/?token={token}"
 
 
 @click.command("serve")
@@ -33,14 +79,21 @@ STOP_TIMEOUT = 30.0
               help="Attempts sent at the same time.")
 @click.option("--http-threads", type=click.IntRange(2, 256), default=16, show_default=True,
               help="Waitress worker threads (each open /api/stream holds one).")
+@click.option("--connection-limit", type=click.IntRange(10, 100_000), default=CONNECTION_LIMIT, show_default=True,
+              help="Open connections at most; beyond it new ones wait until some close.")
+@click.option("--idle-timeout", type=click.IntRange(1, 3600), default=IDLE_TIMEOUT, show_default=True,
+              help="Seconds before a connection with no request in progress and no bytes moving is closed.")
 @click.option("--demo", is_flag=True, help="Also run the reference receivers in-process (127.0.0.1) and point the "
               "dashboard's samples and demo subscriptions at them.")
+@click.option("--no-auth-local", is_flag=True, help="Let any browser on this machine (loopback address and name) "
+              "use the dashboard without logging in. Every local account can then act as the admin.")
 def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planned, delivery_threads,
-              http_threads, demo=False) -> None:
+              http_threads, connection_limit=CONNECTION_LIMIT, idle_timeout=IDLE_TIMEOUT, demo=False,
+              no_auth_local=False) -> None:
     """Serve the subscription APIs, the schedules, the delivery queue and the delivery log.
 
     The admin API key comes from ACCESSRC_SIM_API_KEY, or is generated at first start, printed once and kept
-    in the database.
+    in the database. The dashboard's log-in link (`/?token=…`) is printed at each start.
 
     Example: accessrc-sim serve --port 8080 --retry-delays 1,2,4,8,16
     """
@@ -49,6 +102,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     from .app import create_app
     from .cli import UsageProblem
     from .dashboard.demo import serve_demo
+    from .api.session import EXTENSION as SESSIONS
     from .services import EXTENSION
 
     try:
@@ -63,11 +117,16 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per firing
     app = create_app({"DB_PATH": db_path, "KEYS_DIR": keys_dir, "ALLOW_PLANNED": allow_planned,
                       "RETRY_DELAYS": delays, "TIMEOUT": timeout, "DELIVERY_THREADS": delivery_threads,
-                      "START_WORKERS": False})
+                      "START_WORKERS": False, "NO_AUTH_LOCAL": no_auth_local})
     services = app.extensions[EXTENSION]
+    fitting = raise_open_files_limit(connection_limit)
+    if fitting < connection_limit:
+        click.echo(f"warning: the open-files limit allows {fitting} connections, not {connection_limit} "
+                   "(raise `ulimit -n`)", err=True)
     try:
         server = create_server(app, host=host, port=port, threads=http_threads, ident="accessrc-sim",
-                               clear_untrusted_proxy_headers=True)
+                               clear_untrusted_proxy_headers=True,
+                               **server_options(app.config["MAX_CONTENT_LENGTH"], fitting, idle_timeout))
     except OSError as exc:
         if services.settings.api_key_generated:  # generated and stored: say it now, or it is never shown
             click.echo(f"admin API key (generated now, shown once; kept in {db_path}): {services.settings.api_key}")
@@ -83,6 +142,12 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     services.start()
     url = f"http://{server.effective_host}:{server.effective_port}/"
     click.echo(f"accessrc-sim {__version__} serving on {url} (db {db_path}, keys {keys_dir})")
+    token = app.extensions[SESSIONS].login_token
+    click.echo(f"dashboard: {login_url(server.effective_host, server.effective_port, token)} "
+               "(log-in link for your browser, valid until this server stops)")
+    if no_auth_local:
+        click.echo(f"warning: --no-auth-local: any browser on this machine opening {url} uses the dashboard "
+                   "without logging in, so every local account can act as the admin", err=True)
     demo_receiver = serve_demo(app, url, click.echo) if demo else None
     if services.queue.recovered:
         click.echo(f"resumed {len(services.queue.recovered)} job(s) interrupted by the last stop")

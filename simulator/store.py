@@ -78,13 +78,18 @@ MIGRATIONS = (
 
 def migrate(db: sqlite3.Connection, migrations=MIGRATIONS) -> list[str]:
     """Add the columns an existing database file lacks (one transaction; a second process finds them added).
-    Returns the `table.column`s added."""
+    Returns the `table.column`s added. An up-to-date file is only read (no write lock taken)."""
+
+    def missing(table: str, column: str) -> bool:
+        return column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+    if not any(missing(table, column) for table, column, _, _ in migrations):
+        return []
     added = []
     db.execute("BEGIN IMMEDIATE")
     try:
         for table, column, definition, backfill in migrations:
-            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-            if column in present:
+            if not missing(table, column):  # another process may have added it meanwhile
                 continue
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             if backfill:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .auth import Auth
+from .auth import Auth, default_auth
 from .store import migrate
 
 SCHEMA = """
@@ -87,6 +87,17 @@ class Subscription:
     last_fired_at: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+
+    def move_to(self, url: str, auth: Auth | None = None) -> bool:
+        """Point the subscription at `url`. Credentials stored for another URL are dropped unless `auth` is given
+        again (with the change): a new URL must not collect them. True when some were dropped."""
+        dropped = auth is None and url != self.url and bool(self.auth.secrets())
+        self.url = url
+        if auth is not None:
+            self.auth = auth
+        elif dropped:
+            self.auth = default_auth(self.platform)
+        return dropped
 
     def to_dict(self) -> dict:
         """The simulator's view; credentials masked."""

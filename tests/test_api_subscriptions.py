@@ -196,3 +196,71 @@ def test_the_stored_auth_form_sent_back_is_refused_with_the_subscribe_name(clien
     assert resp.status_code == 400 and error["field"] == "auth.kind"
     assert "AccessRC's Subscribe auth object names it `type`" in error["message"]
     assert count_rows(app, "subscriptions") == 0
+
+
+# -- a new callback URL does not take the stored credentials along (issue 14, item 1) -----------------------------
+CREDENTIALS = [  # (event, auth as the API takes it, the secret values it holds)
+    (EVENT, {"type": "basic", "username": "partner", "password": "basic-pw-7781"}, ["basic-pw-7781"]),
+    (EVENT, {"type": "header", "headerName": "X-Partner-Key", "headerValue": "hdr-value-5512"}, ["hdr-value-5512"]),
+    (EVENT, {"type": "hmac", "secret": "hmac-secret-9034"}, ["hmac-secret-9034"]),
+    ("END_JOB_NOTIFICATION", {"authorization": "Bearer r5-token-4471"}, ["r5-token-4471"]),
+]
+
+
+def _fire_to_collector(client, sub_id):
+    from reliability_helpers import CountingReceiver
+
+    with CountingReceiver() as collector:
+        patched = client.patch(f"/api/subscriptions/{sub_id}", headers=XKEY, json={"url": collector.url})
+        job = client.post(f"/api/subscriptions/{sub_id}/fire", headers=XKEY).get_json()
+        wait_job_final(client, job["id"])
+        return patched, collector.headers
+
+
+@pytest.mark.parametrize("event, auth, secrets", CREDENTIALS, ids=["basic", "header", "hmac", "reachfive"])
+def test_patching_the_url_drops_the_stored_credentials(client, event, auth, secrets):
+    """The trial: with the admin key, PATCH a subscription's URL to your own receiver and fire it to collect the
+    provider's credentials. Now the credentials stay behind, and the answer says so."""
+    sub = create(client, event=event, url="http://127.0.0.1:9/provider", auth=auth).get_json()
+    patched, seen = _fire_to_collector(client, sub["id"])
+    assert patched.status_code == 200
+    body = patched.get_json()
+    assert body["credentials_dropped"] is True and body["auth"] == {"kind": "none"}
+    assert len(seen) == 1
+    sent = json.dumps(seen)
+    assert not any(s in sent for s in secrets) and "Authorization" not in seen[0] and "x-signature" not in \
+        {k.lower() for k in seen[0]}
+    assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["auth"] == {"kind": "none"}
+
+
+@pytest.mark.parametrize("event, auth, secrets", CREDENTIALS, ids=["basic", "header", "hmac", "reachfive"])
+def test_a_url_change_that_repeats_the_credentials_keeps_them(client, event, auth, secrets):
+    sub = create(client, event=event, url="http://127.0.0.1:9/provider", auth=auth).get_json()
+    moved = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
+                         json={"url": "http://127.0.0.1:9/moved", "auth": auth}).get_json()
+    assert moved["credentials_dropped"] is False and moved["auth"] == sub["auth"] != {"kind": "none"}
+    same = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
+                        json={"url": "http://127.0.0.1:9/moved", "paused": True}).get_json()
+    assert same["credentials_dropped"] is False and same["auth"] == sub["auth"]  # the same URL: nothing moves
+    other = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"paused": False}).get_json()
+    assert other["credentials_dropped"] is False and other["auth"] == sub["auth"]
+
+
+def test_accredit_url_change_keeps_rsa_signing(client):
+    sub = create(client, event="BadgeExportZipFile.Created", url="http://127.0.0.1:9/a").get_json()
+    moved = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"url": "http://127.0.0.1:9/b"})
+    assert moved.get_json()["credentials_dropped"] is False and moved.get_json()["auth"]["kind"] == "rsa"
+
+
+def test_accessrc_subscribe_with_another_url_says_the_credentials_were_dropped(client):
+    first = {"eventType": EVENT, "callbackUrl": "http://127.0.0.1:9/provider",
+             "auth": {"type": "basic", "username": "partner", "password": "basic-pw-7781"}}
+    assert client.post("/api/Event/Subscribe", headers=XKEY, json=first).get_json()["data"]["credentialsDropped"] \
+        is False
+    moved = client.post("/api/Event/Subscribe", headers=XKEY,
+                        json={"eventType": EVENT, "callbackUrl": "http://127.0.0.1:9/collector"}).get_json()["data"]
+    assert moved["credentialsDropped"] is True
+    sub = client.get(f"/api/subscriptions/{moved['subscriptionId']}", headers=XKEY).get_json()
+    assert sub["auth"] == {"kind": "none"} and sub["url"].endswith("/collector")
+    again = client.post("/api/Event/Subscribe", headers=XKEY, json={**first, "callbackUrl": "http://127.0.0.1:9/x"})
+    assert again.get_json()["data"]["credentialsDropped"] is False  # repeated: kept

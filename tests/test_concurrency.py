@@ -32,6 +32,7 @@ name: concurrency run {n}
 platform: accessrc
 url: ${{RECEIVER_URL}}
 auth: {{kind: hmac, secret: "${{HMAC_SECRET}}"}}
+profile: accredit-like  # X-JobId: the counting receiver tells the requests apart by it
 steps:
   - repeat: {per_run}
     steps:
@@ -105,7 +106,8 @@ def test_twenty_concurrent_api_clients(tmp_path, keys_dir):
                 try:
                     for _ in range(PER_PROCESS):
                         resp = session.post(served.url + "/api/send", headers=XKEY, timeout=30,
-                                            json={"event": "DELIVERY_REFUND_REQUESTED", "url": receiver.url})
+                                            json={"event": "DELIVERY_REFUND_REQUESTED", "url": receiver.url,
+                                                  "profile": "accredit-like"})  # counted per X-JobId
                         assert resp.status_code == 201, resp.text
                         accepted[n].append(resp.json()["id"])
                 except Exception as exc:

@@ -1,4 +1,4 @@
-"""Dashboard server side: the page and its key rule, preset payloads, the send route (exact bytes, forgeries),
+"""Dashboard server side: the page and its log-in (never the key in the page), preset payloads, the send route (exact bytes, forgeries),
 the live stream over real HTTP, and the demo receivers. The browser tests are in test_dashboard_browser.py."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from waitress.server import create_server
 from simulator import catalogue, signing
 from simulator.app import create_app
 from simulator.dashboard import demo as demo_mod
-from simulator.dashboard import key_for_page, presets
+from simulator.dashboard import presets
 
 from sim_helpers import wait_until
 
@@ -84,27 +84,96 @@ def test_page_serves_its_assets_from_the_package(client):
     assert page.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("remote, host, embedded", [
+LOCAL_AND_NOT = [
     ("127.0.0.1", "127.0.0.1:8080", True),
     ("127.0.0.1", "localhost:8080", True),
     ("::1", "[::1]:8080", True),
     ("192.168.1.20", "192.168.1.5:8080", False),  # another machine
     ("127.0.0.1", "rebound.example:8080", False),  # a page that rebound its name to 127.0.0.1
     ("10.0.0.7", "localhost:8080", False),
-])
-def test_key_is_in_the_page_only_for_a_loopback_browser_by_a_loopback_name(app, client, remote, host, embedded):
+]
+
+
+def login_url(app, path="/"):
+    return f"{path}?token={app.extensions['accessrc_sim_sessions'].login_token}"
+
+
+def cookie_header(response) -> str:
+    return next(v for k, v in response.headers.items() if k == "Set-Cookie")
+
+
+@pytest.mark.parametrize("remote, host, local", LOCAL_AND_NOT)
+def test_the_page_never_carries_the_key(client, remote, host, local):
+    """Issue 14, item 1: the page used to embed the key for any loopback browser, i.e. any local account."""
     page = client.get("/", environ_base={"REMOTE_ADDR": remote}, headers={"Host": host})
-    boot = boot_of(page.get_data(as_text=True))
-    assert boot["api_key"] == (API_KEY if embedded else None)
-    assert (API_KEY in page.get_data(as_text=True)) is embedded
-    with app.test_request_context("/", environ_base={"REMOTE_ADDR": remote}, headers={"Host": host}):
-        assert (key_for_page() is not None) is embedded
+    html = page.get_data(as_text=True)
+    boot = boot_of(html)
+    assert API_KEY not in html and "api_key" not in boot
+    assert boot["session"] is False and "Set-Cookie" not in page.headers
+    assert "Open the login URL that <code>accessrc-sim serve</code> printed" in html and 'id="key-form"' in html
 
 
-def test_key_in_page_can_be_turned_off(app, client):
-    app.config["DASHBOARD_KEY_IN_PAGE"] = False
-    page = client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}, headers={"Host": "127.0.0.1"})
-    assert boot_of(page.get_data(as_text=True))["api_key"] is None
+@pytest.mark.parametrize("path", ["/", "/dashboard"])
+def test_the_login_url_opens_a_strict_httponly_session_and_drops_the_token(app, client, path):
+    answer = client.get(login_url(app, path) + "&x=1")
+    assert answer.status_code == 303 and answer.headers["Location"] == f"{path}?x=1"
+    cookie = cookie_header(answer)
+    assert cookie.startswith("accessrc_sim_session_80=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/" in cookie and "Expires" not in cookie and "Max-Age" not in cookie  # gone with the browser
+    page = client.get(path)  # the test client keeps the cookie, as a browser does
+    assert boot_of(page.get_data(as_text=True))["session"] is True and API_KEY not in page.get_data(as_text=True)
+    assert client.get("/api/jobs").status_code == 200
+    assert client.get("/api/subscriptions").status_code == 200
+    assert client.get("/dashboard/api/sample?event=Entity.Event").status_code == 200
+
+
+def test_a_wrong_or_old_token_opens_nothing(client):
+    answer = client.get("/?token=not-the-token")
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+    boot = boot_of(answer.get_data(as_text=True))
+    assert boot["session"] is False and "not (or no longer) valid" in boot["login_error"]
+    assert client.get("/api/jobs").status_code == 401
+
+
+def test_a_session_changes_things_only_with_the_header_no_other_site_can_send(app, client):
+    client.get(login_url(app))
+    body = {"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"}
+    refused = client.post("/api/send", json=body)  # what a form or fetch from another site would look like
+    assert refused.status_code == 401 and "X-Requested-With: accessrc-sim" in refused.get_json()["error"]["message"]
+    assert client.post("/api/send", json=body, headers={"X-Requested-With": "accessrc-sim"}).status_code == 201
+    sub = client.post("/api/subscriptions", json=body, headers={"X-Requested-With": "accessrc-sim"})
+    assert sub.status_code == 201
+    assert client.delete(f"/api/subscriptions/{sub.get_json()['id']}").status_code == 401
+    assert client.delete(f"/api/subscriptions/{sub.get_json()['id']}",
+                         headers={"X-Requested-With": "accessrc-sim"}).status_code == 200
+
+
+def test_a_session_is_not_a_key_for_the_platform_stand_ins(app, client):
+    client.get(login_url(app))
+    header = {"X-Requested-With": "accessrc-sim"}
+    assert client.get("/api/webhookSubscription", headers=header).status_code == 401
+    assert client.post("/api/Event/Subscribe", headers=header, json={
+        "eventType": "DELIVERY_REFUND_REQUESTED", "callbackUrl": "http://127.0.0.1:9/h"}).status_code == 401
+
+
+def test_pasting_the_admin_key_opens_a_session(client):
+    wrong = client.post("/dashboard/login", json={"key": "guess"})
+    assert wrong.status_code == 401 and "Set-Cookie" not in wrong.headers
+    assert client.get("/api/jobs").status_code == 401
+    right = client.post("/dashboard/login", json={"key": API_KEY})
+    assert right.status_code == 200 and right.get_json() == {"session": True}
+    assert "HttpOnly" in cookie_header(right) and API_KEY not in cookie_header(right)
+    assert client.get("/api/jobs").status_code == 200
+    assert client.post("/dashboard/login", json={"key": API_KEY, "more": 1}).status_code == 400
+
+
+@pytest.mark.parametrize("remote, host, local", LOCAL_AND_NOT)
+def test_no_auth_local_opens_a_session_for_a_browser_on_this_machine_only(app, client, remote, host, local):
+    app.config["NO_AUTH_LOCAL"] = True
+    page = client.get("/", environ_base={"REMOTE_ADDR": remote}, headers={"Host": host})
+    assert boot_of(page.get_data(as_text=True))["session"] is local
+    assert ("Set-Cookie" in page.headers) is local
+    assert API_KEY not in page.get_data(as_text=True)
 
 
 def test_dashboard_routes_need_the_key(client):
@@ -425,12 +494,14 @@ def test_serve_demo_runs_the_whole_loop_in_one_command(tmp_path, keys_dir):
         text = wait_until(lambda: (lambda t: t if "demo: open" in t else None)(log.read_text()), 20)
         base = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", text).group(1)
         receiver = re.search(r"demo: reference receivers on (http://127\.0\.0\.1:\d+)", text).group(1)
+        login = re.search(r"dashboard: (http://127\.0\.0\.1:\d+/\?token=\S+)", text).group(1)
         session = requests.Session()
         session.trust_env = False
-        page = session.get(base + "/", timeout=10).text
-        boot = boot_of(page)
-        assert boot["api_key"] == API_KEY and boot["demo"]["receiver"] == receiver
-        subs = session.get(base + "/api/subscriptions", headers=XKEY, timeout=10).json()["subscriptions"]
+        page = session.get(login, timeout=10)
+        assert page.url == base + "/" and API_KEY not in page.text  # redirected without the token
+        boot = boot_of(page.text)
+        assert boot["session"] is True and boot["demo"]["receiver"] == receiver
+        subs = session.get(base + "/api/subscriptions", timeout=10).json()["subscriptions"]
         flaky = next(s for s in subs if s["url"].startswith(receiver + "/accessrc-flaky"))
         job = session.post(f"{base}/api/subscriptions/{flaky['id']}/fire", headers=XKEY, timeout=10).json()
 

@@ -223,7 +223,9 @@ def test_copy_curl_reproduces_the_signed_request(page, sim):
     out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=20)
     assert json.loads(out.stdout)["status"] == "success", out
     replay = sim.demo.received["accessrc"][before]
-    assert replay.job_id == job_id and replay.status == 200  # HMAC verified on the same bytes
+    original = sim.demo.received["accessrc"][before - 1]
+    assert replay.status == 200 and replay.body == original.body  # HMAC verified on the same bytes
+    assert replay.job_id is None  # AccessRC's documented profile: no X-JobId to replay
     page.click("#copy-body")
     body = page.evaluate("navigator.clipboard.readText()")
     assert json.loads(body) == json.loads(page.locator("#detail-json").inner_text())

@@ -36,7 +36,7 @@ def job_headers(headers: dict) -> dict:
     return {k: v for k, v in headers.items() if k in JOB_HEADERS}
 
 
-# -- the profiles as data ------------------------------------------------------------------------------------------------
+# -- the profiles as data ----------------------------------------------------------------------------------------------
 def test_profiles_per_platform_and_their_rules():
     assert delivery.profile_names("accessrc") == ("documented", "accredit-like")
     assert delivery.profile_names("accredit") == delivery.profile_names("reachfive") == ("documented",)
@@ -109,7 +109,7 @@ def test_cli_send_accredit_still_sends_both_headers_and_retries_a_400(run):
     assert text.exit_code == 0 and "our choice" not in text.output  # its retries and headers are documented
 
 
-# -- the server: /api/send, subscriptions, actions, redeliver ------------------------------------------------------------
+# -- the server: /api/send, subscriptions, actions, redeliver ----------------------------------------------------------
 def sent_headers(client, job_id):
     return [job_headers(a["request_headers"]) for a in wait_job_final(client, job_id)["attempts"]]
 
@@ -221,7 +221,7 @@ def test_accredit_through_the_queue_sends_both_headers_and_retries_after_a_400(c
         {"X-JobId": job["id"], "X-JobAttempt": "0"}, {"X-JobId": job["id"], "X-JobAttempt": "1"}]
 
 
-# -- the store: the profile survives a reopen; old database files are migrated --------------------------------------------
+# -- the store: the profile survives a reopen; old database files are migrated -----------------------------------------
 def test_profile_survives_a_store_reopen_and_a_resumed_job_keeps_its_headers(tmp_path):
     path = tmp_path / "sim.db"
     store = Store(path)
@@ -283,7 +283,7 @@ def test_a_database_file_from_before_profiles_is_migrated(tmp_path):
     assert [s.profile for s in SubscriptionRepo(again).list()] == ["documented", "accredit-like"]
 
 
-# -- scenario files --------------------------------------------------------------------------------------------------------
+# -- scenario files ----------------------------------------------------------------------------------------------------
 SCENARIO = """\
 name: profiles
 platform: {platform}
@@ -349,7 +349,7 @@ def test_accredit_scenario_still_sends_both_headers(store, keys):
     assert [job_headers(r["headers"])["X-JobAttempt"] for r in srv.requests] == ["0", "3"]
 
 
-# -- load mode -------------------------------------------------------------------------------------------------------------
+# -- load mode ---------------------------------------------------------------------------------------------------------
 def load_headers(event, auth, profile=None, keys=None):
     with ScriptedServer(default=OK) as srv:
         run = LoadRun(LoadPlan(event, srv.url + "/h", rate=20, duration=0.2, concurrency=1, auth=auth, signers=0,

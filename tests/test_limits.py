@@ -1,10 +1,15 @@
 """Request bodies over the size limit (1 MiB) are refused with 413 in each API family's envelope, nothing is
-stored, and the server keeps serving (issue 7, item 6). Against the real `accessrc-sim serve` on waitress, so
-chunked bodies (no Content-Length) are covered too."""
+stored, and the server keeps serving (issue 7, item 6); bodies over twice the limit are cut by waitress itself,
+before anyone reads them, key or no key; idle connections neither exhaust the server nor stay open past the idle
+timeout (issue 14, items 3 and 4). Against the real `accessrc-sim serve` on waitress, so chunked bodies (no
+Content-Length) and raw sockets are covered too."""
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
+import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -12,6 +17,7 @@ import requests
 from reliability_helpers import API_KEY, XKEY, ServeProcess
 
 LIMIT = 1024 * 1024
+SERVER_CAP = 2 * LIMIT  # waitress's max_request_body_size
 BOTH = {"x-api-key": API_KEY, "Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
 
 
@@ -62,18 +68,124 @@ def test_exactly_the_limit_is_read_and_judged_on_its_content(served):
     assert resp.status_code == 400 and resp.json()["error"]["field"] == "pad"  # unknown field, not too large
 
 
-def test_chunked_and_huge_bodies_are_refused_and_the_server_carries_on(served):
-    def chunks(total):
-        sent = 0
-        while sent < total:
-            yield b"x" * 65536
-            sent += 65536
+def _chunks(total, counter=None):
+    sent = 0
+    while sent < total:
+        yield b"x" * 65536
+        sent += 65536
+        if counter is not None:
+            counter[0] = sent
 
-    chunked = requests.post(served.url + "/api/send", headers=BOTH, data=chunks(4 * LIMIT), timeout=30)
+
+def _waitress_413(resp) -> bool:
+    return resp.status_code == 413 and resp.headers["Content-Type"].startswith("text/plain") and \
+        f"exceeds max_body of {SERVER_CAP}" in resp.text and resp.headers.get("Connection") == "close"
+
+
+def test_chunked_and_huge_bodies_are_refused_and_the_server_carries_on(served):
+    chunked = requests.post(served.url + "/api/send", headers=BOTH, data=_chunks(LIMIT + LIMIT // 2), timeout=30)
     assert chunked.status_code == 413 and chunked.json()["error"]["type"] == "PayloadTooLarge"
+    beyond = requests.post(served.url + "/api/send", headers=BOTH, data=_chunks(4 * LIMIT), timeout=30)
+    assert _waitress_413(beyond)  # over twice the limit: cut by the HTTP server, in plain text
     huge = requests.post(served.url + "/api/send", headers=BOTH, data=b"{" * (40 * LIMIT), timeout=60)
-    assert huge.status_code == 413
+    assert _waitress_413(huge)
     assert _rows(served) == 0
     ok = requests.get(served.url + "/api/jobs", headers=XKEY, timeout=10)
     assert ok.status_code == 200 and requests.get(served.url + "/healthz", timeout=5).json()["status"] == "ok"
     assert "Traceback" not in served.output
+
+
+# -- bodies without a key (issue 14, item 4) -----------------------------------------------------------------------
+def _written(served) -> int:
+    """Bytes the server process has written with write() and friends so far (files, pipes, sockets)."""
+    with open(f"/proc/{served.proc.pid}/io") as io:
+        return int(next(line for line in io if line.startswith("wchar:")).split()[1])
+
+
+def _connect(served) -> socket.socket:
+    parts = urlsplit(served.url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=5)
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_a_300_mb_body_without_a_key_is_refused_right_after_its_headers(served):
+    """The trial: a 300 MB POST without a key was spooled to disk and answered 401 after 3 s."""
+    before = _written(served)
+    with _connect(served) as sock:
+        sock.sendall(b"POST /api/send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 314572800\r\n\r\n")
+        started = time.monotonic()
+        head = _read_head(sock)
+        elapsed = time.monotonic() - started
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert elapsed < 0.5, f"answered {elapsed:.2f} s after the headers"
+    counter = [0]
+    chunked = requests.post(served.url + "/api/send", data=_chunks(300 * LIMIT, counter), timeout=30,
+                            headers={"Content-Type": "application/json"})
+    assert _waitress_413(chunked)
+    assert counter[0] < 64 * LIMIT, f"{counter[0]} bytes sent before the server cut the body"
+    assert _written(served) - before < 16 * LIMIT  # no hundreds of MB spooled anywhere
+    assert requests.get(served.url + "/healthz", timeout=5).json()["status"] == "ok"
+
+
+def test_a_body_without_a_key_is_not_looked_at(served):
+    """Under the server's cap the body is buffered by waitress, but the app checks the key first: 401, not 413."""
+    resp = requests.post(served.url + "/api/send", data=_json_of_size(LIMIT + 1), timeout=30,
+                         headers={"Content-Type": "application/json"})
+    assert resp.status_code == 401 and resp.json()["error"]["type"] == "Unauthorized"
+
+
+# -- connections (issue 14, item 3) --------------------------------------------------------------------------------
+def test_200_idle_connections_leave_the_server_answering(served):
+    """The trial: 100 idle TCP connections (waitress's default limit) stopped the server accepting."""
+    idle = []
+    try:
+        for _ in range(200):
+            idle.append(_connect(served))
+        time.sleep(0.5)  # accepted by now
+        started = time.monotonic()
+        health = requests.get(served.url + "/healthz", timeout=1)
+        assert health.json()["status"] == "ok" and time.monotonic() - started < 1
+        assert requests.get(served.url + "/api/jobs", headers=XKEY, timeout=1).status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout(tmp_path, keys_dir):
+    server = ServeProcess(tmp_path, keys_dir, "--idle-timeout", "1").start()
+    try:
+        silent = _connect(server)
+        silent.settimeout(10)
+        kept_alive = _connect(server)
+        kept_alive.settimeout(10)
+        kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _read_head(kept_alive).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        stream = requests.get(server.url + "/api/stream?max_seconds=4", headers=XKEY, stream=True, timeout=10)
+        assert _closed_by_server(silent) and _closed_by_server(kept_alive)
+        assert 0.5 < time.monotonic() - started < 4.5
+        silent.close()
+        kept_alive.close()
+        streamed = b"".join(stream.iter_content(None))  # a request in progress is not idle: it runs to its end
+        assert stream.status_code == 200 and time.monotonic() - started > 3.5
+        assert isinstance(streamed, bytes)
+        assert requests.get(server.url + "/healthz", timeout=5).json()["status"] == "ok"
+    finally:
+        server.stop()

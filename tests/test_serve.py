@@ -253,3 +253,56 @@ def test_busy_port_is_a_clear_usage_error_and_a_new_key_is_still_shown(tmp_path,
     shown = subprocess.run([*CLI, "admin-key", "--db", str(tmp_path / "b.db")], capture_output=True, text=True,
                            timeout=30)
     assert shown.stdout.strip() == key
+
+
+# -- the dashboard's log-in (issue 14, item 1) ---------------------------------------------------------------------
+def _login_url(served) -> str:
+    return re.search(r"dashboard: (http://127\.0\.0\.1:\d+/\?token=[\w-]+) ", served.output).group(1)
+
+
+def test_serve_prints_a_login_url_that_opens_a_session_and_the_page_never_holds_the_key(serve):
+    served = serve()
+    assert KEY not in requests.get(served.url + "/", timeout=5).text  # a loopback browser used to get it
+    assert KEY not in requests.get(served.url + "/dashboard", timeout=5).text
+    login = _login_url(served)
+    browser = requests.Session()
+    browser.trust_env = False
+    answer = browser.get(login, allow_redirects=False, timeout=5)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/"
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and KEY not in cookie
+    page = browser.get(served.url + "/", timeout=5)
+    assert KEY not in page.text and '"session": true' in page.text
+    assert browser.get(served.url + "/api/jobs", timeout=5).status_code == 200
+    assert browser.post(served.url + "/api/send", timeout=5, headers={"X-Requested-With": "accessrc-sim"},
+                        json={"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"}).status_code == 201
+    dashboard = requests.Session()
+    dashboard.trust_env = False
+    assert dashboard.get(login.replace("/?", "/dashboard?"), timeout=5).url == served.url + "/dashboard"
+    assert dashboard.get(served.url + "/api/jobs", timeout=5).status_code == 200
+    assert requests.get(served.url + "/api/jobs", timeout=5).status_code == 401  # no session, no key
+    assert requests.get(served.url + "/api/jobs", headers=XKEY, timeout=5).status_code == 200  # API clients
+    assert requests.get(served.url + "/api/jobs", headers=BEARER, timeout=5).status_code == 200
+    assert "--no-auth-local" not in served.output
+
+
+def test_no_auth_local_is_asked_for_and_warned_about(serve):
+    served = serve("--no-auth-local")
+    assert "warning: --no-auth-local" in served.output and "every local account can act as the admin" in \
+        served.output
+    browser = requests.Session()
+    browser.trust_env = False
+    page = browser.get(served.url + "/", timeout=5)
+    assert KEY not in page.text and '"session": true' in page.text
+    assert browser.get(served.url + "/api/jobs", timeout=5).status_code == 200
+
+
+# -- Flask's default /static/ (issue 14, item 7) -------------------------------------------------------------------
+def test_a_static_folder_in_the_working_directory_is_not_served(serve, tmp_path):
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "secret.txt").write_text("not for the network\n")
+    served = serve()  # its working directory is tmp_path
+    answer = requests.get(served.url + "/static/secret.txt", timeout=5)
+    assert answer.status_code == 404 and "not for the network" not in answer.text
+    assert answer.json()["error"]["type"] == "NotFound"
+    assert requests.get(served.url + "/dashboard/static/dashboard.js", timeout=5).status_code == 200

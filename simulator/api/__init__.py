@@ -4,13 +4,13 @@ Helpers shared by the blueprints: the running Services, strict JSON bodies, admi
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from flask import current_app, request
 
+from .. import limits
 from .errors import ACR_INVALID_INPUT, ACR_INVALID_LENGTH, ApiError, bad_request, missing
 
 
@@ -38,7 +38,9 @@ def json_body() -> dict:
     if not raw.strip():
         raise ApiError(400, "request body must be a JSON object", "body", ACR_INVALID_INPUT)
     try:
-        data = json.loads(raw)
+        data = limits.loads(raw)  # nested deeper than limits.MAX_DEPTH: refused before parsing
+    except limits.TooDeep as exc:
+        raise ApiError(400, f"request body: lists and objects {exc}", "body", ACR_INVALID_INPUT) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}", "body", ACR_INVALID_INPUT) from exc
     if not isinstance(data, dict):
@@ -219,8 +221,14 @@ def reject_unknown(data: dict, allowed: Iterable[str]) -> None:
         raise bad_request(f"unknown field {unknown[0]!r}", unknown[0], ACR_INVALID_INPUT)
 
 
-def check_admin(header_kinds: tuple[str, ...]) -> None:
-    """401 unless the admin key is given as one of `header_kinds` ("x-api-key", "bearer")."""
+def check_admin(header_kinds: tuple[str, ...], session: bool = False) -> None:
+    """401 unless the admin key is given as one of `header_kinds` ("x-api-key", "bearer"), or, where `session`,
+    the request carries a dashboard session (simulator.api.session)."""
+    if session:
+        from .session import session_allows
+
+        if session_allows():
+            return
     given = []
     if "x-api-key" in header_kinds and request.headers.get("x-api-key") is not None:
         given.append(request.headers.get("x-api-key"))
@@ -232,4 +240,6 @@ def check_admin(header_kinds: tuple[str, ...]) -> None:
     if not any(svc.check_api_key(value) for value in given):
         where = " or ".join("the x-api-key header" if k == "x-api-key" else "Authorization: Bearer <key>"
                             for k in header_kinds)
+        if session:
+            where += " (or log in to the dashboard; its changes also need X-Requested-With: accessrc-sim)"
         raise ApiError(401, f"missing or wrong API key: give the simulator's admin key as {where}")

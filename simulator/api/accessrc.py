@@ -97,13 +97,15 @@ def subscribe():
     for demo in [s for s in existing if s.meta.get("demo")]:  # a demo row gives way: nothing of it carries over
         svc.remove_subscription(demo)
         existing.remove(demo)
+    dropped = False
     if existing:
         sub = existing[0]
-        sub.url, sub.auth = url, auth
+        dropped = sub.move_to(url, auth if auth.kind != "none" else None)  # another URL: old credentials go
+        sub.auth = auth
         svc.save_subscription(sub)
     else:
         sub = svc.save_subscription(Subscription("accessrc", name, url, auth), new=True)
-    return ok(_data(sub, "Webhook successfully subscribed"))
+    return ok({**_data(sub, "Webhook successfully subscribed"), "credentialsDropped": dropped})
 
 
 @bp.post("/Event/Unsubscribe")

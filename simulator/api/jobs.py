@@ -17,7 +17,7 @@ BODY_PREVIEW = 64 * 1024
 
 @bp.before_request
 def _auth() -> None:
-    check_admin(("x-api-key", "bearer"))
+    check_admin(("x-api-key", "bearer"), session=True)
 
 
 def _text(data: bytes) -> str:

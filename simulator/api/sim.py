@@ -33,7 +33,7 @@ def _auth() -> None:
         if services().check_api_key(request.args["api_key"]):
             return
         raise ApiError(401, "wrong api_key")
-    check_admin(("x-api-key", "bearer"))
+    check_admin(("x-api-key", "bearer"), session=True)
 
 
 @bp.get("/healthz")
@@ -163,10 +163,10 @@ def update_subscription(sub_id: str):
     data = json_body()
     reject_unknown(data, [f for f in SUB_FIELDS if f not in ("platform", "event")])
     spec = catalogue.get_event(sub.event)
-    if "url" in data:
-        sub.url = require_url(data, "url")
-    if "auth" in data:
-        sub.auth = platform_auth(sub.platform, data["auth"])
+    auth = platform_auth(sub.platform, data["auth"]) if "auth" in data else None
+    dropped = sub.move_to(require_url(data, "url"), auth) if "url" in data else False
+    if auth is not None:
+        sub.auth = auth
     if "seed" in data:
         sub.seed = optional_int(data, "seed", 0, 2**63 - 1)
     if "overrides" in data:
@@ -184,7 +184,7 @@ def update_subscription(sub_id: str):
     if "profile" in data:
         sub.profile = optional_profile(data, sub.platform) or "documented"
     services().save_subscription(sub)
-    return json_response(sub_json(sub))
+    return json_response({**sub_json(sub), "credentials_dropped": dropped})
 
 
 @bp.delete("/api/subscriptions/<sub_id>")
@@ -310,6 +310,7 @@ ACTIONS = {
         "event": "APPLICATIONS_IMPORT_RESULT", "fixed": {},
         "params": {"programId": "programId", "records": "summary.totalRecords",
                    "failures": "summary.failureCount"},
+        "at_most": (("failures", "records"),),  # the action's own input rule: a count of the records given
         "description": "AccessRC finishes an applications import (records, failures)."},
     "create-badge-export": {
         "event": "BadgeExportZipFile.Created", "fixed": {}, "params": {"badgeExportZipFileId": "BadgeExportZipFileId"},
@@ -318,6 +319,7 @@ ACTIONS = {
         "event": "END_JOB_NOTIFICATION", "fixed": {},
         "params": {"type": "type", "status": "status", "operations": "total_operations",
                    "failed": "total_failed", "definitionId": "definition_id", "definitionName": "definition_name"},
+        "at_most": (("failed", "operations"),),
         "description": "A ReachFive import or export job ends."},
 }
 
@@ -343,6 +345,9 @@ def run_action(name: str):
     data = json_body() if request.get_data(cache=True).strip() else {}
     allowed = [*action["params"], "url", "auth", "seed", "profile"] + ([action["count"]] if action.get("count") else [])
     reject_unknown(data, allowed)
+    for part, whole in action.get("at_most", ()):
+        if isinstance(data.get(part), int) and isinstance(data.get(whole), int) and data[part] > data[whole]:
+            raise bad_request(f"{part} ({data[part]}) cannot be more than {whole} ({data[whole]})", part)
     overrides = dict(action["fixed"])
     for param, path in action["params"].items():
         if param in data:

@@ -1,8 +1,9 @@
 """Dotted-path access into JSON-like payloads (`applications.0.email`, `summary.totalRecords`)."""
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from .. import limits
 
 
 class PathError(ValueError):
@@ -12,7 +13,10 @@ class PathError(ValueError):
 def split(path: str) -> list[str]:
     if not path or any(part == "" for part in path.split(".")):
         raise PathError(f"invalid path {path!r}")
-    return path.split(".")
+    parts = path.split(".")
+    if len(parts) > limits.MAX_DEPTH:  # a payload nested that deep could not be serialised
+        raise PathError(f"invalid path {path[:40]!r}…: {len(parts):,} parts; at most {limits.MAX_DEPTH}")
+    return parts
 
 
 def _step(node: Any, part: str, path: str) -> Any:
@@ -75,9 +79,9 @@ def remove(payload: Any, path: str) -> None:
 
 
 def parse_value(text: str) -> Any:
-    """A `--set` value: JSON where it is valid JSON, else the plain string."""
+    """A `--set` value: JSON where it is valid JSON (nested at most limits.MAX_DEPTH), else the plain string."""
     try:
-        return json.loads(text)
+        return limits.loads(text)
     except ValueError:
         return text
 

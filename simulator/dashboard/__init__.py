@@ -1,8 +1,8 @@
 """The trainer dashboard: one page at `/` over the simulator's JSON API, plus the few routes the page needs that
 the API does not offer (preset payloads, and a send of an edited body or a forged signature).
 
-Every asset is in this package (no CDN). The admin key is written into the page only for a browser on the same
-machine reaching the server by a loopback name; anyone else types it once per tab (see `key_for_page`).
+Every asset is in this package (no CDN). The page never carries the admin key: its calls ride on a session
+(simulator.api.session) opened by the login URL `serve` prints, or by pasting the admin key into the page's form.
 """
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import ipaddress
 import uuid
 from functools import lru_cache
 
-from flask import Blueprint, current_app, render_template, request
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, redirect, render_template, request
 
 from .. import __version__, catalogue, delivery, signing
 from ..api import (check_admin, event_spec, json_body, optional_delays, optional_number, optional_profile,
                    platform_auth, query_int, reject_unknown, require_string, require_url, services)
+from ..api import session as sessions
 from ..api.errors import ApiError, bad_request, json_response
 from ..api.stream import event_stream
 from ..auth import Auth
@@ -46,17 +49,14 @@ def _is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def key_for_page() -> str | None:
-    """The admin key, for a page that a browser on this machine asked for by a loopback name; else None.
+def local_without_key() -> bool:
+    """`serve --no-auth-local`: a browser on this machine asking by a loopback name gets a session without a key.
 
-    Loopback peer: nobody on the network gets it. Loopback Host header: a web page that rebinds its own DNS name
-    to 127.0.0.1 cannot read it either (its requests carry its own name). DASHBOARD_KEY_IN_PAGE=False turns it off.
+    Loopback peer: nobody on the network gets one. Loopback Host header: a web page that rebinds its own DNS name
+    to 127.0.0.1 does not either (its requests carry its own name). Any local account does, hence opt-in only.
     """
-    if not current_app.config.get("DASHBOARD_KEY_IN_PAGE", True):
-        return None
-    if not (_is_loopback_host(request.remote_addr) and _is_loopback_host(request.host)):
-        return None
-    return services().settings.api_key
+    return bool(current_app.config.get("NO_AUTH_LOCAL")) and _is_loopback_host(request.remote_addr) and \
+        _is_loopback_host(request.host)
 
 
 def _routes() -> dict:
@@ -66,6 +66,7 @@ def _routes() -> dict:
         "sub_fire": "/api/subscriptions/{id}/fire", "sub_pause": "/api/subscriptions/{id}/pause",
         "sub_resume": "/api/subscriptions/{id}/resume", "sample": "/dashboard/api/sample",
         "send": "/dashboard/api/send", "scenarios": _scenario_routes(), "readiness": "/dashboard/api/readiness",
+        "login": "/dashboard/login",
     }
 
 
@@ -82,23 +83,50 @@ def _catalogue_json() -> list[dict]:
     return [s.to_dict() for s in catalogue.EVENTS]
 
 
-@bp.get("/")
-def index():
-    demo = current_app.extensions.get(DEMO_EXTENSION)
-    boot = {"version": __version__, "api_key": key_for_page(), "routes": _routes(), "events": _catalogue_json(),
-            "presets": [p.to_dict() for p in presets.PRESETS], "demo": demo.to_dict() if demo else None}
-    response = current_app.make_response(render_template("dashboard/index.html", boot=boot, version=__version__))
-    response.headers["Cache-Control"] = "no-store"  # the page may carry the key
+def _page_headers(response):
+    response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "no-referrer"  # a login URL never leaves in a Referer
     return response
+
+
+@bp.get("/")
+@bp.get("/dashboard")
+def index():
+    """The page. `?token=` (the login URL `serve` prints) opens a session and redirects to the page without it."""
+    login_error = None
+    if "token" in request.args:
+        if sessions.sessions().check_login_token(request.args.get("token")):
+            rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+            return _page_headers(sessions.start_session(redirect(request.path + (f"?{rest}" if rest else ""), 303)))
+        login_error = ("This login link is not (or no longer) valid: open the login URL that accessrc-sim serve "
+                       "printed at its last start, or paste the admin key.")
+    opened = not sessions.has_session() and local_without_key()
+    demo = current_app.extensions.get(DEMO_EXTENSION)
+    boot = {"version": __version__, "session": opened or sessions.has_session(), "login_error": login_error,
+            "routes": _routes(), "events": _catalogue_json(), "presets": [p.to_dict() for p in presets.PRESETS],
+            "demo": demo.to_dict() if demo else None}
+    response = current_app.make_response(render_template("dashboard/index.html", boot=boot, version=__version__))
+    if opened:
+        sessions.start_session(response)
+    return _page_headers(response)
+
+
+@bp.post("/dashboard/login")
+def login():
+    """The page's form: the admin key (JSON `{"key": …}`) for a session cookie; the key is not kept by the page."""
+    data = json_body()
+    reject_unknown(data, ("key",))
+    if not services().check_api_key(data.get("key") if isinstance(data.get("key"), str) else None):
+        raise ApiError(401, "wrong admin key", "key")
+    return _page_headers(sessions.start_session(json_response({"session": True})))
 
 
 @bp.before_request
 def _admin_for_api():
     if request.path.startswith("/dashboard/api/"):
-        check_admin(("x-api-key", "bearer"))
+        check_admin(("x-api-key", "bearer"), session=True)
 
 
 @bp.get("/dashboard/api/sample")

@@ -138,5 +138,6 @@ def serve_demo(app, dashboard_url: str, echo) -> Demo:
     demo = start_demo(app)
     echo(f"demo: reference receivers on {demo.url} — "
          + ", ".join(f"{t.path}/hook ({t.label})" for t in demo.targets))
-    echo(f"demo: open {dashboard_url} to send events, watch deliveries, fire the demo subscriptions")
+    echo(f"demo: open {dashboard_url} (log in with the dashboard link above) to send events, watch deliveries, "
+         "fire the demo subscriptions")
     return demo

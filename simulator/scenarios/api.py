@@ -73,7 +73,7 @@ def _scenarios_dir() -> Path:
 
 @bp.before_request
 def _auth() -> None:
-    check_admin(("x-api-key", "bearer"))
+    check_admin(("x-api-key", "bearer"), session=True)
 
 
 @bp.get("/scenarios")
@@ -136,12 +136,16 @@ def _execute(run: _Run, store, keys) -> None:
 
 
 def _shipped(name) -> Path:
-    if not isinstance(name, str) or not name.strip():
-        raise bad_request("file must be a path inside the scenarios folder", "file")
+    if not isinstance(name, str) or not name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise bad_request("file must be a path inside the scenarios folder (no control characters)", "file")
     base = _scenarios_dir().resolve()
-    path = (base / name).resolve()
-    if base not in path.parents or not path.is_file() or path.suffix.lower() not in SUFFIXES:
-        raise ApiError(404, f"no shipped scenario {name!r} (GET /api/scenarios lists them)", "file")
+    try:
+        path = (base / name).resolve()
+        shipped = base in path.parents and path.is_file() and path.suffix.lower() in SUFFIXES
+    except (OSError, ValueError):  # a name the file system refuses (too long, ...): not a shipped scenario
+        shipped = False
+    if not shipped:
+        raise ApiError(404, f"no shipped scenario {name[:200]!r} (GET /api/scenarios lists them)", "file")
     return path
 
 

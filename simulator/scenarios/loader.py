@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 from jsonschema import Draft202012Validator
 
-from .. import catalogue, rules
+from .. import catalogue, limits, rules
 from ..auth import Auth, AuthError, default_auth
 from ..catalogue import paths
 from ..delivery import DOCUMENTED, DeliveryError, get_profile, profile_names
@@ -124,19 +124,23 @@ class _Positions:
 def _parse(text: str, filename: str, is_json: bool) -> tuple[Any, _Positions]:
     pos = _Positions(filename, text)
     value = None
+    _check_size(len(text.encode("utf-8", "surrogatepass")), filename)
     if is_json:
         try:
-            value = json.loads(text)
+            value = limits.loads(text)
+        except limits.TooDeep as exc:
+            raise ScenarioFileError([f"{filename}:{exc.lineno}:{exc.colno}: lists and mappings "
+                                     f"{exc.msg}"]) from None
         except json.JSONDecodeError as exc:
             raise ScenarioFileError([f"{filename}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
         text_for_marks = text.replace("\t", " ")
     else:
         text_for_marks = text
     try:
-        loader = yaml.SafeLoader(text_for_marks)
+        loader = _BoundedLoader(text_for_marks, pos)
     except yaml.reader.ReaderError as exc:  # a control character: PyYAML refuses the text before parsing it
         if is_json:  # valid JSON (e.g. a raw U+FFFE in a string): values are right, positions fall back to 1:1
-            return value, pos
+            return _count_json(value, filename), pos
         raise ScenarioFileError([f"{pos._fmt(exc.position)}: YAML cannot contain character "
                                  f"#x{exc.character:04x} ({exc.reason})"]) from None
     try:
@@ -145,7 +149,7 @@ def _parse(text: str, filename: str, is_json: bool) -> tuple[Any, _Positions]:
         built = _build(loader, node, (), pos, problems) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         if is_json:  # valid JSON that PyYAML cannot read: values are right, positions fall back to 1:1
-            return value, pos
+            return _count_json(value, filename), pos
         mark = exc.problem_mark or exc.context_mark
         where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else f"{filename}:1:1"
         what = " ".join(p for p in (exc.context, exc.problem) if p)
@@ -157,6 +161,81 @@ def _parse(text: str, filename: str, is_json: bool) -> tuple[Any, _Positions]:
     if problems:
         raise ScenarioFileError(problems)
     return (value if is_json else built), pos
+
+
+def _check_size(size: int, filename: str) -> None:
+    if size > limits.MAX_SCENARIO_BYTES:
+        raise ScenarioFileError([f"{filename}:1:1: a scenario is at most {limits.MAX_SCENARIO_BYTES:,} bytes "
+                                 f"(1 MiB); this one is {size:,}"])
+
+
+def _count_json(value: Any, filename: str) -> Any:
+    """limits.MAX_NODES for the JSON that PyYAML could not read (so _BoundedLoader did not count it)."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limits.MAX_NODES:
+            raise ScenarioFileError([f"{filename}:1:1: the document has more than {limits.MAX_NODES:,} values "
+                                     "(the limit)"])
+        if isinstance(item, dict):
+            stack.extend(item.values())
+            count += len(item)  # the keys
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """Composes a document within limits.MAX_DEPTH and limits.MAX_NODES, checked node by node as it is composed:
+    an alias counts as the size (and height) of the node it names, memoised, so a "billion laughs" document is
+    refused at the first node past the limit, before anything is expanded. A refusal is a located
+    ScenarioFileError."""
+
+    def __init__(self, text: str, pos: _Positions):
+        super().__init__(text)
+        self._pos = pos
+        self._depth = 0  # lists and mappings open around the node being composed
+        self._measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values it expands to, nesting height)
+
+    def _refuse(self, mark, message: str) -> None:
+        raise ScenarioFileError([f"{self._pos._fmt(mark.index)}: {message}"])
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        container = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+        if container and self._depth >= limits.MAX_DEPTH:
+            self._refuse(event.start_mark, f"lists and mappings nested deeper than {limits.MAX_DEPTH} levels "
+                                           "(the limit)")
+        self._depth += container
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= container
+        if isinstance(event, yaml.AliasEvent):
+            measured = self._measured.get(id(node))
+            if measured is None:  # the alias names a node still being composed: one that contains it
+                self._refuse(event.start_mark, f"alias *{event.anchor} repeats a node that contains it "
+                                               "(a recursive alias)")
+            size, height = measured
+            if self._depth + height > limits.MAX_DEPTH:
+                self._refuse(event.start_mark, f"alias *{event.anchor} nests lists and mappings deeper than "
+                                               f"{limits.MAX_DEPTH} levels (the limit)")
+        else:
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = node.value
+            else:
+                children = []
+            measures = [self._measured[id(child)] for child in children]
+            size = 1 + sum(m[0] for m in measures)
+            height = int(container) + max((m[1] for m in measures), default=0)
+            self._measured[id(node)] = (size, height)
+        if size > limits.MAX_NODES:
+            self._refuse(event.start_mark, f"this value expands to more than {limits.MAX_NODES:,} values (the "
+                                           "limit; an alias counts as every value it repeats)")
+        return node
 
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: tuple, pos: _Positions, problems: list[str]) -> Any:
@@ -361,6 +440,7 @@ def load_file(path: str | Path, cli_vars: Mapping[str, str] | None = None, url: 
     """Load one scenario. `url` replaces the file's target URL; `auth` replaces its auth settings."""
     path = Path(path)
     try:
+        _check_size(path.stat().st_size, str(path))  # before reading it: a huge file is refused, not loaded
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioFileError([f"{path}:1:1: cannot read: {exc}"]) from None

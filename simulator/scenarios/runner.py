@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import requests
 
-from .. import catalogue, delivery, envelopes
+from .. import catalogue, delivery, envelopes, limits, transport
 from ..auth import mask_headers, scrub, scrub_headers
 from ..catalogue import paths
 from ..delivery import DeliveryError, Deliverer
@@ -88,7 +88,7 @@ class Exchange:
 
     def response_json(self) -> Any:
         try:
-            return json.loads(self.response_body)
+            return limits.loads(self.response_body)  # a receiver's answer nested too deep is not JSON to us
         except ValueError:
             return None
 
@@ -297,7 +297,7 @@ class Runner:
                  strict: bool = False):
         self.store = store
         self._keys = keys
-        self.session = session or requests.Session()
+        self.session = session or transport.new_session()
         self.session.trust_env = False
         self.sleep = sleep
         self.on_step = on_step

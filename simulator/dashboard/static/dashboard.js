@@ -1,15 +1,16 @@
 /* accessrc-sim dashboard. Plain JS, no dependencies, no network but this simulator.
- * Data: the simulator's JSON API (admin key as x-api-key) and a server-sent event stream read through fetch
- * (EventSource cannot send the key header). DOM is built with textContent only: payloads are never HTML. */
+ * Data: the simulator's JSON API and a server-sent event stream read through fetch, on the session cookie that the
+ * login URL (or the admin key pasted into the form) opened; the page never holds the key. Every call sends
+ * X-Requested-With, which the server asks of a session's changes. DOM is built with textContent only. */
 (() => {
   'use strict';
 
   const boot = JSON.parse(document.getElementById('boot').textContent);
   const R = boot.routes;
-  const KEY_STORE = 'accessrc-sim-key';
+  const LOGIN_HINT = 'Open the login URL printed by accessrc-sim serve, or paste the admin key.';
   const PLATFORM_NAMES = {accessrc: 'AccessRC', accredit: 'Accredit', reachfive: 'ReachFive'};
   const state = {
-    key: boot.api_key || sessionStorage.getItem(KEY_STORE) || '',
+    session: Boolean(boot.session),
     jobs: new Map(),        // id -> job summary
     openJob: null,          // id of the job in the detail panel
     subs: [],
@@ -83,7 +84,7 @@
   }
 
   // ---------------------------------------------------------------------------------------------
-  // API access with the admin key
+  // API access on the dashboard session
   class ApiError extends Error {
     constructor(status, body) {
       const err = body && (body.error || body);
@@ -96,7 +97,12 @@
   }
 
   function authHeaders() {
-    return state.key ? {'x-api-key': state.key} : {};
+    return {'X-Requested-With': 'accessrc-sim'};
+  }
+
+  function sessionEnded() {
+    state.session = false;
+    return askForKey(`No session (or it ended when the server stopped). ${LOGIN_HINT}`);
   }
 
   async function api(method, url, body) {
@@ -108,7 +114,7 @@
       }
       const res = await fetch(url, init);
       if (res.status === 401) {
-        await askForKey('The simulator refused the key: enter the right one.');
+        await sessionEnded();
         continue;
       }
       const text = await res.text();
@@ -135,18 +141,30 @@
       panel.hidden = !panel.hidden;
       if (!panel.hidden) $('#key-input').focus();
     });
-    $('#key-form').addEventListener('submit', (ev) => {
+    $('#key-form').addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const value = $('#key-input').value.trim();
       if (!value) return;
-      state.key = value;
-      sessionStorage.setItem(KEY_STORE, value);
+      let res;
+      try {
+        res = await fetch(R.login, {method: 'POST', cache: 'no-store',
+          headers: {...authHeaders(), 'Content-Type': 'application/json', Accept: 'application/json'},
+          body: JSON.stringify({key: value})});
+      } catch (e) {
+        askForKey(`Could not reach the simulator: ${e}`);
+        return;
+      }
       $('#key-input').value = '';
+      if (!res.ok) {
+        askForKey(res.status === 401 ? 'The simulator refused that key.' : `Login failed: HTTP ${res.status}`);
+        return;
+      }
+      state.session = true;
       $('#key-panel').hidden = true;
       const waiters = state.keyWaiters.splice(0);
       waiters.forEach((resolve) => resolve());
     });
-    if (!state.key) askForKey('');
+    if (!state.session) askForKey(boot.login_error || '');
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -248,7 +266,7 @@
   }
 
   // ---------------------------------------------------------------------------------------------
-  // the live stream (server-sent events read through fetch, so the key travels in a header)
+  // the live stream (server-sent events read through fetch, so a 401 shows the login form)
   function setLive(kind, text) {
     $('#live').dataset.state = kind;
     $('#live-text').textContent = text;
@@ -267,12 +285,12 @@
   async function streamLoop() {
     let since = '';
     for (;;) {
-      if (!state.key) { setLive('down', 'needs the API key'); await askForKey(''); }
+      if (!state.session) { setLive('down', 'needs a login'); await askForKey(boot.login_error || ''); }
       try {
         const params = new URLSearchParams({max_seconds: '120'});
         if (since) params.set('since', since);
         const res = await fetch(`${R.stream}?${params}`, {headers: authHeaders(), cache: 'no-store'});
-        if (res.status === 401) { setLive('down', 'key refused'); await askForKey('The simulator refused the key.'); continue; }
+        if (res.status === 401) { setLive('down', 'needs a login'); await sessionEnded(); continue; }
         if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
         setLive('live', 'live');
         await loadJobs().catch(() => {});

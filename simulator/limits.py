@@ -1,0 +1,56 @@
+"""Limits on the JSON and YAML a user gives: every parser of user text applies them, so a hostile document is a
+clear 400 or exit 2 naming where it went wrong, never a RecursionError, a 500 or an expansion that eats the memory.
+
+Pure: no Flask, no Click.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_DEPTH = 64  # lists and mappings nested in one another, in any JSON or YAML document a user gives
+MAX_NODES = 100_000  # values in one scenario document, each YAML alias counted as the size of what it repeats
+MAX_SCENARIO_BYTES = 1024 * 1024  # one scenario file or text (1 MiB)
+
+# A JSON string (as the JSON grammar has it), or one bracket: what the depth scan needs to see.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
+
+
+class TooDeep(json.JSONDecodeError):
+    """A JSON document nested deeper than the limit (a ValueError: callers that catch bad JSON catch it too)."""
+
+    def __init__(self, doc: str, pos: int, limit: int):
+        super().__init__(f"nested deeper than {limit} levels (the limit)", doc, pos)
+        self.limit = limit
+
+
+def json_too_deep(text: str, limit: int = MAX_DEPTH) -> int | None:
+    """The index of the first `[` or `{` that opens level `limit + 1`, or None. Linear, no recursion: run it
+    before `json.loads`, whose parser recurses once per level."""
+    if text.count("[") + text.count("{") <= limit:
+        return None
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif token in "]}":
+            depth = max(0, depth - 1)  # more closing than opening: invalid JSON, json.loads says where
+    return None
+
+
+def loads(data: str | bytes | bytearray, limit: int = MAX_DEPTH) -> Any:
+    """`json.loads`, refusing a document nested deeper than `limit` (TooDeep, with its line and column) before
+    parsing it. Raises ValueError (json.JSONDecodeError, UnicodeDecodeError) for anything json.loads refuses."""
+    text = data.decode(json.detect_encoding(data), "surrogatepass") if isinstance(data, (bytes, bytearray)) \
+        else data
+    where = json_too_deep(text, limit)
+    if where is not None:
+        raise TooDeep(text, where, limit)
+    try:
+        return json.loads(text)
+    except RecursionError:  # only if the caller's own stack was already deep: still a clear refusal
+        raise TooDeep(text, 0, limit) from None
