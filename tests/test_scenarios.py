@@ -477,7 +477,7 @@ steps:
     expect: {status: 202}
   - expect: {of: refund, echo: true}
     name: data echoes deliveryId (documented)
-    rule: accessrc.conformance.echo.DELIVERY_REFUND_REQUESTED
+    rule: accessrc.envelope.data.DELIVERY_REFUND_REQUESTED
 """
 
 
@@ -539,9 +539,9 @@ def test_a_failed_step_of_a_documented_rule_fails(start_receiver, run, tmp_path)
                                         "mean 'accessrc.conformance.idempotency'?"),
     ("nothing.like.it", "rule: no rule 'nothing.like.it' in the registry (`accessrc-sim rules --platform accessrc` "
                         "lists them)"),
-    ("accredit.conformance.idempotency", "rule: accredit.conformance.idempotency is a accredit rule; this scenario "
+    ("accredit.conformance.idempotency", "rule: accredit.conformance.idempotency is a rule of accredit; this scenario "
                                          "is accessrc"),
-    ("accessrc.conformance.echo.DELIVERY_CHANNEL_STATUS_UPDATED", "rule: accessrc.conformance.echo."
+    ("accessrc.envelope.data.DELIVERY_CHANNEL_STATUS_UPDATED", "rule: accessrc.envelope.data."
      "DELIVERY_CHANNEL_STATUS_UPDATED is about DELIVERY_CHANNEL_STATUS_UPDATED; this step sends "
      "DELIVERY_REFUND_REQUESTED"),
 ])

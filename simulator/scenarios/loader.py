@@ -645,7 +645,7 @@ class _Builder:
                          "lists them)"))
             return None
         if rule.platform != platform:
-            self.fail(path, f"rule: {rule_id} is a {rule.platform} rule; this scenario is {platform}")
+            self.fail(path, f"rule: {rule_id} is a rule of {rule.platform}; this scenario is {platform}")
         elif rule.event and event and rule.event != event:
             self.fail(path, f"rule: {rule_id} is about {rule.event}; this step sends {event}")
         return rule
