@@ -140,6 +140,9 @@ def test_table_shows_evidence_and_na_reasons_honestly(start_receiver, conformanc
     assert "N/A   Idempotency" in out and "no X-JobId" in out
     assert "N/A   Documented response envelopes" in out
     assert "Verdict: READY - all 3 applicable checks passed (3 not applicable)" in out
+    # each row says what its checks rest on: ReachFive documents its Timeout, not what an answer means
+    assert "PASS  Answers within the timeout  [documented + inferred]" in out
+    assert "PASS  Signature or credentials verified  [inferred]" in out
 
 
 def test_no_auth_configured_makes_credentials_not_applicable_not_passed(start_receiver, conformance):

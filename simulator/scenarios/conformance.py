@@ -97,6 +97,12 @@ class Row:
     evidence: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
 
+    @property
+    def sources(self) -> str:
+        """What the row's checks rest on: documented, inferred, or both (shown beside its title)."""
+        found = sorted({c.source for c in self.checks if c.source})
+        return " + ".join(found)
+
 
 @dataclass
 class PlannedRow:
@@ -316,7 +322,8 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
         lines += [f"  {t.event} at {t.url}" for t in v.targets] + [""]
     for row in v.rows:
         text, colour = marks[row.state]
-        lines.append(f"  {style(text, fg=colour) if color else text}  {row.title}")
+        lines.append(f"  {style(text, fg=colour) if color else text}  {row.title}"
+                     + (f"  [{row.sources}]" if row.sources else ""))
         for item in row.evidence:
             mark, _, rest = item.partition(" ")
             if mark + " " in MARKS.values():  # aligned: ok / FAIL / WARN / skip, then the step's evidence
