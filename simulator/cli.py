@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,68 @@ class UsageProblem(click.ClickException):
     """Bad usage: printed as `Error: ...`, exit code 2."""
 
     exit_code = EXIT_USAGE
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_db(db_path: str | Path) -> None:
+    """Refuse a --db that cannot be the simulator's SQLite file (exit 2, before anything is written): a folder, a
+    special file (SQLite would block on a FIFO, or write its journal beside a device), a file that is not SQLite,
+    a path below a file, a folder that cannot be written."""
+    if str(db_path) == ":memory:":
+        return
+    path = Path(db_path)
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    except OSError as exc:
+        raise UsageProblem(f"--db {db_path}: {exc.strerror or exc}") from exc
+    if st is None:
+        folder = path.absolute().parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise UsageProblem(f"--db {db_path}: cannot create it: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageProblem(f"--db {db_path}: cannot create it: the folder {folder} is not writable")
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageProblem(f"--db {db_path}: is a folder; give the path of a database file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageProblem(f"--db {db_path}: is not a regular file (a device, FIFO or socket); give the path of a "
+                           "database file")
+    if st.st_size:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise UsageProblem(f"--db {db_path}: cannot read it: {exc.strerror or exc}") from exc
+        if head != SQLITE_HEADER:
+            raise UsageProblem(f"--db {db_path}: is not an SQLite database (it does not start with SQLite's "
+                               "header); give another path, or move the file away")
+
+
+def open_store(db_path: str | Path):
+    """The Store at --db, or exit 2 with what is wrong with the file (check_db, then SQLite's own refusal)."""
+    from .store import Store
+
+    check_db(db_path)
+    try:
+        return Store(db_path)
+    except sqlite3.Error as exc:
+        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
+    except OSError as exc:
+        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc.strerror or exc}") from exc
+
+
+def open_keys(keys_dir: str | Path) -> signing.KeyPair:
+    """The key pair in --keys-dir (generated on first use), or exit 2 naming the file that is not a key."""
+    try:
+        return signing.load_keys(keys_dir)
+    except signing.KeyFileError as exc:
+        raise UsageProblem(f"--keys-dir {keys_dir}: {exc}") from exc
 
 
 def db_option(f):
@@ -101,9 +166,9 @@ def make_payload(event: str, seed, sets, count, force, example: str | None = Non
         spec = catalogue.get_event(event)
         overrides = parse_sets(sets)
         if event_name is not None:
-            if not spec.open_fields or spec.platform != "accredit":
-                raise UsageProblem(f"--event-name is for Accredit events (Entity.Action names); {spec.name} is "
-                                   f"{spec.platform}")
+            if spec.name != "Entity.Event":
+                raise UsageProblem(f"--event-name goes with Entity.Event, Accredit's base notification (send "
+                                   f"Entity.Event --event-name Contact.Updated); {spec.name} has its own name")
             overrides = {"Event": event_name, **overrides}
         payload = catalogue.generate(spec.name, seed=seed, overrides=overrides, count=count, force=force,
                                      strict=strict, example=example)
@@ -112,10 +177,14 @@ def make_payload(event: str, seed, sets, count, force, example: str | None = Non
             (exc.problems and exc.problems[0] not in str(exc)) else ""
         hint = "" if force else "\n(use --force to send it anyway)" if exc.problems else ""
         raise UsageProblem(f"{exc}{detail}{hint}") from exc
+    say = echo or (lambda line: click.echo(line, err=True))
+    if example is not None:
+        shown = next(e for e in spec.examples if e.name == example) if example else spec.examples[0]
+        say(f"example {shown.name} of {spec.name}, as written in {shown.source}"
+            + (f" ({shown.note})" if shown.note else ""))
     if not force:
         for advice in catalogue.advise(spec, payload):
-            (echo or (lambda line: click.echo(line, err=True)))(f"note: {advice} - advice only, see "
-                                                              f"`accessrc-sim rules {spec.name}`")
+            say(f"note: {advice} - advice only, see `accessrc-sim rules {spec.name}`")
     return spec, payload
 
 
@@ -198,6 +267,7 @@ def rules_cmd(event: str | None, platform: str | None, source: str | None, as_js
             raise UsageProblem(str(exc)) from exc
         event, platform = spec.name, spec.platform
     selected = [r for r in rules.select(platform, event) if source is None or r.source == source]
+    selected.sort(key=lambda r: r.event is None)  # an event's own rules first, then its platform's general ones
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in selected], indent=2, ensure_ascii=False))
         return
@@ -256,8 +326,6 @@ def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, 
 
     Example: accessrc-sim send DELIVERY_CHANNEL_STATUS_UPDATED --url http://127.0.0.1:9001/hook --hmac-secret abcd1234
     """
-    from .store import Store
-
     spec, payload = make_payload(event, seed, sets, count, force, example, strict, event_name)
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     try:
@@ -265,8 +333,8 @@ def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, 
                                delays=delivery.parse_delays(retry_delays), timeout=timeout, profile=profile)
     except DeliveryError as exc:
         raise UsageProblem(str(exc)) from exc
-    keys = signing.load_keys(keys_dir) if spec.platform == "accredit" else None
-    store = Store(db_path)
+    keys = open_keys(keys_dir) if spec.platform == "accredit" else None
+    store = open_store(db_path)
     color = sys.stdout.isatty() and not as_json
 
     def report(job, attempt) -> None:
@@ -343,7 +411,7 @@ def keys_show(keys_dir) -> None:
 
     Example: accessrc-sim keys show > accredit_public.pem
     """
-    click.echo(signing.load_keys(keys_dir).public_pem, nl=False)
+    click.echo(open_keys(keys_dir).public_pem, nl=False)
 
 
 @keys_group.command("generate")
@@ -356,14 +424,14 @@ def keys_generate(keys_dir, force: bool) -> None:
     """
     try:
         signing.generate_keys(keys_dir, force=force)
-    except FileExistsError as exc:
+    except (FileExistsError, signing.KeyFileError) as exc:
         raise UsageProblem(str(exc)) from exc
     click.echo(f"new key pair in {Path(keys_dir)} (public key: {Path(keys_dir) / signing.PUBLIC_FILE})")
 
 
 @main.command("receiver")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=9000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=9000, show_default=True)
 @click.option("--platform", type=click.Choice(catalogue.PLATFORMS), default="accredit", show_default=True)
 @click.option("--event", help="Expect only this event (default: tell it from the body).")
 @click.option("--fail-first", type=click.IntRange(0), default=0, show_default=True,
@@ -390,14 +458,14 @@ def receiver_cmd(host, port, platform, event, fail_first, strict, hmac_secret, a
             raise UsageProblem(str(exc)) from exc
     pem = None
     if platform == "accredit":
-        pem = Path(public_key).read_text() if public_key else signing.load_keys(keys_dir).public_pem
+        pem = _public_key_pem(public_key) if public_key else open_keys(keys_dir).public_pem
     app = create_receiver(ReceiverConfig(platform, auth, pem, event, fail_first,
                                          log=lambda line: click.echo(line), strict=strict))
     from waitress.server import create_server
 
     try:
         server = create_server(app, host=host, port=port, threads=8)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: waitress refuses the host
         raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
                            "(another receiver running?); choose another --port") from exc
     click.echo(f"reference receiver for {platform} on http://{host}:{port}/ (auth: {auth.kind})")
@@ -409,23 +477,45 @@ def receiver_cmd(host, port, platform, event, fail_first, strict, hmac_secret, a
         server.close()
 
 
-@main.command("admin-key")
-@db_option
-def admin_key_cmd(db_path) -> None:
-    """Print the admin API key that `serve` generated at its first start and keeps in the database.
+def _public_key_pem(path: str) -> str:
+    """--public-key: a PEM RSA public key, or exit 2 saying the file is not one."""
+    try:
+        pem = Path(path).read_text("ascii")
+        signing.load_public_key(pem)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise UsageProblem(f"--public-key {path}: not a PEM RSA public key ({str(exc).split('.')[0]})") from exc
+    return pem
 
-    Example: KEY=$(accessrc-sim admin-key --db accessrc-sim.db)
+
+@main.command("admin-key")
+@click.option("--rotate", is_flag=True, help="Make a new admin key, keep its hash and print it (once); the old key "
+              "stops working at once, in a running server too.")
+@db_option
+def admin_key_cmd(rotate: bool, db_path) -> None:
+    """Make a new admin API key for the database's server (--rotate), printed once.
+
+    The database keeps only the key's SHA-256, so a key cannot be shown again; without --rotate this says whether
+    one is set and how to get a new one. A server started with ACCESSRC_SIM_API_KEY uses that key instead.
+
+    Example: KEY=$(accessrc-sim admin-key --rotate --db accessrc-sim.db)
     """
-    from .services import API_KEY_SETTING
-    from .store import Store
+    from .services import API_KEY_HASH_SETTING, API_KEY_SETTING, rotate_api_key
     from .subscriptions import SubscriptionRepo
 
-    if not Path(db_path).exists():
-        raise UsageProblem(f"no database at {db_path}; start `accessrc-sim serve` first")
-    key = SubscriptionRepo(Store(db_path)).setting(API_KEY_SETTING)
-    if not key:
-        raise UsageProblem(f"{db_path} holds no generated admin key (was {ENV_API_KEY} set when it was served?)")
-    click.echo(key)
+    if not rotate and not Path(db_path).exists():
+        raise UsageProblem(f"no database at {db_path}; start `accessrc-sim serve` first, or make a key with "
+                           f"`accessrc-sim admin-key --rotate --db {db_path}`")
+    repo = SubscriptionRepo(open_store(db_path))
+    if rotate:
+        click.echo(rotate_api_key(repo))
+        click.echo(f"new admin API key for {db_path} (shown once; only its hash is kept; the previous key no longer "
+                   f"works; a server started with {ENV_API_KEY} uses that key instead)", err=True)
+        return
+    kept = repo.setting(API_KEY_HASH_SETTING) or repo.setting(API_KEY_SETTING)
+    state = "holds the hash of an admin key" if kept else "holds no admin key yet"
+    raise UsageProblem(f"{db_path} {state}; a key is shown only once, when it is made, and cannot be printed "
+                       f"again. Make a new one with `accessrc-sim admin-key --rotate --db {db_path}` (the old one "
+                       f"stops working), or serve with {ENV_API_KEY} set to a key of your choice")
 
 
 from .serve import serve_cmd  # noqa: E402

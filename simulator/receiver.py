@@ -50,21 +50,25 @@ class Received:
 
 
 def detect_event(platform: str, payload) -> str | None:
-    """The event a body belongs to: Accredit names it in `Event`; AccessRC/ReachFive only by shape."""
+    """The event a body belongs to: Accredit names it in `Event`; AccessRC and ReachFive only by shape, so the
+    event whose documented fields the body shares most (then the one it adds fewest to and lacks fewest of).
+    Validation follows, so a body that resembles an event but breaks its documented rules is refused with the
+    reason."""
     if platform == "accredit" and isinstance(payload, dict) and isinstance(payload.get("Event"), str):
         try:
             return catalogue.get_event(payload["Event"], "accredit").name
         except catalogue.CatalogueError:
-            return "Entity.Event"  # any Entity.Event name is checked against the base fields
-    valid = [spec for spec in catalogue.events(platform) if not catalogue.validate(spec, payload)]
-    if not valid:
+            return "Entity.Event"  # any Entity.Action name is checked against the base fields
+    if not isinstance(payload, dict):
         return None
-    # Shapes overlap once extra fields are allowed ({"programId"} fits inside every programme event): the best fit
-    # is the valid event with the fewest undocumented fields, then the least other advice.
+    keys = set(payload)
+
     def fit(spec):
-        advice = catalogue.advise(spec, payload)
-        return sum(1 for a in advice if a.rule == spec.closed_rule), len(advice)
-    return min(valid, key=fit).name
+        documented = set(spec.schema.get("properties", {}))
+        return len(keys & documented), -len(keys - documented), -len(documented - keys)
+
+    best = max(catalogue.events(platform), key=fit)
+    return best.name if fit(best)[0] else None
 
 
 def create_receiver(config: ReceiverConfig) -> Flask:

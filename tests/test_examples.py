@@ -117,8 +117,11 @@ def test_sample_example_prints_it_as_written_and_unknown_names_are_listed(cli):
     bad = cli("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--example", "nope")
     assert bad.exit_code == 2 and "seed-002-approved" in bad.output
     listed = json.loads(cli("events", "--json").output)
-    assert {"seed-002-approved", "seed-002-rejected"} <= set(
-        next(e for e in listed if e["name"] == "DELIVERY_CHANNEL_STATUS_UPDATED")["examples"])
+    assert {"seed-002-approved", "seed-002-rejected"} <= {
+        e["name"] for e in next(e for e in listed if e["name"] == "DELIVERY_CHANNEL_STATUS_UPDATED")["examples"]}
+    mended = cli("sample", "PROGRAM_ELIGIBILITY_EVALUATED", "--example", "seed-001", "--compact")
+    assert "example seed-001 of PROGRAM_ELIGIBILITY_EVALUATED, as written in seeds/001-" in mended.stderr
+    assert "[email protected]" in mended.stderr  # what was mended is said
 
 
 def test_send_example_and_event_name_are_signed_and_accepted(cli, start_receiver):
@@ -134,7 +137,7 @@ def test_send_example_and_event_name_are_signed_and_accepted(cli, start_receiver
     sent = json.loads(accredit.received[-1].body)
     assert sent["Event"] == "Contact.Updated" and sent["ContactId"] == "8b0f6f5e"
     wrong = cli("send", "DELIVERY_REFUND_REQUESTED", "--event-name", "Contact.Updated", "--url", accredit.url)
-    assert wrong.exit_code == 2 and "--event-name is for Accredit" in wrong.output
+    assert wrong.exit_code == 2 and "--event-name goes with Entity.Event" in wrong.output
 
 
 @pytest.mark.parametrize("platform", ["accessrc", "accredit", "reachfive"])

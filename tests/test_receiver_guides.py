@@ -335,7 +335,8 @@ def test_accessrc_answers_each_documented_example_with_its_documented_data(recei
     assert f"duplicate {body_key(body)} attempt=-" in receiver.lines()
 
 
-ACCESSRC_REQUIRED = [(spec.name, name) for spec in catalogue.events("accessrc") for name in spec.schema["required"]]
+# the top-level fields of each event's documented payload (the guide's receivers refuse a body without one)
+ACCESSRC_REQUIRED = [(spec.name, name) for spec in catalogue.events("accessrc") for name in spec.schema["properties"]]
 
 
 @pytest.mark.parametrize("event, field", ACCESSRC_REQUIRED, ids=[f"{e}-{f}" for e, f in ACCESSRC_REQUIRED])
@@ -420,7 +421,7 @@ def test_reachfive_authorization_and_resend(receiver, store, keys):
     assert resend(job, keys, 0, drop="Authorization").status_code == 401
 
 
-REACHFIVE_REQUIRED = catalogue.get_event("END_JOB_NOTIFICATION").schema["required"]
+REACHFIVE_REQUIRED = list(catalogue.get_event("END_JOB_NOTIFICATION").schema["properties"])
 
 
 @pytest.mark.parametrize("field", REACHFIVE_REQUIRED)

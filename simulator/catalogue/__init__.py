@@ -15,7 +15,7 @@ from faker import Faker
 from jsonschema import Draft202012Validator
 
 from . import accessrc, accredit, paths, reachfive
-from .advice import Advice, Advisory, no_extra_fields
+from .advice import Advice, Advisory, fields_present, no_extra_fields
 from .base import PLATFORMS, EventSpec, Example, GenContext, iso_millis
 from .paths import PathError
 
@@ -151,21 +151,24 @@ def advise(spec: EventSpec | str, payload: Any) -> list[Advice]:
     Meant for payloads that meet the documented rules; on others the schema problems say more."""
     spec = get_event(spec) if isinstance(spec, str) else spec
     out = []
-    checks = list(spec.advisories)
-    if spec.closed_rule:
-        checks.append(_closed(spec))
-    for advisory in checks:
+    for advisory in (*_shape_checks(spec), *spec.advisories):
         out.extend(Advice(advisory.rule, text) for text in advisory.check(payload))
     return out
 
 
-_closed_checks: dict[str, Advisory] = {}
+_shape_cache: dict[str, tuple[Advisory, ...]] = {}
 
 
-def _closed(spec: EventSpec) -> Advisory:
-    if spec.name not in _closed_checks:
-        _closed_checks[spec.name] = Advisory(spec.closed_rule, no_extra_fields(spec.schema))
-    return _closed_checks[spec.name]
+def _shape_checks(spec: EventSpec) -> tuple[Advisory, ...]:
+    """The inferred shape rules of an event, built from its schema once: every documented field present, none other."""
+    if spec.name not in _shape_cache:
+        checks = []
+        if spec.present_rule:
+            checks.append(Advisory(spec.present_rule, fields_present(spec.schema)))
+        if spec.closed_rule:
+            checks.append(Advisory(spec.closed_rule, no_extra_fields(spec.schema)))
+        _shape_cache[spec.name] = tuple(checks)
+    return _shape_cache[spec.name]
 
 
 def body_bytes(payload: Any) -> bytes:

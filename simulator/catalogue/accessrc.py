@@ -248,6 +248,7 @@ def status_matches_counts(payload: dict) -> list[str]:
 
 
 CLOSED = "accessrc.payload.no-extra-fields"
+PRESENT = "accessrc.payload.fields-present"
 
 EVENTS = (
     EventSpec(
@@ -258,21 +259,21 @@ EVENTS = (
         advisories=(Advisory("accessrc.dcsu.message-by-status", message_by_status),
                     Advisory("accessrc.dcsu.requested-date-month-first",
                              matches("requestedDate", MONTH_FIRST, "MM/dd/yyyy HH:mm:ss (month first)"))),
-        closed_rule=CLOSED,
+        closed_rule=CLOSED, present_rule=PRESENT,
         inferred=("requestedDate month-first order and UTC zone",),
     ),
     EventSpec(
         name="DELIVERY_REQUEST_SENT", platform="accessrc", availability="live",
         description="A Program Manager created a delivery request; per-delivery amount fields were cut from the "
                     "docs and are not sent (inferred: beneficiaryId format, deliveryOptions values, reply data).",
-        factory=delivery_request_sent, count_of="delivery", closed_rule=CLOSED,
+        factory=delivery_request_sent, count_of="delivery", closed_rule=CLOSED, present_rule=PRESENT,
         reply_data=lambda p: {"deliveryRequestId": p.get("deliveryRequestId")},
         inferred=("delivery[].beneficiaryId format", "deliveryOptions[].value", "reply data deliveryRequestId"),
     ),
     EventSpec(
         name="DELIVERY_REFUND_REQUESTED", platform="accessrc", availability="live",
         description="A refund of a delivery was raised (subscribable, though its own page says not implemented).",
-        factory=delivery_refund_requested, closed_rule=CLOSED,
+        factory=delivery_refund_requested, closed_rule=CLOSED, present_rule=PRESENT,
         reply_data=lambda p: {"deliveryId": p.get("deliveryId")},
     ),
     EventSpec(
@@ -280,21 +281,21 @@ EVENTS = (
         aliases=("program.eligibility_evaluated",),
         description="Eligibility evaluations synced for a programme's applications (docs spell mandotaryCriteria).",
         factory=program_eligibility_evaluated, count_of="applications", advisories=ELIGIBILITY_ADVISORIES,
-        closed_rule=CLOSED,
+        closed_rule=CLOSED, present_rule=PRESENT,
         reply_data=lambda p: {},
         inferred=("finalEvaluation rule: FITS_CRITERIA exactly when all mandatory criteria fit",),
     ),
     EventSpec(
         name="PROGRAM_PULL_FORM", platform="accessrc", availability="planned", aliases=("program.pull_form",),
         description="Program Manager pulls the application form; the receiver returns the form in its reply.",
-        factory=program_pull_form, closed_rule=CLOSED,
+        factory=program_pull_form, closed_rule=CLOSED, present_rule=PRESENT,
         reply_data=lambda p: {"response": {"fields": []}},
         inferred=("form schema in the reply is unspecified",),
     ),
     EventSpec(
         name="APPLICATIONS_IMPORT_RESULT", platform="accessrc", availability="planned",
         description="Processing of imported applications finished: summary counts, one error per failed record.",
-        factory=applications_import_result, closed_rule=CLOSED,
+        factory=applications_import_result, closed_rule=CLOSED, present_rule=PRESENT,
         advisories=(Advisory("accessrc.import.counts-add-up", counts_add_up),
                     Advisory("accessrc.import.one-error-per-failure", one_error_per_failure),
                     Advisory("accessrc.import.status-matches-counts", status_matches_counts)),

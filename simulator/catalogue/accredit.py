@@ -5,11 +5,11 @@ user's choosing, and any `Entity.Action` name can be sent through the base notif
 """
 from __future__ import annotations
 
-from .advice import MILLIS_UTC, Advisory, matches
+from .advice import MILLIS_SHAPE, MILLIS_UTC, Advisory, matches
 from .base import EventSpec, GenContext, iso_millis
 
 TIMESTAMP_MILLIS = Advisory("accredit.payload.timestamp-millis",
-                            matches("Timestamp", MILLIS_UTC, "ISO 8601 with three fraction digits and Z"))
+                            matches("Timestamp", MILLIS_UTC, MILLIS_SHAPE))
 
 
 def base_notification(ctx: GenContext) -> dict:

@@ -54,6 +54,7 @@ def one_of(pattern: str, allowed: tuple) -> Check:
 
 
 def matches(pattern: str, regex: str, shape: str) -> Check:
+    """Values at `pattern` that are not in `shape` (a format shown only by example): `path: 'v' is not <shape>`."""
     compiled = re.compile(regex)
 
     def check(payload: Any) -> list[str]:
@@ -62,27 +63,46 @@ def matches(pattern: str, regex: str, shape: str) -> Check:
     return check
 
 
+def _walk(schema: dict, value: Any, path: str, visit: Callable[[dict, dict, str, list[str]], None],
+          out: list[str]) -> None:
+    """Call `visit(properties, object, path, out)` on every object of `value` that `schema` describes."""
+    if isinstance(value, dict) and "properties" in schema:
+        props = schema["properties"]
+        visit(props, value, path, out)
+        for key, item in value.items():
+            if key in props:
+                _walk(props[key], item, f"{path}.{key}".lstrip("."), visit, out)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            _walk(schema["items"], item, f"{path}.{i}".lstrip("."), visit, out)
+
+
 def no_extra_fields(schema: dict) -> Check:
     """Fields present in the payload but not among the schema's `properties`, at every level the schema describes."""
 
-    def walk(node_schema: dict, value: Any, path: str, out: list[str]) -> None:
-        if isinstance(value, dict) and "properties" in node_schema:
-            props = node_schema["properties"]
-            for key, item in value.items():
-                where = f"{path}.{key}".lstrip(".")
-                if key not in props:
-                    out.append(f"{where}: not a documented field")
-                else:
-                    walk(props[key], item, where, out)
-        elif isinstance(value, list) and isinstance(node_schema.get("items"), dict):
-            for i, item in enumerate(value):
-                walk(node_schema["items"], item, f"{path}.{i}".lstrip("."), out)
+    def extra(props: dict, obj: dict, path: str, out: list[str]) -> None:
+        out.extend(f"{path}.{key}".lstrip(".") + ": not a documented field" for key in obj if key not in props)
 
     def check(payload: Any) -> list[str]:
         out: list[str] = []
-        walk(schema, payload, "", out)
+        _walk(schema, payload, "", extra, out)
+        return out
+    return check
+
+
+def fields_present(schema: dict) -> Check:
+    """Documented fields (the schema's `properties`) missing from the payload, at every level the schema describes."""
+
+    def missing(props: dict, obj: dict, path: str, out: list[str]) -> None:
+        out.extend(f"{path}.{key}".lstrip(".") + ": missing (the documented payload has it)"
+                   for key in props if key not in obj)
+
+    def check(payload: Any) -> list[str]:
+        out: list[str] = []
+        _walk(schema, payload, "", missing, out)
         return out
     return check
 
 
 MILLIS_UTC = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+MILLIS_SHAPE = "in the documented example's form (exactly three fraction digits and Z)"

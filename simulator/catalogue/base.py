@@ -72,6 +72,7 @@ class EventSpec:
     reply_data: Callable[[dict], Any] | None = None  # AccessRC: the `data` of the documented 200 reply
     advisories: tuple[Advisory, ...] = ()  # inferred rules: advice, a refusal only with --strict
     closed_rule: str | None = None  # the inferred "no fields beyond the documented ones" rule, if it applies
+    present_rule: str | None = None  # the inferred "every documented field is present" rule, if it applies
     open_fields: bool = False  # the documents allow fields of the user's choosing (Accredit): --set may add them
     count_of: str | None = None  # the list that `count` sizes, if any
     inferred: tuple[str, ...] = ()  # fields/aspects the fact sheets mark as inferred
@@ -102,7 +103,7 @@ class EventSpec:
             "aliases": list(self.aliases),
             "count_of": self.count_of,
             "inferred": list(self.inferred),
-            "examples": [e.name for e in self.examples],
+            "examples": [{"name": e.name, "source": e.source, "note": e.note} for e in self.examples],
         }
 
 

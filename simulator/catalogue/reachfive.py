@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import string
 
-from .advice import MILLIS_UTC, Advisory, matches
+from .advice import MILLIS_SHAPE, MILLIS_UTC, Advisory, matches
 from .base import EventSpec, GenContext, iso_millis
 
 ID_ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -70,11 +70,10 @@ EVENTS = (
         name="END_JOB_NOTIFICATION", platform="reachfive", availability="live",
         description="An import or export job ended (success or failure); fire-and-forget, no retries.",
         factory=end_job_notification, closed_rule="reachfive.payload.no-extra-fields",
+        present_rule="reachfive.payload.fields-present",
         advisories=(Advisory("reachfive.payload.totals", totals), Advisory("reachfive.payload.not-running", not_running),
-                    Advisory("reachfive.payload.dates-millis", matches("created_at", MILLIS_UTC, "ISO 8601 with "
-                                                                       "three fraction digits and Z")),
-                    Advisory("reachfive.payload.dates-millis", matches("updated_at", MILLIS_UTC, "ISO 8601 with "
-                                                                       "three fraction digits and Z"))),
+                    Advisory("reachfive.payload.dates-millis", matches("created_at", MILLIS_UTC, MILLIS_SHAPE)),
+                    Advisory("reachfive.payload.dates-millis", matches("updated_at", MILLIS_UTC, MILLIS_SHAPE))),
         inferred=("id alphabet and length", "RUNNING never sent at job end"),
     ),
 )

@@ -270,7 +270,9 @@ def run(p: Plan, runner: Runner, on_row: Callable[[Row, list[ScenarioResult]], N
                 done.append(result)
                 checks.extend(_check(step, target.event) for step in result.steps if step.counted or step.skipped)
             prefix = (lambda c: f"[{c.event}] ") if several else (lambda c: "")
-            evidence = [f"{MARKS[c.state]}{prefix(c)}{c.evidence}" for c in checks]
+            mixed = len({c.source for c in checks if c.source}) > 1  # then each line says which of its checks is ours
+            suffix = (lambda c: "  (inferred)" if c.source == "inferred" else "") if mixed else (lambda c: "")
+            evidence = [f"{MARKS[c.state]}{prefix(c)}{c.evidence}{suffix(c)}" for c in checks]
             row = Row(planned.id, planned.title, _row_state(checks), evidence, checks)
         rows.append(row)
         results.extend(done)
