@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
         RETRY_DELAYS=None,  # None: 1, 2, 4, 8, 16 s
         TIMEOUT=None,  # None: 10 s
         DELIVERY_THREADS=4,
+        RETENTION_DAYS=None,  # None: finished jobs are kept; else deleted that many days after they finish
         START_WORKERS=True,
         MAX_CONTENT_LENGTH=1024 * 1024,
         LOGIN_TOKEN=None,  # None: a fresh one; `serve` prints the dashboard's login URL with it
@@ -34,7 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     services = Services.build(Path(app.config["DB_PATH"]), Path(app.config["KEYS_DIR"]),
                               api_key=app.config["API_KEY"] or "", allow_planned=app.config["ALLOW_PLANNED"],
                               retry_delays=app.config["RETRY_DELAYS"], timeout=app.config["TIMEOUT"],
-                              threads=app.config["DELIVERY_THREADS"])
+                              threads=app.config["DELIVERY_THREADS"], retention_days=app.config["RETENTION_DAYS"])
     app.extensions[EXTENSION] = services
 
     from . import dashboard

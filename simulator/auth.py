@@ -5,7 +5,7 @@ ReachFive sends an optional static Authorization header.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 from . import signing
@@ -99,6 +99,17 @@ class Auth:
             if shown.get(name):
                 shown[name] = MASK
         return shown
+
+    def without_secrets(self) -> "Auth":
+        """The same kind with its credential values dropped: what a finished job keeps (issue 14, item 12)."""
+        return replace(self, header_value=None, password=None, secret=None, authorization=None)
+
+    @property
+    def cleared(self) -> bool:
+        """True when the kind needs a credential that is not here (dropped by without_secrets)."""
+        need = {"header": self.header_value, "basic": self.password, "hmac": self.secret,
+                "authorization": self.authorization}
+        return self.kind in need and not need[self.kind]
 
     def secrets(self) -> list[str]:
         """Every credential value, and the Basic header built from them (a receiver may echo either)."""

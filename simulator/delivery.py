@@ -329,8 +329,9 @@ class Deliverer:
 
     def __init__(self, store, keys: KeyPair | None, session: requests.Session | None = None,
                  wall: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 on_attempt: Callable[[Job, Attempt], None] | None = None):
+                 on_attempt: Callable[[Job, Attempt], None] | None = None, owner: str | None = None):
         self.store = store
+        self.owner = owner  # the queue worker whose claim (lease) the attempts are recorded under
         self.keys = keys
         self.session = session or transport.new_session()
         self.session.trust_env = False  # no proxies from the environment: we talk to the target only
@@ -344,7 +345,7 @@ class Deliverer:
             self.store.mark_delivering(job, self.wall())
         result = attempt(job, self.session, self.keys, self.wall)
         advance(job, result, self.wall())
-        self.store.finish_attempt(job, result)
+        self.store.finish_attempt(job, result, owner=self.owner)
         if self.on_attempt:
             self.on_attempt(job, result)
         return result

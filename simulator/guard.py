@@ -92,9 +92,14 @@ def check_target(url: str, allow: Iterable[str] | str | AllowList | None = None,
     rules = configured(allow, environ)
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     except ValueError as exc:
         raise TargetNotAllowed(f"target URL {url!r} is malformed: {exc}") from exc
+    try:
+        port = parts.port if parts.port is not None else (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError as exc:  # out of range, or not a number
+        raise TargetNotAllowed(f"target URL {url!r} has a bad port ({exc}): a port is 1-65535") from exc
+    if not 1 <= port <= 65535:
+        raise TargetNotAllowed(f"target URL {url!r} has port {port}: a port is 1-65535")
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise TargetNotAllowed(f"target URL {url!r} has no host")

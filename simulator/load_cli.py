@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from . import catalogue, delivery, signing
+from . import catalogue, delivery
 from .cli import EXIT_FAILED, EXIT_OK, UsageProblem, auth_options, build_auth, keys_option, make_payload, \
-    parse_sets, payload_options
+    open_keys, parse_sets, payload_options
 from .load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, LoadRun, \
     run_load
 from .load_signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
@@ -109,7 +109,7 @@ def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, see
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     plan = LoadPlan(spec.name, url, rate, duration, concurrency, max_requests, timeout, auth, parse_sets(sets), count,
                     force, seed, signers, profile)
-    keys = signing.load_keys(keys_dir) if spec.platform == "accredit" else None
+    keys = open_keys(keys_dir) if spec.platform == "accredit" else None
     tty = sys.stdout.isatty() and not as_json
 
     def progress(snap: dict) -> None:

@@ -1,6 +1,7 @@
 """The records that travel between modules: a Job (one notification, retried) and its Attempts."""
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -38,10 +39,25 @@ class Job:
     source: str = "cli"
     headers: dict = field(default_factory=dict)  # extra headers; a None value removes a default one
     profile: str = "documented"  # delivery profile (delivery.DELIVERY_PROFILES): documented | accredit-like
+    body_length: int | None = None  # the whole body's length when `body` holds only its first bytes (see Store)
+    body_sha256: str | None = None
 
     @property
     def max_attempts(self) -> int:
         return 1 + len(self.retry_delays)
+
+    @property
+    def body_truncated(self) -> bool:
+        """True when `body` is only the stored head of what was sent (it cannot be sent again)."""
+        return self.body_length is not None and self.body_length > len(self.body)
+
+    @property
+    def full_body_length(self) -> int:
+        return len(self.body) if self.body_length is None else self.body_length
+
+    @property
+    def full_body_sha256(self) -> str:
+        return self.body_sha256 or hashlib.sha256(self.body).hexdigest()
 
     @property
     def finished(self) -> bool:
@@ -62,6 +78,20 @@ class Attempt:
     response_body: bytes = b""
     error: str | None = None
     id: int | None = None
+    request_body_length: int | None = None  # the whole body's length when `request_body` holds only its head
+    request_body_sha256: str | None = None
+
+    @property
+    def request_body_truncated(self) -> bool:
+        return self.request_body_length is not None and self.request_body_length > len(self.request_body)
+
+    @property
+    def full_request_body_length(self) -> int:
+        return len(self.request_body) if self.request_body_length is None else self.request_body_length
+
+    @property
+    def full_request_body_sha256(self) -> str:
+        return self.request_body_sha256 or hashlib.sha256(self.request_body).hexdigest()
 
     @property
     def ok(self) -> bool:

@@ -1,12 +1,14 @@
 """`accessrc-sim serve`: the running simulator on waitress (not Flask's development server, no reloader).
 
 SIGTERM or Ctrl-C stops it gracefully: no new claims, in-flight attempts finish (or stay due for the next start).
+A server holds a lock beside its SQLite file for its whole life: a second server on the same file exits 2.
 The HTTP edge is bounded (see `server_options`): connections, idle time and request bodies.
 """
 from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 
 import click
@@ -87,23 +89,28 @@ def login_url(host: str, port: int, token: str) -> str:
               "dashboard's samples and demo subscriptions at them.")
 @click.option("--no-auth-local", is_flag=True, help="Let any browser on this machine (loopback address and name) "
               "use the dashboard without logging in. Every local account can then act as the admin.")
+@click.option("--retention", type=click.FloatRange(0, min_open=True), metavar="DAYS", default=None,
+              help="Delete jobs (and their attempts) that finished more than DAYS days ago, at start and every hour "
+                   "[default: keep every job].")
 def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planned, delivery_threads,
               http_threads, connection_limit=CONNECTION_LIMIT, idle_timeout=IDLE_TIMEOUT, demo=False,
-              no_auth_local=False) -> None:
+              no_auth_local=False, retention=None) -> None:
     """Serve the subscription APIs, the schedules, the delivery queue and the delivery log.
 
-    The admin API key comes from ACCESSRC_SIM_API_KEY, or is generated at first start, printed once and kept
-    in the database. The dashboard's log-in link (`/?token=…`) is printed at each start.
+    The admin API key comes from ACCESSRC_SIM_API_KEY, or is generated at first start and printed once; the database
+    keeps only its hash (`accessrc-sim admin-key --rotate` makes a new one). One server per database file.
+    The dashboard's log-in link (`/?token=…`) is printed at each start.
 
     Example: accessrc-sim serve --port 8080 --retry-delays 1,2,4,8,16
     """
     from waitress.server import create_server
 
     from .app import create_app
-    from .cli import UsageProblem
+    from .cli import UsageProblem, check_db, open_keys
     from .dashboard.demo import serve_demo
     from .api.session import EXTENSION as SESSIONS
     from .services import EXTENSION
+    from .store import DatabaseInUse, lock_for_serving
 
     try:
         delays = delivery.parse_delays(retry_delays)
@@ -115,9 +122,20 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
                         stream=sys.stderr)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # streams hold threads by design
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per firing
-    app = create_app({"DB_PATH": db_path, "KEYS_DIR": keys_dir, "ALLOW_PLANNED": allow_planned,
-                      "RETRY_DELAYS": delays, "TIMEOUT": timeout, "DELIVERY_THREADS": delivery_threads,
-                      "START_WORKERS": False, "NO_AUTH_LOCAL": no_auth_local})
+    check_db(db_path)  # a bad --db or --keys-dir: exit 2 with what is wrong, before the database is written
+    try:  # one server per database file, held until this process ends (kill -9 included)
+        lock_for_serving(db_path)
+    except DatabaseInUse as exc:
+        raise UsageProblem(str(exc)) from exc
+    except OSError as exc:
+        raise UsageProblem(f"--db {db_path}: cannot lock it ({db_path}.lock): {exc.strerror or exc}") from exc
+    open_keys(keys_dir)
+    try:
+        app = create_app({"DB_PATH": db_path, "KEYS_DIR": keys_dir, "ALLOW_PLANNED": allow_planned,
+                          "RETRY_DELAYS": delays, "TIMEOUT": timeout, "DELIVERY_THREADS": delivery_threads,
+                          "START_WORKERS": False, "NO_AUTH_LOCAL": no_auth_local, "RETENTION_DAYS": retention})
+    except sqlite3.Error as exc:
+        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]
     fitting = raise_open_files_limit(connection_limit)
     if fitting < connection_limit:
@@ -129,7 +147,8 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
                                **server_options(app.config["MAX_CONTENT_LENGTH"], fitting, idle_timeout))
     except OSError as exc:
         if services.settings.api_key_generated:  # generated and stored: say it now, or it is never shown
-            click.echo(f"admin API key (generated now, shown once; kept in {db_path}): {services.settings.api_key}")
+            click.echo(f"admin API key (generated now, shown once; only its hash is kept in {db_path}): "
+                       f"{services.settings.api_key}")
         raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
                            "(another accessrc-sim running?); choose another --port") from exc
 
@@ -150,14 +169,19 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
                    "without logging in, so every local account can act as the admin", err=True)
     demo_receiver = serve_demo(app, url, click.echo) if demo else None
     if services.queue.recovered:
-        click.echo(f"resumed {len(services.queue.recovered)} job(s) interrupted by the last stop")
+        click.echo(f"resumed {len(services.queue.recovered)} job(s) interrupted by the last stop (an attempt in "
+                   f"flight is sent again once its lease has run out, within {services.queue.lease:g} s)")
+    if retention is not None:
+        click.echo(f"retention: jobs that finished more than {retention:g} day(s) ago are deleted, now and every hour")
     if services.settings.api_key_generated:
-        click.echo(f"admin API key (generated now, shown once; kept in {db_path}): {services.settings.api_key}")
+        click.echo(f"admin API key (generated now, shown once; only its hash is kept in {db_path}): "
+                   f"{services.settings.api_key}")
     elif app.config["API_KEY"]:
         click.echo(f"admin API key: from {ENV_API_KEY}")
     else:
-        click.echo(f"admin API key: the one generated at first start (`accessrc-sim admin-key --db {db_path}` "
-                   f"prints it); set {ENV_API_KEY} to choose your own")
+        click.echo(f"admin API key: the one generated at first start or by `admin-key --rotate` (only its hash is "
+                   f"kept; lost it? `accessrc-sim admin-key --rotate --db {db_path}` makes a new one); set "
+                   f"{ENV_API_KEY} to choose your own")
     sys.stdout.flush()
     try:
         server.run()

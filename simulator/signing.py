@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -44,38 +44,62 @@ def _public_pem(private_key: rsa.RSAPrivateKey) -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
 
+class KeyFileError(ValueError):
+    """The key pair cannot be read or written (garbage, a folder, a dangling link, no permission): the message
+    names the file and what is wrong with it."""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
 def generate_keys(keys_dir: str | Path, force: bool = False) -> KeyPair:
-    """Create an RSA-2048 pair in `keys_dir` (private key mode 0600). Refuses to overwrite unless `force`."""
+    """Create an RSA-2048 pair in `keys_dir` (private key mode 0600). Refuses to overwrite unless `force`
+    (FileExistsError); a folder or file that cannot be written is a KeyFileError."""
     keys_dir = Path(keys_dir)
     private_path = keys_dir / PRIVATE_FILE
-    if private_path.exists() and not force:
+    if (private_path.exists() or private_path.is_symlink()) and not force:
         raise FileExistsError(f"{private_path} exists; use --force to replace it")
-    keys_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        keys_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create the keys folder {keys_dir}: {_reason(exc)}") from exc
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
     tmp = keys_dir / f".{PRIVATE_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"  # one per writer
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    os.chmod(tmp, 0o600)
-    if force:
-        os.replace(tmp, private_path)
-    else:
-        try:  # link fails if another process got there first: two processes never hold different keys
-            os.link(tmp, private_path)
-        except FileExistsError:
-            raise FileExistsError(f"{private_path} exists; use --force to replace it") from None
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+            os.chmod(tmp, 0o600)
+            if force:
+                os.replace(tmp, private_path)
+            else:
+                try:  # link fails if another process got there first: two processes never hold different keys
+                    os.link(tmp, private_path)
+                except FileExistsError:
+                    raise FileExistsError(f"{private_path} exists; use --force to replace it") from None
         finally:
-            os.unlink(tmp)
-    public_pem = _public_pem(private_key)
-    (keys_dir / PUBLIC_FILE).write_text(public_pem, "ascii")
+            if tmp.exists():
+                os.unlink(tmp)
+        public_pem = _public_pem(private_key)
+        (keys_dir / PUBLIC_FILE).write_text(public_pem, "ascii")
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise KeyFileError(f"cannot write the key pair in {keys_dir}: {_reason(exc)}") from exc
     return KeyPair(private_key, public_pem)
 
 
 def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
-    """Load the pair from `keys_dir`, generating it on first use when `create`."""
+    """Load the pair from `keys_dir`, generating it on first use when `create`. A private key file that is not
+    one (garbage, a folder, a dangling link, unreadable) is a KeyFileError naming it, never a traceback."""
     private_path = Path(keys_dir) / PRIVATE_FILE
+    if private_path.is_symlink() and not private_path.exists():
+        raise KeyFileError(f"{private_path} is a symbolic link to {os.readlink(private_path)}, which does not "
+                           "exist; remove the link, or point it at the private key")
     if not private_path.exists():
         if not create:
             raise FileNotFoundError(f"no private key at {private_path}; run `accessrc-sim keys generate`")
@@ -83,13 +107,28 @@ def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
             return generate_keys(keys_dir)
         except FileExistsError:  # another process generated it first
             pass
-    private_key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    if private_path.is_dir():
+        raise KeyFileError(f"{private_path} is a folder, not a private key file")
+    if not private_path.is_file():
+        raise KeyFileError(f"{private_path} is not a regular file (a device, FIFO or socket), not a private key")
+    try:
+        data = private_path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {private_path}: {_reason(exc)}") from exc
+    try:
+        private_key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # TypeError: the key is encrypted
+        raise KeyFileError(f"{private_path} is not an unencrypted PEM private key ({str(exc).split('.')[0]}); "
+                           "replace it with `accessrc-sim keys generate --force`") from exc
     if not isinstance(private_key, rsa.RSAPrivateKey):
-        raise ValueError(f"{private_path} is not an RSA private key")
+        raise KeyFileError(f"{private_path} is not an RSA private key")
     public_pem = _public_pem(private_key)
     public_path = Path(keys_dir) / PUBLIC_FILE
-    if not public_path.exists() or public_path.read_text("ascii") != public_pem:
-        public_path.write_text(public_pem, "ascii")
+    try:
+        if not public_path.exists() or public_path.read_bytes() != public_pem.encode("ascii"):
+            public_path.write_text(public_pem, "ascii")
+    except OSError as exc:
+        raise KeyFileError(f"cannot write the public key {public_path}: {_reason(exc)}") from exc
     return KeyPair(private_key, public_pem)
 
 

@@ -176,7 +176,7 @@ class SubscriptionRepo:
                                               (job_id,)).fetchone()
         return row[0] if row else None
 
-    # -- simulator settings (the generated admin key) ---------------------------------------------
+    # -- simulator settings (the admin key's hash) --------------------------------------------------
     def setting(self, name: str) -> str | None:
         row = self.store.connection().execute("SELECT value FROM sim_settings WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
@@ -186,6 +186,13 @@ class SubscriptionRepo:
         with self.store.transaction() as db:
             db.execute("INSERT OR IGNORE INTO sim_settings (name, value) VALUES (?, ?)", (name, value))
             return db.execute("SELECT value FROM sim_settings WHERE name = ?", (name,)).fetchone()[0]
+
+    def put_setting(self, name: str, value: str, drop: tuple[str, ...] = ()) -> None:
+        """Store `value` (replacing any) and delete the settings named in `drop`, in one transaction."""
+        with self.store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO sim_settings (name, value) VALUES (?, ?)", (name, value))
+            for other in drop:
+                db.execute("DELETE FROM sim_settings WHERE name = ?", (other,))
 
 
 def _row(sub: Subscription) -> dict:

@@ -3,6 +3,7 @@ SIGKILLed and restarted on the same SQLite file, and a counting receiver on 127.
 process (so it outlives every kill of the simulator) and records each request per X-JobId."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -107,6 +108,7 @@ class CountingReceiver:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.bodies: dict[str, bytes] = {}
         self.headers: list[dict] = []
+        self.digests: list[tuple[int, str]] = []  # (length, SHA-256) of every body received, in order
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -132,6 +134,7 @@ class CountingReceiver:
                     owner.times[job_id].append(time.monotonic())
                     owner.bodies.setdefault(job_id, body)
                     owner.headers.append(dict(self.headers))
+                    owner.digests.append((len(body), hashlib.sha256(body).hexdigest()))
                 if owner.delay:
                     time.sleep(owner.delay)
                 answer = json.dumps({"status": "success" if status == 200 else "failed"}).encode()

@@ -26,9 +26,13 @@ def test_start_is_once_per_app(app):
 def test_generated_key_is_kept_in_the_database(make_app, monkeypatch):
     monkeypatch.delenv("ACCESSRC_SIM_API_KEY", raising=False)
     first = make_app(API_KEY=None, START_WORKERS=False).extensions["accessrc_sim"].settings
-    second = make_app(API_KEY=None, START_WORKERS=False).extensions["accessrc_sim"].settings
-    assert first.api_key_generated and not second.api_key_generated
-    assert first.api_key == second.api_key and len(first.api_key) > 30
+    second_app = make_app(API_KEY=None, START_WORKERS=False)
+    second = second_app.extensions["accessrc_sim"].settings
+    assert first.api_key_generated and not second.api_key_generated and len(first.api_key) > 30
+    assert second.api_key is None  # only the key's hash is kept: the next start accepts it without knowing it
+    client = second_app.test_client()
+    assert client.get("/api/events", headers={"x-api-key": first.api_key}).status_code == 200
+    assert client.get("/api/events", headers={"x-api-key": first.api_key[:-1]}).status_code == 401
 
 
 def test_environment_key_wins(tmp_path, keys_dir, monkeypatch):

@@ -177,11 +177,187 @@ def test_receiver_on_a_busy_port_is_a_clear_usage_error(run):
     assert "Traceback" not in out.output
 
 
-def test_admin_key_prints_the_generated_key_and_refuses_a_missing_db(run, tmp_path, keys_dir):
+def _settings(db) -> dict:
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT name, value FROM sim_settings"))
+
+
+def test_admin_key_is_kept_as_a_hash_and_rotate_makes_a_new_one(run, tmp_path, keys_dir):
+    """Issue 14, item 12: the database keeps the key's SHA-256, never the key; `admin-key` cannot print it and says
+    how to get a new one; `admin-key --rotate` prints a new key, which works at once, and the old one stops."""
+    import hashlib
+
     from simulator.services import Services
-    services = Services.build(tmp_path / "served.db", keys_dir)
-    assert services.settings.api_key_generated
-    out = run("admin-key", "--db", str(tmp_path / "served.db"))
-    assert out.exit_code == 0 and out.output.strip() == services.settings.api_key
+    db = tmp_path / "served.db"
+    services = Services.build(db, keys_dir, api_key="")
+    key = services.settings.api_key
+    assert services.settings.api_key_generated and key
+    stored = _settings(db)
+    assert stored == {"admin_api_key_sha256": hashlib.sha256(key.encode()).hexdigest()}
+    files = [db, db.with_name(db.name + "-wal")]
+    assert not [f.name for f in files if f.exists() and key.encode() in f.read_bytes()]
+    assert services.check_api_key(key) and not services.check_api_key(key + "x") and not services.check_api_key("")
+
+    shown = run("admin-key", "--db", str(db))
+    assert shown.exit_code == 2 and key not in shown.output
+    assert "cannot be printed again" in shown.output and f"accessrc-sim admin-key --rotate --db {db}" in shown.output
+
+    rotated = run("admin-key", "--rotate", "--db", str(db))
+    assert rotated.exit_code == 0, rotated.output
+    new_key = rotated.stdout.strip()
+    assert new_key.startswith("sim_") and new_key != key and "shown once" in rotated.stderr
+    assert _settings(db) == {"admin_api_key_sha256": hashlib.sha256(new_key.encode()).hexdigest()}
+    assert services.check_api_key(new_key) and not services.check_api_key(key)  # a running server: at once
+    restarted = Services.build(db, keys_dir, api_key="")
+    assert not restarted.settings.api_key_generated and restarted.settings.api_key is None
+    assert restarted.check_api_key(new_key)
+
     missing = run("admin-key", "--db", str(tmp_path / "nope.db"))
     assert missing.exit_code == 2 and "no database" in missing.output
+
+
+def test_a_key_kept_in_clear_by_an_older_version_is_replaced_by_its_hash(tmp_path, keys_dir):
+    import hashlib
+
+    from simulator.services import Services
+    db = tmp_path / "old.db"
+    Services.build(db, keys_dir, api_key="")
+    with sqlite3.connect(db) as conn:  # as versions before issue 14 left it
+        conn.execute("DELETE FROM sim_settings")
+        conn.execute("INSERT INTO sim_settings (name, value) VALUES ('admin_api_key', 'sim_old-clear-key')")
+    services = Services.build(db, keys_dir, api_key="")
+    assert not services.settings.api_key_generated
+    assert _settings(db) == {"admin_api_key_sha256": hashlib.sha256(b"sim_old-clear-key").hexdigest()}
+    assert services.check_api_key("sim_old-clear-key")
+
+
+# -- bad files and ports (issue 14, item 10): a clear `Error: …` naming the file, exit 2, never a traceback --------------
+# As root (our CI) a read-only folder is writable, so "cannot create the database or the keys there" is reproduced with
+# a path below a regular file; as another user, with a folder of mode 0555.
+def _unwritable(tmp_path, name):
+    if os.geteuid() == 0:
+        (tmp_path / "file.txt").write_text("a file, not a folder\n")
+        return tmp_path / "file.txt" / "sub" / name
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    return folder / name
+
+
+def _bad_db(tmp_path, kind):
+    path = tmp_path / f"{kind}.db"
+    if kind == "text":
+        path.write_text("not a database\n")
+    elif kind == "random":
+        path.write_bytes(bytes(range(256)) * 8)
+    elif kind == "corrupt":  # SQLite's header, then garbage
+        path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4080)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-null":
+        return "/dev/null"
+    elif kind == "unwritable":
+        return str(_unwritable(tmp_path, "x.db"))
+    return str(path)
+
+
+DB_PROBLEMS = {"text": "is not an SQLite database", "random": "is not an SQLite database",
+               "corrupt": "cannot use it as the database: file is not a database",
+               "fifo": "is not a regular file (a device, FIFO or socket)",
+               "dev-null": "is not a regular file (a device, FIFO or socket)", "unwritable": "cannot create it"}
+
+
+@pytest.mark.parametrize("kind", list(DB_PROBLEMS))
+def test_a_db_that_cannot_be_the_database_is_a_clear_error(run, tmp_path, start_receiver, kind):
+    srv = start_receiver("accessrc")
+    journal_before = os.path.exists("/dev/null-journal")
+    db = _bad_db(tmp_path, kind)
+    out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url + "/hook", "--db", db, "--retry-delays", "")
+    assert out.exit_code == 2, out.output
+    assert out.output.startswith(f"Error: --db {db}: {DB_PROBLEMS[kind]}"), out.output
+    assert srv.received == []  # refused before anything was sent
+    assert os.path.exists("/dev/null-journal") == journal_before  # SQLite wrote nothing beside /dev/null
+    for command in (["admin-key"], ["serve", "--port", "0", "--keys-dir", str(tmp_path / "keys")]):
+        if command == ["admin-key"] and not os.path.exists(db):
+            continue  # admin-key first says there is no database
+        out = run(*command, "--db", db)
+        assert out.exit_code == 2 and f"Error: --db {db}: {DB_PROBLEMS[kind]}" in out.output, out.output
+
+
+def _bad_keys(tmp_path, kind):
+    folder = tmp_path / f"keys-{kind}"
+    private = folder / signing.PRIVATE_FILE
+    if kind == "unwritable":
+        return _unwritable(tmp_path, "keys")
+    folder.mkdir()
+    if kind == "garbage":
+        private.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")
+    elif kind == "dangling":
+        private.symlink_to(tmp_path / "gone.pem")
+    elif kind == "folder":
+        private.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(private)
+    return folder
+
+
+KEY_PROBLEMS = {"garbage": "is not an unencrypted PEM private key", "dangling": "which does not exist",
+                "folder": "is a folder, not a private key file", "fifo": "is not a regular file",
+                "unwritable": "cannot create the keys folder"}
+
+
+@pytest.mark.parametrize("kind", list(KEY_PROBLEMS))
+def test_a_keys_dir_without_a_usable_private_key_is_a_clear_error(run, tmp_path, start_receiver, kind):
+    srv = start_receiver("accredit")
+    keys = _bad_keys(tmp_path, kind)
+    scenario = os.path.join(os.path.dirname(__file__), "..", "scenarios", "accredit", "sample-notification.yaml")
+    commands = [
+        ["send", "BadgeExportZipFile.Created", "--url", srv.url + "/hook", "--retry-delays", "",
+         "--db", str(tmp_path / "send.db")],
+        ["keys", "show"],
+        ["receiver", "--port", "1"],
+        ["load", "BadgeExportZipFile.Created", "--url", srv.url + "/hook", "--rate", "1", "--duration", "1"],
+        ["run", scenario, "--url", srv.url + "/hook", "--db", str(tmp_path / "run.db")],
+        ["serve", "--port", "0", "--db", str(tmp_path / "serve.db")],
+    ]
+    for command in commands:
+        out = run(*command, "--keys-dir", str(keys))
+        assert out.exit_code == 2, (command, out.output)
+        assert f"Error: --keys-dir {keys}: " in out.output and KEY_PROBLEMS[kind] in out.output, (command, out.output)
+    assert srv.received == []
+    assert not any((tmp_path / f"{name}.db").exists() for name in ("send", "run", "serve"))  # nothing half-made
+
+
+def test_keys_generate_in_a_folder_that_cannot_be_written_is_a_clear_error(run, tmp_path):
+    keys = _unwritable(tmp_path, "keys")
+    out = run("keys", "generate", "--keys-dir", str(keys))
+    assert out.exit_code == 2 and out.output.startswith("Error: cannot create the keys folder"), out.output
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "0", "65536"])
+def test_receiver_ports_outside_1_to_65535_are_refused(port, tmp_path):
+    """A process with a time limit: before, --port 99999 announced :99999 and listened on another port, forever."""
+    exe = os.path.join(os.path.dirname(sys.executable), "accessrc-sim")
+    out = subprocess.run([exe, "receiver", "--port", port], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert out.returncode == 2
+    assert f"Invalid value for '--port': {port} is not in the range 1<=x<=65535" in out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_receiver_public_key_that_is_not_one_is_a_clear_error(run, tmp_path):
+    (tmp_path / "pub.pem").write_text("not a key\n")
+    out = run("receiver", "--public-key", str(tmp_path / "pub.pem"))
+    assert out.exit_code == 2 and f"Error: --public-key {tmp_path / 'pub.pem'}: not a PEM RSA public key" in out.output
+
+
+@pytest.mark.parametrize("command", [["send", "DELIVERY_REFUND_REQUESTED"],
+                                     ["load", "DELIVERY_REFUND_REQUESTED", "--rate", "1", "--duration", "1"]])
+@pytest.mark.parametrize("port", ["0", "99999"])
+def test_target_url_ports_outside_1_to_65535_are_refused(run, command, port):
+    out = run(*command, "--url", f"http://127.0.0.1:{port}/hook")
+    assert out.exit_code == 2 and "Error: " in out.output and "port" in out.output.lower(), out.output
+
+
+def test_an_answer_nested_100k_deep_is_reported_not_a_traceback(run):
+    with ScriptedServer(default=(400, b"[" * 100_000, 0.0, {})) as srv:
+        out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url + "/hook", "--retry-delays", "")
+    assert out.exit_code == 1 and "attempt 0  400" in out.output

@@ -41,6 +41,7 @@ def sim(tmp_path_factory, keys_dir):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     app.base_url = f"http://127.0.0.1:{server.effective_port}"
+    app.login_url = f"{app.base_url}/?token={app.extensions['accessrc_sim_sessions'].login_token}"  # as serve prints
     app.demo = demo
     yield app
     services = app.extensions["accessrc_sim"]
@@ -72,7 +73,9 @@ def page(browser, sim):
 
 
 def open_dashboard(page, sim, view="deliveries"):
-    page.goto(f"{sim.base_url}/#{view}")
+    """Log in through the login URL that `serve` prints; it lands on the page without the token."""
+    page.goto(f"{sim.login_url}#{view}")
+    expect(page).to_have_url(f"{sim.base_url}/#{view}")
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
     page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
 
@@ -110,7 +113,12 @@ def test_page_loads_offline_and_goes_live(page, sim):
     open_dashboard(page, sim)
     assert requested and all(url.startswith(sim.base_url) for url in requested), requested
     expect(page.locator("nav.tabs a[aria-current=page]")).to_have_text("Deliveries")
-    expect(page.locator("#key-panel")).to_be_hidden()  # loopback: the page carries the key
+    expect(page.locator("#key-panel")).to_be_hidden()  # logged in through the login URL
+    expect(page.locator("#key-button")).to_be_hidden()
+    assert API_KEY not in page.content() and sim.login_url not in page.content()
+    assert page.evaluate("document.cookie") == ""  # HttpOnly: no script on the page can read the session
+    [cookie] = page.context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] == -1  # a session cookie
     assert page.errors == []
 
 
@@ -280,24 +288,27 @@ def test_subscriptions_create_fire_schedule_pause_resume_delete(page, sim):
     assert any(s["tenantId"] == "tenant-42" for s in listed)
 
 
-def test_without_the_key_in_the_page_it_is_asked_for_and_kept_for_the_tab(page, sim):
-    sim.config["DASHBOARD_KEY_IN_PAGE"] = False
-    try:
-        page.goto(f"{sim.base_url}/#deliveries")
-        expect(page.locator("#key-panel")).to_be_visible()
-        expect(page.locator("#live")).not_to_have_attribute("data-state", "live")
-        page.fill("#key-input", "wrong-key")
-        page.click("#key-form button[type=submit]")
-        expect(page.locator("#key-error")).to_contain_text("refused")
-        page.fill("#key-input", API_KEY)
-        page.click("#key-form button[type=submit]")
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")
-        expect(page.locator("#key-panel")).to_be_hidden()
-        page.reload()
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")  # sessionStorage kept it
-        expect(page.locator("#key-panel")).to_be_hidden()
-    finally:
-        sim.config["DASHBOARD_KEY_IN_PAGE"] = True
+def test_without_a_session_the_page_asks_to_log_in_and_a_pasted_key_opens_one(page, sim):
+    """Issue 14, item 1: a loopback browser used to get the key in the page; now it gets the log-in form."""
+    page.goto(f"{sim.base_url}/?token=an-old-token#deliveries")
+    expect(page.locator("#key-panel")).to_be_visible()
+    expect(page.locator("#key-panel")).to_contain_text("Open the login URL that accessrc-sim serve printed")
+    expect(page.locator("#key-error")).to_contain_text("not (or no longer) valid")
+    expect(page.locator("#key-button")).to_be_visible()
+    expect(page.locator("#live")).not_to_have_attribute("data-state", "live")
+    assert API_KEY not in page.content()
+    page.fill("#key-input", "wrong-key")
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#key-error")).to_contain_text("refused")
+    page.fill("#key-input", API_KEY)
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    expect(page.locator("#key-panel")).to_be_hidden()
+    page.goto(f"{sim.base_url}/#deliveries")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")  # the session cookie, not the key
+    expect(page.locator("#key-panel")).to_be_hidden()
+    stored = page.evaluate("JSON.stringify([document.cookie, {...sessionStorage}, {...localStorage}])")
+    assert API_KEY not in stored and API_KEY not in page.content()
 
 
 def test_phone_width_and_keyboard(browser, sim):

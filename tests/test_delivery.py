@@ -165,7 +165,10 @@ def test_retry_schedule_and_timeout_are_validated():
 
 
 def test_interrupted_job_resumes_with_the_next_attempt_number(store, keys):
-    """A crash while delivering: the job goes back to pending and X-JobAttempt continues."""
+    """A crash while delivering: once the dead server's lease has run out the job goes back to pending, and
+    X-JobAttempt continues."""
+    from simulator.store import LEASE_SECONDS
+
     with ScriptedServer([FAIL, OK]) as srv:
         job = make_job("accredit", "Entity.Event", srv.url)
         job.source = "api"  # a queued job: the queue never claims the CLI's own jobs (store.SELF_DRIVEN)
@@ -173,8 +176,11 @@ def test_interrupted_job_resumes_with_the_next_attempt_number(store, keys):
         deliverer = Deliverer(store, keys)
         [claimed] = store.claim_due(now=job.next_attempt_at + 1)
         deliverer.run_once(claimed)  # attempt 0 fails, job pending again
-        [claimed] = store.claim_due(now=claimed.next_attempt_at + 1)  # "crash" while delivering attempt 1
-        assert store.recover_interrupted() == [job.id]
+        crashed_at = claimed.next_attempt_at + 1
+        [claimed] = store.claim_due(now=crashed_at, owner="dead-server")  # "crash" while delivering attempt 1
+        assert store.recover_interrupted(now=crashed_at + 1) == [job.id]  # its lease still holds: left alone
+        assert store.get_job(job.id).state == "delivering"
+        assert store.recover_interrupted(now=crashed_at + LEASE_SECONDS + 0.01) == [job.id]
         resumed = store.get_job(job.id)
         assert resumed.state == "pending" and resumed.attempts_made == 1
         deliverer.run_to_end(resumed)

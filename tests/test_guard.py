@@ -157,3 +157,11 @@ def test_send_to_loopback_still_works(start_receiver, tmp_path):
                                        "--db", str(tmp_path / "sim.db"), "--retry-delays", ""])
     assert result.exit_code == 0, result.output
     assert [r.outcome for r in server.received] == ["accepted"]
+
+
+@pytest.mark.parametrize("port", ["0", "99999", "-1", "65536"])
+def test_a_target_port_outside_1_to_65535_is_refused_without_a_connection(port):
+    """Issue 14, item 10: port 0 was checked as port 80 and then connected to as port 0."""
+    with ConnectSpy() as spy, pytest.raises(TargetNotAllowed, match="port"):
+        check_target(f"http://127.0.0.1:{port}/hook")
+    assert spy.calls == []

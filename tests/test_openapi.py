@@ -84,3 +84,28 @@ def test_dashboard_answers_match_their_schemas(client, receiver):
     assert started.status_code == 202
     _check("ReadinessRun", started.get_json())
     _check("ReadinessRun", client.get(f"/dashboard/api/readiness/{started.get_json()['id']}", headers=XKEY).get_json())
+
+
+def test_dropped_credentials_are_documented_and_answered(client):
+    """Issue 14, item 1: a new URL drops stored credentials; both answers say so, as the document describes."""
+    doc = document()
+    assert doc["components"]["schemas"]["Subscription"]["properties"]["credentials_dropped"]["type"] == "boolean"
+    subscribed = doc["components"]["schemas"]["AccessrcSubscribed"]["properties"]["data"]["properties"]
+    assert subscribed["credentialsDropped"]["type"] == "boolean"
+    sub = client.post("/api/subscriptions", headers=XKEY, json={
+        "event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": "http://127.0.0.1:9/a",
+        "auth": {"type": "header", "headerName": "X-Key", "headerValue": "v-123456"}}).get_json()
+    patched = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"url": "http://127.0.0.1:9/b"})
+    _check("Subscription", patched.get_json())
+    assert patched.get_json()["credentials_dropped"] is True
+    moved = client.post("/api/Event/Subscribe", headers=XKEY, json={
+        "eventType": "DELIVERY_CHANNEL_STATUS_UPDATED", "callbackUrl": "http://127.0.0.1:9/c"}).get_json()
+    _check("AccessrcSubscribed", moved)
+    assert moved["data"]["credentialsDropped"] is False  # the PATCH above already dropped them
+
+
+def test_the_login_routes_are_documented(client):
+    paths = document()["paths"]
+    assert "303" in paths["/"]["get"]["responses"] and paths["/"]["get"]["parameters"][0]["name"] == "token"
+    assert "/dashboard" in paths and "post" in paths["/dashboard/login"]
+    assert client.post("/dashboard/login", json={"key": "wrong"}).status_code == 401

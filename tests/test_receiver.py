@@ -44,6 +44,15 @@ def test_invalid_body_answers_400_envelope(start_receiver, keys):
                                      "type": "BadRequest"}
 
 
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 5000 + b"1" + b"}" * 5000], ids=["100k [", "5000 deep"])
+def test_a_body_nested_deeper_than_64_is_a_400_not_a_500(start_receiver, keys, body):
+    """Issue 14, item 8: json.loads recursed once per level; the reference receiver answered 500 with a traceback."""
+    srv = start_receiver("accredit")
+    r = post(srv.url, body, signed(keys, body))
+    assert r.status_code == 400 and r.json()["error"]["type"] == "BadRequest"
+    assert srv.received[-1].outcome == "JSON nested deeper than 64 levels (the limit)"
+
+
 def test_accessrc_reply_echoes_the_documented_data_and_dedupes_job_ids(start_receiver):
     auth = Auth("hmac", secret="abcd1234")
     srv = start_receiver("accessrc", auth)

@@ -297,8 +297,12 @@ steps:
     signature = sent.request_headers["X-Signature"]
     with pytest.raises(signing.VerificationError):
         signing.rsa_verify(keys.public_pem, sent.request_body, signature)
-    oversized = [j for j in store.list_jobs(limit=100) if len(j.body) == 300000]
-    assert len(oversized) == 1
+    oversized = [j for j in store.list_jobs(limit=100) if j.full_body_length == 300000]
+    assert len(oversized) == 1  # kept as its first 64 KiB, length and SHA-256 (a scenario body is sent once)
+    assert oversized[0].body_truncated and len(oversized[0].body) == 64 * 1024
+    [sent_big] = store.attempts(oversized[0].id)
+    assert sent_big.request_body_truncated and sent_big.full_request_body_length == 300000
+    assert sent_big.full_request_body_sha256 == oversized[0].full_body_sha256
 
 
 def test_header_auth_wrong_key_and_bad_credential_are_masked_in_the_store(start_receiver, run, tmp_path):

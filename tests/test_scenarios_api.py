@@ -109,3 +109,34 @@ def test_a_failed_step_of_an_inferred_rule_is_a_warning_in_the_run(client, start
     assert data["result"] == "passed" and data["summary"] == "1 passed, 0 failed, 1 warned"
     assert data["failed"] == 0 and data["warned"] == 1
     assert steps[1]["warned"] is True and steps[1]["source"] == "inferred" and steps[1]["passed"] is False
+
+
+# -- hostile scenario text (issue 14, items 2 and 8): a 400 with a position, quickly, nothing run ---------------------
+BOMB = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdef", "bcdefg"))  # 7 levels × 9: 9**7 values
+
+
+@pytest.mark.parametrize("text, problem", [
+    (BOMB, "posted.yaml:6:4: this value expands to more than 100,000 values (the limit; an alias counts as every "
+           "value it repeats)"),
+    ("[" * 5000 + "]" * 5000, "posted.yaml:1:65: lists and mappings nested deeper than 64 levels (the limit)"),
+    ("{" + '"a":[' * 5000 + "]" * 5000 + "}", "posted.json:1:321: lists and mappings nested deeper than 64 levels "
+                                             "(the limit)"),
+    ("a: &a [1, *a]\n", "posted.yaml:1:11: alias *a repeats a node that contains it (a recursive alias)"),
+], ids=["alias bomb", "yaml 5000 deep", "json 5000 deep", "recursive alias"])
+def test_hostile_scenario_text_is_a_400_with_its_position(client, text, problem):
+    started = time.monotonic()
+    r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
+    assert time.monotonic() - started < 1
+    assert r.status_code == 400
+    assert r.get_json()["error"]["problems"] == [problem]
+    assert client.get("/api/scenario-runs", headers=H).get_json()["data"] == []
+
+
+@pytest.mark.parametrize("name, status", [("accessrc/x\x00.yaml", 400), ("accessrc/\x07.yaml", 400),
+                                          ("a" * 5000 + ".yaml", 404), ("accessrc/" + "b/" * 3000 + "x.yaml", 404)],
+                         ids=["NUL", "control character", "name too long", "very deep path"])
+def test_a_file_name_the_file_system_refuses_is_a_clear_4xx(client, name, status):
+    r = client.post("/api/scenario-runs", headers=H, json={"file": name})
+    assert r.status_code == status
+    assert r.get_json()["error"]["field"] == "file" and r.get_json()["status"] == "failed"

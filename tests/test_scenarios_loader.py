@@ -1,12 +1,13 @@
 """Bad scenario files: every problem as an exact `file:line:column: message`, exit 2, nothing sent."""
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
 
 from simulator.auth import Auth
 from simulator.cli import main
-from simulator.scenarios.loader import ScenarioFileError, load_file, schema
+from simulator.scenarios.loader import ScenarioFileError, load_file, load_text, schema
 
 BAD = """\
 name: Broken on purpose
@@ -213,3 +214,90 @@ def test_a_misspelt_step_kind_with_a_name_is_one_message(tmp_path):
     problems = problems_of(tmp_path, "m.yaml", text)
     assert problems == ["m.yaml:6:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, "
                         "repeat"], problems
+
+
+# -- limits (issue 14, items 2 and 8) -------------------------------------------------------------------------------
+def alias_bomb(levels: int = 7, width: int = 9) -> str:
+    """The classic "billion laughs": a list of `width` strings, then `levels - 1` lists of `width` aliases of the
+    list before; 7 × 9 expands to 9**7 ≈ 4.8 million strings (the trial's: 34 s and 1.7 GB before the limit)."""
+    names = "abcdefghijklmnopqrstuvwxyz"
+    lines = [f"a: &a [{','.join(['lol'] * width)}]"]
+    lines += [f"{names[i]}: &{names[i]} [{','.join(['*' + names[i - 1]] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_in_well_under_a_second_with_its_position(tmp_path):
+    bomb = alias_bomb()
+    assert len(bomb.encode()) < 300
+    started = time.monotonic()
+    problems = problems_of(tmp_path, "bomb.yaml", bomb)
+    assert time.monotonic() - started < 0.5
+    # the first list past 100,000 values: line 6 (9**6 = 531,441), where it starts (its anchor)
+    assert problems == ["bomb.yaml:6:4: this value expands to more than 100,000 values (the limit; an alias counts "
+                        "as every value it repeats)"]
+
+
+def test_run_refuses_an_alias_bomb_with_exit_2_and_sends_nothing(tmp_path, start_receiver):
+    srv = start_receiver("accessrc")
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"name: bomb\nplatform: accessrc\nurl: {srv.url}/hook\nsteps:\n  - send: DELIVERY_REFUND_REQUESTED\n"
+                    "    set:\n      " + alias_bomb().replace("\n", "\n      ").rstrip() + "\n")
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["run", str(path), "--db", str(tmp_path / "x.db")])
+    assert time.monotonic() - started < 2
+    assert result.exit_code == 2, result.output
+    assert f"{path}:12:10: this value expands to more than 100,000 values" in result.output
+    assert srv.received == [] and not (tmp_path / "x.db").exists()
+
+
+def test_a_file_with_a_few_aliases_still_loads(tmp_path):
+    path = tmp_path / "anchors.yaml"
+    path.write_text("name: anchors\nplatform: accessrc\nurl: http://127.0.0.1:9/h\n"
+                    "auth: {kind: hmac, secret: &secret abcd1234}\n"
+                    "steps:\n"
+                    "  - send: DELIVERY_CHANNEL_STATUS_UPDATED\n"
+                    "    set: &approved {status: Approved, requestType: Delivery Channel Create}\n"
+                    "    expect: &ok {status: 200}\n"
+                    "  - send: DELIVERY_CHANNEL_STATUS_UPDATED\n    set: *approved\n    expect: *ok\n"
+                    "    headers: {X-Secret-Echo: *secret}\n")
+    sc = load_file(path, env={})
+    assert [s.data["set"] for s in sc.steps] == [{"status": "Approved", "requestType": "Delivery Channel Create"}] * 2
+    assert [s.data["expect"] for s in sc.steps] == [{"status": 200}] * 2
+    assert sc.steps[1].data["headers"] == {"X-Secret-Echo": "abcd1234"}
+
+
+def test_a_recursive_alias_is_refused_with_its_position(tmp_path):
+    assert problems_of(tmp_path, "r.yaml", "name: r\nloop: &loop [1, [2, *loop]]\n") == [
+        "r.yaml:2:21: alias *loop repeats a node that contains it (a recursive alias)"]
+
+
+@pytest.mark.parametrize("name, text, where", [
+    ("flow.yaml", "[" * 5000 + "]" * 5000, "flow.yaml:1:65"),
+    ("open.yaml", "[" * 100_000, "open.yaml:1:65"),
+    ("block.yaml", "".join(" " * i + "k:\n" for i in range(1000)), "block.yaml:65:65"),
+    ("seq.yaml", "- " * 5000 + "x\n", "seq.yaml:1:129"),
+    ("deep.json", '{"a":' * 5000 + "1" + "}" * 5000, "deep.json:1:321"),
+    ("list.json", "[" * 100_000, "list.json:1:65"),
+])
+def test_nesting_deeper_than_64_is_a_located_problem_not_a_recursion_error(tmp_path, name, text, where):
+    problems = problems_of(tmp_path, name, text)
+    assert problems == [f"{where}: lists and mappings nested deeper than 64 levels (the limit)"]
+
+
+def test_an_alias_cannot_nest_deeper_than_the_limit_either(tmp_path):
+    text = "x: &x " + "[" * 40 + "]" * 40 + "\ny: " + "[" * 40 + "*x" + "]" * 40 + "\n"
+    assert problems_of(tmp_path, "n.yaml", text) == [
+        "n.yaml:2:44: alias *x nests lists and mappings deeper than 64 levels (the limit)"]
+
+
+def test_64_levels_are_still_read(tmp_path):
+    problems = problems_of(tmp_path, "ok.yaml", "name: " + "[" * 63 + "]" * 63 + "\n")
+    assert problems and all("nested deeper" not in p for p in problems)
+
+
+def test_scenario_text_over_1_mib_is_refused_before_it_is_parsed(tmp_path):
+    text = "name: big\n# " + "x" * (1024 * 1024) + "\n"
+    assert problems_of(tmp_path, "big.yaml", text) == [
+        f"big.yaml:1:1: a scenario is at most 1,048,576 bytes (1 MiB); this one is {len(text):,}"]
+    with pytest.raises(ScenarioFileError, match="at most 1,048,576 bytes"):
+        load_text(text, "posted.yaml", env={})

@@ -9,8 +9,8 @@ values, the admin API key and the private key PEM.
 The sweep looks for every 8-character piece of each secret, so a prefix or a fragment is caught too, not only
 the whole value. What may hold secrets, and is checked to hold only what it must: the admin key is printed once
 at generation and written into the dashboard page for a loopback browser (documented in the dashboard section);
-the jobs and subscriptions tables keep the credentials a retry after a restart must sign with, in a database file
-only its owner can read.
+the subscriptions table, and jobs until they finish, keep the credentials a delivery (or a retry after a restart)
+must sign with, in a database file only its owner can read; the admin key is kept as its SHA-256 only.
 """
 from __future__ import annotations
 
@@ -260,8 +260,19 @@ def test_a_full_run_leaks_no_secret(tmp_path):
         wait_until(all_final, 30, what="every job final")
         jobs = api.get("/api/jobs", params={"limit": 500}).json()["jobs"]
         assert {j["state"] for j in jobs} == {"succeeded", "exhausted"}
-        for job in jobs[:40]:
-            assert api.post(f"/api/jobs/{job['id']}/redeliver").status_code == 201
+        redelivered = 0
+        for job in jobs:
+            if redelivered == 40:
+                break
+            resp = api.post(f"/api/jobs/{job['id']}/redeliver")
+            if resp.status_code == 409:  # a finished job keeps no credentials; a scenario body over 64 KiB is cut
+                assert ("credentials were cleared" in resp.text and job["credentials_cleared"]) or \
+                    ("cannot be redelivered" in resp.text and job["source"] == "scenario"), resp.text
+            else:
+                assert resp.status_code == 201, resp.text
+                redelivered += 1
+        assert redelivered >= 10
+        print('REDELIVERED', redelivered, len(jobs))
         wait_until(all_final, 30, what="redeliveries final")
 
         # -- read everything back through the API and the dashboard ------------------------------------------
@@ -287,7 +298,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
         api.get("/api/stream", params={"since": "0:0", "max_seconds": 1.5})
         api.get("/dashboard/api/stream", params={"since": "0", "max_seconds": 1.5})
         api.get(f"/dashboard/api/readiness/{run_id}")
-        dashboard = requests.get(served.url + "/", timeout=10)  # a loopback browser, no key given
+        dashboard = requests.get(served.url + "/", timeout=10)  # a loopback browser, not logged in
         assets = [requests.get(served.url + f"/dashboard/static/{name}", timeout=10)
                   for name in ("dashboard.js", "dashboard.css", "favicon.svg")]
         assert dashboard.status_code == 200 and all(a.status_code == 200 for a in assets)
@@ -319,24 +330,25 @@ def test_a_full_run_leaks_no_secret(tmp_path):
     for what, status, headers, body in api.answers:
         text = body.decode("utf-8", "replace") + json.dumps(headers)
         problems += [f"{what} ({status}): {n}" for n in _leaks(text, every_secret)]
-    # 3. The dashboard: assets hold nothing; the page holds the key only in its documented place.
+    # 3. The dashboard: assets hold nothing; the page never holds the key (issue 14: not even for loopback).
     for asset in assets:
         problems += [f"{asset.url}: {n}" for n in _leaks(asset.text + json.dumps(dict(asset.headers)), every_secret)]
     html = dashboard.text
     boot = json.loads(html.split('<script id="boot" type="application/json">', 1)[1].split("</script>", 1)[0])
-    assert boot["api_key"] == admin_key  # loopback browser by a loopback name: the documented rule
-    problems += [f"dashboard page: {n}" for n in _leaks(html.replace(admin_key, "", 1), every_secret)]
+    assert "api_key" not in boot and boot["session"] is False
+    problems += [f"dashboard page: {n}" for n in _leaks(html, every_secret)]
     # 4. The scenario run's console, JUnit and JSON reports.
     for name, text in (("scenario console", scenario_out.stdout + scenario_out.stderr),
                        ("junit.xml", (tmp_path / "junit.xml").read_text()),
                        ("report.json", (tmp_path / "report.json").read_text())):
         problems += [f"{name}: {n}" for n in _leaks(text, every_secret)]
-    # 5. The SQLite file: the delivery log (attempts) holds no secret at all; jobs and subscriptions hold
-    #    credentials only in their auth column (a retry after a restart must sign); the admin key only in settings.
+    # 5. The SQLite file: the delivery log (attempts) holds no secret at all; subscriptions hold credentials only in
+    #    their auth column; jobs, all finished by now, hold none (issue 14, item 12); the admin key nowhere (a hash).
     db = sqlite3.connect(served.db)
     db.row_factory = sqlite3.Row
     tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    allowed_columns = {("jobs", "auth_json"), ("subscriptions", "auth_json")}
+    assert db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'delivering')").fetchone()[0] == 0
+    allowed_columns = {("subscriptions", "auth_json")}
     for table in tables:
         for row in db.execute(f"SELECT * FROM {table}"):
             for column in row.keys():
@@ -345,8 +357,6 @@ def test_a_full_run_leaks_no_secret(tmp_path):
                 found = _leaks(text, every_secret)
                 if (table, column) in allowed_columns:  # the delivery credentials, never the key or the PEM
                     found = [n for n in found if n == "admin API key" or n.startswith("private key")]
-                if table == "sim_settings" and found == ["admin API key"]:
-                    continue
                 problems += [f"sqlite {table}.{column}: {n}" for n in found]
     assert db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == total_attempts
     db.close()

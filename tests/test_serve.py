@@ -1,6 +1,7 @@
 """`accessrc-sim serve` as a real subprocess: both subscription APIs, scheduled firings, SIGTERM, and kill -9."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -250,9 +251,10 @@ def test_busy_port_is_a_clear_usage_error_and_a_new_key_is_still_shown(tmp_path,
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr + done.stdout
     key = re.search(r"admin API key \(generated now.*\): (\S+)", done.stdout).group(1)
-    shown = subprocess.run([*CLI, "admin-key", "--db", str(tmp_path / "b.db")], capture_output=True, text=True,
-                           timeout=30)
-    assert shown.stdout.strip() == key
+    db = sqlite3.connect(tmp_path / "b.db")  # kept as its hash: the key printed is the one the file accepts
+    [(stored,)] = db.execute("SELECT value FROM sim_settings WHERE name = 'admin_api_key_sha256'").fetchall()
+    db.close()
+    assert stored == hashlib.sha256(key.encode()).hexdigest()
 
 
 # -- the dashboard's log-in (issue 14, item 1) ---------------------------------------------------------------------
@@ -306,3 +308,118 @@ def test_a_static_folder_in_the_working_directory_is_not_served(serve, tmp_path)
     assert answer.status_code == 404 and "not for the network" not in answer.text
     assert answer.json()["error"]["type"] == "NotFound"
     assert requests.get(served.url + "/dashboard/static/dashboard.js", timeout=5).status_code == 200
+
+
+# -- one server per database file (issue 14, item 5) ---------------------------------------------------------------
+SCENARIO_BESIDE = """\
+name: Beside a running server
+platform: accessrc
+url: ${RECEIVER_URL}
+steps:
+  - send: DELIVERY_REFUND_REQUESTED
+"""
+
+
+@pytest.mark.slow
+def test_a_second_server_on_the_same_database_exits_2_and_a_killed_ones_lock_is_gone(tmp_path, keys_dir):
+    """The trial: a second `serve` on the same SQLite file "recovered" the first one's attempts in flight (the
+    receiver got each twice, jobs ended exhausted with UNIQUE constraint failed) and schedules fired on both. Now
+    the second exits 2 with a clear message while the first keeps delivering; send, run and admin-key still work
+    beside it; after kill -9 of the first, a new server starts at once."""
+    from reliability_helpers import XKEY as RKEY
+    from reliability_helpers import CountingReceiver, ServeProcess
+
+    like = {"event": "DELIVERY_REFUND_REQUESTED", "profile": "accredit-like"}  # X-JobId tells jobs apart
+    with CountingReceiver(delay=1.0) as rcv:
+        first = ServeProcess(tmp_path, keys_dir)
+        try:
+            first.start()
+            in_flight = requests.post(first.url + "/api/send", headers=RKEY, timeout=5,
+                                      json={**like, "url": rcv.url}).json()["id"]
+            wait_until(lambda: rcv.total() == 1, 10, what="the first attempt in flight")
+            second = subprocess.run([*CLI, "serve", "--port", "0", "--db", str(first.db), "--keys-dir",
+                                     str(keys_dir)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert f"another accessrc-sim serve (pid {first.proc.pid}) is using {first.db}" in second.stderr
+            assert "one server per database file" in second.stderr and "Traceback" not in second.stderr
+            assert "serving on" not in second.stdout
+
+            more = [requests.post(first.url + "/api/send", headers=RKEY, timeout=5,
+                                  json={**like, "url": rcv.url}).json()["id"] for _ in range(3)]
+            # the commands that only read or append work beside it, on the same file
+            common = ["--db", str(first.db), "--keys-dir", str(keys_dir)]
+            sent = subprocess.run([*CLI, "send", "DELIVERY_REFUND_REQUESTED", "--url", rcv.url, "--profile",
+                                   "accredit-like", "--retry-delays", "", *common], capture_output=True, text=True,
+                                  timeout=60, cwd=tmp_path)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+            (tmp_path / "beside.yaml").write_text(SCENARIO_BESIDE)
+            ran = subprocess.run([*CLI, "run", str(tmp_path / "beside.yaml"), "--var", f"RECEIVER_URL={rcv.url}",
+                                  *common], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+            assert ran.returncode == 0, ran.stdout + ran.stderr
+            rotated = subprocess.run([*CLI, "admin-key", "--rotate", "--db", str(first.db)], capture_output=True,
+                                     text=True, timeout=60, cwd=tmp_path)
+            assert rotated.returncode == 0 and rotated.stdout.startswith("sim_"), rotated.stderr
+
+            def all_done():
+                jobs = requests.get(first.url + "/api/jobs?source=api", headers=RKEY, timeout=5).json()["jobs"]
+                return len(jobs) == 4 and all(j["state"] == "succeeded" for j in jobs)
+
+            wait_until(all_done, 20, what="the first server's jobs delivered")
+            for job_id in [in_flight, *more]:  # each attempt once: nobody else took them
+                assert rcv.snapshot()[job_id] == [(0, 200)], job_id
+            db = sqlite3.connect(first.db)
+            assert db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 6  # 4 queued + send + run
+            db.close()
+
+            first.kill()
+            began = time.monotonic()
+            first.start()  # the lock went with the killed process: no stale lock file to remove
+            assert time.monotonic() - began < 15 and "another accessrc-sim serve" not in first.output
+            after = requests.post(first.url + "/api/send", headers=RKEY, timeout=5,
+                                  json={**like, "url": rcv.url}).json()["id"]
+            wait_until(lambda: rcv.snapshot().get(after) == [(0, 200)], 20, what="delivered by the new server")
+        finally:
+            first.stop()
+
+
+# -- retention (issue 14, item 12) ---------------------------------------------------------------------------------
+def test_serve_retention_deletes_old_finished_jobs_at_start(serve, tmp_path, keys_dir):
+    """`serve --retention DAYS`: jobs that finished more than DAYS ago go (with their attempts) when it starts;
+    newer ones, and unfinished ones however old, stay. Without --retention every job stays."""
+    from simulator import catalogue, delivery
+    from simulator.auth import Auth as A
+    from simulator.store import Store
+
+    store = Store(tmp_path / "sim.db")
+    now = time.time()
+    made = {}
+    for name, state, age_days in (("old-done", "succeeded", 40), ("old-failed", "exhausted", 31),
+                                  ("recent", "succeeded", 2), ("old-waiting", "pending", 40)):
+        body = catalogue.body_bytes(catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1))
+        job = delivery.new_job("DELIVERY_REFUND_REQUESTED", "accessrc", "http://127.0.0.1:9/h", body, A("none"),
+                               delays=(), source="api")
+        job.state = state
+        store.add_job(job, now=now - age_days * 86400)
+        if state == "pending":
+            job.next_attempt_at = now + 3600  # not due while this test runs
+            store.update_job(job)
+        made[name] = job.id
+    store.close()
+
+    kept_all = serve(tag="keep")
+    kept_all.proc.send_signal(signal.SIGTERM)
+    assert kept_all.proc.wait(30) == 0
+    db = sqlite3.connect(tmp_path / "sim.db")
+    assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 4
+    db.close()
+
+    served = serve("--retention", "30", tag="retention")
+    assert "retention: jobs that finished more than 30 day(s) ago are deleted" in served.output
+
+    def ids():
+        return {j["id"] for j in requests.get(served.url + "/api/jobs", headers=XKEY, timeout=5).json()["jobs"]}
+
+    wait_until(lambda: ids() == {made["recent"], made["old-waiting"]}, 10, what="old finished jobs deleted")
+    bad = subprocess.run([*CLI, "serve", "--retention", "0", "--db", str(tmp_path / "x.db")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert bad.returncode == 2 and "--retention" in bad.stderr

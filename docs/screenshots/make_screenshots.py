@@ -31,11 +31,12 @@ def main() -> None:
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()
     base = f"http://127.0.0.1:{server.effective_port}"
+    login = f"{base}/?token={app.extensions['accessrc_sim_sessions'].login_token}"  # the URL `serve` prints
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 820})
-            page.goto(base + "/#send")
+            page.goto(login + "#send")  # logs in, then the page without the token
             expect(page.locator("#live")).to_have_attribute("data-state", "live")
 
             def send(platform, event, preset=None, target=None, forge=False):
@@ -93,7 +94,7 @@ def main() -> None:
             page.locator("#readiness-form").screenshot(path=str(OUT / "readiness.png"))
 
             phone = browser.new_page(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
-            phone.goto(base + "/#deliveries")
+            phone.goto(login + "#deliveries")
             expect(phone.locator("#live")).to_have_attribute("data-state", "live")
             expect(phone.locator("#jobs-body tr").first).to_be_visible()
             phone.screenshot(path=str(OUT / "phone.png"))

@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from ..store import storage_full
+
 log = logging.getLogger("accessrc_sim.api")
 
 TYPES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
@@ -98,5 +100,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal_error(exc: Exception):
+        if storage_full(exc):  # nothing was stored; the same request may succeed once there is room
+            log.error("%s %s: %s", request.method, request.path, exc)
+            response = json_response(envelope(503, "database or disk is full: the request could not be stored; free some space "
+                                              "(or delete old jobs: serve --retention DAYS) and try again"), 503)
+            response.headers["Retry-After"] = "30"
+            return response
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_response(envelope(500, "Internal Server Error"), 500)

@@ -5,6 +5,7 @@ from flask import Blueprint, request
 
 from ..delivery import profile_of
 from ..models import FINAL_STATES, STATES, Attempt, Job
+from ..services import RedeliveryRefused
 from ..store import _job_from_row
 from . import check_admin, query_int, services
 from .errors import ApiError, bad_request, json_response
@@ -33,13 +34,18 @@ def job_json(job: Job, seq: int | None = None) -> dict:
             "source": job.source, "profile": job.profile, "x_job_id": x_job_id,
             "redelivery_of": services().subscriptions.redelivery_of(job.id) if job.source == "redeliver" else None,
             "retry_delays": list(job.retry_delays), "timeout": job.timeout, "auth": job.auth.masked(),
-            "body": _text(job.body)}
+            "credentials_cleared": job.auth.cleared, "body": _text(job.body),
+            "body_truncated": job.body_truncated or len(job.body) > BODY_PREVIEW,
+            "body_length": job.full_body_length, "body_sha256": job.full_body_sha256}
 
 
 def attempt_json(a: Attempt) -> dict:
     return {"id": a.id, "job_id": a.job_id, "number": a.number, "started_at": a.started_at,
             "duration_ms": a.duration_ms, "url": a.url, "request_headers": a.request_headers,
-            "request_body": _text(a.request_body), "status": a.status, "ok": a.ok,
+            "request_body": _text(a.request_body),
+            "request_body_truncated": a.request_body_truncated or len(a.request_body) > BODY_PREVIEW,
+            "request_body_length": a.full_request_body_length, "request_body_sha256": a.full_request_body_sha256,
+            "status": a.status, "ok": a.ok,
             "response_headers": a.response_headers, "response_body": _text(a.response_body), "error": a.error}
 
 
@@ -114,7 +120,10 @@ def redeliver(job_id: str):
     job = get_job_or_404(job_id)
     if job.state not in FINAL_STATES:
         raise ApiError(409, f"job {job_id} is still {job.state}; redeliver a succeeded or exhausted job", "id")
-    again = services().redeliver(job)
+    try:
+        again = services().redeliver(job)
+    except RedeliveryRefused as exc:
+        raise ApiError(409, str(exc), "id") from exc
     return json_response(job_json(again, job_seq(again.id)), 201)
 
 

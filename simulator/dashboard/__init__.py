@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from functools import lru_cache
-
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request

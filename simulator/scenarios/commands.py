@@ -5,8 +5,9 @@ import sys
 
 import click
 
-from .. import guard, signing
-from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageProblem, auth_options, build_auth, db_option, keys_option
+from .. import guard
+from ..cli import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageProblem, auth_options, build_auth, db_option,
+                   keys_option, open_keys, open_store)
 from . import conformance, reports
 from .loader import ScenarioFileError, load_all
 from .runner import Runner
@@ -71,11 +72,11 @@ def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, strict
 
 
 def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo, strict: bool = False):
-    from ..store import Store
-
     console = reports.Console(echo, color=sys.stdout.isatty(), style=click.style)
-    store = Store(db_path)
-    runner = Runner(store, keys=lambda: signing.load_keys(keys_dir), on_step=console.step,
+    # a bad --keys-dir or --db stops the run before its first request (the keys only when a scenario signs)
+    keys = open_keys(keys_dir) if any(sc.auth.kind == "rsa" for sc in scenarios) else lambda: open_keys(keys_dir)
+    store = open_store(db_path)
+    runner = Runner(store, keys=keys, on_step=console.step,
                     on_scenario=console.scenario, fail_fast=fail_fast, strict=strict)
     try:
         results = runner.run(scenarios)
@@ -134,8 +135,6 @@ def conformance_cmd(url, url_for_values, platform, hmac_secret, api_key_header, 
       --url-for DELIVERY_CHANNEL_STATUS_UPDATED=http://127.0.0.1:9001/dcsu \\
       --url-for DELIVERY_REFUND_REQUESTED=http://127.0.0.1:9001/refund
     """
-    from ..store import Store
-
     auth = build_auth(platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     if url:
         check_url(url)
@@ -149,9 +148,10 @@ def conformance_cmd(url, url_for_values, platform, hmac_secret, api_key_header, 
     except conformance.ConformanceError as exc:
         raise UsageProblem(str(exc)) from exc
     console = reports.Console(click.echo, color=sys.stdout.isatty(), style=click.style)
-    store = Store(db_path)
+    keys = open_keys(keys_dir) if auth.kind == "rsa" else lambda: open_keys(keys_dir)
+    store = open_store(db_path)
     try:
-        runner = Runner(store, keys=lambda: signing.load_keys(keys_dir), strict=strict,
+        runner = Runner(store, keys=keys, strict=strict,
                         on_step=console.step if verbose else None, on_scenario=console.scenario if verbose else None)
         verdict = conformance.run(plan, runner)
     finally:

@@ -100,9 +100,15 @@
     return {'X-Requested-With': 'accessrc-sim'};
   }
 
+  function setSession(open) {
+    state.session = open;
+    $('#key-button').hidden = open;  // "Log in" only while there is no session
+  }
+
   function sessionEnded() {
-    state.session = false;
-    return askForKey(`No session (or it ended when the server stopped). ${LOGIN_HINT}`);
+    const message = state.session ? `The session ended (did the server restart?). ${LOGIN_HINT}` : (boot.login_error || '');
+    setSession(false);
+    return askForKey(message);
   }
 
   async function api(method, url, body) {
@@ -159,11 +165,12 @@
         askForKey(res.status === 401 ? 'The simulator refused that key.' : `Login failed: HTTP ${res.status}`);
         return;
       }
-      state.session = true;
+      setSession(true);
       $('#key-panel').hidden = true;
       const waiters = state.keyWaiters.splice(0);
       waiters.forEach((resolve) => resolve());
     });
+    setSession(state.session);
     if (!state.session) askForKey(boot.login_error || '');
   }
 
@@ -447,13 +454,19 @@
       job.subscription_id ? [el('dt', {}, 'Subscription'), el('dd', {class: 'id'}, job.subscription_id)] : null,
       job.redelivery_of ? [el('dt', {}, 'Redelivery of'), el('dd', {class: 'id'}, el('a', {href: `#job/${job.redelivery_of}`}, job.redelivery_of))] : null,
       job.x_job_id ? [el('dt', {}, 'X-JobId'), el('dd', {class: 'id'}, job.x_job_id)] : null,
-      job.source ? [el('dt', {}, 'Source'), el('dd', {}, job.source)] : null);
+      job.source ? [el('dt', {}, 'Source'), el('dd', {}, job.source)] : null,
+      job.body_length !== undefined ? [el('dt', {}, 'Body size'), el('dd', {id: 'body-size'},
+        `${job.body_length} bytes` + (job.body_truncated ? ' (first 64 KiB shown)' : ''),
+        el('br'), el('span', {class: 'id muted'}, `SHA-256 ${job.body_sha256}`))] : null,
+      job.credentials_cleared ? [el('dt', {}, 'Credentials'), el('dd', {class: 'muted'},
+        'cleared when the job finished; a redelivery uses its subscription\'s')] : null);
     const attemptList = el('ol', {class: 'attempts', id: 'attempt-list'}, attempts.map((a, i) => el('li', {dataset: {number: a.number, ok: a.ok ? 'yes' : 'no'}},
       el('div', {class: 'head'},
         el('strong', {}, `${job.x_job_id ? 'X-JobAttempt' : 'Attempt'} ${a.number}`), httpCode(a.status, a.error),
         el('span', {class: 'muted'}, `${Math.round(a.duration_ms)} ms`),
         el('span', {class: 'muted'}, fmtTime(a.started_at))),
       receiverSaid(a) ? el('p', {}, 'Receiver: ', el('strong', {}, receiverSaid(a))) : a.error ? el('p', {class: 'muted'}, a.error) : null,
+      a.request_body_truncated ? el('p', {class: 'muted body-cap'}, `Request body: ${a.request_body_length} bytes sent, the first 64 KiB stored (SHA-256 ${a.request_body_sha256})`) : null,
       el('details', {open: i === attempts.length - 1},
         el('summary', {}, 'Response body'),
         el('pre', {class: 'code response'}, a.response_body ? pretty(a.response_body) : '(empty)')),
