@@ -199,12 +199,21 @@ def test_a_retry_after_a_failure_and_a_rejected_forgery(page, sim):
 
 def test_redeliver_sends_the_same_body_with_the_same_job_id(page, sim):
     open_dashboard(page, sim)
-    first = send_from_panel(page, "accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED",
-                            "channel-approved-delivery-channel-update-status", target="accessrc",
-                            profile="accredit-like")  # X-JobId: only with the accredit-like profile on AccessRC
+    # A one-off send with a secret keeps it only until it finishes (issue 14, item 12): no redelivery, said so.
+    hmac_job = send_from_panel(page, "accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED",
+                               "channel-approved-delivery-channel-update-status", target="accessrc")
+    page.click("nav.tabs a[data-view=deliveries]")
+    expect(row(page, hmac_job)).to_have_attribute("data-state", "succeeded")
+    row(page, hmac_job).click()
+    expect(page.locator("#detail")).to_contain_text("cleared when the job finished")
+    page.click("#redeliver")
+    expect(page.locator("#toast")).to_contain_text("credentials were cleared")
+    # Accredit signs with the key pair, which a job never holds: its resend works as the platforms' does.
+    first = send_from_panel(page, "accredit", "BadgeExportZipFile.Created", target="accredit")
     page.click("nav.tabs a[data-view=deliveries]")
     expect(row(page, first)).to_have_attribute("data-state", "succeeded")
     row(page, first).click()
+    expect(page.locator("#detail-json")).to_contain_text("BadgeExportZipFile.Created")
     original = page.locator("#detail-json").inner_text()
     page.click("#redeliver")
     expect(page).not_to_have_url(f"{sim.base_url}/#job/{first}")
@@ -214,7 +223,7 @@ def test_redeliver_sends_the_same_body_with_the_same_job_id(page, sim):
     expect(page.locator("#detail-json")).to_have_text(original)
     headers = page.locator("#attempt-list > li").first.locator("table.headers")
     expect(headers).to_contain_text(f"X-JobId{first}")  # the original job's id, as the platforms resend
-    assert sim.demo.received["accessrc"][-1].job_id == first
+    assert sim.demo.received["accredit"][-1].job_id == first
 
 
 def test_copy_curl_reproduces_the_signed_request(page, sim):
@@ -378,6 +387,7 @@ def test_readiness_table_for_a_ready_and_a_flaky_receiver(page, sim):
     page.click("#ready-submit")
     expect(page.locator("#verdict")).to_contain_text("READY — all 6 applicable checks passed", timeout=60_000)
     expect(page.locator("#readiness-table tbody tr[data-state=pass]")).to_have_count(6)
+    expect(page.locator("#readiness")).not_to_contain_text("null")  # no advice: nothing printed in its place
     page.select_option("#ready-platform", "reachfive")
     page.fill("#ready-url", sim.demo.target_url("reachfive"))
     page.click("#ready-submit")
@@ -424,3 +434,21 @@ def test_the_verification_commands_shown_really_verify(page, sim, keys_dir, tmp_
     else:
         expected = script.rsplit("sha256=", 1)[1].strip()
         assert out.stdout.strip().endswith(expected)
+
+
+def test_a_body_over_64_kib_shows_its_length_and_sha256(page, sim):
+    """Issue 14, item 9: the job view says how much of a body is shown and stored, with the whole one's SHA-256."""
+    from simulator.dashboard.demo import DEMO_HMAC_SECRET
+
+    sent = requests.post(f"{sim.base_url}/api/send", headers={"x-api-key": API_KEY}, timeout=10, json={
+        "event": "DELIVERY_REQUEST_SENT", "count": 400, "url": sim.demo.target_url("accessrc"),
+        "auth": {"type": "hmac", "secret": DEMO_HMAC_SECRET}})
+    assert sent.status_code == 201, sent.text
+    job = sent.json()
+    open_dashboard(page, sim)
+    page.goto(f"{sim.base_url}/#job/{job['id']}")
+    expect(page.locator("#attempt-list > li")).to_have_count(1)
+    expect(page.locator("#body-size")).to_contain_text(f"{job['body_length']} bytes (first 64 KiB shown)")
+    expect(page.locator("#body-size")).to_contain_text(job["body_sha256"])
+    expect(page.locator("#attempt-list .body-cap")).to_contain_text(
+        f"{job['body_length']} bytes sent, the first 64 KiB stored (SHA-256 {job['body_sha256']})")

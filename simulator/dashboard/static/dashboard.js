@@ -922,8 +922,8 @@
           el('td', {'data-label': 'Result'}, chip(ROW_STATES[r.state] || ROW_STATES.pending)),
           el('td', {'data-label': 'Check'}, el('strong', {}, r.title)),
           el('td', {'data-label': 'Evidence'}, r.evidence.map((e) => el('div', {class: 'muted'}, e))))))),
-      advice.length ? el('ul', {id: 'readiness-advice'}, advice.map((a) => el('li', {class: 'muted'}, `advice: ${a}`))) : null,
-      verdict);
+      ...(advice.length ? [el('ul', {id: 'readiness-advice'}, advice.map((a) => el('li', {class: 'muted'}, `advice: ${a}`)))] : []),
+      verdict);  // replaceChildren would write a null as the text "null"
   }
 
   function scenarioTarget(platform) {
