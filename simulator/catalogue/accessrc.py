@@ -294,7 +294,7 @@ EVENTS = (
     ),
     EventSpec(
         name="APPLICATIONS_IMPORT_RESULT", platform="accessrc", availability="planned",
-        description="Processing of imported applications finished: summary counts, one error per failed record.",
+        description="Processing of imported applications finished: summary counts and errors of failed records.",
         factory=applications_import_result, closed_rule=CLOSED, present_rule=PRESENT,
         advisories=(Advisory("accessrc.import.counts-add-up", counts_add_up),
                     Advisory("accessrc.import.one-error-per-failure", one_error_per_failure),
