@@ -360,7 +360,12 @@ def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, 
         if note:
             click.echo(f"note: {note}")
     deliverer = delivery.Deliverer(store, keys, on_attempt=report)
-    deliverer.submit(job)
+    try:
+        deliverer.submit(job)
+    except sqlite3.Error as exc:  # a full disk (SQLITE_FULL), an I/O error: say so, no traceback
+        sent = " (its last attempt may have reached the receiver)" if job.attempts_made else ""
+        raise click.ClickException(f"--db {db_path}: {exc}: the delivery could not be recorded{sent}; free some "
+                                   "space and send again") from exc
     if as_json:
         click.echo(json.dumps(job_json(job, store.attempts(job.id)), indent=2))
     elif job.state == "succeeded":

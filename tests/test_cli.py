@@ -361,3 +361,26 @@ def test_an_answer_nested_100k_deep_is_reported_not_a_traceback(run):
     with ScriptedServer(default=(400, b"[" * 100_000, 0.0, {})) as srv:
         out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url + "/hook", "--retry-delays", "")
     assert out.exit_code == 1 and "attempt 0  400" in out.output
+
+
+def test_send_on_a_disk_that_fills_up_is_a_clear_error(tmp_path, keys_dir, start_receiver):
+    """Issue 14, item 11 from the command line: the database's files may not grow (RLIMIT_FSIZE on the process, a
+    real OS limit; the real disk is not filled), so recording fails; `send` says so, exit 1, no traceback."""
+    import resource
+
+    from simulator.store import Store
+    target = start_receiver("accessrc")
+    db = tmp_path / "full.db"
+    Store(db).close()
+    size = db.stat().st_size
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    cli = [sys.executable, "-c", "import sys; from simulator.cli import main; sys.argv[0] = 'accessrc-sim'; main()"]
+    done = subprocess.run([*cli, "send", "DELIVERY_REFUND_REQUESTED", "--url", target.url + "/h", "--retry-delays",
+                           "", "--db", str(db), "--keys-dir", str(keys_dir)], capture_output=True, text=True,
+                          timeout=60, preexec_fn=small_files, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"Error: --db {db}: " in done.stderr and "could not be recorded" in done.stderr
+    assert "Traceback" not in done.stderr

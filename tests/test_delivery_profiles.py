@@ -270,7 +270,7 @@ def test_a_database_file_from_before_profiles_is_migrated(tmp_path):
     db.commit()
     db.close()
     store = Store(path)
-    assert store.migrated == ["jobs.profile"]
+    assert store.migrated == ["jobs.profile", "jobs.owner", "jobs.lease_until", "jobs.body_length", "jobs.body_sha256"]
     # the old code sent job headers on AccessRC: a job resumed after the upgrade keeps sending them
     assert {j: store.get_job(j).profile for j in ("a1", "c1", "r1")} == {
         "a1": "accredit-like", "c1": "documented", "r1": "documented"}

@@ -272,7 +272,6 @@ def test_a_full_run_leaks_no_secret(tmp_path):
                 assert resp.status_code == 201, resp.text
                 redelivered += 1
         assert redelivered >= 10
-        print('REDELIVERED', redelivered, len(jobs))
         wait_until(all_final, 30, what="redeliveries final")
 
         # -- read everything back through the API and the dashboard ------------------------------------------
@@ -311,7 +310,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
     # Sanity: the run exercised what it claims (deliveries accepted with each credential, forgeries refused).
     total_attempts = sum(len(json.loads(a[3])["attempts"]) for a in api.answers
                          if a[0].startswith("GET /api/jobs/") and a[0].count("/") == 3)
-    assert total_attempts > 100
+    assert total_attempts > 75  # (over 100 while finished jobs kept their credentials and all 40 could be resent)
     for name in ("hmac", "hmac2", "header", "basic", "rsa", "r5", "send_header", "send_basic", "send_hmac",
                  "scenario", "api_scenario", "readiness"):
         assert any(r.outcome == "accepted" for r in receivers[name].received), name
