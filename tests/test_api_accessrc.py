@@ -50,7 +50,9 @@ def test_secrets_are_masked_in_the_log(client, receiver):
     job = client.post(f"/api/subscriptions/{sub['data']['subscriptionId']}/fire", headers=XKEY).get_json()
     job = wait_job_final(client, job["id"])
     assert job["attempts"][0]["request_headers"]["Authorization"] == "***"
-    assert "pw-secret" not in str(job) and job["auth"]["password"] == "***"
+    # a finished job keeps no credentials at all (issue 14, item 12): only their kind
+    assert "pw-secret" not in str(job) and job["credentials_cleared"] is True
+    assert job["auth"]["kind"] == "basic" and "password" not in job["auth"]
 
 
 def test_subscribing_again_replaces_url_and_keeps_the_id(client, app):
