@@ -8,6 +8,7 @@ server name (SNI) and the certificate's host-name check are the name's, as befor
 `delivery.post()` attaches the checked addresses to each request (`request.checked_addresses`); a request sent
 through a pinned session without them is checked here, once, and pinned to that answer. Pools are keyed by the
 checked addresses too, so a kept-alive connection is only reused by a request whose own check saw its address.
+A proxy would resolve the name itself, so a pinned session never sends through one.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import socket
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -78,6 +80,12 @@ class PinnedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
         self.poolmanager.key_fn_by_scheme = {"http": _KEY, "https": _KEY}
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        if select_proxy(request.url, proxies):  # a proxy would resolve the name itself: nothing to pin
+            raise requests.ConnectionError("not sent: deliveries never go through a proxy (the outbound guard checks "
+                                           "the target's own addresses)", request=request)
+        return super().get_connection_with_tls_context(request, verify, proxies, cert)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)

@@ -343,10 +343,14 @@ def test_receiver_ports_outside_1_to_65535_are_refused(port, tmp_path):
     assert "Traceback" not in out.stderr and out.stdout == ""
 
 
-def test_receiver_public_key_that_is_not_one_is_a_clear_error(run, tmp_path):
+def test_receiver_public_key_that_is_not_one_is_a_clear_error(tmp_path):
+    """A process with a time limit: before, the receiver started with it and failed every request."""
     (tmp_path / "pub.pem").write_text("not a key\n")
-    out = run("receiver", "--public-key", str(tmp_path / "pub.pem"))
-    assert out.exit_code == 2 and f"Error: --public-key {tmp_path / 'pub.pem'}: not a PEM RSA public key" in out.output
+    exe = os.path.join(os.path.dirname(sys.executable), "accessrc-sim")
+    port = refused_url().split(":")[2].split("/")[0]
+    out = subprocess.run([exe, "receiver", "--port", port, "--public-key", "pub.pem"], capture_output=True, text=True,
+                         timeout=30, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("Error: --public-key pub.pem: not a PEM RSA public key")
 
 
 @pytest.mark.parametrize("command", [["send", "DELIVERY_REFUND_REQUESTED"],

@@ -197,3 +197,13 @@ def test_https_keeps_the_name_for_sni_and_the_certificate_check(rebinding, tmp_p
         for srv in servers.values():
             srv.shutdown()
             srv.server_close()
+
+
+def test_a_session_with_a_proxy_sends_nothing(rebinding, twins):
+    """Through a proxy the proxy would resolve the name: a pinned session refuses instead of going around the guard."""
+    port, servers = twins
+    session = transport.new_session()
+    session.proxies = {"http": f"http://127.0.0.1:{port}"}
+    resp = delivery.post(session, f"http://{NAME}:{port}/hook", b"{}", {}, 5)
+    assert resp.status is None and "never go through a proxy" in resp.error
+    assert servers["127.0.0.1"].seen == [] and servers["127.0.0.2"].seen == []
