@@ -148,3 +148,48 @@ def oversized(payload: dict, size: int) -> bytes:
     base = catalogue.body_bytes({**payload, "_padding": ""})
     pad = max(0, size - len(base))
     return catalogue.body_bytes({**payload, "_padding": "x" * pad})
+
+
+BODY_FAULTS = ("tampered_body", "malformed_json", "missing_required_field", "wrong_content_type", "oversized_body")
+CREDENTIAL_FAULT_NAMES = ("bad_signature", "missing_signature", "wrong_key")
+NAMES = CREDENTIAL_FAULT_NAMES + BODY_FAULTS
+
+
+def build(kind: str, event: str, auth: Auth, headers: dict, body: bytes, payload: dict, resign, *,
+          tamper: str | None = None, seed: int | None = None, field: str | None = None,
+          content_type: str | None = None, size: int | None = None) -> tuple[bytes, dict, dict | None, list[str]]:
+    """One fault applied to a genuine request (`body`, its `headers`, its `payload`): the faulty body, headers and
+    payload (None when not JSON), and the fake credentials to mask. `resign(body)` gives correct headers for new
+    bytes, for faults that must reach the receiver's parser, not its auth check. Used by the scenario runner and
+    `simulator.testing`."""
+    fakes: list[str] = []
+    if kind == "bad_signature":
+        headers = bad_signature(auth, headers)
+        if auth.kind not in ("rsa", "hmac"):  # a wrong credential is still credential-like: masked
+            fakes = [v for k, v in headers.items() if k.lower() in {h.lower() for h in credential_headers(auth)}]
+    elif kind == "missing_signature":
+        headers = missing_signature(auth, headers)
+    elif kind == "wrong_key":
+        headers, fakes = wrong_key(auth, headers, body)
+    elif kind == "tampered_body":
+        payload = tampered_payload(event, payload, tamper, seed)
+        body = catalogue.body_bytes(payload)
+    elif kind == "malformed_json":
+        body = malformed(body)
+        headers = resign(body)
+        payload = None
+    elif kind == "missing_required_field":
+        payload, _ = without_required(event, payload, field)
+        body = catalogue.body_bytes(payload)
+        headers = resign(body)
+    elif kind == "wrong_content_type":
+        headers = dict(headers)
+        name = next(h for h in headers if h.lower() == "content-type")
+        headers[name] = content_type or DEFAULT_WRONG_CONTENT_TYPE
+    elif kind == "oversized_body":
+        body = oversized(payload, int(size or DEFAULT_OVERSIZE))
+        headers = resign(body)
+        payload = None
+    else:
+        raise FaultError(f"fault must be one of {', '.join(NAMES)}, got {kind!r}")
+    return body, headers, payload, fakes

@@ -499,34 +499,10 @@ class Runner:
 
         payload = self._payload(step, data)
         job, body, headers = fresh(payload)
-        fakes: list[str] = []
-        if kind == "bad_signature":
-            headers = faults.bad_signature(sc.auth, headers)
-            if sc.auth.kind not in ("rsa", "hmac"):  # a wrong credential is still credential-like: masked
-                fakes = [v for k, v in headers.items() if k.lower() in
-                         {h.lower() for h in faults.credential_headers(sc.auth)}]
-        elif kind == "missing_signature":
-            headers = faults.missing_signature(sc.auth, headers)
-        elif kind == "wrong_key":
-            headers, fakes = faults.wrong_key(sc.auth, headers, body)
-        elif kind == "tampered_body":
-            payload = faults.tampered_payload(step.event, payload, data.get("tamper"), data.get("seed"))
-            body = catalogue.body_bytes(payload)
-        elif kind == "malformed_json":
-            body = faults.malformed(body)
-            headers = self._resign(sc, job, body, keys)
-            payload = None
-        elif kind == "missing_required_field":
-            payload, _ = faults.without_required(step.event, payload, data.get("field"))
-            body = catalogue.body_bytes(payload)
-            headers = self._resign(sc, job, body, keys)
-        elif kind == "wrong_content_type":
-            name = next(h for h in headers if h.lower() == "content-type")
-            headers[name] = data.get("content_type") or faults.DEFAULT_WRONG_CONTENT_TYPE
-        elif kind == "oversized_body":
-            body = faults.oversized(payload, int(data.get("size") or faults.DEFAULT_OVERSIZE))
-            headers = self._resign(sc, job, body, keys)
-            payload = None
+        body, headers, payload, fakes = faults.build(
+            kind, step.event, sc.auth, headers, body, payload, lambda b: self._resign(sc, job, b, keys),
+            tamper=data.get("tamper"), seed=data.get("seed"), field=data.get("field"),
+            content_type=data.get("content_type"), size=data.get("size"))
         return [self._exchange(sc, "", step.event, url, body, headers, payload, timeout, fakes,
                                number=job.attempts_made)]
 

@@ -1,0 +1,228 @@
+"""simulator.testing and the accessrc_sender pytest plugin: signed platform requests for a receiver's own test suite.
+
+The docs' Flask, FastAPI and Django test files are cut out of docs/receivers.md and run by pytest in a fresh folder,
+as a stranger would run them with the package installed."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator import signing
+from simulator.testing import FAULTS, Sender, SenderError, SignedRequest, VerificationError
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "receivers.md"
+SECRET = "abcd1234"
+
+
+def guide_test_files() -> dict[str, str]:
+    """file name → code for every fenced block whose first line is `# test file: NAME`."""
+    found = {}
+    for code in re.findall(r"^```python\n(.*?)^```", GUIDE.read_text("utf-8"), re.S | re.M):
+        match = re.match(r"# test file: (\S+)", code)
+        if match:
+            found[match.group(1)] = code
+    return found
+
+
+
+
+def test_the_guide_has_a_test_file_per_framework():
+    assert set(guide_test_files()) == {"test_flask_receiver.py", "test_fastapi_receiver.py", "test_django_receiver.py"}
+    assert "## Test it in your own suite" in GUIDE.read_text("utf-8")
+    readme = (GUIDE.parent.parent / "README.md").read_text("utf-8")
+    assert "docs/receivers.md#test-it-in-your-own-suite" in readme
+
+
+@pytest.mark.parametrize("name", ["test_flask_receiver.py", "test_fastapi_receiver.py", "test_django_receiver.py"])
+def test_each_docs_snippet_passes_in_a_strangers_folder(name, tmp_path):
+    (tmp_path / name).write_text(guide_test_files()[name], "utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ACCESSRC_SIM_KEYS_DIR")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", name, "-p", "no:cacheprovider"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\b([4-9]|\d\d+) passed\b", done.stdout), done.stdout
+    assert not (tmp_path / "keys").exists()  # the fixture kept Accredit's keys in each test's tmp_path
+
+
+def test_importing_simulator_testing_loads_no_server_stack():
+    code = ("import simulator.testing, sys; loaded = {'flask', 'waitress', 'apscheduler'} & set(sys.modules); "
+            "assert not loaded, loaded")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+# -- the fixture ------------------------------------------------------------------------------------------------
+def test_the_fixture_keeps_accredit_keys_in_the_tests_tmp_path(accessrc_sender, tmp_path):
+    sender = accessrc_sender("accredit")
+    assert sender.public_key_pem == (tmp_path / "accessrc-sim-keys" / signing.PUBLIC_FILE).read_text("ascii")
+    assert accessrc_sender("accredit").public_key_pem == sender.public_key_pem  # one pair per test
+    other = accessrc_sender("accredit", keys_dir=tmp_path / "mine")
+    assert other.public_key_pem != sender.public_key_pem and (tmp_path / "mine" / signing.PRIVATE_FILE).exists()
+    assert accessrc_sender().platform == "accessrc"
+
+
+# -- requests and attempts --------------------------------------------------------------------------------------
+def test_a_request_is_what_the_platform_sends(accessrc_sender):
+    req = accessrc_sender("accessrc", hmac_secret=SECRET).request("DELIVERY_REQUEST_SENT", seed=3)
+    assert isinstance(req, SignedRequest) and req.event == "DELIVERY_REQUEST_SENT"
+    assert json.loads(req.body) == req.payload
+    assert req.headers["Content-Type"] == "application/json"
+    assert req.headers["x-signature"] == signing.hmac_signature(SECRET, req.body)
+    assert "X-JobId" not in req.headers and "X-JobAttempt" not in req.headers  # AccessRC documents none
+    again = accessrc_sender("accessrc", hmac_secret=SECRET).request("DELIVERY_REQUEST_SENT", seed=3)
+    assert again.body == req.body  # seeded: reproducible bytes
+    example = accessrc_sender("accessrc").request("PROGRAM_ELIGIBILITY_EVALUATED", example="seed-001",
+                                                  set={"programId": "00000000-0000-4000-8000-000000000042"})
+    assert example.payload["programId"].endswith("42") and example.payload["applications"][0]["fullNameLocal"] == "John Doe"
+
+
+def test_accredit_attempts_are_one_job_retried(accessrc_sender):
+    sender = accessrc_sender("accredit")
+    attempts = sender.attempts("BadgeExportZipFile.Created")
+    assert [a.headers["X-JobAttempt"] for a in attempts] == ["0", "1", "2", "3", "4", "5"]
+    assert {a.body for a in attempts} == {attempts[0].body}
+    assert {a.headers["X-JobId"] for a in attempts} == {attempts[0].job_id}
+    assert [a.attempt for a in attempts] == list(range(6))
+    for a in attempts:
+        sender.verify(a.headers, a.body)
+
+
+def test_accessrc_attempts_carry_no_job_headers_unless_accredit_like(accessrc_sender):
+    documented = accessrc_sender("accessrc", hmac_secret=SECRET).attempts("DELIVERY_REFUND_REQUESTED")
+    assert len(documented) == 6 and {a.body for a in documented} == {documented[0].body}
+    assert not any(h.lower() in ("x-jobid", "x-jobattempt") for a in documented for h in a.headers)
+    like = accessrc_sender("accessrc", hmac_secret=SECRET, profile="accredit-like").attempts(
+        "DELIVERY_REFUND_REQUESTED", n=3)
+    assert [(a.headers["X-JobId"], a.headers["X-JobAttempt"]) for a in like] == \
+        [(like[0].job_id, str(n)) for n in range(3)]
+
+
+def test_reachfive_never_retries(accessrc_sender):
+    sender = accessrc_sender("reachfive", authorization="Bearer t0k")
+    (only,) = sender.attempts("END_JOB_NOTIFICATION", n=1)
+    assert only.headers["Authorization"] == "Bearer t0k" and "X-JobId" not in only.headers
+    with pytest.raises(SenderError, match="never retries"):
+        sender.attempts("END_JOB_NOTIFICATION", n=2)
+
+
+# -- verify -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("platform, auth, event", [
+    ("accredit", {}, "Entity.Event"),
+    ("accredit", {"rsa_padding": "pss"}, "Entity.Event"),
+    ("accessrc", {"hmac_secret": SECRET}, "DELIVERY_REQUEST_SENT"),
+    ("accessrc", {"api_key_header": "X-API-Key", "api_key": "k-1"}, "DELIVERY_REQUEST_SENT"),
+    ("accessrc", {"basic": "user:pa:ss"}, "DELIVERY_REQUEST_SENT"),
+    ("reachfive", {"authorization": "Bearer t0k"}, "END_JOB_NOTIFICATION"),
+])
+def test_verify_round_trips_and_rejects_a_tampered_body(accessrc_sender, platform, auth, event):
+    sender = accessrc_sender(platform, **auth)
+    req = sender.request(event, seed=5)
+    sender.verify(req.headers, req.body)
+    sender.verify({k.lower(): v for k, v in req.headers.items()}, req.body)  # header names are case-insensitive
+    if platform == "accredit" or "hmac_secret" in auth:
+        with pytest.raises(VerificationError):
+            sender.verify(req.headers, req.body.replace(b"{", b"{ ", 1))
+    forged = sender.fault("missing_signature", event)
+    with pytest.raises(VerificationError):
+        sender.verify(forged.headers, forged.body)
+
+
+def test_verify_rejects_another_senders_key_and_secret(accessrc_sender, tmp_path):
+    mine = accessrc_sender("accredit")
+    theirs = accessrc_sender("accredit", keys_dir=tmp_path / "theirs").request("Entity.Event")
+    with pytest.raises(VerificationError, match="does not match"):
+        mine.verify(theirs.headers, theirs.body)
+    other = accessrc_sender("accessrc", hmac_secret="other").request("DELIVERY_REQUEST_SENT")
+    with pytest.raises(VerificationError):
+        accessrc_sender("accessrc", hmac_secret=SECRET).verify(other.headers, other.body)
+
+
+# -- faults -----------------------------------------------------------------------------------------------------
+def _without_job(headers: dict) -> dict:
+    return {k: v for k, v in headers.items() if k not in ("X-JobId", "X-JobAttempt")}
+
+
+@pytest.mark.parametrize("platform, auth, event, credential", [
+    ("accredit", {}, "BadgeExportZipFile.Created", "X-Signature"),
+    ("accessrc", {"hmac_secret": SECRET}, "DELIVERY_CHANNEL_STATUS_UPDATED", "x-signature"),
+])
+def test_each_fault_differs_from_the_genuine_request_as_described(accessrc_sender, platform, auth, event,
+                                                                 credential):
+    sender = accessrc_sender(platform, **auth)
+    genuine = sender.request(event, seed=11)
+    made = {name: sender.fault(name, event, seed=11) for name in FAULTS}
+    for name, req in made.items():
+        assert req.fault == name and req.event == event and req != genuine
+    rest = {k: v for k, v in _without_job(genuine.headers).items() if k != credential}
+
+    def same_but_credential(req):
+        assert {k: v for k, v in _without_job(req.headers).items() if k != credential} == rest
+
+    for name in ("bad_signature", "wrong_key"):  # same body, a well-formed but wrong credential
+        req = made[name]
+        assert req.body == genuine.body and same_but_credential(req) is None
+        assert req.headers[credential] != genuine.headers[credential]
+        assert len(req.headers[credential]) == len(genuine.headers[credential])
+        with pytest.raises(VerificationError):
+            sender.verify(req.headers, req.body)
+    assert credential not in made["missing_signature"].headers and made["missing_signature"].body == genuine.body
+    same_but_credential(made["missing_signature"])
+
+    tampered = made["tampered_body"]  # the genuine signature over other bytes that still fit the schema
+    assert tampered.body != genuine.body and _without_job(tampered.headers) == _without_job(genuine.headers)
+    assert json.loads(tampered.body) == tampered.payload and set(tampered.payload) == set(genuine.payload)
+    with pytest.raises(VerificationError):
+        sender.verify(tampered.headers, tampered.body)
+
+    for name in ("malformed_json", "missing_required_field", "oversized_body"):  # re-signed: reach the parser
+        sender.verify(made[name].headers, made[name].body)
+        same_but_credential(made[name])
+    assert made["malformed_json"].body == genuine.body[:-1] and made["malformed_json"].payload is None
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(made["malformed_json"].body)
+    missing = made["missing_required_field"]
+    assert set(genuine.payload) - set(missing.payload) and json.loads(missing.body) == missing.payload
+    assert len(made["oversized_body"].body) == 2 * 1024 * 1024
+
+    wrong_type = made["wrong_content_type"]
+    assert wrong_type.headers["Content-Type"] == "text/plain" and wrong_type.body == genuine.body
+    assert {k: v for k, v in _without_job(wrong_type.headers).items() if k != "Content-Type"} == \
+        {k: v for k, v in _without_job(genuine.headers).items() if k != "Content-Type"}
+    assert sender.fault("wrong_content_type", event, content_type="application/xml").headers["Content-Type"] == \
+        "application/xml"
+    assert len(sender.fault("oversized_body", event, size=4096).body) == 4096
+
+
+# -- bad input --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("build, message", [
+    (lambda s: Sender("stripe"), "platform must be one of"),
+    (lambda s: Sender("accredit", hmac_secret="x"), "does not apply to accredit"),
+    (lambda s: Sender("accessrc", hmac_secret="x", basic="u:p"), "choose one auth"),
+    (lambda s: Sender("accessrc", api_key_header="X-Key"), "needs api_key"),
+    (lambda s: Sender("accessrc", basic="no-colon"), "USER:PASS"),
+    (lambda s: Sender("accredit", rsa_padding="oaep"), "padding"),
+    (lambda s: Sender("reachfive", profile="accredit-like"), "accessrc only"),
+    (lambda s: s.request("Entity.Event"), "unknown event"),
+    (lambda s: s.request("DELIVERY_REQUEST_SENT", example="nope"), "no example"),
+    (lambda s: s.request("DELIVERY_REQUEST_SENT", set={"no.such": 1}), "does not exist"),
+    (lambda s: s.attempts("DELIVERY_REQUEST_SENT", n=7), "at most 6"),
+    (lambda s: s.attempts("DELIVERY_REQUEST_SENT", n=0), "n must be"),
+    (lambda s: s.fault("slow_answer", "DELIVERY_REQUEST_SENT"), "fault must be one of"),
+    (lambda s: Sender("accessrc").fault("bad_signature", "DELIVERY_REQUEST_SENT"), "needs credentials"),
+    (lambda s: s.public_key_pem, "only accredit"),
+])
+def test_bad_input_is_a_clear_value_error(build, message):
+    sender = Sender("accessrc", hmac_secret=SECRET)
+    with pytest.raises(SenderError, match=message) as caught:
+        build(sender)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_sender_never_shows_its_secret():
+    assert SECRET not in repr(Sender("accessrc", hmac_secret=SECRET))
