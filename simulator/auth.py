@@ -168,3 +168,37 @@ def scrub_headers(headers: Mapping[str, str], secrets: list[str]) -> dict[str, s
 def _getter(headers: Mapping[str, str]):
     lowered = {k.lower(): v for k, v in headers.items()}
     return lambda name: lowered.get(name.lower())
+
+
+def from_options(platform: str, *, hmac_secret: str | None = None, api_key_header: str | None = None,
+                 api_key: str | None = None, basic: str | None = None, authorization: str | None = None,
+                 rsa_padding: str = "pkcs1v15", spell=lambda name: name) -> Auth:
+    """The auth that `accessrc-sim send`'s options (or `simulator.testing.Sender`'s keywords) ask for, checked
+    against the platform; AuthError naming the options as `spell(name)` spells them (`--hmac-secret`, `hmac_secret`)."""
+    given = {"hmac_secret": hmac_secret, "api_key": api_key, "api_key_header": api_key_header, "basic": basic,
+             "authorization": authorization}
+    allowed = {"accessrc": {"hmac_secret", "api_key", "api_key_header", "basic"}, "reachfive": {"authorization"},
+               "accredit": set()}[platform]
+    wrong = [spell(name) for name, value in given.items() if value is not None and name not in allowed]
+    if wrong:
+        raise AuthError(f"{', '.join(wrong)} does not apply to {platform} events"
+                        + (" (Accredit always signs with RSA)" if platform == "accredit" else ""))
+    if platform == "accredit":
+        return Auth("rsa", rsa_padding=rsa_padding).check(platform)
+    chosen = [spell(n) for n in ("hmac_secret", "api_key", "basic", "authorization") if given[n] is not None]
+    if len(chosen) > 1:
+        raise AuthError(f"choose one auth: {', '.join(chosen)}")
+    if hmac_secret is not None:
+        return Auth("hmac", secret=hmac_secret).check(platform)
+    if api_key is not None:
+        return Auth("header", header_name=api_key_header or "x-api-key", header_value=api_key).check(platform)
+    if api_key_header is not None:
+        raise AuthError(f"{spell('api_key_header')} needs {spell('api_key')}")
+    if basic is not None:
+        user, sep, password = basic.partition(":")
+        if not sep:
+            raise AuthError(f"{spell('basic')} takes USER:PASS")
+        return Auth("basic", username=user, password=password).check(platform)
+    if authorization is not None:
+        return Auth("authorization", authorization=authorization).check(platform)
+    return Auth("none")

@@ -13,6 +13,7 @@ import click
 
 from . import __version__, catalogue, delivery, limits, signing
 from .auth import Auth, AuthError
+from .auth import from_options as auth_from_options
 from .config import DEFAULT_DB, DEFAULT_KEYS_DIR, ENV_API_KEY, ENV_DB, ENV_KEYS
 from .delivery import DeliveryError
 
@@ -115,36 +116,13 @@ def auth_options(f):
 
 def build_auth(platform: str, hmac_secret=None, api_key_header=None, api_key=None, basic=None, authorization=None,
                rsa_padding="pkcs1v15") -> Auth:
-    given = {"--hmac-secret": hmac_secret, "--api-key": api_key, "--api-key-header": api_key_header,
-             "--basic": basic, "--authorization": authorization}
-    allowed = {"accessrc": {"--hmac-secret", "--api-key", "--api-key-header", "--basic"},
-               "reachfive": {"--authorization"}, "accredit": set()}[platform]
-    wrong = [name for name, value in given.items() if value is not None and name not in allowed]
-    if wrong:
-        raise UsageProblem(f"{', '.join(wrong)} does not apply to {platform} events"
-                           + (" (Accredit always signs with RSA)" if platform == "accredit" else ""))
-    if platform == "accredit":
-        return Auth("rsa", rsa_padding=rsa_padding)
-    chosen = [n for n in ("--hmac-secret", "--api-key", "--basic", "--authorization") if given[n] is not None]
-    if len(chosen) > 1:
-        raise UsageProblem(f"choose one auth: {', '.join(chosen)}")
+    """The auth the command's options ask for (simulator.auth.from_options), or a usage error naming the options."""
     try:
-        if hmac_secret is not None:
-            return Auth("hmac", secret=hmac_secret).check(platform)
-        if api_key is not None:
-            return Auth("header", header_name=api_key_header or "x-api-key", header_value=api_key).check(platform)
-        if api_key_header is not None:
-            raise UsageProblem("--api-key-header needs --api-key")
-        if basic is not None:
-            user, sep, password = basic.partition(":")
-            if not sep:
-                raise UsageProblem("--basic takes USER:PASS")
-            return Auth("basic", username=user, password=password).check(platform)
-        if authorization is not None:
-            return Auth("authorization", authorization=authorization).check(platform)
+        return auth_from_options(platform, hmac_secret=hmac_secret, api_key_header=api_key_header, api_key=api_key,
+                                 basic=basic, authorization=authorization, rsa_padding=rsa_padding,
+                                 spell=lambda name: "--" + name.replace("_", "-"))
     except AuthError as exc:
         raise UsageProblem(str(exc)) from exc
-    return Auth("none")
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
@@ -179,7 +157,7 @@ def make_payload(event: str, seed, sets, count, force, example: str | None = Non
         raise UsageProblem(f"{exc}{detail}{hint}") from exc
     say = echo or (lambda line: click.echo(line, err=True))
     if example is not None:
-        shown = next(e for e in spec.examples if e.name == example) if example else spec.examples[0]
+        shown = catalogue.find_example(spec, example or None)
         say(f"example {shown.name} of {spec.name}, as written in {shown.source}"
             + (f" ({shown.note})" if shown.note else ""))
     if not force:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import catalogue, delivery, signing
-from .auth import KINDS, Auth, AuthError
+from .auth import KINDS, AuthError, from_options
 from .config import DEFAULT_KEYS_DIR, ENV_KEYS
 from .models import Job
 from .scenarios import faults
@@ -64,8 +64,14 @@ class Sender:
         if platform not in KINDS:
             raise SenderError(f"platform must be one of {', '.join(KINDS)}, got {platform!r}")
         self.platform = platform
-        self.auth = _build_auth(platform, hmac_secret=hmac_secret, api_key_header=api_key_header, api_key=api_key,
-                                basic=basic, authorization=authorization, rsa_padding=rsa_padding)
+        if isinstance(basic, tuple):
+            basic = ":".join(basic)  # a Basic user name holds no colon (RFC 7617); the password may
+        try:
+            self.auth = from_options(platform, hmac_secret=hmac_secret, api_key_header=api_key_header,
+                                     api_key=api_key, basic=basic, authorization=authorization,
+                                     rsa_padding=rsa_padding)
+        except AuthError as exc:
+            raise SenderError(str(exc)) from exc
         try:
             self.profile = delivery.get_profile(platform, profile)
         except delivery.DeliveryError as exc:
@@ -159,35 +165,3 @@ class Sender:
         """Correct credentials for faulty bytes: the fault must reach the receiver's parser, not its auth check."""
         job.body = body
         return delivery.request_headers(job, 0, self.keys)
-
-
-def _build_auth(platform: str, *, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding) -> Auth:
-    """The auth of `accessrc-sim send`'s flags (cli.build_auth's rules), as keyword arguments; SenderError if
-    they do not fit the platform."""
-    given = {"hmac_secret": hmac_secret, "api_key": api_key, "api_key_header": api_key_header, "basic": basic,
-             "authorization": authorization}
-    allowed = {"accessrc": {"hmac_secret", "api_key", "api_key_header", "basic"}, "reachfive": {"authorization"},
-               "accredit": set()}[platform]
-    wrong = [name for name, value in given.items() if value is not None and name not in allowed]
-    if wrong:
-        raise SenderError(f"{', '.join(wrong)} does not apply to {platform}"
-                          + (" (Accredit always signs with RSA)" if platform == "accredit" else ""))
-    chosen = [n for n in ("hmac_secret", "api_key", "basic", "authorization") if given[n] is not None]
-    if len(chosen) > 1:
-        raise SenderError(f"choose one auth: {', '.join(chosen)}")
-    if api_key_header is not None and api_key is None:
-        raise SenderError("api_key_header needs api_key")
-    if isinstance(basic, str):
-        user, sep, password = basic.partition(":")
-        if not sep:
-            raise SenderError("basic takes 'USER:PASS' or a (user, password) pair")
-        basic = (user, password)
-    auth = Auth("rsa", rsa_padding=rsa_padding) if platform == "accredit" else \
-        Auth("hmac", secret=hmac_secret) if hmac_secret is not None else \
-        Auth("header", header_name=api_key_header or "x-api-key", header_value=api_key) if api_key is not None else \
-        Auth("basic", username=basic[0], password=basic[1]) if basic is not None else \
-        Auth("authorization", authorization=authorization) if authorization is not None else Auth("none")
-    try:
-        return auth.check(platform)
-    except AuthError as exc:
-        raise SenderError(str(exc)) from exc
