@@ -47,7 +47,13 @@ class Profile:
     name: str = DOCUMENTED
     retry_rule: str = ""
     header_rule: str = ""
-    retries_documented: bool = True  # False: the platform documents no retry policy; ours is a choice
+
+    @property
+    def retries_documented(self) -> bool:
+        """False when the platform documents no retry policy and ours is a choice (the retry rule's source)."""
+        from . import rules  # the registry reads its YAML once, on first use
+
+        return rules.get(self.retry_rule).documented
 
     def note(self, delays: tuple[float, ...]) -> str | None:
         """One line saying which parts of this delivery are our choice, not the platform's (None: all documented)."""
@@ -67,15 +73,14 @@ DELIVERY_PROFILES = {
                                       retry_rule="accredit.retries.up-to-5", header_rule="accredit.headers.job-id"),
     ("accessrc", DOCUMENTED): Profile("accessrc", retries=True, job_headers=False,
                                       retry_rule="accessrc.retries.policy",
-                                      header_rule="accessrc.headers.no-job-headers", retries_documented=False),
+                                      header_rule="accessrc.headers.no-job-headers"),
     ("accessrc", ACCREDIT_LIKE): Profile("accessrc", retries=True, job_headers=True, name=ACCREDIT_LIKE,
                                          retry_rule="accessrc.retries.policy",
-                                         header_rule="accessrc.headers.accredit-like", retries_documented=False),
+                                         header_rule="accessrc.headers.accredit-like"),
     ("reachfive", DOCUMENTED): Profile("reachfive", retries=False, job_headers=False,  # fire-and-forget
                                        retry_rule="reachfive.retries.none",
                                        header_rule="reachfive.headers.no-job-headers"),
 }
-PROFILES = {platform: p for (platform, name), p in DELIVERY_PROFILES.items() if name == DOCUMENTED}  # defaults
 
 
 def profile_names(platform: str) -> tuple[str, ...]:

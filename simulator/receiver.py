@@ -97,13 +97,15 @@ def create_receiver(config: ReceiverConfig) -> Flask:
     @app.post("/", defaults={"path": ""})
     @app.post("/<path:path>")
     def receive(path: str):
-        if (request.content_length or 0) > config.max_body:
+        def too_large(size: int):
             return answer(413, envelopes.failed(413, "Payload Too Large", "PayloadTooLarge"),
-                          f"too large: {request.content_length} bytes (limit {config.max_body})")
+                          f"too large: {size} bytes (limit {config.max_body})")
+
+        if (request.content_length or 0) > config.max_body:  # declared: refused before reading it
+            return too_large(request.content_length)
         raw = request.get_data(cache=True)
-        if len(raw) > config.max_body:
-            return answer(413, envelopes.failed(413, "Payload Too Large", "PayloadTooLarge"),
-                          f"too large: {len(raw)} bytes (limit {config.max_body})")
+        if len(raw) > config.max_body:  # chunked: no length declared
+            return too_large(len(raw))
         try:
             config.auth.verify(request.headers, raw, config.public_key_pem)
         except VerificationError as exc:

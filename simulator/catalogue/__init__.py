@@ -20,7 +20,8 @@ from .base import PLATFORMS, EventSpec, Example, GenContext, iso_millis
 from .paths import PathError
 
 __all__ = ["EVENTS", "PLATFORMS", "EventSpec", "Example", "Advice", "CatalogueError", "PathError", "get_event",
-           "events", "generate", "validate", "advise", "example", "apply_overrides", "body_bytes", "iso_millis"]
+           "events", "generate", "validate", "advise", "example", "find_example", "apply_overrides", "body_bytes",
+           "iso_millis"]
 
 EVENTS: tuple[EventSpec, ...] = accessrc.EVENTS + accredit.EVENTS + reachfive.EVENTS
 _BY_NAME: dict[str, EventSpec] = {}
@@ -101,16 +102,21 @@ def example(name: str, which: str | None = None) -> dict:
     return _example(get_event(name), which)
 
 
-def _example(spec: EventSpec, which: str | None) -> dict:
+def find_example(spec: EventSpec, which: str | None = None) -> Example:
+    """The documents' example `which` of an event (its first when None), or CatalogueError naming the examples."""
     if not spec.examples:
         raise CatalogueError(f"the documents show no example of {spec.name}")
     if which is None:
-        return copy.deepcopy(spec.examples[0].payload)
+        return spec.examples[0]
     for item in spec.examples:
         if item.name == which:
-            return copy.deepcopy(item.payload)
+            return item
     raise CatalogueError(f"no example {which!r} of {spec.name}; examples: "
                          + ", ".join(e.name for e in spec.examples))
+
+
+def _example(spec: EventSpec, which: str | None) -> dict:
+    return copy.deepcopy(find_example(spec, which).payload)
 
 
 def apply_overrides(payload: dict, overrides: dict[str, Any], force: bool = False) -> dict:
