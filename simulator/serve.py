@@ -137,6 +137,8 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     except sqlite3.Error as exc:
         raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]
+    new_key_line = f"admin API key (generated now, shown once; only its hash is kept in {db_path}): " \
+                   f"{services.settings.api_key}"
     fitting = raise_open_files_limit(connection_limit)
     if fitting < connection_limit:
         click.echo(f"warning: the open-files limit allows {fitting} connections, not {connection_limit} "
@@ -147,8 +149,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
                                **server_options(app.config["MAX_CONTENT_LENGTH"], fitting, idle_timeout))
     except OSError as exc:
         if services.settings.api_key_generated:  # generated and stored: say it now, or it is never shown
-            click.echo(f"admin API key (generated now, shown once; only its hash is kept in {db_path}): "
-                       f"{services.settings.api_key}")
+            click.echo(new_key_line)
         raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
                            "(another accessrc-sim running?); choose another --port") from exc
 
@@ -174,8 +175,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     if retention is not None:
         click.echo(f"retention: jobs that finished more than {retention:g} day(s) ago are deleted, now and every hour")
     if services.settings.api_key_generated:
-        click.echo(f"admin API key (generated now, shown once; only its hash is kept in {db_path}): "
-                   f"{services.settings.api_key}")
+        click.echo(new_key_line)
     elif app.config["API_KEY"]:
         click.echo(f"admin API key: from {ENV_API_KEY}")
     else:
