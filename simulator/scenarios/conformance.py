@@ -18,6 +18,7 @@ from typing import Callable
 
 from .. import catalogue
 from ..auth import Auth
+from . import faults
 from .loader import Scenario, ScenarioFileError, Step, load_file
 from .runner import Runner, ScenarioResult, StepResult
 
@@ -46,16 +47,6 @@ NO_AUTH = {
 DEFAULT_EVENT = {"accessrc": "DELIVERY_CHANNEL_STATUS_UPDATED", "accredit": "BadgeExportZipFile.Created",
                  "reachfive": "END_JOB_NOTIFICATION"}
 PER_EVENT_URLS = ("accessrc",)  # platforms whose subscriptions are one callback URL per event type (--url-for)
-# ${REQUIRED_FIELD}: the field the validation row removes, one the documents show for that event
-# (rules accessrc.conformance.required-field.<EVENT> say whether its being required is documented or inferred).
-REQUIRED_FIELD = {
-    "DELIVERY_CHANNEL_STATUS_UPDATED": "providerDeliveryChannelId",
-    "DELIVERY_REQUEST_SENT": "deliveryRequestId",
-    "DELIVERY_REFUND_REQUESTED": "deliveryId",
-    "PROGRAM_ELIGIBILITY_EVALUATED": "programId",
-    "PROGRAM_PULL_FORM": "programId",
-    "APPLICATIONS_IMPORT_RESULT": "programId",
-}
 CHECKED_KINDS = ("send", "fault", "expect")  # the steps that are checks: each names its rule
 
 
@@ -227,8 +218,9 @@ def plan(platform: str, url: str | None, auth: Auth, timeout: float, scenarios_d
         runs = []
         for target in under_test:
             variables = {"RECEIVER_URL": target.url, "TIMEOUT": f"{timeout:g}", "EVENT": target.event}
-            if target.event in REQUIRED_FIELD:
-                variables["REQUIRED_FIELD"] = REQUIRED_FIELD[target.event]
+            field_ = faults.required_field(target.event)  # the field the validation row removes
+            if field_:
+                variables["REQUIRED_FIELD"] = field_
             try:
                 scenario = load_file(path, cli_vars=variables, url=target.url, auth=auth, env={})
             except ScenarioFileError as exc:

@@ -132,10 +132,15 @@ def malformed(body: bytes) -> bytes:
     return body[:-1]
 
 
+def required_field(event: str) -> str | None:
+    """The field `missing_required_field` drops: one the documents call required, else the first field of the
+    event's documented payload (whether its absence must be refused is then an inferred rule)."""
+    schema = catalogue.get_event(event).schema
+    return next(iter(schema.get("required") or schema.get("properties") or []), None)
+
+
 def without_required(event: str, payload: dict, field: str | None) -> tuple[dict, str]:
-    spec = catalogue.get_event(event)
-    # a field the documents call required, else the first field of the documented payload
-    name = field or next(iter(spec.schema.get("required") or spec.schema.get("properties") or []), None)
+    name = field or required_field(event)
     if name is None:
         raise FaultError(f"{event} has no required field")
     changed = json.loads(json.dumps(payload))
