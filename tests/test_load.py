@@ -46,7 +46,9 @@ def test_holds_the_rate_with_fresh_rsa_signed_events(start_receiver, keys_dir):
     lines = result.output.splitlines()
     assert lines[0].startswith("BadgeExportZipFile.Created (accredit) -> http://127.0.0.1:")
     assert lines[0].endswith("100 requests at most, events signed in the sending threads")  # 50/s: no process
-    assert any(re.match(r"\s+1\.0 s  sent \d+  ok \d+  failed 0  [\d.]+/s  p50 [\d.]+ ms", line) for line in lines)
+    ticks = [float(m.group(1)) for m in (re.match(r"\s+([\d.]+) s  sent \d+  ok \d+  failed 0  [\d.]+/s  p50 [\d.]+ ms",
+                                                   line) for line in lines) if m]
+    assert ticks and 0.9 <= ticks[0] <= 1.5, result.output  # one line a second (a busy CI host may tick late)
     assert "sent 100, accepted 100, failed 0" in lines
     assert re.search(r"latency ms: p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+", result.output)
     rate = float(re.search(r"achieved rate ([\d.]+)/s \(requested 50/s\)", result.output).group(1))
