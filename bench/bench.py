@@ -238,6 +238,7 @@ def memory_growth(url: str, workdir: Path, jobs: int, batch: int = 1000) -> dict
     import gc
 
     from simulator.auth import Auth
+    from simulator.models import FINAL_STATES
     from simulator.services import Services
 
     services = Services.build(workdir / "mem.db", workdir / "keys", api_key="bench-key", retry_delays=(),
@@ -253,15 +254,13 @@ def memory_growth(url: str, workdir: Path, jobs: int, batch: int = 1000) -> dict
                 services.enqueue("DELIVERY_CHANNEL_STATUS_UPDATED", url + "/mem", Auth("hmac", secret="bench"))
             done += n
             deadline = time.time() + 120
-            while services.store.connection().execute(
-                    "SELECT COUNT(*) FROM jobs WHERE state NOT IN ('succeeded', 'exhausted')").fetchone()[0]:
+            while sum(n for state, n in services.store.count_by_state().items() if state not in FINAL_STATES):
                 if time.time() > deadline:
                     raise RuntimeError("queue did not drain within 120 s")
                 time.sleep(0.05)
             gc.collect()
             samples.append((done, rss_mb()))
-        delivered = services.store.connection().execute(
-            "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'").fetchone()[0]
+        delivered = services.store.count_jobs("succeeded")
     finally:
         services.stop(timeout=15)
         services.store.close()

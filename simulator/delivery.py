@@ -15,9 +15,10 @@ from typing import Callable, Mapping
 import requests
 import urllib3
 
-from . import __version__, guard, transport
+from . import __version__, guard, platforms, transport
 from .auth import Auth, mask_headers, scrub, scrub_headers
 from .models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
+from .platforms import Profile
 from .signing import KeyPair
 
 MAX_RETRIES = 5  # Accredit: "up to 5 retry attempts" (documented); AccessRC: our choice, its docs say nothing
@@ -26,78 +27,17 @@ DEFAULT_TIMEOUT = 10.0  # inferred: no platform documents a timeout (ReachFive's
 RESPONSE_BODY_CAP = 64 * 1024  # bytes of a receiver's answer kept; the rest is not read
 USER_AGENT = f"accessrc-sim/{__version__}"
 
-DOCUMENTED, ACCREDIT_LIKE = "documented", "accredit-like"
-PROFILE_NAMES = (DOCUMENTED, ACCREDIT_LIKE)
-
 
 class DeliveryError(ValueError):
     """A delivery setting that cannot be used (bad retry schedule, bad timeout, a profile of another platform)."""
 
 
-@dataclass(frozen=True)
-class Profile:
-    """How a platform delivers under one named profile: whether it retries, whether it sends X-JobId/X-JobAttempt.
-
-    `retry_rule` and `header_rule` name the rules (simulator/rules/delivery.yaml) saying where each choice comes from.
-    """
-
-    platform: str
-    retries: bool
-    job_headers: bool
-    name: str = DOCUMENTED
-    retry_rule: str = ""
-    header_rule: str = ""
-
-    @property
-    def retries_documented(self) -> bool:
-        """False when the platform documents no retry policy and ours is a choice (the retry rule's source)."""
-        from . import rules  # the registry reads its YAML once, on first use
-
-        return rules.get(self.retry_rule).documented
-
-    def note(self, delays: tuple[float, ...]) -> str | None:
-        """One line saying which parts of this delivery are our choice, not the platform's (None: all documented)."""
-        if self.retries_documented:
-            return None
-        retries = (f"retries after {','.join(f'{d:g}' for d in delays)} s" if delays else "no retries") + \
-            f" are our choice ({self.platform} documents no retry policy; --retry-delays changes them)"
-        headers = "X-JobId/X-JobAttempt added (profile accredit-like, not documented for AccessRC)" \
-            if self.job_headers else "no X-JobId/X-JobAttempt (none documented; --profile accredit-like adds them)"
-        return f"{retries}; {headers}"
-
-
-# `documented` is each platform's default: only what its documents say (AccessRC documents no job headers).
-# `accredit-like` is an AccessRC opt-in: Accredit's documented X-JobId/X-JobAttempt on AccessRC deliveries.
-DELIVERY_PROFILES = {
-    ("accredit", DOCUMENTED): Profile("accredit", retries=True, job_headers=True,
-                                      retry_rule="accredit.retries.up-to-5", header_rule="accredit.headers.job-id"),
-    ("accessrc", DOCUMENTED): Profile("accessrc", retries=True, job_headers=False,
-                                      retry_rule="accessrc.retries.policy",
-                                      header_rule="accessrc.headers.no-job-headers"),
-    ("accessrc", ACCREDIT_LIKE): Profile("accessrc", retries=True, job_headers=True, name=ACCREDIT_LIKE,
-                                         retry_rule="accessrc.retries.policy",
-                                         header_rule="accessrc.headers.accredit-like"),
-    ("reachfive", DOCUMENTED): Profile("reachfive", retries=False, job_headers=False,  # fire-and-forget
-                                       retry_rule="reachfive.retries.none",
-                                       header_rule="reachfive.headers.no-job-headers"),
-}
-
-
-def profile_names(platform: str) -> tuple[str, ...]:
-    """The profiles `platform` can deliver with, its default first."""
-    return tuple(name for (p, name) in DELIVERY_PROFILES if p == platform)
-
-
 def get_profile(platform: str, name: str | None = None) -> Profile:
     """The profile `name` of `platform` (None: its documented default), or DeliveryError naming the choices."""
-    name = DOCUMENTED if name is None else name
-    found = DELIVERY_PROFILES.get((platform, name))
-    if found is None:
-        if name not in PROFILE_NAMES:
-            raise DeliveryError(f"profile must be one of {', '.join(PROFILE_NAMES)}, got {name!r}")
-        raise DeliveryError(f"profile {name} is for accessrc only; {platform} delivers as its documents say "
-                            f"(profile: {', '.join(profile_names(platform))})")
-    return found
+    try:
+        return platforms.profile(platform, name)
+    except platforms.ProfileError as exc:
+        raise DeliveryError(str(exc)) from exc
 
 
 def profile_of(job: Job) -> Profile:
@@ -150,7 +90,7 @@ def new_job(event: str, platform: str, url: str, body: bytes, auth: Auth, *, del
         guard.check_target(url)  # loopback or ACCESSRC_SIM_ALLOW_HOSTS only, checked after DNS resolution
     except guard.TargetNotAllowed as exc:
         raise DeliveryError(str(exc)) from exc
-    return Job(event=event, platform=platform, url=url, body=body, auth=auth.check(platform),
+    return Job(event=event, platform=platform, url=url, body=body, auth=platforms.get(platform).check_auth(auth),
                retry_delays=delays_for(platform, delays, chosen.name),
                timeout=check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
                source=source, subscription_id=subscription_id, headers=dict(headers or {}), profile=chosen.name)
@@ -170,6 +110,15 @@ def request_headers(job: Job, number: int, keys: KeyPair | None) -> dict[str, st
         if value is not None:
             headers[name] = value
     return headers
+
+
+@dataclass(frozen=True)
+class Request:
+    """Exactly what one attempt sends. Headers unmasked: kept in memory only, the store gets them masked."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass
@@ -297,21 +246,43 @@ def _reason(exc: Exception) -> str:
     return text[:300]
 
 
-def attempt(job: Job, session: requests.Session, keys: KeyPair | None, wall: Callable[[], float] = time.time,
-            clock: Callable[[], float] = time.monotonic) -> Attempt:
-    """Make attempt number `job.attempts_made` of `job` over HTTP (does not touch the store)."""
-    number = job.attempts_made
-    headers = request_headers(job, number, keys)
+def prepare(job: Job, number: int, keys: KeyPair | None) -> Request:
+    """The request attempt `number` of `job` sends when nothing alters it (a fault may: see Deliverer.deliver)."""
+    return Request(job.url, request_headers(job, number, keys), job.body)
+
+
+@dataclass
+class Sent:
+    """One attempt as it happened: the request exactly as sent, the receiver's answer as read (neither masked;
+    in memory only), and `attempt`, the record the store keeps (credentials masked, echoes scrubbed)."""
+
+    request: Request
+    response: Response
+    attempt: Attempt
+
+
+def exchange(job: Job, request: Request, session: requests.Session, wall: Callable[[], float] = time.time,
+             clock: Callable[[], float] = time.monotonic, fakes: tuple[str, ...] = ()) -> Sent:
+    """POST `request` once as attempt `job.attempts_made` of `job` (does not touch the store). `fakes` are forged
+    credentials a fault put in the request: masked in the record like real ones."""
     started = wall()
-    resp = post(session, job.url, job.body, headers, job.timeout, clock)
+    resp = post(session, request.url, request.body, request.headers, job.timeout, clock)
     error = resp.error
     if error is None and resp.status is not None and not 200 <= resp.status < 300:
         error = f"HTTP {resp.status}" + (" (redirect not followed)" if 300 <= resp.status < 400 else "")
-    secrets = job.auth.secrets()
-    return Attempt(job_id=job.id, number=number, started_at=started, duration_ms=round(resp.duration_ms, 3),
-                   url=job.url, request_headers=mask_headers(headers, secrets), request_body=job.body,
-                   status=resp.status, response_headers=scrub_headers(resp.headers, secrets),
-                   response_body=scrub(resp.body, secrets), error=error)
+    secrets = job.auth.secrets() + list(fakes)
+    record = Attempt(job_id=job.id, number=job.attempts_made, started_at=started,
+                     duration_ms=round(resp.duration_ms, 3), url=request.url,
+                     request_headers=mask_headers(request.headers, secrets), request_body=request.body,
+                     status=resp.status, response_headers=scrub_headers(resp.headers, secrets),
+                     response_body=scrub(resp.body, secrets), error=error)
+    return Sent(request, resp, record)
+
+
+def attempt(job: Job, session: requests.Session, keys: KeyPair | None, wall: Callable[[], float] = time.time,
+            clock: Callable[[], float] = time.monotonic) -> Attempt:
+    """Make attempt number `job.attempts_made` of `job` over HTTP (does not touch the store)."""
+    return exchange(job, prepare(job, job.attempts_made, keys), session, wall, clock).attempt
 
 
 def advance(job: Job, result: Attempt, now: float) -> Job:
@@ -344,26 +315,35 @@ class Deliverer:
         self.sleep = sleep
         self.on_attempt = on_attempt
 
-    def run_once(self, job: Job) -> Attempt:
-        """One attempt of a job already marked delivering; records it and the new state together."""
+    def deliver(self, job: Job, request: Request | None = None, fakes: tuple[str, ...] = ()) -> Sent:
+        """One attempt of `job`: `request` as given (a fault's altered request) or as the job prepares it; the
+        record stored is exactly what was sent, with the new state, together."""
         if job.state != DELIVERING:
             self.store.mark_delivering(job, self.wall())
-        result = attempt(job, self.session, self.keys, self.wall)
-        advance(job, result, self.wall())
-        self.store.finish_attempt(job, result, owner=self.owner)
+        sent = exchange(job, request or prepare(job, job.attempts_made, self.keys), self.session, self.wall,
+                        fakes=fakes)
+        advance(job, sent.attempt, self.wall())
+        self.store.finish_attempt(job, sent.attempt, owner=self.owner)
         if self.on_attempt:
-            self.on_attempt(job, result)
-        return result
+            self.on_attempt(job, sent.attempt)
+        return sent
 
-    def run_to_end(self, job: Job) -> Job:
-        """Attempt, wait the scheduled delay, attempt again, until success or the schedule runs out."""
+    def run_once(self, job: Job) -> Attempt:
+        """One attempt of a job already marked delivering (the queue worker's call)."""
+        return self.deliver(job).attempt
+
+    def run_to_end(self, job: Job) -> Sent | None:
+        """Attempt, wait the scheduled delay, attempt again, until success or the schedule runs out; the last
+        attempt made (None when the job had already finished)."""
+        last = None
         while not job.finished:
             wait = (job.next_attempt_at or 0) - self.wall()
             if wait > 0:
                 self.sleep(wait)
-            self.run_once(job)
-        return job
+            last = self.deliver(job)
+        return last
 
-    def submit(self, job: Job) -> Job:
+    def submit(self, job: Job) -> Sent | None:
+        """Store `job` and deliver it to the end (the CLI's and the scenario runner's send)."""
         self.store.add_job(job, self.wall())
         return self.run_to_end(job)

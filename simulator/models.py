@@ -38,7 +38,7 @@ class Job:
     subscription_id: str | None = None
     source: str = "cli"
     headers: dict = field(default_factory=dict)  # extra headers; a None value removes a default one
-    profile: str = "documented"  # delivery profile (delivery.DELIVERY_PROFILES): documented | accredit-like
+    profile: str = "documented"  # delivery profile (simulator.platforms): documented | accredit-like
     body_length: int | None = None  # the whole body's length when `body` holds only its first bytes (see Store)
     body_sha256: str | None = None
 

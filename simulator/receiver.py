@@ -16,7 +16,7 @@ from typing import Callable
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
-from . import catalogue, envelopes, limits
+from . import catalogue, envelopes, limits, platforms
 from .auth import Auth
 from .signing import VerificationError
 
@@ -54,9 +54,10 @@ def detect_event(platform: str, payload) -> str | None:
     event whose documented fields the body shares most (then the one it adds fewest to and lacks fewest of).
     Validation follows, so a body that resembles an event but breaks its documented rules is refused with the
     reason."""
-    if platform == "accredit" and isinstance(payload, dict) and isinstance(payload.get("Event"), str):
+    named_by = platforms.get(platform).event_field  # Accredit names the event in the body
+    if named_by and isinstance(payload, dict) and isinstance(payload.get(named_by), str):
         try:
-            return catalogue.get_event(payload["Event"], "accredit").name
+            return catalogue.get_event(payload[named_by], platform).name
         except catalogue.CatalogueError:
             return "Entity.Event"  # any Entity.Action name is checked against the base fields
     if not isinstance(payload, dict):
@@ -124,7 +125,8 @@ def create_receiver(config: ReceiverConfig) -> Flask:
         if problems:
             return answer(400, envelopes.failed(400), "invalid: " + "; ".join(problems[:3]), event)
         advice = [] if config.strict else catalogue.advise(event, payload)
-        job_key = (request.headers.get("X-JobId") if config.platform == "accredit" else None) or \
+        dedup = platforms.get(config.platform).dedup_header  # documented for Accredit only (X-JobId)
+        job_key = (request.headers.get(dedup) if dedup else None) or \
             hashlib.sha256(raw).hexdigest()
         with lock:
             attempts_seen[job_key] = attempts_seen.get(job_key, 0) + 1

@@ -1,11 +1,10 @@
-"""What a running simulator holds (store, keys, subscriptions, queue worker, scheduler, settings) and the one
+"""What a running simulator holds (store, keys, subscriptions, queue worker, scheduler, runs, settings) and the one
 path every trigger takes: generate → body bytes → new_job → a row in the jobs table → the queue delivers it."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import threading
 import time
@@ -14,9 +13,9 @@ from typing import Any
 
 from . import catalogue, delivery
 from .auth import Auth
-from .config import ENV_API_KEY
 from .models import Job
 from .queue import QueueWorker
+from .runs import JOIN_TIMEOUT, RunRegistry
 from .scheduler import Scheduler
 from .signing import KeyPair
 from .store import Store
@@ -98,24 +97,26 @@ class Services:
     scheduler: Scheduler
     settings: ServeSettings
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)  # ends open streams
+    runs: RunRegistry = field(default_factory=RunRegistry, repr=False)  # scenario and readiness runs
     _started: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(cls, db_path, keys_dir, api_key: str | None = None, allow_planned: bool = False,
-              retry_delays=None, timeout=None, threads: int = 4, retention_days: float | None = None) -> "Services":
+              retry_delays: tuple[float, ...] | None = None, timeout: float | None = None, threads: int = 4,
+              retention_days: float | None = None) -> "Services":
+        """Open the store and keys and wire the workers. `api_key`: the configured admin key (None or "": the one
+        stored, else a new one). `retry_delays` and `timeout` come checked (config.Settings; the edge parsed them)."""
         from .signing import load_keys
 
         store = Store(db_path)
         repo = SubscriptionRepo(store)
-        configured = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-        key, generated = resolve_api_key(repo, configured)
+        key, generated = resolve_api_key(repo, api_key)
         if retention_days is not None and not retention_days > 0:
             raise ValueError("retention must be more than 0 days")
         settings = ServeSettings(key, generated, allow_planned,
-                                 delivery.check_delays(retry_delays) if retry_delays is not None else None,
-                                 delivery.check_timeout(timeout) if timeout is not None else None,
-                                 api_key_configured=bool(configured), retention_days=retention_days)
+                                 tuple(retry_delays) if retry_delays is not None else None, timeout,
+                                 api_key_configured=bool(api_key), retention_days=retention_days)
         keys = load_keys(keys_dir)
         services = cls(store, keys, repo, QueueWorker(store, keys, threads=threads), None, settings)
         services.scheduler = Scheduler(fire=lambda sub_id: services.fire_subscription(sub_id, source="schedule"))
@@ -134,6 +135,8 @@ class Services:
                 threading.Thread(target=self._retention_loop, name="accessrc-sim-retention", daemon=True).start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop the runs (started or not: the HTTP API starts them), then the scheduler and the queue worker."""
+        self.runs.stop(min(timeout, JOIN_TIMEOUT))
         with self._lock:
             if not self._started:
                 return
@@ -259,6 +262,4 @@ class Services:
                                  timeout=job.timeout, source="redeliver", subscription_id=job.subscription_id,
                                  headers=headers, profile=job.profile)
         self.subscriptions.link_redelivery(again.id, original)  # first, so no reader sees the job unlinked
-        self.store.add_job(again)
-        self.queue.wake()
-        return again
+        return self.add(again)

@@ -1,52 +1,15 @@
 """Subscriptions: who gets which event, how it authenticates, and when it fires (on demand, interval, cron).
 
-Stored in their own table of the Store's SQLite file, so jobs, attempts and subscriptions share one database.
+Kept by the Store (simulator.store) in the same database as jobs and attempts; the SQL lives there.
 """
 from __future__ import annotations
 
-import json
-import sqlite3
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .auth import Auth, default_auth
-from .store import migrate
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS subscriptions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    platform TEXT NOT NULL,
-    event TEXT NOT NULL,
-    url TEXT NOT NULL,
-    auth_json TEXT NOT NULL,
-    seed INTEGER,
-    overrides_json TEXT NOT NULL DEFAULT '{}',
-    schedule_json TEXT,
-    paused INTEGER NOT NULL DEFAULT 0,
-    retry_delays_json TEXT,
-    timeout REAL,
-    meta_json TEXT NOT NULL DEFAULT '{}',
-    profile TEXT NOT NULL DEFAULT 'documented',
-    fired_count INTEGER NOT NULL DEFAULT 0,
-    last_fired_at REAL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS subscriptions_event ON subscriptions(platform, event);
-CREATE TABLE IF NOT EXISTS redeliveries (
-    job_id TEXT PRIMARY KEY,
-    original_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sim_settings (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-# A subscription stored before profiles existed fires with its platform's documented profile from now on.
-MIGRATIONS = (("subscriptions", "profile", "TEXT NOT NULL DEFAULT 'documented'", None),)
+from . import platforms
+from .auth import Auth
 
 
 @dataclass
@@ -96,7 +59,7 @@ class Subscription:
         if auth is not None:
             self.auth = auth
         elif dropped:
-            self.auth = default_auth(self.platform)
+            self.auth = platforms.get(self.platform).default_auth()
         return dropped
 
     def to_dict(self) -> dict:
@@ -110,111 +73,43 @@ class Subscription:
 
 
 class SubscriptionRepo:
-    """CRUD over the subscriptions table, sharing the Store's connection and transactions."""
+    """Subscriptions, redelivery links and settings, as the Store keeps them (one database, one transaction each).
+    `store` is a simulator.store.Store (not imported here: the store imports this module's records)."""
 
-    def __init__(self, store):
+    def __init__(self, store) -> None:
         self.store = store
-        store.connection().executescript(SCHEMA)
-        migrate(store.connection(), MIGRATIONS)
 
     def add(self, sub: Subscription, now: float | None = None) -> Subscription:
-        sub.created_at = sub.updated_at = time.time() if now is None else now
-        row = _row(sub)
-        with self.store.transaction() as db:
-            db.execute(f"INSERT INTO subscriptions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                       list(row.values()))
-        return sub
+        return self.store.add_subscription(sub, now)
 
     def save(self, sub: Subscription, now: float | None = None) -> Subscription:
-        sub.updated_at = time.time() if now is None else now
-        row = _row(sub)
-        for counted in ("id", "fired_count", "last_fired_at", "created_at"):  # owned by add()/count_fired()
-            row.pop(counted)
-        with self.store.transaction() as db:
-            db.execute(f"UPDATE subscriptions SET {', '.join(c + ' = ?' for c in row)} WHERE id = ?",
-                       [*row.values(), sub.id])
-        return sub
+        return self.store.save_subscription(sub, now)
 
     def get(self, sub_id: str) -> Subscription | None:
-        row = self.store.connection().execute("SELECT * FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
-        return _from_row(row) if row else None
+        return self.store.get_subscription(sub_id)
 
     def list(self, platform: str | None = None, event: str | None = None, url: str | None = None,
              active_only: bool = False) -> list[Subscription]:
-        where, args = [], []
-        for column, value in (("platform", platform), ("event", event), ("url", url)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if active_only:
-            where.append("paused = 0")
-        sql = "SELECT * FROM subscriptions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return [_from_row(r) for r in self.store.connection().execute(sql, args)]
+        return self.store.list_subscriptions(platform, event, url, active_only)
 
     def delete(self, sub_id: str) -> bool:
-        with self.store.transaction() as db:
-            return db.execute("DELETE FROM subscriptions WHERE id = ?", (sub_id,)).rowcount > 0
+        return self.store.delete_subscription(sub_id)
 
     def count_fired(self, sub_id: str, now: float) -> int:
         """Count one firing; returns its number (0 for the first) so seeded firings differ yet reproduce."""
-        with self.store.transaction() as db:
-            row = db.execute("SELECT fired_count FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
-            if row is None:
-                return -1
-            db.execute("UPDATE subscriptions SET fired_count = fired_count + 1, last_fired_at = ? WHERE id = ?",
-                       (now, sub_id))
-            return row[0]
+        return self.store.count_fired(sub_id, now)
 
-    # -- redeliveries (which job a resend repeats; ReachFive has no X-JobId to tell it) -----------
     def link_redelivery(self, job_id: str, original_id: str) -> None:
-        with self.store.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO redeliveries (job_id, original_id) VALUES (?, ?)",
-                       (job_id, original_id))
+        self.store.link_redelivery(job_id, original_id)
 
     def redelivery_of(self, job_id: str) -> str | None:
-        row = self.store.connection().execute("SELECT original_id FROM redeliveries WHERE job_id = ?",
-                                              (job_id,)).fetchone()
-        return row[0] if row else None
+        return self.store.redelivery_of(job_id)
 
-    # -- simulator settings (the admin key's hash) --------------------------------------------------
     def setting(self, name: str) -> str | None:
-        row = self.store.connection().execute("SELECT value FROM sim_settings WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else None
+        return self.store.setting(name)
 
     def set_setting_once(self, name: str, value: str) -> str:
-        """Store `value` unless a value is already there; return the one that holds (first writer wins)."""
-        with self.store.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO sim_settings (name, value) VALUES (?, ?)", (name, value))
-            return db.execute("SELECT value FROM sim_settings WHERE name = ?", (name,)).fetchone()[0]
+        return self.store.set_setting_once(name, value)
 
     def put_setting(self, name: str, value: str, drop: tuple[str, ...] = ()) -> None:
-        """Store `value` (replacing any) and delete the settings named in `drop`, in one transaction."""
-        with self.store.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO sim_settings (name, value) VALUES (?, ?)", (name, value))
-            for other in drop:
-                db.execute("DELETE FROM sim_settings WHERE name = ?", (other,))
-
-
-def _row(sub: Subscription) -> dict:
-    return {"id": sub.id, "platform": sub.platform, "event": sub.event, "url": sub.url,
-            "auth_json": json.dumps(sub.auth.to_dict()), "seed": sub.seed,
-            "overrides_json": json.dumps(sub.overrides),
-            "schedule_json": json.dumps(sub.schedule.to_dict()) if sub.schedule else None,
-            "paused": int(sub.paused),
-            "retry_delays_json": json.dumps(list(sub.retry_delays)) if sub.retry_delays is not None else None,
-            "timeout": sub.timeout, "meta_json": json.dumps(sub.meta), "profile": sub.profile,
-            "fired_count": sub.fired_count,
-            "last_fired_at": sub.last_fired_at, "created_at": sub.created_at, "updated_at": sub.updated_at}
-
-
-def _from_row(row: sqlite3.Row) -> Subscription:
-    delays = row["retry_delays_json"]
-    return Subscription(id=row["id"], platform=row["platform"], event=row["event"], url=row["url"],
-                        auth=Auth.from_dict(json.loads(row["auth_json"])), seed=row["seed"],
-                        overrides=json.loads(row["overrides_json"]),
-                        schedule=Schedule.from_dict(json.loads(row["schedule_json"]) if row["schedule_json"] else None),
-                        paused=bool(row["paused"]),
-                        retry_delays=tuple(json.loads(delays)) if delays is not None else None,
-                        timeout=row["timeout"], meta=json.loads(row["meta_json"]), profile=row["profile"],
-                        fired_count=row["fired_count"],
-                        last_fired_at=row["last_fired_at"], created_at=row["created_at"], updated_at=row["updated_at"])
+        self.store.put_setting(name, value, drop)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import catalogue, delivery, signing
-from .auth import KINDS, AuthError, from_options
-from .config import DEFAULT_KEYS_DIR, ENV_KEYS
+from . import catalogue, delivery, platforms, signing
+from .auth import AuthError
+from .config import Settings
 from .models import Job
 from .scenarios import faults
 from .signing import KeyPair, VerificationError
@@ -61,22 +61,22 @@ class Sender:
                  api_key: str | None = None, basic: str | tuple[str, str] | None = None,
                  authorization: str | None = None, rsa_padding: str = "pkcs1v15",
                  keys_dir: str | os.PathLike[str] | None = None, profile: str | None = None) -> None:
-        if platform not in KINDS:
-            raise SenderError(f"platform must be one of {', '.join(KINDS)}, got {platform!r}")
+        if platform not in platforms.NAMES:
+            raise SenderError(f"platform must be one of {', '.join(platforms.NAMES)}, got {platform!r}")
         self.platform = platform
         if isinstance(basic, tuple):
             basic = ":".join(basic)  # a Basic user name holds no colon (RFC 7617); the password may
         try:
-            self.auth = from_options(platform, hmac_secret=hmac_secret, api_key_header=api_key_header,
-                                     api_key=api_key, basic=basic, authorization=authorization,
-                                     rsa_padding=rsa_padding)
+            self.auth = platforms.get(platform).auth_from_options(
+                hmac_secret=hmac_secret, api_key_header=api_key_header, api_key=api_key, basic=basic,
+                authorization=authorization, rsa_padding=rsa_padding)
         except AuthError as exc:
             raise SenderError(str(exc)) from exc
         try:
             self.profile = delivery.get_profile(platform, profile)
         except delivery.DeliveryError as exc:
             raise SenderError(str(exc)) from exc
-        self.keys_dir = Path(keys_dir if keys_dir is not None else os.environ.get(ENV_KEYS, DEFAULT_KEYS_DIR))
+        self.keys_dir = Path(keys_dir if keys_dir is not None else Settings.load().keys_dir)
         self._keys: KeyPair | None = None
 
     def __repr__(self) -> str:  # never show a credential

@@ -1,7 +1,9 @@
 """Helpers for the serve tests: an app on a temp SQLite file with its queue running, a receiver, polling."""
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import closing
 
 import pytest
 
@@ -70,5 +72,11 @@ def wait_job_final(client, job_id, timeout=10.0):
         job_of(client, job_id)), timeout)
 
 
+def sql(db_path, query: str, args=()) -> list[tuple]:
+    """Run one statement on the database file as another client would: tests look under the Store's interface."""
+    with closing(sqlite3.connect(db_path, timeout=30, isolation_level=None)) as db:
+        return db.execute(query, args).fetchall()
+
+
 def count_rows(app, table):
-    return app.extensions["accessrc_sim"].store.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    return sql(app.extensions["accessrc_sim"].store.path, f"SELECT COUNT(*) FROM {table}")[0][0]

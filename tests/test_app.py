@@ -5,7 +5,7 @@ import pytest
 
 from simulator.app import create_app
 
-from sim_helpers import API_KEY, XKEY, app, client, make_app  # noqa: F401
+from sim_helpers import API_KEY, XKEY, app, client, make_app, sql  # noqa: F401
 
 
 def test_config_overrides_defaults(make_app, tmp_path):
@@ -65,7 +65,7 @@ def test_unknown_route_and_method_use_the_envelope(client):
 
 def test_an_unexpected_error_is_a_500_envelope_without_a_stack_trace(make_app):
     app = make_app(START_WORKERS=False)
-    app.extensions["accessrc_sim"].store.execute("DROP TABLE subscriptions")
+    sql(app.extensions["accessrc_sim"].store.path, "DROP TABLE subscriptions")
     resp = app.test_client().get("/api/subscriptions", headers=XKEY)
     assert resp.status_code == 500
     assert resp.get_json() == {"error": {"code": 500, "message": "Internal Server Error", "type": "Exception"},

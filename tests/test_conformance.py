@@ -81,7 +81,7 @@ def test_reference_receiver_is_ready(platform, start_receiver, conformance, tmp_
     assert {s.get("name").split(" - ")[1] for s in suites.findall("testsuite")} == APPLICABLE[platform]
     assert suites.get("failures") == "0" and int(suites.get("tests")) >= 2 * len(APPLICABLE[platform])
     # every probe is recorded in the store as a scenario job
-    jobs = Store(tmp_path / "conf.db").list_jobs(limit=1000)
+    jobs = [job for _, job in Store(tmp_path / "conf.db").query_jobs(limit=1000)]
     assert jobs and {j.source for j in jobs} == {"scenario"}
     assert len(jobs) == len(srv.received)
 
@@ -304,7 +304,7 @@ def assert_each_event_went_to_its_own_url(srv, db):
             assert set(body) <= DCSU_FIELDS and "deliveryId" not in body, body
         if name == "refund":
             assert set(body) <= {"deliveryId"}, body
-    jobs = Store(db).list_jobs(limit=1000)
+    jobs = [job for _, job in Store(db).query_jobs(limit=1000)]
     assert jobs
     for job in jobs:
         assert job.url.rsplit("/", 1)[1] == {DCSU: "dcsu", REFUND: "refund",

@@ -10,7 +10,7 @@ import pytest
 import requests
 from waitress.server import create_server
 
-from simulator import catalogue, signing
+from simulator import catalogue, platforms, signing
 from simulator.app import create_app
 from simulator.dashboard import demo as demo_mod
 from simulator.dashboard import presets
@@ -292,7 +292,7 @@ def test_forged_credentials_are_rejected_by_the_reference_receiver(client, start
     elif platform == "reachfive":
         receiver_auth = Auth("authorization", authorization="Bearer good-token")
     else:
-        receiver_auth = Auth.from_accessrc(auth)
+        receiver_auth = platforms.get("accessrc").auth_from_json(auth)
     receiver = start_receiver(platform, auth=receiver_auth)
     payload = catalogue.generate(platform_event, seed=2)
     base = {"event": platform_event, "url": receiver.url + "/hook", "payload": payload, "auth": auth,
@@ -550,6 +550,23 @@ def test_readiness_of_a_receiver_that_checks_nothing_is_not_ready(client, start_
     run = readiness_result(client, started.get_json()["id"])
     states = {r["id"]: r["state"] for r in run["rows"]}
     assert run["ready"] is False and states["credentials"] == "fail"
+
+
+def test_stopping_the_services_ends_a_readiness_run_with_no_verdict(app, client):
+    """The run registry is the services': stop() ends a readiness run before its next step, not ready."""
+    from scripted_server import ScriptedServer
+
+    with ScriptedServer(default=(200, b'{"status":"success","message":"ok","data":{}}', 0.3, {})) as slow:
+        started = post_json(client, "/dashboard/api/readiness", {"platform": "accessrc", "url": slow.url + "/hook"})
+        run_id = started.get_json()["id"]
+        wait_until(lambda: slow.requests, 10, 0.05)
+        began = time.monotonic()
+        app.extensions["accessrc_sim"].stop(5)
+        assert time.monotonic() - began < 3
+        run = client.get(f"/dashboard/api/readiness/{run_id}", headers=XKEY).get_json()
+    assert run["status"] == "finished" and run["stopped"] is True and run["ready"] is False
+    assert run["error"] == "stopped before every row was checked: the simulator is stopping"
+    assert run["rows"][-1]["state"] == "pending"
 
 
 @pytest.mark.parametrize("strict", [False, True])

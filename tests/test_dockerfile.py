@@ -193,7 +193,7 @@ def test_keys_and_database_on_the_volume(image):
     assert image.env[config.ENV_DB].startswith("/data/") and image.env[config.ENV_KEYS].startswith("/data/")
     assert image.last("WORKDIR").args == "/data"
     # serve reads these variables for its --db and --keys-dir
-    from simulator.serve import serve_cmd
+    from simulator.cli.serve import serve_cmd
 
     envvars = {p.name: p.envvar for p in serve_cmd.params}
     assert envvars["db_path"] == config.ENV_DB and envvars["keys_dir"] == config.ENV_KEYS
@@ -219,8 +219,8 @@ def json_after_cmd(healthcheck_args: str) -> list[str]:
 
 def test_dockerignore_keeps_keys_databases_and_history_out():
     rules = load_dockerignore(ROOT / ".dockerignore")
-    for rel in ("pyproject.toml", "README.md", "simulator/cli.py", "simulator/catalogue/schemas/accredit.Entity.Event.json",
-                "simulator/api/openapi.json"):
+    for rel in ("pyproject.toml", "README.md", "simulator/cli/__init__.py",
+                "simulator/catalogue/schemas/accredit.Entity.Event.json", "simulator/api/openapi.json"):
         assert not ignored(rel, rules), rel
     for rel in ("keys/accredit_private.pem", "simulator/accredit_private.pem", "accessrc-sim.db",
                 "simulator/x.db-wal", ".git/config", ".venv/bin/python", "tests/test_cli.py",

@@ -223,7 +223,7 @@ def test_the_open_files_limit_is_raised_to_fit_the_connection_limit(hard, soft_a
     code = ("import resource, sys; h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
             "h = int(sys.argv[1]) if sys.argv[1] != 'None' else h; "
             "resource.setrlimit(resource.RLIMIT_NOFILE, (512, h)); "
-            "from simulator.serve import raise_open_files_limit; "
+            "from simulator.cli.serve import raise_open_files_limit; "
             "print(raise_open_files_limit(1000), resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
     out = subprocess.run([sys.executable, "-c", code, str(hard)], capture_output=True, text=True, timeout=30)
     assert out.stdout.split() == [str(fitting), str(soft_after)], out.stderr

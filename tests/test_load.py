@@ -18,7 +18,7 @@ from simulator import catalogue, load
 from simulator.auth import Auth
 from simulator.cli import main
 from simulator.load import LoadError, LoadPlan, LoadRun, PayloadSource, percentile
-from simulator.load_signers import SignerPool, default_signers
+from simulator.load.signers import SignerPool, default_signers
 
 from scripted_server import ScriptedServer, refused_url
 from test_guard import ConnectSpy
@@ -281,7 +281,7 @@ def test_signing_processes_by_default_only_where_they_pay():
 def test_the_summary_says_what_held_the_rate_back(cpu_s, signers, p50_ms, expected):
     """A busy sender is told to lower the rate (more in flight would queue for the same CPU), not to raise
     --concurrency; slow answers are; a starved signing process or machine is named as such."""
-    from simulator.load_cli import summary_lines
+    from simulator.cli.load import summary_lines
 
     result = load.LoadResult(planned=2000, requested_rate=1000, sent=500, accepted=500, first_start=0.0,
                              last_start=1.0, elapsed=2.0, cpu_s=cpu_s, signers=signers)

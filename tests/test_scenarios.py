@@ -98,7 +98,7 @@ def test_every_shipped_scenario_passes_against_the_reference_receiver(folder, re
     assert int(suites.get("tests")) == passed + warned and int(suites.get("failures")) == 0
     # every request is a job of source "scenario" in the same store as other deliveries
     store = Store(result.db)
-    jobs = store.list_jobs(limit=10_000)
+    jobs = [job for _, job in store.query_jobs(limit=10_000)]
     assert jobs and {j.source for j in jobs} == {"scenario"}
     attempts = sum(len(store.attempts(j.id)) for j in jobs)
     got = sum(len(r.received) for r in receivers.values())
@@ -291,13 +291,13 @@ steps:
     assert got[13].body == got[12].body and got[13].job_id == got[12].job_id and got[13].at - got[12].at >= 0.05
     # tampered: the body differs from what was signed, but is itself a valid payload
     store = Store(result.db)
-    tampered = [j for j in store.list_jobs(limit=100) if j.event == "BadgeExportZipFile.Created"
+    tampered = [j for _, j in store.query_jobs(limit=100) if j.event == "BadgeExportZipFile.Created"
                 and store.attempts(j.id)[0].status == 401][0]
     sent = store.attempts(tampered.id)[0]
     signature = sent.request_headers["X-Signature"]
     with pytest.raises(signing.VerificationError):
         signing.rsa_verify(keys.public_pem, sent.request_body, signature)
-    oversized = [j for j in store.list_jobs(limit=100) if j.full_body_length == 300000]
+    oversized = [j for _, j in store.query_jobs(limit=100) if j.full_body_length == 300000]
     assert len(oversized) == 1  # kept as its first 64 KiB, length and SHA-256 (a scenario body is sent once)
     assert oversized[0].body_truncated and len(oversized[0].body) == 64 * 1024
     [sent_big] = store.attempts(oversized[0].id)
@@ -441,7 +441,7 @@ steps:
     assert result.exit_code == 0, result.output
     assert srv.received[0].attempt == "4"
     store = Store(result.db)
-    job = store.list_jobs(limit=1)[0]
+    [(_, job)] = store.query_jobs(limit=1)
     sent = store.attempts(job.id)[0].request_headers
     assert sent["X-Trace"] == "run-42" and "User-Agent" not in sent and sent["X-JobAttempt"] == "4"
     assert job.headers == {"User-Agent": None, "X-Trace": "run-42"}

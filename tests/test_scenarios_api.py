@@ -5,7 +5,7 @@ import pytest
 
 from simulator.app import create_app
 from simulator.auth import Auth
-from simulator.scenarios.api import bp
+from simulator.api.scenario_runs import bp
 from simulator.store import Store
 
 API_KEY = "test-admin-key"
@@ -55,7 +55,7 @@ def test_shipped_scenario_runs_and_progress_is_followed(client, start_receiver, 
     assert [s["index"] for s in steps] == [0, 1, 2]  # every step seen once while polling with since
     assert [s["name"] for s in steps] == ["approved - Delivery Channel Create", "approved - Delivery Channel Update",
                                           "approved - Delivery Channel Update Status"]
-    jobs = Store(tmp_path / "sim.db").list_jobs(limit=10)
+    jobs = [job for _, job in Store(tmp_path / "sim.db").query_jobs(limit=10)]
     assert len(jobs) == 3 and {j.source for j in jobs} == {"scenario"}
     assert client.get("/api/scenario-runs", headers=H).get_json()["data"][0]["id"] == run_id
 
@@ -140,3 +140,33 @@ def test_a_file_name_the_file_system_refuses_is_a_clear_4xx(client, name, status
     r = client.post("/api/scenario-runs", headers=H, json={"file": name})
     assert r.status_code == status
     assert r.get_json()["error"]["field"] == "file" and r.get_json()["status"] == "failed"
+
+
+# -- one run registry, owned by Services: stop() stops the runs -------------------------------------------------------
+def test_stopping_the_services_ends_a_running_scenario_run_before_its_next_step(app, client, start_receiver):
+    srv = start_receiver("reachfive")
+    text = (f"name: long\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n  - send: END_JOB_NOTIFICATION\n"
+            "  - wait: 30\n  - send: END_JOB_NOTIFICATION\n")
+    r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
+    assert r.status_code == 202
+    run_id = r.get_json()["data"]["id"]
+    deadline = time.monotonic() + 10
+    while not client.get(f"/api/scenario-runs/{run_id}", headers=H).get_json()["data"]["steps"]:
+        assert time.monotonic() < deadline, "the first step did not run"
+        time.sleep(0.05)
+    time.sleep(0.2)  # into the 30 s wait
+    started = time.monotonic()
+    app.extensions["accessrc_sim"].stop(5)
+    assert time.monotonic() - started < 2
+    data = client.get(f"/api/scenario-runs/{run_id}", headers=H).get_json()["data"]
+    assert data["status"] == "finished" and data["stopped"] is True and data["result"] == "failed"
+    assert data["error"] == "stopped before its last step: the simulator is stopping"
+    assert data["summary"] == "1 passed, 0 failed" and len(srv.received) == 1  # the step after the wait never ran
+
+
+def test_a_run_that_ends_on_its_own_is_not_stopped(client, start_receiver):
+    srv = start_receiver("reachfive")
+    text = f"name: short\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n  - send: END_JOB_NOTIFICATION\n"
+    data, _ = wait_finished(client, client.post("/api/scenario-runs", headers=H,
+                                                json={"scenario": text}).get_json()["data"]["id"])
+    assert data["stopped"] is False and data["error"] is None and data["result"] == "passed"

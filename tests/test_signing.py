@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from simulator import signing
+from simulator import platforms, signing
 from simulator.auth import Auth, AuthError, mask_headers
 from simulator.signing import VerificationError
 
@@ -119,19 +119,38 @@ def test_rsa_auth_headers_verify(keys):
 
 
 def test_from_accessrc_subscribe_auth_objects():
-    assert Auth.from_accessrc(None).kind == "none"
-    assert Auth.from_accessrc({"type": "hmac", "secret": "abcd1234"}).secret == "abcd1234"
-    header = Auth.from_accessrc({"type": "header", "headerName": "X-API-Key", "headerValue": "k-123"})
+    parse = platforms.get("accessrc").auth_from_json
+    assert parse(None).kind == "none"
+    assert parse({"type": "hmac", "secret": "abcd1234"}).secret == "abcd1234"
+    header = parse({"type": "header", "headerName": "X-API-Key", "headerValue": "k-123"})
     assert header.headers(BODY) == {"X-API-Key": "k-123"}
     with pytest.raises(AuthError, match="auth.type"):
-        Auth.from_accessrc({"type": "oauth"})
-    with pytest.raises(AuthError, match="password"):
-        Auth.from_accessrc({"type": "basic", "username": "u"})
+        parse({"type": "oauth"})
+    with pytest.raises(AuthError, match="auth.password") as raised:
+        parse({"type": "basic", "username": "u"})
+    assert raised.value.field == "auth.password"
 
 
 def test_auth_kind_must_fit_the_platform():
     with pytest.raises(AuthError, match="accredit does not use 'hmac'"):
-        Auth("hmac", secret="x").check("accredit")
+        platforms.get("accredit").check_auth(Auth("hmac", secret="x"))
+
+
+def test_each_auth_kind_builds_and_verifies_its_own_header(keys):
+    """Every kind is one small object: the header it sends is the one it verifies, and a forged one fails."""
+    cases = [Auth("rsa"), Auth("rsa", rsa_padding="pss"), Auth("hmac", secret="s3cret"),
+             Auth("basic", username="u", password="p:w"), Auth("header", header_name="X-Key", header_value="k1"),
+             Auth("authorization", authorization="Bearer t0k")]
+    for auth in cases:
+        headers = auth.headers(BODY, keys)
+        assert list(headers) == [auth.credential_header]
+        auth.verify(headers, BODY, keys.public_pem)
+        value = headers[auth.credential_header]
+        for forged in (auth.how.bad(auth, value), auth.how.foreign(auth, BODY, "other-token")[0]):
+            assert forged != value
+            with pytest.raises(signing.VerificationError):
+                auth.verify({auth.credential_header: forged}, BODY, keys.public_pem)
+    assert Auth("none").headers(BODY) == {} and Auth("none").credential_header is None
 
 
 def test_masking_hides_credentials_but_not_signatures():

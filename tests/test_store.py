@@ -20,7 +20,7 @@ from simulator.receiver import ServerThread
 from simulator.store import Store
 
 from reliability_helpers import CLI, CountingReceiver
-from sim_helpers import XKEY, make_app, receiver, wait_until  # noqa: F401
+from sim_helpers import XKEY, make_app, receiver, sql, wait_until  # noqa: F401
 from test_openapi import _check
 
 
@@ -293,7 +293,7 @@ def test_disk_full_answers_503_and_a_delivered_job_is_never_ended_for_it(tmp_pat
     app = make_app(RETRY_DELAYS=(0.1,))
     services = app.extensions["accessrc_sim"]
     client = app.test_client()
-    services.store.execute("CREATE TABLE filler (b BLOB)")
+    sql(db, "CREATE TABLE filler (b BLOB)")
     filled = threading.Event()
 
     def disk_fills_up():  # the receiver has the request: now the simulator cannot record anything
@@ -343,7 +343,7 @@ def test_a_finished_job_keeps_no_credentials_and_redelivery_takes_the_subscripti
         "auth": {"type": "hmac", "secret": old.secret}}).get_json()
     fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
     wait_until(lambda: store.get_job(fired["id"]).finished)
-    row = store.execute("SELECT auth_json FROM jobs WHERE id = ?", (fired["id"],)).fetchone()[0]
+    [(row,)] = sql(store.path, "SELECT auth_json FROM jobs WHERE id = ?", (fired["id"],))
     assert json.loads(row) == {"kind": "hmac", "rsa_padding": "pkcs1v15"} and secret not in row
     view = client.get(f"/api/jobs/{fired['id']}", headers=XKEY).get_json()
     assert view["credentials_cleared"] is True and view["state"] == EXHAUSTED  # the receiver wants the new secret
@@ -366,7 +366,7 @@ def test_redelivering_a_finished_job_whose_credentials_are_gone_is_a_clear_409(m
                                                          "auth": {"type": "basic", "username": "u",
                                                                   "password": "pw-0b5e2c"}}).get_json()
     wait_until(lambda: store.get_job(sent["id"]).state == SUCCEEDED)
-    assert "pw-0b5e2c" not in store.execute("SELECT auth_json FROM jobs").fetchone()[0]
+    assert "pw-0b5e2c" not in sql(store.path, "SELECT auth_json FROM jobs")[0][0]
     refused = client.post(f"/api/jobs/{sent['id']}/redeliver", headers=XKEY)
     assert refused.status_code == 409
     message = refused.get_json()["error"]["message"]
@@ -391,11 +391,11 @@ def test_retention_deletes_old_finished_jobs_and_their_attempts_periodically(mak
     wait_until(lambda: store.get_job(redo).state == SUCCEEDED)
     waiting = store.add_job(_job(target.url + "/h"), now=time.time() + 3600)  # pending: never deleted
     old = time.time() - 8 * 86400
-    assert [r[0] for r in store.execute("SELECT job_id FROM redeliveries")] == [redo]
-    store.execute("UPDATE jobs SET updated_at = ? WHERE id IN (?, ?, ?)", (old, ids[0], ids[1], redo))
-    store.execute("UPDATE jobs SET updated_at = ?, created_at = ? WHERE id = ?", (old, old, waiting.id))
-    wait_until(lambda: {r[0] for r in store.execute("SELECT id FROM jobs")} == {ids[2], waiting.id}, 5,
+    assert sql(store.path, "SELECT job_id FROM redeliveries") == [(redo,)]
+    sql(store.path, "UPDATE jobs SET updated_at = ? WHERE id IN (?, ?, ?)", (old, ids[0], ids[1], redo))
+    sql(store.path, "UPDATE jobs SET updated_at = ?, created_at = ? WHERE id = ?", (old, old, waiting.id))
+    wait_until(lambda: {r[0] for r in sql(store.path, "SELECT id FROM jobs")} == {ids[2], waiting.id}, 5,
                what="the periodic purge")
-    assert {r[0] for r in store.execute("SELECT DISTINCT job_id FROM attempts")} == {ids[2]}
-    assert [r[0] for r in store.execute("SELECT job_id FROM redeliveries")] == []  # the redelivery's link went too
+    assert {r[0] for r in sql(store.path, "SELECT DISTINCT job_id FROM attempts")} == {ids[2]}
+    assert sql(store.path, "SELECT job_id FROM redeliveries") == []  # the redelivery's link went too
     assert services.purge_finished() == 0

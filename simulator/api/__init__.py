@@ -4,7 +4,6 @@ Helpers shared by the blueprints: the running Services, strict JSON bodies, admi
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -18,18 +17,6 @@ def services():
     from ..services import EXTENSION
 
     return current_app.extensions[EXTENSION]
-
-
-def remember_run(extension: str, run, limit: int) -> None:
-    """Keep `run` (with `.id`, `.status`) in the app's in-memory registry `extension`; beyond `limit`, the oldest
-    finished runs are dropped (running ones never are)."""
-    runs = current_app.extensions.setdefault(extension, OrderedDict())
-    runs[run.id] = run
-    while len(runs) > limit:
-        oldest = next((k for k, r in runs.items() if r.status != "running"), None)
-        if oldest is None:
-            break
-        runs.pop(oldest)
 
 
 def json_body() -> dict:
@@ -130,30 +117,15 @@ def event_spec(name: str, field: str = "event", status: int = 400):
 
 
 def platform_auth(platform: str, value):
-    """Auth in each platform's own terms: Accredit always RSA (null, or {"rsa_padding": …}); AccessRC its
-    Subscribe `auth` object; ReachFive `{"authorization": "<header value>"}` or null."""
-    from ..auth import Auth
-    from ..signing import PADDINGS
+    """Auth in each platform's own terms (simulator.platforms: AccessRC its Subscribe `auth` object, Accredit null
+    or {"rsa_padding": …}, ReachFive {"authorization": …} or null), or a 400 naming the field at fault."""
+    from .. import platforms
+    from ..auth import AuthError
 
-    if platform == "accredit":
-        if value in (None, {}, {"type": "rsa"}):
-            return Auth("rsa")
-        if not isinstance(value, dict) or set(value) - {"rsa_padding", "type"} or \
-                value.get("type", "rsa") != "rsa" or value.get("rsa_padding", "pkcs1v15") not in PADDINGS:
-            raise bad_request(f"accredit always signs with RSA: auth is null or {{\"rsa_padding\": "
-                              f"{' | '.join(PADDINGS)}}}", "auth")
-        return Auth("rsa", rsa_padding=value.get("rsa_padding", "pkcs1v15"))
-    if platform == "accessrc":
-        from .accessrc import parse_auth
-
-        return parse_auth(value)
-    if value is None:
-        return Auth("none")
-    if not isinstance(value, dict) or set(value) != {"authorization"} or \
-            not isinstance(value.get("authorization"), str) or not value["authorization"].strip() or \
-            len(value["authorization"]) > 4096:
-        raise bad_request('reachfive auth is {"authorization": "<header value>"} or null', "auth.authorization")
-    return Auth("authorization", authorization=value["authorization"])
+    try:
+        return platforms.get(platform).auth_from_json(value)
+    except AuthError as exc:
+        raise bad_request(str(exc), exc.field or "auth") from exc
 
 
 def optional_int(data: dict, name: str, minimum: int | None = None, maximum: int | None = None) -> int | None:

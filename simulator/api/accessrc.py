@@ -12,15 +12,12 @@ from datetime import datetime, timezone
 from flask import Blueprint, request
 
 from .. import catalogue
-from ..auth import Auth, AuthError
+from ..platforms.accessrc import NAME
 from ..subscriptions import Subscription
-from . import check_admin, json_body, reject_unknown, require_string, require_url, services
+from . import check_admin, json_body, platform_auth, reject_unknown, require_string, require_url, services
 from .errors import bad_request, json_response
 
 bp = Blueprint("accessrc", __name__, url_prefix="/api")
-
-AUTH_LIMITS = {"type": 16, "headerName": 64, "headerValue": 512, "username": 128, "password": 512, "secret": 512}
-
 
 @bp.before_request
 def _auth() -> None:
@@ -38,38 +35,10 @@ def _date(ts: float) -> str:
 def event_type(data: dict) -> str:
     name = require_string(data, "eventType")
     try:
-        spec = catalogue.get_event(name, "accessrc")
+        spec = catalogue.get_event(name, NAME)
     except catalogue.CatalogueError as exc:
         raise bad_request(f"eventType: {exc}", "eventType") from exc
     return spec.name
-
-
-def parse_auth(value) -> Auth:
-    """The Subscribe `auth` object (null, header, basic, hmac) with the documented length limits."""
-    if value is not None and not isinstance(value, dict):
-        raise bad_request("auth must be an object or null", "auth")
-    for name, limit in AUTH_LIMITS.items():
-        item = (value or {}).get(name)
-        if item is not None and (not isinstance(item, str) or len(item) > limit):
-            raise bad_request(f"auth.{name} must be a string of at most {limit} characters", f"auth.{name}")
-    unknown = sorted(set(value or {}) - set(AUTH_LIMITS))
-    if unknown:
-        hint = {"kind": " (AccessRC's Subscribe auth object names it `type`)",
-                "header_name": " (the Subscribe object's name is `headerName`)",
-                "header_value": " (the Subscribe object's name is `headerValue`)"}.get(unknown[0], "")
-        raise bad_request(f"unknown field auth.{unknown[0]}{hint}", f"auth.{unknown[0]}")
-    try:
-        return Auth.from_accessrc(value)
-    except AuthError as exc:
-        text = str(exc)
-        field = "auth.type"
-        for name, attr in (("headerName", "header_name"), ("headerValue", "header_value"), ("username", "username"),
-                           ("password", "password"), ("secret", "secret")):
-            if attr in text:
-                field = f"auth.{name}"
-                text = text.replace(attr, f"auth.{name}")
-                break
-        raise bad_request(text, field) from exc
 
 
 def check_available(name: str) -> None:
@@ -90,10 +59,10 @@ def subscribe():
     reject_unknown(data, ("eventType", "callbackUrl", "auth"))
     name = event_type(data)
     url = require_url(data, "callbackUrl", max_len=256)
-    auth = parse_auth(data.get("auth"))
+    auth = platform_auth(NAME, data.get("auth"))
     check_available(name)
     svc = services()
-    existing = svc.subscriptions.list(platform="accessrc", event=name)
+    existing = svc.subscriptions.list(platform=NAME, event=name)
     for demo in [s for s in existing if s.meta.get("demo")]:  # a demo row gives way: nothing of it carries over
         svc.remove_subscription(demo)
         existing.remove(demo)
@@ -104,7 +73,7 @@ def subscribe():
         sub.auth = auth
         svc.save_subscription(sub)
     else:
-        sub = svc.save_subscription(Subscription("accessrc", name, url, auth), new=True)
+        sub = svc.save_subscription(Subscription(NAME, name, url, auth), new=True)
     return ok({**_data(sub, "Webhook successfully subscribed"), "credentialsDropped": dropped})
 
 
@@ -114,7 +83,7 @@ def unsubscribe():
     reject_unknown(data, ("eventType",))
     name = event_type(data)
     svc = services()
-    existing = svc.subscriptions.list(platform="accessrc", event=name)
+    existing = svc.subscriptions.list(platform=NAME, event=name)
     if not existing:
         raise bad_request(f"no subscription for eventType {name}", "eventType")
     for sub in existing:
@@ -134,5 +103,5 @@ def lookup_values():
     if kind != "EventType":
         raise bad_request("data must be \"EventType\" (the only look-up the simulator knows)", "data")
     values = [{"value": s.name, "name": s.name, "availability": s.availability, "description": s.description}
-              for s in catalogue.events("accessrc")]
+              for s in catalogue.events(NAME)]
     return ok(values)

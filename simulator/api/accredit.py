@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .. import catalogue
-from ..auth import Auth
+from ..platforms.accredit import NAME, PLATFORM
 from ..subscriptions import Subscription
 from . import check_admin, json_body, reject_unknown, require_string, require_url, services
 from .errors import ACR_DUPLICATE, ACR_NO_SUBSCRIPTION, ACR_UNKNOWN_EVENT, ApiError, json_response
@@ -26,7 +26,7 @@ def _auth() -> None:
 def _event(data: dict) -> str:
     name = require_string(data, "event", "Event")
     try:
-        return catalogue.get_event(name, "accredit").name
+        return catalogue.get_event(name, NAME).name
     except catalogue.CatalogueError as exc:
         raise ApiError(400, f"No Notification Event Found: {exc}", "event", ACR_UNKNOWN_EVENT) from exc
 
@@ -45,7 +45,7 @@ def _iso(ts: float) -> str:
 
 def _get(sub_id: str) -> Subscription:
     sub = services().subscriptions.get(sub_id)
-    if sub is None or sub.platform != "accredit":
+    if sub is None or sub.platform != NAME:
         raise ApiError(400, f"No Subscription Found: {sub_id}", "id", ACR_NO_SUBSCRIPTION)
     return sub
 
@@ -53,7 +53,7 @@ def _get(sub_id: str) -> Subscription:
 @bp.get("/events")
 def list_events():
     return json_response([{"event": spec.name, "description": spec.description}
-                          for spec in catalogue.events("accredit")])
+                          for spec in catalogue.events(NAME)])
 
 
 @bp.post("")
@@ -64,18 +64,18 @@ def create():
     url = require_url(data, "callbackUrl", "CallbackUrl")
     tenant = require_string(data, "tenantId", "TenantId", max_len=128, required=False)
     svc = services()
-    for existing in svc.subscriptions.list(platform="accredit", event=event, url=url):
+    for existing in svc.subscriptions.list(platform=NAME, event=event, url=url):
         if existing.meta.get("tenantId") == tenant:
             raise ApiError(400, "A subscription with the same values already exists "
                            f"(id {existing.id})", "callbackUrl", ACR_DUPLICATE)
-    sub = Subscription("accredit", event, url, Auth("rsa"), meta={"tenantId": tenant} if tenant else {})
+    sub = Subscription(NAME, event, url, PLATFORM.default_auth(), meta={"tenantId": tenant} if tenant else {})
     svc.save_subscription(sub, new=True)
     return json_response(subscription_json(sub))
 
 
 @bp.get("")
 def list_subscriptions():
-    return json_response([subscription_json(s) for s in services().subscriptions.list(platform="accredit")])
+    return json_response([subscription_json(s) for s in services().subscriptions.list(platform=NAME)])
 
 
 @bp.get("/<sub_id>")
@@ -96,5 +96,5 @@ def trigger_sample():
     reject_unknown(data, FIELDS)
     event = _event(data)
     url = require_url(data, "callbackUrl", "CallbackUrl")
-    job = services().enqueue(event, url, Auth("rsa"), source="sample")
+    job = services().enqueue(event, url, PLATFORM.default_auth(), source="sample")
     return json_response({"jobId": job.id, "event": event, "callbackUrl": url})

@@ -51,25 +51,31 @@ def missing(field: str) -> ApiError:
     return ApiError(400, f"{field} is required", field, ACR_MISSING)
 
 
-def family(path: str) -> str:
-    if path.startswith("/api/webhookSubscription"):
-        return "accredit"
-    return "accessrc"
+def _accredit_error(status: int, message: str, field: str | None, acr_code: str | None) -> dict:
+    """Accredit's `{"code", "message"}` error body (its ACR codes), with our `field`."""
+    code = acr_code or (ACR_UNAUTHORISED if status == 401 else ACR_INTERNAL if status >= 500 else ACR_INVALID_INPUT)
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return body
 
 
-def envelope(status: int, message: str, field: str | None = None, acr_code: str | None = None,
-             path: str | None = None) -> dict:
-    if family(path if path is not None else request.path) == "accredit":
-        code = acr_code or (ACR_UNAUTHORISED if status == 401 else ACR_INTERNAL if status >= 500
-                            else ACR_INVALID_INPUT)
-        body: dict[str, Any] = {"code": code, "message": message}
-        if field:
-            body["field"] = field
-        return body
+def _accessrc_error(status: int, message: str, field: str | None, acr_code: str | None) -> dict:
+    """AccessRC's `{"error", "data", "status"}` envelope: also the simulator's own API's."""
     error: dict[str, Any] = {"code": status, "message": message, "type": TYPES.get(status, "Error")}
     if field:
         error["field"] = field
     return {"error": error, "data": None, "status": "failed"}
+
+
+ACCREDIT_API = "/api/webhookSubscription"  # Accredit's subscription API answers in its own error shape
+
+
+def envelope(status: int, message: str, field: str | None = None, acr_code: str | None = None,
+             path: str | None = None) -> dict:
+    path = path if path is not None else request.path
+    build = _accredit_error if path.startswith(ACCREDIT_API) else _accessrc_error
+    return build(status, message, field, acr_code)
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -6,7 +6,6 @@ from flask import Blueprint, request
 from ..delivery import profile_of
 from ..models import FINAL_STATES, STATES, Attempt, Job
 from ..services import RedeliveryRefused
-from ..store import _job_from_row
 from . import check_admin, query_int, services
 from .errors import ApiError, bad_request, json_response
 
@@ -49,35 +48,27 @@ def attempt_json(a: Attempt) -> dict:
             "response_headers": a.response_headers, "response_body": _text(a.response_body), "error": a.error}
 
 
+FILTERS = {"event": "event", "subscription_id": "subscription_id", "subscription": "subscription_id",
+           "status": "state", "state": "state", "platform": "platform", "source": "source"}  # query arg -> filter
+
+
 def query_jobs() -> tuple[list[tuple[int, Job]], dict]:
     """Jobs matching the filters; newest first (page back with before_id) or, with since_id, oldest first."""
-    where, args = [], []
-    filters = {"event": "event", "subscription_id": "subscription_id", "subscription": "subscription_id",
-               "status": "state", "state": "state", "platform": "platform", "source": "source"}
-    for arg, column in filters.items():
+    filters: dict[str, str] = {}
+    disagree = False  # two names of one filter with different values (status=a&state=b): nothing matches both
+    for arg, name in FILTERS.items():
         value = request.args.get(arg)
         if value:
-            if column == "state" and value not in STATES:
+            if name == "state" and value not in STATES:
                 raise bad_request(f"{arg} must be one of {', '.join(STATES)}", arg)
-            where.append(f"{column} = ?")
-            args.append(value)
+            disagree |= filters.setdefault(name, value) != value
     limit = query_int("limit", 50, 1, MAX_LIMIT)
     since_id = query_int("since_id", None)
     before_id = query_int("before_id", None)
     if since_id is not None and before_id is not None:
         raise bad_request("give since_id or before_id, not both", "since_id")
-    if since_id is not None:
-        where.append("seq > ?")
-        args.append(since_id)
-        order = "seq ASC"
-    else:
-        if before_id is not None:
-            where.append("seq < ?")
-            args.append(before_id)
-        order = "seq DESC"
-    sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT ?"
-    rows = services().store.execute(sql, [*args, limit]).fetchall()
-    jobs = [(row["seq"], _job_from_row(row)) for row in rows]
+    jobs = [] if disagree else services().store.query_jobs(**filters, after_seq=since_id, before_seq=before_id,
+                                                           limit=limit)
     page = {"limit": limit}
     if jobs:
         page["last_id"] = max(seq for seq, _ in jobs)
@@ -87,8 +78,7 @@ def query_jobs() -> tuple[list[tuple[int, Job]], dict]:
 
 
 def job_seq(job_id: str) -> int | None:
-    row = services().store.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return row[0] if row else None
+    return services().store.job_seq(job_id)
 
 
 def get_job_or_404(job_id: str) -> Job:
@@ -101,9 +91,7 @@ def get_job_or_404(job_id: str) -> Job:
 @bp.get("/jobs")
 def list_jobs():
     jobs, page = query_jobs()
-    counts = {state: 0 for state in STATES}
-    for row in services().store.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
-        counts[row[0]] = row[1]
+    counts = {state: 0 for state in STATES} | services().store.count_by_state()
     return json_response({"jobs": [job_json(job, seq) for seq, job in jobs], "page": page, "counts": counts})
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from .. import catalogue
-from ..delivery import DeliveryError, check_timeout, profile_names
+from .. import catalogue, platforms
+from ..delivery import DeliveryError, check_timeout
 from ..scheduler import ScheduleError, parse_schedule
 from ..services import FireError
 from ..subscriptions import Subscription
@@ -39,7 +39,7 @@ def _auth() -> None:
 @bp.get("/healthz")
 def healthz():
     svc = services()
-    svc.store.execute("SELECT 1").fetchone()
+    svc.store.ping()
     return json_response({"status": "ok", "queue": svc.queue.running, "scheduler": svc.scheduler.running,
                           "pending": svc.store.count_jobs("pending")})
 
@@ -141,8 +141,7 @@ def create_subscription():
         raise bad_request(f"{spec.name} is a {spec.platform} event, not {platform}", "platform")
     url = require_url(data, "url")
     auth = platform_auth(platform, data.get("auth"))
-    if platform == "accessrc":
-        check_available(spec.name)
+    check_available(spec.name)  # planned event types (AccessRC's list has them) need --allow-planned
     seed = optional_int(data, "seed", 0, 2**63 - 1)
     sub = Subscription(platform, spec.name, url, auth, seed=seed, overrides=_overrides(spec, data, seed),
                        schedule=_schedule(data), paused=_bool(data, "paused"),
@@ -328,7 +327,7 @@ ACTIONS = {
 def list_actions():
     def params(a: dict) -> list[str]:
         optional = ["url", "auth", "seed"]
-        if len(profile_names(catalogue.get_event(a["event"]).platform)) > 1:
+        if len(platforms.get(catalogue.get_event(a["event"]).platform).profiles) > 1:
             optional.append("profile")  # goes with url, like auth
         return sorted(a["params"]) + ([a["count"]] if a.get("count") else []) + optional
 

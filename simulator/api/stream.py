@@ -13,8 +13,7 @@ from typing import Callable
 
 from flask import Response, request, stream_with_context
 
-from ..models import DELIVERING
-from ..store import _job_from_row
+from ..models import DELIVERING, Job
 from . import services, stream_cursor
 from .errors import bad_request
 from .jobs import attempt_json, job_json
@@ -34,10 +33,10 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
         raise bad_request("max_seconds must be a number", "max_seconds") from None
     svc = services()
     store = svc.store
-    if since_attempt is None:
-        since_attempt = store.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0]
-    if since_seq is None:
-        since_seq = store.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
+    if since_attempt is None or since_seq is None:  # from now on
+        last_attempt, last_seq = store.feed_position()
+        since_attempt = last_attempt if since_attempt is None else since_attempt
+        since_seq = last_seq if since_seq is None else since_seq
 
     def events():
         nonlocal since_attempt, since_seq
@@ -48,34 +47,33 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
         while not svc.stopping.is_set() and time.monotonic() - started < max_seconds:
             out = []
 
-            def job_event(row) -> None:
-                mark = _mark(row)
-                if told.get(row["id"]) != mark:
-                    told[row["id"]] = mark
-                    out.append((f"{since_attempt}:{since_seq}", "job", shape(job_json(_job_from_row(row), row["seq"]))))
+            def job_event(seq: int, job: Job) -> None:
+                mark = _mark(job)
+                if told.get(job.id) != mark:
+                    told[job.id] = mark
+                    out.append((f"{since_attempt}:{since_seq}", "job", shape(job_json(job, seq))))
 
-            # Indexed look-ups only (a log of 100k jobs costs the same): new rows, rows in flight, new attempts.
-            for row in store.execute("SELECT * FROM jobs WHERE seq > ? ORDER BY seq LIMIT 500", (since_seq,)):
-                since_seq = row["seq"]
-                job_event(row)
-            in_flight = store.execute("SELECT * FROM jobs WHERE state = ?", (DELIVERING,)).fetchall()
-            for row in in_flight:
-                job_event(row)
+            # Indexed look-ups only (a log of 100k jobs costs the same): new jobs, jobs in flight, new attempts.
+            for seq, job in store.query_jobs(after_seq=since_seq, limit=500):
+                since_seq = seq
+                job_event(seq, job)
+            in_flight = store.query_jobs(state=DELIVERING, limit=None)
+            for seq, job in in_flight:
+                job_event(seq, job)
             attempted = set()
             for attempt in store.recent_attempts(since_attempt, 200):
                 since_attempt = attempt.id
-                row = store.execute("SELECT * FROM jobs WHERE id = ?", (attempt.job_id,)).fetchone()
-                job = shape(job_json(_job_from_row(row), row["seq"])) if row else None
-                if row is not None:
-                    told[row["id"]] = _mark(row)
-                    attempted.add(row["id"])
+                record = None
+                for seq, job in store.query_jobs(job_id=attempt.job_id, limit=1):
+                    record = shape(job_json(job, seq))
+                    told[job.id] = _mark(job)
+                    attempted.add(job.id)
                 out.append((f"{since_attempt}:{since_seq}", "attempt", {"attempt": shape(attempt_json(attempt)),
-                                                                        "job": job}))
-            now_in_flight = {row["id"] for row in in_flight}
+                                                                        "job": record}))
+            now_in_flight = {job.id for _, job in in_flight}
             for job_id in delivering - now_in_flight - attempted:  # left `delivering` without an attempt
-                row = store.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                if row is not None:
-                    job_event(row)
+                for seq, job in store.query_jobs(job_id=job_id, limit=1):
+                    job_event(seq, job)
             delivering = now_in_flight
             if len(told) > FORGET_AFTER:
                 told.clear()
@@ -93,6 +91,6 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _mark(row) -> tuple:
-    """What a client is told of a job row: a change in any of these is a new `job` event."""
-    return row["state"], row["attempts_made"], row["updated_at"]
+def _mark(job: Job) -> tuple:
+    """What a client is told of a job: a change in any of these is a new `job` event."""
+    return job.state, job.attempts_made, job.updated_at

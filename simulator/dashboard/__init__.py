@@ -165,7 +165,7 @@ def send():
     if "payload" not in data:
         raise ApiError(400, "payload is required (the JSON body to send)", "payload")
     body = catalogue.body_bytes(data["payload"])
-    auth = parse_auth(spec.platform, data.get("auth"))
+    auth = platform_auth(spec.platform, data.get("auth"))  # each platform's own terms, as the API takes it
     forge = data.get("forge_signature", False)
     if not isinstance(forge, bool):
         raise bad_request("forge_signature must be true or false", "forge_signature")
@@ -188,9 +188,6 @@ def send():
 def _delays(data: dict):
     delays = optional_delays(data)
     return delays if delays is not None else services().settings.retry_delays
-
-
-parse_auth = platform_auth  # the panel's auth is each platform's own terms, as the API takes it
 
 
 @lru_cache(maxsize=1)
@@ -228,5 +225,3 @@ def _light(record: dict) -> dict:
     """A log row without the bodies: the page fetches the whole job when it is opened."""
     return {k: v for k, v in record.items() if k not in ("body", "request_body", "response_body")}
 
-
-from . import readiness  # noqa: E402,F401  (its routes live on this blueprint)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from .. import platforms
 from ..auth import Auth
 from ..receiver import ReceiverConfig, ServerThread, create_receiver
 from ..subscriptions import Schedule, Subscription
@@ -126,7 +127,8 @@ def _demo_subscriptions(services, demo: Demo) -> None:
     now = time.time()
     for target_id, event, overrides, schedule in DEMO_SUBSCRIPTIONS:
         target = next(t for t in demo.targets if t.id == target_id)
-        if target.platform == "accessrc" and repo.list(platform="accessrc", event=event):
+        if platforms.get(target.platform).one_subscription_per_event and \
+                repo.list(platform=target.platform, event=event):
             continue  # the user's own AccessRC subscription (one per event type) stays; no demo beside it
         sub = Subscription(target.platform, event, demo.target_url(target_id), target.auth, overrides=dict(overrides),
                            schedule=schedule, paused=schedule is not None, meta={"demo": True})

@@ -1,1 +1,5 @@
-"""Scenario files (schema, loader with file:line:column errors), the runner, faults, reports and conformance."""
+"""Scenario files and their runs, without Flask.
+
+loader (positions, refs, validation) → Scenario and Steps; runner (faults, checks) → results; reports and
+conformance read the results. The HTTP edge is simulator/api/scenario_runs.py.
+"""

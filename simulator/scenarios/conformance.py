@@ -11,16 +11,17 @@ pair, every row runs once per target with `${EVENT}` set, and no check posts an 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .. import catalogue
 from ..auth import Auth
+from ..config import Settings
 from . import faults
 from .loader import Scenario, ScenarioFileError, Step, load_file
-from .runner import Runner, ScenarioResult, StepResult
+from .results import ScenarioResult, StepResult
+from .runner import Runner
 
 PLATFORMS = ("accessrc", "accredit", "reachfive")
 ROWS = (
@@ -125,6 +126,7 @@ class Verdict:
     strict: bool
     rows: list[Row]
     results: list[ScenarioResult]
+    complete: bool = True  # False: the run was stopped before every row was checked (no verdict then)
 
     @property
     def url(self) -> str:
@@ -137,25 +139,22 @@ class Verdict:
     @property
     def ready(self) -> bool:
         """Every documented check passed (and, when strict, every inferred one too)."""
-        return bool(self.applicable) and all(r.state in ("pass", "warn") for r in self.applicable)
+        return self.complete and bool(self.applicable) and all(r.state in ("pass", "warn") for r in self.applicable)
 
     @property
     def ready_strict(self) -> bool:
         """What the verdict would be with --strict: no check failed, documented or inferred."""
-        return bool(self.applicable) and all(r.state == "pass" for r in self.applicable)
+        return self.complete and bool(self.applicable) and all(r.state == "pass" for r in self.applicable)
 
     @property
     def advice(self) -> list[tuple[Row, Check]]:
         return [(r, c) for r in self.rows for c in r.checks if c.state == "warn"]
 
 
-ENV_SCENARIOS_DIR = "ACCESSRC_SIM_SCENARIOS_DIR"
-
-
 def default_dir() -> Path:
-    """The scenarios folder: env ACCESSRC_SIM_SCENARIOS_DIR, else the shipped scenarios/ next to the package (a
-    checkout or an editable install)."""
-    configured = os.environ.get(ENV_SCENARIOS_DIR)
+    """The scenarios folder: env ACCESSRC_SIM_SCENARIOS_DIR (read by config), else the shipped scenarios/ next to
+    the package (a checkout or an editable install)."""
+    configured = Settings.load().scenarios_dir
     return Path(configured) if configured else Path(__file__).resolve().parents[2] / "scenarios"
 
 
@@ -249,10 +248,13 @@ def _unruled(steps: list[Step]) -> list[str]:
 
 
 def run(p: Plan, runner: Runner, on_row: Callable[[Row, list[ScenarioResult]], None] | None = None) -> Verdict:
-    """Run every row (each once per target); `on_row` sees each row as it is finished. Strict when the runner is."""
+    """Run every row (each once per target); `on_row` sees each row as it is finished. Strict when the runner is.
+    A stopped runner ends the run: the row it was checking is left out and the verdict is incomplete."""
     rows, results = [], []
     several = len(p.targets) > 1
     for planned in p.rows:
+        if runner.stopped:
+            break
         if not planned.runs:
             row, done = Row(planned.id, planned.title, "n/a", [planned.reason]), []
         else:
@@ -261,6 +263,9 @@ def run(p: Plan, runner: Runner, on_row: Callable[[Row, list[ScenarioResult]], N
                 result = runner.run_scenario(scenario)
                 done.append(result)
                 checks.extend(_check(step, target.event) for step in result.steps if step.counted or step.skipped)
+            if runner.stopped:
+                results.extend(done)
+                break
             prefix = (lambda c: f"[{c.event}] ") if several else (lambda c: "")
             mixed = len({c.source for c in checks if c.source}) > 1  # then each line says which of its checks is ours
             suffix = (lambda c: "  (inferred)" if c.source == "inferred" else "") if mixed else (lambda c: "")
@@ -270,7 +275,8 @@ def run(p: Plan, runner: Runner, on_row: Callable[[Row, list[ScenarioResult]], N
         results.extend(done)
         if on_row:
             on_row(row, done)
-    return Verdict(p.platform, p.targets, p.auth, p.timeout, runner.strict, rows, results)
+    return Verdict(p.platform, p.targets, p.auth, p.timeout, runner.strict, rows, results,
+                   complete=len(rows) == len(p.rows))
 
 
 def _check(step: StepResult, event: str) -> Check:

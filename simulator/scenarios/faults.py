@@ -2,19 +2,17 @@
 signing, broken JSON, a dropped required field, a wrong Content-Type, an oversized body.
 
 Pure: a body and its correct headers in, the faulty body and headers out. Sending and recording is the runner's job.
+FAULTS is the table of every fault a scenario step can name: adding one is one entry (and its name in schema.json).
 """
 from __future__ import annotations
 
-import base64
 import json
 import secrets
-import string
-from functools import lru_cache
+from dataclasses import dataclass
+from typing import Callable
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from .. import catalogue, signing
-from ..auth import Auth
+from .. import catalogue
+from ..auth import Auth, flip_char
 from ..catalogue import paths
 
 DEFAULT_OVERSIZE = 2 * 1024 * 1024  # bytes; far above any realistic notification of these platforms
@@ -25,88 +23,36 @@ class FaultError(ValueError):
     """A fault that cannot be built for this auth or payload."""
 
 
-def credential_headers(auth: Auth) -> list[str]:
-    """Header names that carry the credential of `auth`."""
-    return {"rsa": ["X-Signature"], "hmac": ["x-signature"], "header": [auth.header_name or "x-api-key"],
-            "basic": ["Authorization"], "authorization": ["Authorization"]}.get(auth.kind, [])
-
-
-def _find(headers: dict, name: str) -> str | None:
-    return next((h for h in headers if h.lower() == name.lower()), None)
-
-
-def _flip_char(text: str) -> str:
-    """The same text with its last alphanumeric character changed: same length and form, wrong value."""
-    for i in range(len(text) - 1, -1, -1):
-        c = text[i]
-        if c.isalnum():
-            alphabet = string.digits if c.isdigit() else string.ascii_lowercase if c.islower() else \
-                string.ascii_uppercase
-            return text[:i] + alphabet[(alphabet.index(c) + 1) % len(alphabet)] + text[i + 1:]
-    return text + "x"
-
-
-def bad_signature(auth: Auth, headers: dict) -> dict:
-    """The credential with one detail wrong: a signature with one bit flipped, a key/password/token off by a char."""
-    out = dict(headers)
-    name = _find(out, credential_headers(auth)[0]) if credential_headers(auth) else None
+def _credential(auth: Auth, headers: dict, fault: str) -> str:
+    """The name under which `headers` carry the credential of `auth` (as sent), or FaultError."""
+    wanted = auth.credential_header
+    name = next((h for h in headers if wanted and h.lower() == wanted.lower()), None)
     if name is None:
-        raise FaultError(f"bad_signature needs credentials; auth kind is {auth.kind}")
-    value = out[name]
-    if auth.kind == "rsa":
-        raw = bytearray(base64.b64decode(value))
-        raw[-1] ^= 0x01
-        out[name] = base64.b64encode(bytes(raw)).decode("ascii")
-    elif auth.kind == "basic":
-        user_pass = base64.b64decode(value.split(" ", 1)[1]).decode("utf-8")
-        out[name] = signing.basic_value(*_split_basic(_flip_char(user_pass)))
-    else:
-        out[name] = _flip_char(value)
-    return out
+        raise FaultError(f"{fault} needs credentials; auth kind is {auth.kind}")
+    return name
 
 
-def _split_basic(text: str) -> tuple[str, str]:
-    user, _, password = text.partition(":")
-    return user, password
+def bad_signature(auth: Auth, headers: dict) -> tuple[dict, list[str]]:
+    """The credential with one detail wrong: a signature with one bit flipped, a key/password/token off by a char.
+    Returns the headers and the fake values to mask (a wrong static credential is still credential-like)."""
+    name = _credential(auth, headers, "bad_signature")
+    out = dict(headers)
+    out[name] = auth.how.bad(auth, out[name])
+    return out, [] if auth.how.covers_body else [out[name]]
 
 
 def missing_signature(auth: Auth, headers: dict) -> dict:
-    names = {n.lower() for n in credential_headers(auth)}
-    if not names:
-        raise FaultError(f"missing_signature needs credentials; auth kind is {auth.kind}")
-    return {k: v for k, v in headers.items() if k.lower() not in names}
-
-
-@lru_cache(maxsize=1)
-def _foreign_key() -> rsa.RSAPrivateKey:
-    """Another RSA key pair, made once per process: a well-formed signature by the wrong sender."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = _credential(auth, headers, "missing_signature")
+    return {k: v for k, v in headers.items() if k != name}
 
 
 def wrong_key(auth: Auth, headers: dict, body: bytes) -> tuple[dict, list[str]]:
     """Well-formed credentials of someone else: another RSA key, another HMAC secret, another key/password/token.
     Returns the headers and the fake secrets (to mask them in the record)."""
+    name = _credential(auth, headers, "wrong_key")
     out = dict(headers)
-    token = secrets.token_urlsafe(18)
-    name = _find(out, credential_headers(auth)[0]) if credential_headers(auth) else None
-    if name is None:
-        raise FaultError(f"wrong_key needs credentials; auth kind is {auth.kind}")
-    if auth.kind == "rsa":
-        out[name] = signing.rsa_sign(_foreign_key(), body, auth.rsa_padding)
-        return out, []
-    if auth.kind == "hmac":
-        other = "not-" + token
-        out[name] = signing.hmac_signature(other, body)
-        return out, [other]
-    if auth.kind == "basic":
-        out[name] = signing.basic_value(auth.username or "", token)
-        return out, [token, out[name]]
-    if auth.kind == "authorization":
-        scheme = (auth.authorization or "").split(" ", 1)[0] if " " in (auth.authorization or "") else ""
-        out[name] = f"{scheme} {token}" if scheme else token
-        return out, [out[name]]
-    out[name] = token
-    return out, [token]
+    out[name], fakes = auth.how.foreign(auth, body, secrets.token_urlsafe(18))
+    return out, fakes
 
 
 def tampered_payload(event: str, payload: dict, tamper: str | None, seed: int | None) -> dict:
@@ -122,7 +68,7 @@ def tampered_payload(event: str, payload: dict, tamper: str | None, seed: int | 
             return changed
         if tamper:
             value = paths.get(payload, path)
-            paths.set_path(changed, path, _flip_char(value) if isinstance(value, str) else value + 1)
+            paths.set_path(changed, path, flip_char(value) if isinstance(value, str) else value + 1)
             return changed
     raise FaultError(f"no field of {event} can be changed to tamper with the body")
 
@@ -155,9 +101,105 @@ def oversized(payload: dict, size: int) -> bytes:
     return catalogue.body_bytes({**payload, "_padding": "x" * pad})
 
 
-BODY_FAULTS = ("tampered_body", "malformed_json", "missing_required_field", "wrong_content_type", "oversized_body")
-CREDENTIAL_FAULT_NAMES = ("bad_signature", "missing_signature", "wrong_key")
-NAMES = CREDENTIAL_FAULT_NAMES + BODY_FAULTS
+@dataclass
+class Genuine:
+    """The genuine request a fault starts from (`body`, its `headers`, its `payload`) and the step's options.
+    `resign(body)` gives correct headers for new bytes, for faults that must reach the receiver's parser, not its
+    auth check."""
+
+    event: str
+    auth: Auth
+    headers: dict
+    body: bytes
+    payload: dict
+    resign: Callable[[bytes], dict]
+    tamper: str | None = None
+    seed: int | None = None
+    field: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+
+
+Faulty = tuple[bytes, dict, dict | None, list[str]]  # body, headers, payload (None: not JSON), fakes to mask
+
+
+def _bad_signature(g: Genuine) -> Faulty:
+    headers, fakes = bad_signature(g.auth, g.headers)
+    return g.body, headers, g.payload, fakes
+
+
+def _missing_signature(g: Genuine) -> Faulty:
+    return g.body, missing_signature(g.auth, g.headers), g.payload, []
+
+
+def _wrong_key(g: Genuine) -> Faulty:
+    headers, fakes = wrong_key(g.auth, g.headers, g.body)
+    return g.body, headers, g.payload, fakes
+
+
+def _tampered_body(g: Genuine) -> Faulty:
+    payload = tampered_payload(g.event, g.payload, g.tamper, g.seed)
+    return catalogue.body_bytes(payload), g.headers, payload, []
+
+
+def _malformed_json(g: Genuine) -> Faulty:
+    body = malformed(g.body)
+    return body, g.resign(body), None, []
+
+
+def _missing_required_field(g: Genuine) -> Faulty:
+    payload, _ = without_required(g.event, g.payload, g.field)
+    body = catalogue.body_bytes(payload)
+    return body, g.resign(body), payload, []
+
+
+def _wrong_content_type(g: Genuine) -> Faulty:
+    headers = dict(g.headers)
+    name = next(h for h in headers if h.lower() == "content-type")
+    headers[name] = g.content_type or DEFAULT_WRONG_CONTENT_TYPE
+    return g.body, headers, g.payload, []
+
+
+def _oversized_body(g: Genuine) -> Faulty:
+    body = oversized(g.payload, int(g.size or DEFAULT_OVERSIZE))
+    return body, g.resign(body), None, []
+
+
+CREDENTIALS = "credentials"  # the answer to a fault of credentials: the platform's statuses for refused ones
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One kind of fault: how a correct receiver answers it, how its request is made, the step fields it alone
+    takes. `make` builds one faulty request from a genuine one; None: the runner sends a sequence (its own table)."""
+
+    name: str
+    answer: tuple | str  # statuses (200, "2xx") or CREDENTIALS
+    make: Callable[[Genuine], Faulty] | None = None
+    options: tuple[str, ...] = ()
+    resends: bool = False  # may resend an earlier step (`of: NAME`)
+
+    @property
+    def credentials(self) -> bool:
+        """A fault in the credentials (or in bytes they cover): it needs credentials to be sent, and is refused
+        as they are."""
+        return self.answer == CREDENTIALS
+
+
+FAULTS: dict[str, Fault] = {f.name: f for f in (
+    Fault("bad_signature", CREDENTIALS, _bad_signature),
+    Fault("missing_signature", CREDENTIALS, _missing_signature),
+    Fault("wrong_key", CREDENTIALS, _wrong_key),
+    Fault("tampered_body", CREDENTIALS, _tampered_body, ("tamper",)),
+    Fault("duplicate", ("2xx",), resends=True),
+    Fault("replay", ("2xx",), options=("after",), resends=True),
+    Fault("out_of_order", ("2xx",), options=("earlier", "later")),
+    Fault("malformed_json", (400,), _malformed_json),
+    Fault("missing_required_field", (400,), _missing_required_field, ("field",)),
+    Fault("wrong_content_type", (400, 415), _wrong_content_type, ("content_type",)),
+    Fault("oversized_body", (400, 413), _oversized_body, ("size",)),
+)}
+NAMES = tuple(name for name, fault in FAULTS.items() if fault.make)  # the faults of one request, built here
 
 
 def build(kind: str, event: str, auth: Auth, headers: dict, body: bytes, payload: dict, resign, *,
@@ -167,34 +209,8 @@ def build(kind: str, event: str, auth: Auth, headers: dict, body: bytes, payload
     payload (None when not JSON), and the fake credentials to mask. `resign(body)` gives correct headers for new
     bytes, for faults that must reach the receiver's parser, not its auth check. Used by the scenario runner and
     `simulator.testing`."""
-    fakes: list[str] = []
-    if kind == "bad_signature":
-        headers = bad_signature(auth, headers)
-        if auth.kind not in ("rsa", "hmac"):  # a wrong credential is still credential-like: masked
-            fakes = [v for k, v in headers.items() if k.lower() in {h.lower() for h in credential_headers(auth)}]
-    elif kind == "missing_signature":
-        headers = missing_signature(auth, headers)
-    elif kind == "wrong_key":
-        headers, fakes = wrong_key(auth, headers, body)
-    elif kind == "tampered_body":
-        payload = tampered_payload(event, payload, tamper, seed)
-        body = catalogue.body_bytes(payload)
-    elif kind == "malformed_json":
-        body = malformed(body)
-        headers = resign(body)
-        payload = None
-    elif kind == "missing_required_field":
-        payload, _ = without_required(event, payload, field)
-        body = catalogue.body_bytes(payload)
-        headers = resign(body)
-    elif kind == "wrong_content_type":
-        headers = dict(headers)
-        name = next(h for h in headers if h.lower() == "content-type")
-        headers[name] = content_type or DEFAULT_WRONG_CONTENT_TYPE
-    elif kind == "oversized_body":
-        body = oversized(payload, int(size or DEFAULT_OVERSIZE))
-        headers = resign(body)
-        payload = None
-    else:
+    fault = FAULTS.get(kind)
+    if fault is None or fault.make is None:
         raise FaultError(f"fault must be one of {', '.join(NAMES)}, got {kind!r}")
-    return body, headers, payload, fakes
+    return fault.make(Genuine(event, auth, headers, body, payload, resign, tamper=tamper, seed=seed, field=field,
+                              content_type=content_type, size=size))

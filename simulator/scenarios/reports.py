@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from .loader import Scenario
-from .runner import MISSING, ScenarioResult, StepResult
+from .results import MISSING, ScenarioResult, StepResult
 
 
 def summary_line(results: list[ScenarioResult]) -> str:

@@ -7,41 +7,39 @@
     GET  /api/scenario-runs/<id>?since=N    the run's steps from index N (poll for live progress)
 
 Admin key required (x-api-key or Authorization: Bearer). Only shipped files or posted text are run: a request
-never names a path outside the scenarios folder. Registered by simulator/app.py: `app.register_blueprint(bp)`.
+never names a path outside the scenarios folder. Runs live in the services' run registry (simulator/runs.py), which
+`Services.stop()` stops.
 """
 from __future__ import annotations
 
-import threading
-import time
-import uuid
-from collections import OrderedDict
 from pathlib import Path
 
 from flask import Blueprint, current_app, request
 
-from ..api import check_admin, json_body, optional_object, reject_unknown, remember_run, require_url, services
-from ..api.errors import ApiError, bad_request, json_response
-from . import conformance
-from .loader import SUFFIXES, ScenarioFileError, load_file, load_text
-from .runner import Runner, StepResult
+from ..runs import Run
+from ..scenarios import conformance
+from ..scenarios.loader import SUFFIXES, Scenario, ScenarioFileError, load_file, load_text
+from ..scenarios.results import StepResult
+from ..scenarios.runner import Runner
+from ..signing import KeyPair
+from . import check_admin, json_body, optional_object, reject_unknown, require_url, services
+from .errors import ApiError, bad_request, json_response
 
 bp = Blueprint("scenarios", __name__, url_prefix="/api")
 
-MAX_RUNS = 100  # finished runs kept in memory, oldest dropped first
 MAX_TEXT = 256 * 1024
-EXTENSION = "accessrc_sim_scenario_runs"
 
 
-class _Run:
-    def __init__(self, scenario):
-        self.id = str(uuid.uuid4())
+class ScenarioRun(Run):
+    """One scenario run, its step results as they come (polled with `since`)."""
+
+    kind = "scenario"
+    kept = 100  # finished runs kept in memory, oldest dropped first
+
+    def __init__(self, scenario: Scenario):
+        super().__init__()
         self.scenario = scenario
-        self.status = "running"
         self.steps: list[dict] = []
-        self.error: str | None = None
-        self.started_at = time.time()
-        self.finished_at: float | None = None
-        self.lock = threading.Lock()
 
     def add(self, res: StepResult) -> None:
         with self.lock:
@@ -58,13 +56,15 @@ class _Run:
                 "url": sc.url, "started_at": self.started_at, "finished_at": self.finished_at,
                 "passed": passed, "failed": failed, "warned": warned,
                 "summary": f"{passed} passed, {failed} failed" + (f", {warned} warned" if warned else ""),
-                "error": self.error,
+                "error": self.error, "stopped": self.stopped,
                 "result": None if self.status == "running" else "failed" if failed or self.error else "passed",
                 "next_since": since + len(steps), "steps": steps}
 
-
-def _runs() -> "OrderedDict[str, _Run]":
-    return current_app.extensions.setdefault(EXTENSION, OrderedDict())
+    def work(self, store, keys: KeyPair) -> None:
+        """Run the scenario (on the registry's thread), stopping before the next step when the stop flag is set."""
+        runner = Runner(store, keys=keys, on_step=lambda sc, res: self.add(res), stop_flag=self.stop_flag)
+        if runner.run_scenario(self.scenario).stopped:
+            self.cut_short("its last step")
 
 
 def _scenarios_dir() -> Path:
@@ -115,24 +115,10 @@ def start_run():
                 "error": {"code": 400, "message": "the scenario has problems; nothing was sent",
                           "type": "BadRequest", "field": "scenario", "problems": exc.problems}}
         return json_response(body, 400)
-    run = _Run(scenario)
-    remember_run(EXTENSION, run, MAX_RUNS)
     svc = services()
-    thread = threading.Thread(target=_execute, args=(run, svc.store, svc.keys), daemon=True,
-                              name=f"scenario-run-{run.id[:8]}")
-    thread.start()
+    run = ScenarioRun(scenario)
+    svc.runs.start(run, lambda: run.work(svc.store, svc.keys))
     return json_response({"status": "success", "data": run.to_dict()}, 202)
-
-
-def _execute(run: _Run, store, keys) -> None:
-    try:
-        runner = Runner(store, keys=keys, on_step=lambda sc, res: run.add(res))
-        runner.run_scenario(run.scenario)
-    except Exception as exc:  # a crash must end the run visibly, never leave it "running"
-        run.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        run.finished_at = time.time()
-        run.status = "finished"
 
 
 def _shipped(name) -> Path:
@@ -151,14 +137,14 @@ def _shipped(name) -> Path:
 
 @bp.get("/scenario-runs")
 def list_runs():
-    runs = list(_runs().values())[::-1]
     return json_response({"status": "success", "data": [
-        {k: v for k, v in r.to_dict(since=len(r.steps)).items() if k != "steps"} for r in runs]})
+        {k: v for k, v in r.to_dict(since=len(r.steps)).items() if k != "steps"}
+        for r in services().runs.list(ScenarioRun.kind)]})
 
 
 @bp.get("/scenario-runs/<run_id>")
 def get_run(run_id: str):
-    run = _runs().get(run_id)
+    run = services().runs.get(ScenarioRun.kind, run_id)
     if run is None:
         raise ApiError(404, f"no scenario run {run_id!r}", "id")
     raw = request.args.get("since", "0")

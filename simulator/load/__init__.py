@@ -4,8 +4,8 @@ Open loop: request i is due at start + i/rate, whatever happened to the ones bef
 up as latency and failures instead of quietly lowering the rate. `concurrency` worker threads share the slots
 and send each event with the core's `post()` (exact bytes, no redirects, outbound guard). The event of a slot
 is generated and signed just before it: by the worker itself, or, for RSA-signed events at higher rates, by
-signing processes (`simulator.load_signers`) that keep ~0.7 ms of RSA per event off the posting process.
-Generation draws Faker's slow fields from pools made once (`simulator.load_events`), so a payload costs tens of
+signing processes (`simulator.load.signers`) that keep ~0.7 ms of RSA per event off the posting process.
+Generation draws Faker's slow fields from pools made once (`simulator.load.events`), so a payload costs tens of
 microseconds instead of ~1 ms. Bounded: at most `max_requests`
 requests, no new request after `duration` (+1 s grace for a late slot); each one ends within `timeout`.
 Load mode does not write to the SQLite delivery log (see the README); failures are tallied and sampled.
@@ -25,11 +25,11 @@ from typing import Callable
 
 import requests
 
-from . import catalogue, delivery, transport
-from .auth import Auth
-from .load_events import Built, FakerPools, LoadError, PayloadSource, build_event
-from .load_signers import MAX_SIGNERS, SignerPool, default_signers
-from .signing import KeyPair
+from .. import catalogue, delivery, platforms, transport
+from ..auth import Auth
+from .events import Built, FakerPools, LoadError, PayloadSource, build_event
+from .signers import MAX_SIGNERS, SignerPool, default_signers
+from ..signing import KeyPair
 
 MAX_RATE = 10_000.0  # requests per second
 MAX_DURATION = 3600.0  # seconds
@@ -160,7 +160,7 @@ class LoadRun:
                                              delays=(), timeout=plan.timeout, source="load", profile=plan.profile)
         except delivery.DeliveryError as exc:  # bad URL, refused by the outbound guard, bad timeout
             raise LoadError(str(exc)) from exc
-        if self.spec.platform == "accredit" and keys is None:
+        if platforms.get(self.spec.platform).signs_with_keys and keys is None:
             raise LoadError("Accredit events are RSA-signed: the key pair is needed")
         self.keys = keys
         self.clock, self.sleep = clock, sleep

@@ -1,4 +1,4 @@
-"""`accessrc-sim load`: the Click edge of simulator.load (registered by simulator.cli; import it through there)."""
+"""`accessrc-sim load`: the Click edge of simulator.load."""
 from __future__ import annotations
 
 import json
@@ -7,12 +7,14 @@ import sys
 
 import click
 
-from . import catalogue, delivery
-from .cli import EXIT_FAILED, EXIT_OK, UsageProblem, auth_options, build_auth, keys_option, make_payload, \
-    open_keys, parse_sets, payload_options
-from .load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, LoadRun, \
+from .. import catalogue, delivery, platforms
+from ..load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, LoadRun, \
     run_load
-from .load_signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
+from ..load.signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
+from .errors import EXIT_FAILED, EXIT_OK, UsageProblem
+from .files import open_keys
+from .options import auth_options, build_auth, keys_option, payload_options
+from .payloads import make_payload, parse_sets
 
 
 class Number(click.FloatRange):
@@ -91,7 +93,7 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
 @auth_options
 @click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
               help="Seconds to wait for each answer.")
-@click.option("--profile", type=click.Choice(delivery.PROFILE_NAMES), default=None,
+@click.option("--profile", type=click.Choice(platforms.PROFILE_NAMES), default=None,
               help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds X-JobId/X-JobAttempt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress line).")
 @keys_option
@@ -109,7 +111,7 @@ def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, see
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     plan = LoadPlan(spec.name, url, rate, duration, concurrency, max_requests, timeout, auth, parse_sets(sets), count,
                     force, seed, signers, profile)
-    keys = open_keys(keys_dir) if spec.platform == "accredit" else None
+    keys = open_keys(keys_dir) if platforms.get(spec.platform).signs_with_keys else None
     tty = sys.stdout.isatty() and not as_json
 
     def progress(snap: dict) -> None:

@@ -1,6 +1,6 @@
 """Fresh events for load mode: payloads from pooled Faker values, and one event built (job id, body, headers).
 
-Shared by the worker threads of a load run and by its signing processes (simulator.load_signers), so both
+Shared by the worker threads of a load run and by its signing processes (simulator.load.signers), so both
 build an event the same way.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any, Callable, NamedTuple
 
 from faker import Faker
 
-from . import catalogue, delivery
-from .catalogue.base import GenContext
-from .models import Job, new_job_id
-from .signing import KeyPair
+from .. import catalogue, delivery
+from ..catalogue.base import GenContext
+from ..models import Job, new_job_id
+from ..signing import KeyPair
 
 POOL_SIZE = 512  # values per pooled Faker call
 VALIDATED_UP_FRONT = 20  # payloads checked against the event schema before the clock starts

@@ -10,7 +10,7 @@ Each process has one socket to the parent. The parent asks for a batch of slots,
 first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
 ahead of the posting threads than a few batches (so a slow receiver does not leave a pile of stale events).
 The child answers with the `Built` events of those slots. A child is a fresh interpreter
-(`python -m simulator.load_signers FD`, never a fork: the parent has threads; not multiprocessing's spawn either,
+(`python -m simulator.load.signers FD`, never a fork: the parent has threads; not multiprocessing's spawn either,
 which re-runs the parent's main script and fails when there is none, e.g. `python -`), in a session of its own
 (Ctrl-C is the parent's to handle), talking over one end of a socketpair. It gets its settings and the private key
 over that socket, never on a command line, and exits when the socket closes, so it cannot outlive its parent.
@@ -30,9 +30,9 @@ from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 
-from .load_events import Built, FakerPools, LoadError, PayloadSource, build_event
-from .models import Job
-from .signing import KeyPair
+from .events import Built, FakerPools, LoadError, PayloadSource, build_event
+from ..models import Job
+from ..signing import KeyPair
 
 BATCH_SECONDS = 0.005  # a batch holds the slots of this much time (at least 1, at most MAX_BATCH events)
 MAX_BATCH = 16
@@ -44,7 +44,7 @@ PROCESS_SIGNING_FROM = 300.0  # requests per second: below this, the worker thre
 MAX_SIGNERS = 16
 WARM_UP = 8  # events a process builds before it says ready: fills its Faker pools, loads OpenSSL's key
 SUPPORTED = os.name == "posix"  # the child inherits its socket by pass_fds, which Windows does not have
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds `simulator`, for the child's path
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds `simulator`, for the child's path
 
 
 def default_signers(rsa: bool, rate: float, cpus: int | None) -> int:
@@ -131,7 +131,7 @@ class SignerPool:
                 parent_end, child_end = socket.socketpair()
                 with parent_end, child_end:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", "simulator.load_signers", str(child_end.fileno())],
+                        [sys.executable, "-m", "simulator.load.signers", str(child_end.fileno())],
                         pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True)
                     conn = Connection(os.dup(parent_end.fileno()))
                 self.procs.append(proc)
@@ -268,5 +268,5 @@ def _exit_code(procs: list[subprocess.Popen], wait_s: float = 1.0) -> str:
         time.sleep(0.01)
 
 
-if __name__ == "__main__":  # a signing process: python -m simulator.load_signers FD
+if __name__ == "__main__":  # a signing process: python -m simulator.load.signers FD
     child_main(int(sys.argv[1]))

@@ -13,9 +13,12 @@ import sys
 
 import click
 
-from . import __version__, delivery
-from .config import ENV_API_KEY
-from .delivery import DeliveryError
+from .. import __version__, delivery
+from ..config import ENV_API_KEY, Settings
+from ..delivery import DeliveryError
+from .errors import UsageProblem
+from .files import check_db, open_keys
+from .options import db_option, keys_option
 
 STOP_TIMEOUT = 30.0
 CONNECTION_LIMIT = 1000  # open connections; beyond it waitress stops accepting until some close
@@ -65,14 +68,23 @@ def login_url(host: str, port: int, token: str) -> str:
     return f"http://{host}:{port}/?token={token}"
 
 
+def serve_settings(db_path: str, keys_dir: str, retry_delays: str | None, timeout: float | None) -> Settings:
+    """The server's one Settings: defaults, environment, flags; the delays and the timeout checked here, once."""
+    try:
+        delays = delivery.parse_delays(retry_delays)
+        if timeout is not None:
+            timeout = delivery.check_timeout(timeout)
+    except DeliveryError as exc:
+        raise UsageProblem(str(exc)) from exc
+    return Settings.load(db_path=db_path, keys_dir=keys_dir, retry_delays=delays, timeout=timeout)
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port to listen on (0: any free port, printed at start).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="ACCESSRC_SIM_DB",
-              default="accessrc-sim.db", show_default=True, help="SQLite file: subscriptions, jobs, attempts.")
-@click.option("--keys-dir", type=click.Path(file_okay=False), envvar="ACCESSRC_SIM_KEYS_DIR", default="keys",
-              show_default=True, help="Folder of the Accredit RSA key pair, created on first use.")
+@db_option(help="SQLite file: subscriptions, jobs, attempts.")
+@keys_option(help="Folder of the Accredit RSA key pair, created on first use.")
 @click.option("--retry-delays", metavar="LIST", help="Seconds before each retry, e.g. 0,0,0,0,0 "
               f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}; ReachFive never retries].")
 @click.option("--timeout", type=float, help=f"Seconds to wait for each answer [default: {delivery.DEFAULT_TIMEOUT:g}].")
@@ -105,19 +117,14 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     """
     from waitress.server import create_server
 
-    from .app import create_app
-    from .cli import UsageProblem, check_db, open_keys
-    from .dashboard.demo import serve_demo
-    from .api.session import EXTENSION as SESSIONS
-    from .services import EXTENSION
-    from .store import DatabaseInUse, lock_for_serving
+    from ..api.session import EXTENSION as SESSIONS
+    from ..app import create_app
+    from ..dashboard.demo import serve_demo
+    from ..services import EXTENSION
+    from ..store import DatabaseInUse, lock_for_serving
 
-    try:
-        delays = delivery.parse_delays(retry_delays)
-        if timeout is not None:
-            delivery.check_timeout(timeout)
-    except DeliveryError as exc:
-        raise UsageProblem(str(exc)) from exc
+    settings = serve_settings(db_path, keys_dir, retry_delays, timeout)
+    db_path, keys_dir = settings.db_path, settings.keys_dir
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # streams hold threads by design
@@ -131,9 +138,9 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
         raise UsageProblem(f"--db {db_path}: cannot lock it ({db_path}.lock): {exc.strerror or exc}") from exc
     open_keys(keys_dir)
     try:
-        app = create_app({"DB_PATH": db_path, "KEYS_DIR": keys_dir, "ALLOW_PLANNED": allow_planned,
-                          "RETRY_DELAYS": delays, "TIMEOUT": timeout, "DELIVERY_THREADS": delivery_threads,
-                          "START_WORKERS": False, "NO_AUTH_LOCAL": no_auth_local, "RETENTION_DAYS": retention})
+        app = create_app({"ALLOW_PLANNED": allow_planned, "DELIVERY_THREADS": delivery_threads,
+                          "START_WORKERS": False, "NO_AUTH_LOCAL": no_auth_local, "RETENTION_DAYS": retention},
+                         settings=settings)
     except sqlite3.Error as exc:
         raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]
@@ -176,7 +183,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
         click.echo(f"retention: jobs that finished more than {retention:g} day(s) ago are deleted, now and every hour")
     if services.settings.api_key_generated:
         click.echo(new_key_line)
-    elif app.config["API_KEY"]:
+    elif settings.api_key:
         click.echo(f"admin API key: from {ENV_API_KEY}")
     else:
         click.echo(f"admin API key: the one generated at first start or by `admin-key --rotate` (only its hash is "

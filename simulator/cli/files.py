@@ -1,0 +1,71 @@
+"""The files `--db` and `--keys-dir` name: opened, or refused with exit 2 before anything is written."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+from .. import signing
+from .errors import UsageProblem
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_db(db_path: str | Path) -> None:
+    """Refuse a --db that cannot be the simulator's SQLite file (exit 2, before anything is written): a folder, a
+    special file (SQLite would block on a FIFO, or write its journal beside a device), a file that is not SQLite,
+    a path below a file, a folder that cannot be written."""
+    if str(db_path) == ":memory:":
+        return
+    path = Path(db_path)
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    except OSError as exc:
+        raise UsageProblem(f"--db {db_path}: {exc.strerror or exc}") from exc
+    if st is None:
+        folder = path.absolute().parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise UsageProblem(f"--db {db_path}: cannot create it: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageProblem(f"--db {db_path}: cannot create it: the folder {folder} is not writable")
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageProblem(f"--db {db_path}: is a folder; give the path of a database file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageProblem(f"--db {db_path}: is not a regular file (a device, FIFO or socket); give the path of a "
+                           "database file")
+    if st.st_size:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise UsageProblem(f"--db {db_path}: cannot read it: {exc.strerror or exc}") from exc
+        if head != SQLITE_HEADER:
+            raise UsageProblem(f"--db {db_path}: is not an SQLite database (it does not start with SQLite's "
+                               "header); give another path, or move the file away")
+
+
+def open_store(db_path: str | Path):
+    """The Store at --db, or exit 2 with what is wrong with the file (check_db, then SQLite's own refusal)."""
+    from ..store import Store
+
+    check_db(db_path)
+    try:
+        return Store(db_path)
+    except sqlite3.Error as exc:
+        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
+    except OSError as exc:
+        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc.strerror or exc}") from exc
+
+
+def open_keys(keys_dir: str | Path) -> signing.KeyPair:
+    """The key pair in --keys-dir (generated on first use), or exit 2 naming the file that is not a key."""
+    try:
+        return signing.load_keys(keys_dir)
+    except signing.KeyFileError as exc:
+        raise UsageProblem(f"--keys-dir {keys_dir}: {exc}") from exc

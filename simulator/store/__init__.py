@@ -1,0 +1,28 @@
+"""The simulator's database, and the only place with SQL: one schema (schema.py), jobs, attempts and the change
+feed (jobs.py), subscriptions, redelivery links and settings (subscriptions.py), over one SQLite file (sqlite.py).
+
+`Store` is the seam a second backend (PostgreSQL) plugs into; it provides these, with the contracts in their
+docstrings, and nothing else is called from outside:
+
+    open/close    Store(path), close(), ping(), migrated
+    jobs          add_job, update_job, get_job, job_seq, query_jobs, count_jobs, count_by_state
+    queue         claim_due, renew_leases, release, mark_delivering, finish_attempt, recover_interrupted,
+                  next_due_at, purge_finished
+    attempts      attempts, recent_attempts
+    change feed   feed_position, then query_jobs(after_seq=...), query_jobs(state=...), recent_attempts(since_id)
+    subscriptions add_subscription, save_subscription, get_subscription, list_subscriptions, delete_subscription,
+                  count_fired, link_redelivery, redelivery_of
+    settings      setting, set_setting_once, put_setting
+    errors        LeaseLost; storage_error(exc) and storage_full(exc) tell the backend's own failures apart
+"""
+from __future__ import annotations
+
+from .jobs import LEASE_SECONDS, JobQueries, LeaseLost
+from .sqlite import DatabaseInUse, lock_for_serving, storage_error, storage_full
+from .subscriptions import SubscriptionQueries
+
+__all__ = ["Store", "LeaseLost", "LEASE_SECONDS", "DatabaseInUse", "lock_for_serving", "storage_error", "storage_full"]
+
+
+class Store(JobQueries, SubscriptionQueries):
+    """The SQLite file behind the queue, the log and the subscriptions. Safe to share across threads."""

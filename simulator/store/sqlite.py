@@ -1,0 +1,129 @@
+"""The SQLite file: one connection per thread (WAL, a busy timeout), short write transactions, one server per file.
+
+Every write is a short transaction so a crash leaves either the old or the new row, never half of one.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from .schema import install
+
+MAX_PAGE_COUNT = 4294967294  # SQLite's own ceiling (it lowers it to what the library allows)
+
+
+class SQLiteFile:
+    """Connections and transactions over one database file; the query modules build on it. Safe to share across
+    threads."""
+
+    def __init__(self, path: str | Path, max_pages: int | None = None):
+        self.path = str(path)
+        self.max_pages = max_pages  # SQLite max_page_count on every connection: how tests make the disk full
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:  # it keeps delivery credentials and the admin key: owner-only, as the private key (SQLite
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # gives -wal/-shm the same)
+            except FileExistsError:
+                pass
+        self._local = threading.local()
+        self.migrated = install(self._connection())  # the `table.column`s this open added to an older file
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        if getattr(self._local, "max_pages", None) != self.max_pages:  # set or lifted since this thread connected
+            db.execute(f"PRAGMA max_page_count = {int(self.max_pages or MAX_PAGE_COUNT)}")
+            self._local.max_pages = self.max_pages
+        return db
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection):
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            if exc_type is None:
+                try:
+                    self.db.execute("COMMIT")
+                    return
+                except BaseException:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
+            if self.db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+                self.db.execute("ROLLBACK")
+
+    def _transaction(self) -> "SQLiteFile._Tx":
+        """A write transaction taken at once (BEGIN IMMEDIATE): committed on success, rolled back on error."""
+        return SQLiteFile._Tx(self._connection())
+
+    def close(self) -> None:
+        """Close this thread's connection (another call reopens it)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = self._local.max_pages = None
+
+    def ping(self) -> None:
+        """Raise when the database cannot answer (the health check)."""
+        self._connection().execute("SELECT 1").fetchone()
+
+
+def storage_error(exc: BaseException) -> bool:
+    """True for a failure of the database itself (full disk, I/O, locked too long), not of the caller's input."""
+    return isinstance(exc, sqlite3.Error) and not isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError))
+
+
+def storage_full(exc: BaseException) -> bool:
+    """True when SQLite could not write because the disk (or the database's page limit) is full."""
+    return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+                                                or "database or disk is full" in str(exc))
+
+
+class DatabaseInUse(RuntimeError):
+    """Another server holds the database file."""
+
+
+_HELD: dict[str, int] = {}  # lock file -> descriptor, kept open (and locked) until this process ends
+
+
+def lock_for_serving(path: str | Path) -> Path | None:
+    """Hold an exclusive OS lock (flock) on `<database>.lock`, beside the database, for the rest of this process's
+    life: one server per database file. The kernel drops it when the process ends, however it ends (kill -9
+    included), so no stale lock survives a crash. DatabaseInUse when another process holds it.
+    Commands that only read or append to the file (send, run, admin-key) take no lock. Returns the lock file."""
+    if str(path) == ":memory:":
+        return None
+    try:
+        import fcntl
+    except ImportError:  # no flock on this system: one server per file is then up to you
+        return None
+    lock = Path(os.path.realpath(path) + ".lock")
+    if str(lock) in _HELD:
+        return lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise DatabaseInUse(f"another accessrc-sim serve{f' (pid {holder})' if holder.isdigit() else ''} is using "
+                            f"{path} (it holds {lock}); one server per database file: stop it, or give this one "
+                            "its own --db. send, run and admin-key work beside a running server.") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message above; the lock, not this, is what counts
+    _HELD[str(lock)] = fd
+    return lock
