@@ -16,6 +16,7 @@ The receiver is a minimal asyncio HTTP/1.1 server in its own process, so it take
 sender; it counts what it got, and the count is checked against what the sender says it sent.
 Only loopback traffic; every loop is bounded in time or count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n"
-            b'{"status":"success"}')
+RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"status":"success"}'
 
 
 # -- the receiver (child process) --------------------------------------------------------------------
@@ -62,7 +62,7 @@ def serve_receiver() -> None:
                         length = int(value)
                 if len(self.buffer) < end + 4 + length:
                     return
-                self.buffer = self.buffer[end + 4 + length:]
+                self.buffer = self.buffer[end + 4 + length :]
                 if head.startswith("GET /count"):
                     text = str(received).encode()
                     self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text))
@@ -80,8 +80,7 @@ def serve_receiver() -> None:
 
 class Receiver:
     def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-receiver"], stdout=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-receiver"], stdout=subprocess.PIPE, text=True)
         self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
         return self
 
@@ -155,8 +154,9 @@ def e2e_rate(event: str, url: str, auth, keys, threads: int, seconds: float, sig
     Its signing processes (if any) start before its clock does, as in `accessrc-sim load`."""
     from simulator import load
 
-    plan = load.LoadPlan(event, url, rate=load.MAX_RATE, duration=seconds, concurrency=threads, auth=auth,
-                         signers=signers)
+    plan = load.LoadPlan(
+        event, url, rate=load.MAX_RATE, duration=seconds, concurrency=threads, auth=auth, signers=signers
+    )
     result = load.LoadRun(plan, keys).run()
     return result
 
@@ -169,8 +169,7 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
     return pick(50), pick(99), values[-1]
 
 
-def scheduler_lateness(url: str, workdir: Path, seconds: float, subs: int, interval: float,
-                       background=None) -> dict:
+def scheduler_lateness(url: str, workdir: Path, seconds: float, subs: int, interval: float, background=None) -> dict:
     """Interval firings of the server's Scheduler (APScheduler 3.x): actual start of each firing minus its
     scheduled time. Each firing does what it does in `serve`: generate a payload, INSERT a job; the queue
     worker delivers it to the receiver."""
@@ -181,8 +180,7 @@ def scheduler_lateness(url: str, workdir: Path, seconds: float, subs: int, inter
     from simulator.services import Services
     from simulator.subscriptions import Subscription
 
-    services = Services.build(workdir / "sched.db", workdir / "keys", api_key="bench-key", retry_delays=(),
-                              timeout=10)
+    services = Services.build(workdir / "sched.db", workdir / "keys", api_key="bench-key", retry_delays=(), timeout=10)
     scheduled: dict[str, list[float]] = {}
     fired: dict[str, list[float]] = {}
     missed = [0]
@@ -205,9 +203,15 @@ def scheduler_lateness(url: str, workdir: Path, seconds: float, subs: int, inter
     services.scheduler.fire = timed_fire
     services.scheduler._scheduler.add_listener(listener, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED)
     for i in range(subs):
-        services.subscriptions.add(Subscription("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", url + f"/s{i}",
-                                                Auth("hmac", secret="bench-secret"),
-                                                schedule=Schedule("interval", seconds=interval)))
+        services.subscriptions.add(
+            Subscription(
+                "accessrc",
+                "DELIVERY_CHANNEL_STATUS_UPDATED",
+                url + f"/s{i}",
+                Auth("hmac", secret="bench-secret"),
+                schedule=Schedule("interval", seconds=interval),
+            )
+        )
     services.start()
     bg_result = None
     try:
@@ -220,12 +224,19 @@ def scheduler_lateness(url: str, workdir: Path, seconds: float, subs: int, inter
         services.store.close()
     late = []
     for sub_id, times in fired.items():
-        for actual, due in zip(times, scheduled.get(sub_id, [])):
+        for actual, due in zip(times, scheduled.get(sub_id, []), strict=False):  # a firing may be missed
             late.append((actual - due) * 1000)
     p50, p99, worst = percentiles(late)
     expected = subs * seconds / interval
-    return {"firings": len(late), "expected": expected, "missed": missed[0], "p50_ms": p50, "p99_ms": p99,
-            "max_ms": worst, "background": bg_result}
+    return {
+        "firings": len(late),
+        "expected": expected,
+        "missed": missed[0],
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "max_ms": worst,
+        "background": bg_result,
+    }
 
 
 def rss_mb() -> float:
@@ -241,8 +252,7 @@ def memory_growth(url: str, workdir: Path, jobs: int, batch: int = 1000) -> dict
     from simulator.models import FINAL_STATES
     from simulator.services import Services
 
-    services = Services.build(workdir / "mem.db", workdir / "keys", api_key="bench-key", retry_delays=(),
-                              timeout=10)
+    services = Services.build(workdir / "mem.db", workdir / "keys", api_key="bench-key", retry_delays=(), timeout=10)
     services.start()
     samples = []
     start = time.perf_counter()
@@ -268,8 +278,15 @@ def memory_growth(url: str, workdir: Path, jobs: int, batch: int = 1000) -> dict
     warm = samples[min(2, len(samples) - 1)]
     end = samples[-1]
     per_10k = (end[1] - warm[1]) / max(1, end[0] - warm[0]) * 10_000
-    return {"jobs": jobs, "delivered": delivered, "wall_s": wall, "samples": samples, "warm": warm, "end": end,
-            "growth_mb_per_10k": per_10k}
+    return {
+        "jobs": jobs,
+        "delivered": delivered,
+        "wall_s": wall,
+        "samples": samples,
+        "warm": warm,
+        "end": end,
+        "growth_mb_per_10k": per_10k,
+    }
 
 
 # -- the run ------------------------------------------------------------------------------------------
@@ -303,11 +320,16 @@ def main() -> int:
     headers = delivery.request_headers(job, 0, keys)
     t, s = args.threads, args.seconds
     sys.setswitchinterval(SWITCH_INTERVAL)  # what load mode runs with; the same for every measurement here
-    print(f"accessrc-sim bench: Python {platform.python_version()}, {os.cpu_count()} cores, "
-          f"{t} sender thread(s), {s:g} s per rate; event {spec.name} ({len(body)} B body); "
-          f"GIL switch interval {SWITCH_INTERVAL * 1000:g} ms (as in load mode)")
-    print("load average at start: " + " ".join(f"{v:.2f}" for v in os.getloadavg())
-          + " (other work on the machine lowers every figure; the ratio is measured in one run to cancel some of it)")
+    print(
+        f"accessrc-sim bench: Python {platform.python_version()}, {os.cpu_count()} cores, "
+        f"{t} sender thread(s), {s:g} s per rate; event {spec.name} ({len(body)} B body); "
+        f"GIL switch interval {SWITCH_INTERVAL * 1000:g} ms (as in load mode)"
+    )
+    print(
+        "load average at start: "
+        + " ".join(f"{v:.2f}" for v in os.getloadavg())
+        + " (other work on the machine lowers every figure; the ratio is measured in one run to cancel some of it)"
+    )
 
     with Receiver() as receiver:
         url = receiver.url + "/hook"
@@ -345,89 +367,138 @@ def main() -> int:
                 before = receiver.count()
                 threads_result = e2e_rate(spec.name, url, auth, keys, t, s, signers=0)
                 inline.append(threads_result.achieved_rate)
-                checks.append(("end-to-end, threads signing", threads_result.failures, receiver.count() - before,
-                               threads_result.sent))
+                checks.append(
+                    (
+                        "end-to-end, threads signing",
+                        threads_result.failures,
+                        receiver.count() - before,
+                        threads_result.sent,
+                    )
+                )
                 before = receiver.count()
-                hmac_result = e2e_rate("DELIVERY_CHANNEL_STATUS_UPDATED", url, Auth("hmac", secret="bench-secret"), None, t, s)
+                hmac_result = e2e_rate(
+                    "DELIVERY_CHANNEL_STATUS_UPDATED", url, Auth("hmac", secret="bench-secret"), None, t, s
+                )
                 hmacs.append(hmac_result.achieved_rate)
                 checks.append(("end-to-end HMAC", hmac_result.failures, receiver.count() - before, hmac_result.sent))
             sign, post, e2e = max(signs), max(posts), max(e2es)
             rounds = lambda values: ", ".join(f"{v:,.0f}" for v in values)  # noqa: E731
             print(f"\n[1] RSA signatures/s alone: {sign:,.0f}/s (rounds: {rounds(signs)})")
-            print(f"    how: {t} thread(s) call signing.rsa_sign(private key, the {len(body)} B body) in a loop for "
-                  f"{s:g} s; count / wall time")
-            print(f"[2] plain POSTs/s alone: {post:,.0f}/s (rounds: {rounds(posts)}; threads giving each: "
-                  f"{', '.join(map(str, best_threads))})")
-            print(f"    how: {' and '.join(map(str, post_threads))} thread(s) in turn, one requests.Session each, "
-                  f"delivery.post(the same pre-signed body and headers) to the loopback receiver process for {s:g} s; "
-                  "each round keeps the better")
+            print(
+                f"    how: {t} thread(s) call signing.rsa_sign(private key, the {len(body)} B body) in a loop for "
+                f"{s:g} s; count / wall time"
+            )
+            print(
+                f"[2] plain POSTs/s alone: {post:,.0f}/s (rounds: {rounds(posts)}; threads giving each: "
+                f"{', '.join(map(str, best_threads))})"
+            )
+            print(
+                f"    how: {' and '.join(map(str, post_threads))} thread(s) in turn, one requests.Session each, "
+                f"delivery.post(the same pre-signed body and headers) to the loopback receiver process for {s:g} s; "
+                "each round keeps the better"
+            )
             used = ", ".join(map(str, sorted(signers_used)))
             print(f"[3] end-to-end signed deliveries/s: {e2e:,.0f}/s (rounds: {rounds(e2es)})")
-            print(f"    how: load mode's LoadRun with {t} worker(s) asked for {MAX_RATE:g}/s for {s:g} s: each request a "
-                  f"fresh {spec.name} payload (pooled Faker), its own X-JobId, RSA-signed, delivery.post; events "
-                  f"built and signed in {used} signing process(es) (its default here); rate = requests started / "
-                  "time between the first and the last start")
-            print(f"[3a] the same with the worker threads signing (--signers 0): {max(inline):,.0f}/s (rounds: "
-                  f"{rounds(inline)}) = {max(inline) / min(sign, post):.2f} of min(sign, POST): the GIL hand-offs "
-                  "that signing processes avoid")
+            print(
+                f"    how: load mode's LoadRun with {t} worker(s) asked for {MAX_RATE:g}/s for {s:g} s: each request a "
+                f"fresh {spec.name} payload (pooled Faker), its own X-JobId, RSA-signed, delivery.post; events "
+                f"built and signed in {used} signing process(es) (its default here); rate = requests started / "
+                "time between the first and the last start"
+            )
+            print(
+                f"[3a] the same with the worker threads signing (--signers 0): {max(inline):,.0f}/s (rounds: "
+                f"{rounds(inline)}) = {max(inline) / min(sign, post):.2f} of min(sign, POST): the GIL hand-offs "
+                "that signing processes avoid"
+            )
             hmac_rate = max(hmacs)
-            print(f"[3b] the same pipeline with an AccessRC HMAC-signed event: {hmac_rate:,.0f}/s (rounds: "
-                  f"{rounds(hmacs)}) = {hmac_rate / post:.2f} of the POST rate: what generation, headers and "
-                  "bookkeeping cost without RSA")
+            print(
+                f"[3b] the same pipeline with an AccessRC HMAC-signed event: {hmac_rate:,.0f}/s (rounds: "
+                f"{rounds(hmacs)}) = {hmac_rate / post:.2f} of the POST rate: what generation, headers and "
+                "bookkeeping cost without RSA"
+            )
             for check in checks:
                 if check[0].startswith("POST"):
-                    print(f"    check: {check[0]} round had {check[1]} non-200 answers; the receiver counted "
-                          f"{check[2]:,}")
+                    print(
+                        f"    check: {check[0]} round had {check[1]} non-200 answers; the receiver counted {check[2]:,}"
+                    )
                 else:
-                    print(f"    check: {check[0]} round sent {check[3]:,} ({check[1]} failed); the receiver "
-                          f"counted {check[2]:,}")
+                    print(
+                        f"    check: {check[0]} round sent {check[3]:,} ({check[1]} failed); the receiver "
+                        f"counted {check[2]:,}"
+                    )
             ceiling = min(sign, post)
             ratio = e2e / ceiling
-            print(f"    each figure is the best of {args.rounds} interleaved rounds; ratio end-to-end / min(sign, POST) = "
-                  f"{e2e:,.0f} / {ceiling:,.0f} = {ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
+            print(
+                f"    each figure is the best of {args.rounds} interleaved rounds; "
+                f"ratio end-to-end / min(sign, POST) = "
+                f"{e2e:,.0f} / {ceiling:,.0f} = {ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})"
+            )
             med = {k: statistics.median(v) * 1e6 for k, v in cpu.items()}
-            print(f"    CPU of this process per operation (median): sign {med['sign']:.0f} us, POST {med['post']:.0f} us, "
-                  f"end-to-end {med['e2e']:.0f} us (the signing process's CPU not included): the posting process "
-                  "does little more than POST; the signing process needs a core of its own beside it")
+            print(
+                f"    CPU of this process per operation (median): sign {med['sign']:.0f} us, "
+                f"POST {med['post']:.0f} us, "
+                f"end-to-end {med['e2e']:.0f} us (the signing process's CPU not included): the posting process "
+                "does little more than POST; the signing process needs a core of its own beside it"
+            )
 
-            summary.append(f"sign {sign:,.0f}/s, POST {post:,.0f}/s, end-to-end {e2e:,.0f}/s, ratio {ratio:.2f} "
-                           f"(threads signing {max(inline):,.0f}/s = {max(inline) / ceiling:.2f}; HMAC end-to-end "
-                           f"{hmac_rate:,.0f}/s)")
+            summary.append(
+                f"sign {sign:,.0f}/s, POST {post:,.0f}/s, end-to-end {e2e:,.0f}/s, ratio {ratio:.2f} "
+                f"(threads signing {max(inline):,.0f}/s = {max(inline) / ceiling:.2f}; HMAC end-to-end "
+                f"{hmac_rate:,.0f}/s)"
+            )
 
         if "scheduler" in parts:
             print("\n[4] scheduler lateness (APScheduler 3.x interval firings through the server's Services)")
             idle = scheduler_lateness(receiver.url, workdir / "idle", args.sched_seconds, subs=20, interval=0.5)
-            print(f"    idle process: {idle['firings']} firings of ~{idle['expected']:.0f} expected, "
-                  f"{idle['missed']} missed; lateness p50 {idle['p50_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms, "
-                  f"max {idle['max_ms']:.1f} ms")
+            print(
+                f"    idle process: {idle['firings']} firings of ~{idle['expected']:.0f} expected, "
+                f"{idle['missed']} missed; lateness p50 {idle['p50_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms, "
+                f"max {idle['max_ms']:.1f} ms"
+            )
 
             def busy(seconds):
-                plan = LoadPlan("DELIVERY_CHANNEL_STATUS_UPDATED", url, rate=300, duration=seconds, concurrency=2,
-                                auth=Auth("hmac", secret="bench"))
+                plan = LoadPlan(
+                    "DELIVERY_CHANNEL_STATUS_UPDATED",
+                    url,
+                    rate=300,
+                    duration=seconds,
+                    concurrency=2,
+                    auth=Auth("hmac", secret="bench"),
+                )
                 r = LoadRun(plan, None).run()
                 return f"load mode beside it: {r.sent} sent at {r.achieved_rate:.0f}/s"
 
-            loaded = scheduler_lateness(receiver.url, workdir / "busy", args.sched_seconds, subs=20, interval=0.5,
-                                        background=busy)
-            print(f"    busy process ({loaded['background']}): {loaded['firings']} firings of "
-                  f"~{loaded['expected']:.0f} expected, {loaded['missed']} missed; lateness p50 {loaded['p50_ms']:.1f} ms,"
-                  f" p99 {loaded['p99_ms']:.1f} ms, max {loaded['max_ms']:.1f} ms")
-            print(f"    how: 20 subscriptions firing every 0.5 s for {args.sched_seconds:g} s; each firing generates a "
-                  "payload and INSERTs a job that the queue worker delivers; lateness = time the firing started minus "
-                  "its scheduled time (APScheduler's scheduled_run_times)")
+            loaded = scheduler_lateness(
+                receiver.url, workdir / "busy", args.sched_seconds, subs=20, interval=0.5, background=busy
+            )
+            print(
+                f"    busy process ({loaded['background']}): {loaded['firings']} firings of "
+                f"~{loaded['expected']:.0f} expected, {loaded['missed']} missed; "
+                f"lateness p50 {loaded['p50_ms']:.1f} ms,"
+                f" p99 {loaded['p99_ms']:.1f} ms, max {loaded['max_ms']:.1f} ms"
+            )
+            print(
+                f"    how: 20 subscriptions firing every 0.5 s for {args.sched_seconds:g} s; each firing generates a "
+                "payload and INSERTs a job that the queue worker delivers; lateness = time the firing started minus "
+                "its scheduled time (APScheduler's scheduled_run_times)"
+            )
 
             summary.append(f"scheduler p99 {idle['p99_ms']:.1f} ms idle / {loaded['p99_ms']:.1f} ms busy")
 
         if "memory" in parts:
             print(f"\n[5] memory over a long run: {args.long_jobs:,} jobs through the server's queue")
             mem = memory_growth(receiver.url, workdir / "mem", args.long_jobs)
-            print(f"    RSS {mem['warm'][1]:.1f} MB after {mem['warm'][0]:,} jobs -> {mem['end'][1]:.1f} MB after "
-                  f"{mem['end'][0]:,}: {mem['growth_mb_per_10k']:+.2f} MB per 10,000 jobs "
-                  f"({mem['delivered']:,} delivered in {mem['wall_s']:.0f} s, "
-                  f"{mem['delivered'] / mem['wall_s']:.0f} jobs/s)")
-            print("    how: Services.enqueue (generate, INSERT) 1,000 jobs at a time, wait until the queue worker has "
-                  "delivered every one (attempts recorded in SQLite), gc, read RSS from /proc/self/statm; growth "
-                  "counted from the 3rd batch on (after warm-up)")
+            print(
+                f"    RSS {mem['warm'][1]:.1f} MB after {mem['warm'][0]:,} jobs -> {mem['end'][1]:.1f} MB after "
+                f"{mem['end'][0]:,}: {mem['growth_mb_per_10k']:+.2f} MB per 10,000 jobs "
+                f"({mem['delivered']:,} delivered in {mem['wall_s']:.0f} s, "
+                f"{mem['delivered'] / mem['wall_s']:.0f} jobs/s)"
+            )
+            print(
+                "    how: Services.enqueue (generate, INSERT) 1,000 jobs at a time, wait until the queue worker has "
+                "delivered every one (attempts recorded in SQLite), gc, read RSS from /proc/self/statm; growth "
+                "counted from the 3rd batch on (after warm-up)"
+            )
             print("    RSS samples (jobs: MB): " + ", ".join(f"{n:,}: {mb:.1f}" for n, mb in mem["samples"]))
             summary.append(f"memory {mem['growth_mb_per_10k']:+.2f} MB per 10,000 jobs")
 

@@ -5,6 +5,7 @@ Starts the app (queue worker + APScheduler) on a temp database and a waitress re
 `--subs` subscriptions every `--interval` s, and meanwhile keeps `--flood` jobs queued through POST /api/send.
 Prints firings expected vs made, and p50/p99/max lateness (run time minus scheduled time), plus jobs delivered/s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,20 +37,30 @@ def main() -> None:
     target = f"http://127.0.0.1:{receiver.effective_port}/h"
 
     tmp = Path(tempfile.mkdtemp())
-    app = create_app({"DB_PATH": str(tmp / "b.db"), "KEYS_DIR": str(tmp / "keys"), "API_KEY": "k",
-                      "RETRY_DELAYS": (0, 0, 0, 0, 0)})
+    app = create_app(
+        {"DB_PATH": str(tmp / "b.db"), "KEYS_DIR": str(tmp / "keys"), "API_KEY": "k", "RETRY_DELAYS": (0, 0, 0, 0, 0)}
+    )
     services = app.extensions["accessrc_sim"]
     submitted: list[float] = []  # dispatch lateness: submitted to the executor minus scheduled time
     lateness: list[float] = []  # firing done (job row stored) minus scheduled time
     services.scheduler._scheduler.add_listener(
-        lambda ev: submitted.extend(time.time() - t.timestamp() for t in ev.scheduled_run_times), EVENT_JOB_SUBMITTED)
+        lambda ev: submitted.extend(time.time() - t.timestamp() for t in ev.scheduled_run_times), EVENT_JOB_SUBMITTED
+    )
     services.scheduler._scheduler.add_listener(
-        lambda ev: lateness.append(time.time() - ev.scheduled_run_time.timestamp()), EVENT_JOB_EXECUTED)
+        lambda ev: lateness.append(time.time() - ev.scheduled_run_time.timestamp()), EVENT_JOB_EXECUTED
+    )
     client = app.test_client()
     headers = {"x-api-key": "k"}
     for _ in range(args.subs):
-        client.post("/api/subscriptions", headers=headers, json={
-            "event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": target, "schedule": {"interval_seconds": args.interval}})
+        client.post(
+            "/api/subscriptions",
+            headers=headers,
+            json={
+                "event": "DELIVERY_CHANNEL_STATUS_UPDATED",
+                "url": target,
+                "schedule": {"interval_seconds": args.interval},
+            },
+        )
     started = time.time()
     sent = 0
     while time.time() - started < args.seconds:
@@ -67,8 +78,10 @@ def main() -> None:
         lat = sorted(values)
         if lat:
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-            print(f"{name} lateness: p50 {statistics.median(lat) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-                  f"max {lat[-1] * 1000:.1f} ms")
+            print(
+                f"{name} lateness: p50 {statistics.median(lat) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+                f"max {lat[-1] * 1000:.1f} ms"
+            )
     print(f"jobs delivered: {delivered} in {elapsed:.1f} s ({delivered / elapsed:.0f}/s)")
     receiver.close()
 

@@ -1,4 +1,5 @@
 """`create_app(config)`: the simulator's Flask app (defaults, then overrides), its services and blueprints."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,20 +34,45 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
     if config:
         app.config.from_mapping(config)
 
-    services = Services.build(Path(app.config["DB_PATH"]), Path(app.config["KEYS_DIR"]),
-                              api_key=app.config["API_KEY"], allow_planned=app.config["ALLOW_PLANNED"],
-                              retry_delays=app.config["RETRY_DELAYS"], timeout=app.config["TIMEOUT"],
-                              threads=app.config["DELIVERY_THREADS"], retention_days=app.config["RETENTION_DAYS"])
+    services = Services.build(
+        Path(app.config["DB_PATH"]),
+        Path(app.config["KEYS_DIR"]),
+        api_key=app.config["API_KEY"],
+        allow_planned=app.config["ALLOW_PLANNED"],
+        retry_delays=app.config["RETRY_DELAYS"],
+        timeout=app.config["TIMEOUT"],
+        threads=app.config["DELIVERY_THREADS"],
+        retention_days=app.config["RETENTION_DAYS"],
+    )
     app.extensions[EXTENSION] = services
 
     from . import dashboard
-    from .api import accessrc, accredit, errors, jobs, openapi, scenario_runs, session, sim
+    from .api import (
+        accessrc,
+        accredit,
+        actions,
+        errors,
+        events,
+        health,
+        jobs,
+        openapi,
+        scenario_runs,
+        send,
+        session,
+        stream,
+        subscriptions,
+    )
     from .dashboard import readiness
 
     errors.init_app(app)
     session.init_app(app)
     # Blueprints: one line each (the dashboard and scenarios add theirs here).
-    app.register_blueprint(sim.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(subscriptions.bp)
+    app.register_blueprint(send.bp)
+    app.register_blueprint(actions.bp)
+    app.register_blueprint(stream.bp)
     app.register_blueprint(accredit.bp)
     app.register_blueprint(accessrc.bp)
     app.register_blueprint(jobs.bp)

@@ -2,13 +2,15 @@
 `Auth` value a job carries, and masking. Which kinds each platform uses, and how its auth input is parsed, is
 simulator.platforms' business.
 """
+
 from __future__ import annotations
 
 import base64
 import string
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -35,24 +37,24 @@ class Kind:
     covers_body = False  # True: the credential is computed over the body (a changed body is detectable)
     header: str | None = None  # the header carrying the credential (None: nothing is sent)
 
-    def header_name(self, auth: "Auth") -> str | None:
+    def header_name(self, auth: Auth) -> str | None:
         return self.header
 
-    def value(self, auth: "Auth", body: bytes, keys: KeyPair | None) -> str:
+    def value(self, auth: Auth, body: bytes, keys: KeyPair | None) -> str:
         raise NotImplementedError
 
-    def expected(self, auth: "Auth") -> str:
+    def expected(self, auth: Auth) -> str:
         """The value a static credential must have (kinds that do not sign the body)."""
         raise NotImplementedError
 
-    def verify(self, auth: "Auth", given: str | None, body: bytes, public_key: Any) -> None:
+    def verify(self, auth: Auth, given: str | None, body: bytes, public_key: Any) -> None:
         signing.constant_equal(self.expected(auth), given, f"{self.header_name(auth)} header")
 
-    def bad(self, auth: "Auth", value: str) -> str:
+    def bad(self, auth: Auth, value: str) -> str:
         """The credential with one detail wrong (same length and form)."""
         return flip_char(value)
 
-    def foreign(self, auth: "Auth", body: bytes, token: str) -> tuple[str, list[str]]:
+    def foreign(self, auth: Auth, body: bytes, token: str) -> tuple[str, list[str]]:
         """Well-formed credentials of someone else, and the fake values to mask in the record."""
         return token, [token]
 
@@ -161,7 +163,7 @@ class Auth:
             raise AuthError(f"auth kind must be one of {', '.join(KINDS)}, got {self.kind!r}", "kind")
         return found
 
-    def check_fields(self) -> "Auth":
+    def check_fields(self) -> Auth:
         """The fields this kind needs are set and the RSA padding is known (which kinds a platform uses is
         simulator.platforms' business)."""
         missing = [n for n in self.how.needs if not getattr(self, n)]
@@ -193,7 +195,7 @@ class Auth:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "Auth":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Auth:
         """From `to_dict()`'s form (the store's, and scenario files' `auth:`); unknown keys are ignored."""
         data = dict(data or {})
         known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__}
@@ -209,7 +211,7 @@ class Auth:
                 shown[name] = MASK
         return shown
 
-    def without_secrets(self) -> "Auth":
+    def without_secrets(self) -> Auth:
         """The same kind with its credential values dropped: what a finished job keeps (issue 14, item 12)."""
         return replace(self, **{name: None for name in SECRET_FIELDS})
 
@@ -235,9 +237,10 @@ def flip_char(text: str) -> str:
     for i in range(len(text) - 1, -1, -1):
         c = text[i]
         if c.isalnum():
-            alphabet = string.digits if c.isdigit() else string.ascii_lowercase if c.islower() else \
-                string.ascii_uppercase
-            return text[:i] + alphabet[(alphabet.index(c) + 1) % len(alphabet)] + text[i + 1:]
+            alphabet = (
+                string.digits if c.isdigit() else string.ascii_lowercase if c.islower() else string.ascii_uppercase
+            )
+            return text[:i] + alphabet[(alphabet.index(c) + 1) % len(alphabet)] + text[i + 1 :]
     return text + "x"
 
 
@@ -268,8 +271,10 @@ def scrub(data: bytes, secrets: list[str]) -> bytes:
 
 
 def scrub_headers(headers: Mapping[str, str], secrets: list[str]) -> dict[str, str]:
-    return {name: scrub(value.encode("utf-8", "surrogateescape"), secrets).decode("utf-8", "surrogateescape")
-            for name, value in mask_headers(headers, secrets).items()}
+    return {
+        name: scrub(value.encode("utf-8", "surrogateescape"), secrets).decode("utf-8", "surrogateescape")
+        for name, value in mask_headers(headers, secrets).items()
+    }
 
 
 def _getter(headers: Mapping[str, str]):

@@ -3,11 +3,12 @@
 The one reader of the environment for them (guard.py reads ACCESSRC_SIM_ALLOW_HOSTS, the outbound allow-list,
 where it is enforced). A command builds one `Settings` and passes it down (`create_app(settings=...)`).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 ENV_DB = "ACCESSRC_SIM_DB"
 ENV_KEYS = "ACCESSRC_SIM_KEYS_DIR"
@@ -37,7 +38,7 @@ class Settings:
     timeout: float | None = None  # None: delivery.DEFAULT_TIMEOUT (already checked)
 
     @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None, **flags: object) -> "Settings":
+    def load(cls, environ: Mapping[str, str] | None = None, **flags: object) -> Settings:
         """Defaults, then the environment, then `flags` (a flag that is None was not given)."""
         known = {f.name for f in fields(cls)}
         unknown = set(flags) - known

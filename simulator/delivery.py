@@ -2,6 +2,7 @@
 
 No Flask here. The HTTP session, the clock and `sleep` are passed in so tests and the server drive time.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -9,8 +10,8 @@ import itertools
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import requests
 import urllib3
@@ -80,9 +81,20 @@ def check_timeout(timeout: float) -> float:
     return timeout
 
 
-def new_job(event: str, platform: str, url: str, body: bytes, auth: Auth, *, delays=None,
-            timeout: float | None = None, source: str = "cli", subscription_id: str | None = None,
-            headers: Mapping[str, str | None] | None = None, profile: str | None = None) -> Job:
+def new_job(
+    event: str,
+    platform: str,
+    url: str,
+    body: bytes,
+    auth: Auth,
+    *,
+    delays=None,
+    timeout: float | None = None,
+    source: str = "cli",
+    subscription_id: str | None = None,
+    headers: Mapping[str, str | None] | None = None,
+    profile: str | None = None,
+) -> Job:
     chosen = get_profile(platform, profile)
     if not url.lower().startswith(("http://", "https://")):
         raise DeliveryError(f"target URL must be http:// or https://, got {url!r}")
@@ -90,10 +102,19 @@ def new_job(event: str, platform: str, url: str, body: bytes, auth: Auth, *, del
         guard.check_target(url)  # loopback or ACCESSRC_SIM_ALLOW_HOSTS only, checked after DNS resolution
     except guard.TargetNotAllowed as exc:
         raise DeliveryError(str(exc)) from exc
-    return Job(event=event, platform=platform, url=url, body=body, auth=platforms.get(platform).check_auth(auth),
-               retry_delays=delays_for(platform, delays, chosen.name),
-               timeout=check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
-               source=source, subscription_id=subscription_id, headers=dict(headers or {}), profile=chosen.name)
+    return Job(
+        event=event,
+        platform=platform,
+        url=url,
+        body=body,
+        auth=platforms.get(platform).check_auth(auth),
+        retry_delays=delays_for(platform, delays, chosen.name),
+        timeout=check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
+        source=source,
+        subscription_id=subscription_id,
+        headers=dict(headers or {}),
+        profile=chosen.name,
+    )
 
 
 def request_headers(job: Job, number: int, keys: KeyPair | None) -> dict[str, str]:
@@ -130,8 +151,14 @@ class Response:
     error: str | None
 
 
-def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float,
-         clock: Callable[[], float] = time.monotonic) -> Response:
+def post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Response:
     """Send exactly these bytes and headers once. Never follows redirects; never raises for network errors.
 
     The whole exchange, reading the answer included, is bounded by `timeout`; at most RESPONSE_BODY_CAP bytes
@@ -261,8 +288,14 @@ class Sent:
     attempt: Attempt
 
 
-def exchange(job: Job, request: Request, session: requests.Session, wall: Callable[[], float] = time.time,
-             clock: Callable[[], float] = time.monotonic, fakes: tuple[str, ...] = ()) -> Sent:
+def exchange(
+    job: Job,
+    request: Request,
+    session: requests.Session,
+    wall: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.monotonic,
+    fakes: tuple[str, ...] = (),
+) -> Sent:
     """POST `request` once as attempt `job.attempts_made` of `job` (does not touch the store). `fakes` are forged
     credentials a fault put in the request: masked in the record like real ones."""
     started = wall()
@@ -271,16 +304,29 @@ def exchange(job: Job, request: Request, session: requests.Session, wall: Callab
     if error is None and resp.status is not None and not 200 <= resp.status < 300:
         error = f"HTTP {resp.status}" + (" (redirect not followed)" if 300 <= resp.status < 400 else "")
     secrets = job.auth.secrets() + list(fakes)
-    record = Attempt(job_id=job.id, number=job.attempts_made, started_at=started,
-                     duration_ms=round(resp.duration_ms, 3), url=request.url,
-                     request_headers=mask_headers(request.headers, secrets), request_body=request.body,
-                     status=resp.status, response_headers=scrub_headers(resp.headers, secrets),
-                     response_body=scrub(resp.body, secrets), error=error)
+    record = Attempt(
+        job_id=job.id,
+        number=job.attempts_made,
+        started_at=started,
+        duration_ms=round(resp.duration_ms, 3),
+        url=request.url,
+        request_headers=mask_headers(request.headers, secrets),
+        request_body=request.body,
+        status=resp.status,
+        response_headers=scrub_headers(resp.headers, secrets),
+        response_body=scrub(resp.body, secrets),
+        error=error,
+    )
     return Sent(request, resp, record)
 
 
-def attempt(job: Job, session: requests.Session, keys: KeyPair | None, wall: Callable[[], float] = time.time,
-            clock: Callable[[], float] = time.monotonic) -> Attempt:
+def attempt(
+    job: Job,
+    session: requests.Session,
+    keys: KeyPair | None,
+    wall: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.monotonic,
+) -> Attempt:
     """Make attempt number `job.attempts_made` of `job` over HTTP (does not touch the store)."""
     return exchange(job, prepare(job, job.attempts_made, keys), session, wall, clock).attempt
 
@@ -303,9 +349,16 @@ def advance(job: Job, result: Attempt, now: float) -> Job:
 class Deliverer:
     """Runs attempts of stored jobs: used by the CLI (synchronously) and the server's queue worker."""
 
-    def __init__(self, store, keys: KeyPair | None, session: requests.Session | None = None,
-                 wall: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 on_attempt: Callable[[Job, Attempt], None] | None = None, owner: str | None = None):
+    def __init__(
+        self,
+        store,
+        keys: KeyPair | None,
+        session: requests.Session | None = None,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        on_attempt: Callable[[Job, Attempt], None] | None = None,
+        owner: str | None = None,
+    ):
         self.store = store
         self.owner = owner  # the queue worker whose claim (lease) the attempts are recorded under
         self.keys = keys
@@ -320,8 +373,9 @@ class Deliverer:
         record stored is exactly what was sent, with the new state, together."""
         if job.state != DELIVERING:
             self.store.mark_delivering(job, self.wall())
-        sent = exchange(job, request or prepare(job, job.attempts_made, self.keys), self.session, self.wall,
-                        fakes=fakes)
+        sent = exchange(
+            job, request or prepare(job, job.attempts_made, self.keys), self.session, self.wall, fakes=fakes
+        )
         advance(job, sent.attempt, self.wall())
         self.store.finish_attempt(job, sent.attempt, owner=self.owner)
         if self.on_attempt:

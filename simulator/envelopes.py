@@ -1,4 +1,5 @@
 """The response envelopes the AccessRC pages document for a service provider's callback."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,16 +17,28 @@ def success(data: Any = None) -> dict:
 
 def failed(code: int, message: str | None = None, type_: str | None = None) -> dict:
     default_message, default_type = ERRORS.get(code, ("Request failed", "Error"))
-    return {"status": "failed", "error": {"code": code, "message": message or default_message,
-                                          "type": type_ or default_type}}
+    return {
+        "status": "failed",
+        "error": {"code": code, "message": message or default_message, "type": type_ or default_type},
+    }
 
 
 def is_success_envelope(body: Any) -> bool:
-    return isinstance(body, dict) and body.get("status") == "success" and "data" in body \
+    return (
+        isinstance(body, dict)
+        and body.get("status") == "success"
+        and "data" in body
         and isinstance(body.get("message"), str)
+    )
 
 
 def is_failed_envelope(body: Any) -> bool:
     err = body.get("error") if isinstance(body, dict) else None
-    return isinstance(body, dict) and body.get("status") == "failed" and isinstance(err, dict) \
-        and isinstance(err.get("code"), int) and isinstance(err.get("message"), str) and isinstance(err.get("type"), str)
+    return (
+        isinstance(body, dict)
+        and body.get("status") == "failed"
+        and isinstance(err, dict)
+        and isinstance(err.get("code"), int)
+        and isinstance(err.get("message"), str)
+        and isinstance(err.get("type"), str)
+    )

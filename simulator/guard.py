@@ -6,13 +6,14 @@ Allow-list entries: an IP address, a CIDR range (`10.1.2.0/24`, `fd00::/8`) or a
 its resolved addresses are then allowed for that name). From env ACCESSRC_SIM_ALLOW_HOSTS (comma-separated) plus
 whatever the caller passes in. Loopback (127.0.0.0/8, ::1) is always allowed.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 ENV_ALLOW_HOSTS = "ACCESSRC_SIM_ALLOW_HOSTS"
@@ -32,7 +33,7 @@ class AllowList:
     names: frozenset[str] = frozenset()
 
     @classmethod
-    def parse(cls, entries: Iterable[str], source: str = "allow-list") -> "AllowList":
+    def parse(cls, entries: Iterable[str], source: str = "allow-list") -> AllowList:
         networks, names = [], set()
         for raw in entries:
             entry = raw.strip()
@@ -51,7 +52,7 @@ class AllowList:
             names.add(name)
         return cls(tuple(networks), frozenset(names))
 
-    def __add__(self, other: "AllowList") -> "AllowList":
+    def __add__(self, other: AllowList) -> AllowList:
         return AllowList(self.networks + other.networks, self.names | other.names)
 
     def describe(self) -> str:
@@ -59,8 +60,9 @@ class AllowList:
         return ", ".join(parts)
 
 
-def configured(allow: Iterable[str] | str | AllowList | None = None,
-               environ: dict[str, str] | None = None) -> AllowList:
+def configured(
+    allow: Iterable[str] | str | AllowList | None = None, environ: dict[str, str] | None = None
+) -> AllowList:
     """The allow-list in force: env ACCESSRC_SIM_ALLOW_HOSTS plus `allow` (a list, a comma-separated string
     or an AllowList)."""
     env = os.environ if environ is None else environ
@@ -83,8 +85,12 @@ def _address(text: str) -> IPAddress:
     return mapped or address
 
 
-def check_target(url: str, allow: Iterable[str] | str | AllowList | None = None,
-                 resolve: Resolver = system_resolve, environ: dict[str, str] | None = None) -> list[str]:
+def check_target(
+    url: str,
+    allow: Iterable[str] | str | AllowList | None = None,
+    resolve: Resolver = system_resolve,
+    environ: dict[str, str] | None = None,
+) -> list[str]:
     """Refuse (TargetNotAllowed) unless every address `url`'s host resolves to is loopback or allowed.
 
     Returns the resolved addresses. Never opens a connection: only a name lookup (none for an IP literal).
@@ -106,19 +112,23 @@ def check_target(url: str, allow: Iterable[str] | str | AllowList | None = None,
     name_allowed = host.lower() in rules.names
     try:
         addresses = [_address(host)]
-    except ValueError:
+    except ValueError:  # not an address literal: a name, resolved below
         try:
             addresses = [_address(a) for a in resolve(host, port)]
         except (OSError, UnicodeError) as exc:
             raise TargetNotAllowed(f"refusing to send to {host}: the name does not resolve ({exc})") from exc
         if not addresses:
-            raise TargetNotAllowed(f"refusing to send to {host}: the name resolves to no address")
-    refused = [a for a in addresses
-               if not (a.is_loopback or name_allowed or any(a in net for net in rules.networks if a.version == net.version))]
+            raise TargetNotAllowed(f"refusing to send to {host}: the name resolves to no address") from None
+    refused = [
+        a
+        for a in addresses
+        if not (a.is_loopback or name_allowed or any(a in net for net in rules.networks if a.version == net.version))
+    ]
     if refused:
         shown = ", ".join(sorted({str(a) for a in refused}))
         via = "" if shown == host else f" (resolves to {shown})"
         raise TargetNotAllowed(
             f"refusing to send to {host}{via}: not loopback and not on the allow-list ({rules.describe()}). "
-            f"Allow it with {ENV_ALLOW_HOSTS}={host} (comma-separated hosts, IPs or CIDR ranges)")
+            f"Allow it with {ENV_ALLOW_HOSTS}={host} (comma-separated hosts, IPs or CIDR ranges)"
+        )
     return [str(a) for a in addresses]

@@ -3,6 +3,7 @@ clear 400 or exit 2 naming where it went wrong, never a RecursionError, a 500 or
 
 Pure: no Flask, no Click.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,7 @@ def json_too_deep(text: str, limit: int = MAX_DEPTH) -> int | None:
 def loads(data: str | bytes | bytearray, limit: int = MAX_DEPTH) -> Any:
     """`json.loads`, refusing a document nested deeper than `limit` (TooDeep, with its line and column) before
     parsing it. Raises ValueError (json.JSONDecodeError, UnicodeDecodeError) for anything json.loads refuses."""
-    text = data.decode(json.detect_encoding(data), "surrogatepass") if isinstance(data, (bytes, bytearray)) \
-        else data
+    text = data.decode(json.detect_encoding(data), "surrogatepass") if isinstance(data, (bytes, bytearray)) else data
     where = json_too_deep(text, limit)
     if where is not None:
         raise TooDeep(text, where, limit)

@@ -1,4 +1,5 @@
 """The records that travel between modules: a Job (one notification, retried) and its Attempts."""
+
 from __future__ import annotations
 
 import hashlib

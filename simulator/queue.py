@@ -5,6 +5,7 @@ a crash are claimed again once their lease has run out (Store.claim_due), so X-J
 attempts actually recorded. Stop is graceful: no new claims, in-flight attempts finish.
 A database that cannot record an attempt (full disk) never ends a job: it is due again a little later.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from .delivery import Deliverer
 from .models import EXHAUSTED, Attempt, Job
@@ -26,9 +27,16 @@ log = logging.getLogger("accessrc_sim.queue")
 
 
 class QueueWorker:
-    def __init__(self, store, keys, threads: int = 4, poll: float = 0.25,
-                 on_attempt: Callable[[Job, Attempt], None] | None = None, wall: Callable[[], float] = time.time,
-                 lease: float = LEASE_SECONDS):
+    def __init__(
+        self,
+        store,
+        keys,
+        threads: int = 4,
+        poll: float = 0.25,
+        on_attempt: Callable[[Job, Attempt], None] | None = None,
+        wall: Callable[[], float] = time.time,
+        lease: float = LEASE_SECONDS,
+    ):
         self.store = store
         self.keys = keys
         self.threads = max(1, threads)
@@ -53,13 +61,16 @@ class QueueWorker:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> "QueueWorker":
+    def start(self) -> QueueWorker:
         if self._thread is not None:
             return self
         self.recovered = self.store.recover_interrupted(self.wall())
         if self.recovered:
-            log.info("%d job(s) interrupted by the last stop: sent again once their lease (%g s) has run out",
-                     len(self.recovered), self.lease)
+            log.info(
+                "%d job(s) interrupted by the last stop: sent again once their lease (%g s) has run out",
+                len(self.recovered),
+                self.lease,
+            )
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="accessrc-sim-delivery")
         self._thread = threading.Thread(target=self._loop, name="accessrc-sim-queue", daemon=True)
         self._thread.start()
@@ -104,8 +115,9 @@ class QueueWorker:
     def _deliverer(self) -> Deliverer:
         deliverer = getattr(self._local, "deliverer", None)
         if deliverer is None:  # one requests.Session per delivery thread
-            deliverer = self._local.deliverer = Deliverer(self.store, self.keys, on_attempt=self.on_attempt,
-                                                          owner=self.owner)
+            deliverer = self._local.deliverer = Deliverer(
+                self.store, self.keys, on_attempt=self.on_attempt, owner=self.owner
+            )
         return deliverer
 
     def _claim_due(self, limit: int) -> list[Job]:
@@ -171,8 +183,12 @@ class QueueWorker:
             log.warning("%s", exc)
         except Exception as exc:
             if storage_error(exc):  # the attempt may have reached the receiver: never end the job for it
-                log.error("job %s: the database could not record its attempt (%s); due again in %g s",
-                          job.id, exc, STORAGE_RETRY)
+                log.error(
+                    "job %s: the database could not record its attempt (%s); due again in %g s",
+                    job.id,
+                    exc,
+                    STORAGE_RETRY,
+                )
                 try:
                     self.store.release(job, self.wall() + STORAGE_RETRY, self.owner)
                 except Exception:  # still delivering: claimed again when its lease runs out

@@ -5,13 +5,14 @@ It verifies the platform's signature or credentials (401), validates the body ag
 it again (Accredit: the same X-JobId, as its guide advises; AccessRC and ReachFive, which document no dedup header:
 the same body) and answers the documented envelopes. `fail_first` answers 500 to the first N attempts of each job.
 """
+
 from __future__ import annotations
 
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
@@ -19,7 +20,6 @@ from werkzeug.serving import make_server
 from . import catalogue, envelopes, limits, platforms
 from .auth import Auth
 from .signing import VerificationError
-
 
 MAX_BODY = 256 * 1024  # our choice: the documents give no limit, and their notifications are a few KiB
 
@@ -83,11 +83,24 @@ def create_receiver(config: ReceiverConfig) -> Flask:
     def answer(status: int, body: dict, outcome: str, event: str | None = None, advice=()):
         job_id, attempt = request.headers.get("X-JobId"), request.headers.get("X-JobAttempt")
         with lock:
-            received.append(Received(time.time(), request.path, job_id, attempt, event, status, outcome,
-                                     request.get_data(as_text=True)[:2000], [str(a) for a in advice]))
+            received.append(
+                Received(
+                    time.time(),
+                    request.path,
+                    job_id,
+                    attempt,
+                    event,
+                    status,
+                    outcome,
+                    request.get_data(as_text=True)[:2000],
+                    [str(a) for a in advice],
+                )
+            )
         if config.log:
-            config.log(f"{request.method} {request.path} job={job_id or '-'} attempt={attempt or '-'} "
-                       f"event={event or '-'} -> {status} {outcome}" + "".join(f"\n    advice: {a}" for a in advice))
+            config.log(
+                f"{request.method} {request.path} job={job_id or '-'} attempt={attempt or '-'} "
+                f"event={event or '-'} -> {status} {outcome}" + "".join(f"\n    advice: {a}" for a in advice)
+            )
         return jsonify(body), status
 
     @app.get("/_received")
@@ -99,8 +112,11 @@ def create_receiver(config: ReceiverConfig) -> Flask:
     @app.post("/<path:path>")
     def receive(path: str):
         def too_large(size: int):
-            return answer(413, envelopes.failed(413, "Payload Too Large", "PayloadTooLarge"),
-                          f"too large: {size} bytes (limit {config.max_body})")
+            return answer(
+                413,
+                envelopes.failed(413, "Payload Too Large", "PayloadTooLarge"),
+                f"too large: {size} bytes (limit {config.max_body})",
+            )
 
         if (request.content_length or 0) > config.max_body:  # declared: refused before reading it
             return too_large(request.content_length)
@@ -120,14 +136,16 @@ def create_receiver(config: ReceiverConfig) -> Flask:
         except ValueError:
             return answer(400, envelopes.failed(400), "malformed JSON")
         event = config.event or detect_event(config.platform, payload)
-        problems = catalogue.validate(event, payload, strict=config.strict) if event else \
-            ["matches no event of " + config.platform]
+        problems = (
+            catalogue.validate(event, payload, strict=config.strict)
+            if event
+            else ["matches no event of " + config.platform]
+        )
         if problems:
             return answer(400, envelopes.failed(400), "invalid: " + "; ".join(problems[:3]), event)
         advice = [] if config.strict else catalogue.advise(event, payload)
         dedup = platforms.get(config.platform).dedup_header  # documented for Accredit only (X-JobId)
-        job_key = (request.headers.get(dedup) if dedup else None) or \
-            hashlib.sha256(raw).hexdigest()
+        job_key = (request.headers.get(dedup) if dedup else None) or hashlib.sha256(raw).hexdigest()
         with lock:
             attempts_seen[job_key] = attempts_seen.get(job_key, 0) + 1
             seen = attempts_seen[job_key]
@@ -137,8 +155,9 @@ def create_receiver(config: ReceiverConfig) -> Flask:
         spec = catalogue.get_event(event)
         data = spec.reply_data(payload) if spec.reply_data else {}
         if duplicate:
-            return answer(200, envelopes.success(processed[job_key]), "duplicate: acknowledged, not processed again",
-                          event)
+            return answer(
+                200, envelopes.success(processed[job_key]), "duplicate: acknowledged, not processed again", event
+            )
         with lock:
             processed[job_key] = data
         return answer(200, envelopes.success(data), "accepted", event, advice)
@@ -161,11 +180,11 @@ class ServerThread:
         self.url = f"http://{host}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         return self
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         return self.__enter__()
 
     def __exit__(self, *exc) -> None:

@@ -3,6 +3,7 @@ its own thread with a stop flag, so `Services.stop()` ends them between two step
 
 No Flask: the HTTP edges make a Run, hand its work to `RunRegistry.start` and read it back by id.
 """
+
 from __future__ import annotations
 
 import threading
@@ -56,8 +57,9 @@ class RunRegistry:
     def start(self, run: Run, work: Callable[[], None]) -> Run:
         """Keep `run` and do `work()` on a daemon thread of its own; the run is finished when `work` returns."""
         self.add(run)
-        run.thread = threading.Thread(target=self._execute, args=(run, work), daemon=True,
-                                      name=f"{run.kind}-run-{run.id[:8]}")
+        run.thread = threading.Thread(
+            target=self._execute, args=(run, work), daemon=True, name=f"{run.kind}-run-{run.id[:8]}"
+        )
         run.thread.start()
         return run
 
@@ -65,7 +67,7 @@ class RunRegistry:
         with self._lock:
             self._runs[run.id] = run
             same = [r for r in self._runs.values() if r.kind == run.kind]
-            for old in [r for r in same if r.status != "running"][:max(0, len(same) - run.kept)]:
+            for old in [r for r in same if r.status != "running"][: max(0, len(same) - run.kept)]:
                 del self._runs[old.id]
         return run
 

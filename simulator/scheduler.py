@@ -3,10 +3,11 @@
 A firing only creates a job row (cheap: one generated payload and an INSERT); the queue worker delivers it,
 so the scheduler thread never waits on the network.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -45,10 +46,14 @@ def parse_schedule(data) -> Schedule | None:
         raise ScheduleError("schedule needs exactly one of interval_seconds or cron", "schedule")
     if given[0] == "interval_seconds":
         seconds = data["interval_seconds"]
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
-                not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
-            raise ScheduleError(f"interval_seconds must be a number from {MIN_INTERVAL} to {MAX_INTERVAL}",
-                                "schedule.interval_seconds")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not MIN_INTERVAL <= seconds <= MAX_INTERVAL
+        ):
+            raise ScheduleError(
+                f"interval_seconds must be a number from {MIN_INTERVAL} to {MAX_INTERVAL}", "schedule.interval_seconds"
+            )
         return Schedule("interval", seconds=float(seconds))
     expr = data["cron"]
     if not isinstance(expr, str):
@@ -71,8 +76,9 @@ class Scheduler:
 
     def __init__(self, fire: Callable[[str], object]):
         self.fire = fire
-        self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        self._scheduler = BackgroundScheduler(
+            timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        )
 
     @property
     def running(self) -> bool:
@@ -90,8 +96,14 @@ class Scheduler:
         if sub.schedule is None or sub.paused:
             self.remove(sub.id)
             return
-        self._scheduler.add_job(self._fire, trigger_for(sub.schedule), args=[sub.id], id=sub.id,
-                                replace_existing=True, name=f"{sub.platform} {sub.event}")
+        self._scheduler.add_job(
+            self._fire,
+            trigger_for(sub.schedule),
+            args=[sub.id],
+            id=sub.id,
+            replace_existing=True,
+            name=f"{sub.platform} {sub.event}",
+        )
 
     def remove(self, sub_id: str) -> None:
         if self._scheduler.get_job(sub_id) is not None:

@@ -1,5 +1,6 @@
 """What a running simulator holds (store, keys, subscriptions, queue worker, scheduler, runs, settings) and the one
 path every trigger takes: generate → body bytes → new_job → a row in the jobs table → the queue delivers it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -78,8 +79,9 @@ def resolve_api_key(repo: SubscriptionRepo, configured: str | None) -> tuple[str
         return configured, False
     clear = repo.setting(API_KEY_SETTING)
     if clear:
-        repo.put_setting(API_KEY_HASH_SETTING, repo.setting(API_KEY_HASH_SETTING) or hash_api_key(clear),
-                         drop=(API_KEY_SETTING,))
+        repo.put_setting(
+            API_KEY_HASH_SETTING, repo.setting(API_KEY_HASH_SETTING) or hash_api_key(clear), drop=(API_KEY_SETTING,)
+        )
     if repo.setting(API_KEY_HASH_SETTING):
         return None, False
     candidate = new_api_key()
@@ -102,9 +104,17 @@ class Services:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def build(cls, db_path, keys_dir, api_key: str | None = None, allow_planned: bool = False,
-              retry_delays: tuple[float, ...] | None = None, timeout: float | None = None, threads: int = 4,
-              retention_days: float | None = None) -> "Services":
+    def build(
+        cls,
+        db_path,
+        keys_dir,
+        api_key: str | None = None,
+        allow_planned: bool = False,
+        retry_delays: tuple[float, ...] | None = None,
+        timeout: float | None = None,
+        threads: int = 4,
+        retention_days: float | None = None,
+    ) -> Services:
         """Open the store and keys and wire the workers. `api_key`: the configured admin key (None or "": the one
         stored, else a new one). `retry_delays` and `timeout` come checked (config.Settings; the edge parsed them)."""
         from .signing import load_keys
@@ -114,9 +124,15 @@ class Services:
         key, generated = resolve_api_key(repo, api_key)
         if retention_days is not None and not retention_days > 0:
             raise ValueError("retention must be more than 0 days")
-        settings = ServeSettings(key, generated, allow_planned,
-                                 tuple(retry_delays) if retry_delays is not None else None, timeout,
-                                 api_key_configured=bool(api_key), retention_days=retention_days)
+        settings = ServeSettings(
+            key,
+            generated,
+            allow_planned,
+            tuple(retry_delays) if retry_delays is not None else None,
+            timeout,
+            api_key_configured=bool(api_key),
+            retention_days=retention_days,
+        )
         keys = load_keys(keys_dir)
         services = cls(store, keys, repo, QueueWorker(store, keys, threads=threads), None, settings)
         services.scheduler = Scheduler(fire=lambda sub_id: services.fire_subscription(sub_id, source="schedule"))
@@ -154,8 +170,9 @@ class Services:
         if given is None:
             return False
         if self.settings.api_key_configured:
-            return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
-                                       self.settings.api_key.encode("utf-8", "surrogatepass"))
+            return hmac.compare_digest(
+                given.encode("utf-8", "surrogatepass"), self.settings.api_key.encode("utf-8", "surrogatepass")
+            )
         stored = self.subscriptions.setting(API_KEY_HASH_SETTING)
         return stored is not None and hmac.compare_digest(hash_api_key(given), stored)
 
@@ -173,18 +190,34 @@ class Services:
             try:
                 deleted = self.purge_finished()
                 if deleted:
-                    log.info("retention: deleted %d job(s) finished more than %g day(s) ago",
-                             deleted, self.settings.retention_days)
+                    log.info(
+                        "retention: deleted %d job(s) finished more than %g day(s) ago",
+                        deleted,
+                        self.settings.retention_days,
+                    )
             except Exception:
                 log.exception("deleting old finished jobs failed")
             if self.stopping.wait(self.settings.retention_check):
                 return
 
     # -- triggers → jobs -----------------------------------------------------------------------------
-    def enqueue(self, event: str, url: str, auth: Auth, *, seed: int | None = None,
-                overrides: dict[str, Any] | None = None, count: int | None = None, force: bool = False,
-                retry_delays=None, timeout: float | None = None, source: str = "api",
-                subscription_id: str | None = None, headers: dict | None = None, profile: str | None = None) -> Job:
+    def enqueue(
+        self,
+        event: str,
+        url: str,
+        auth: Auth,
+        *,
+        seed: int | None = None,
+        overrides: dict[str, Any] | None = None,
+        count: int | None = None,
+        force: bool = False,
+        retry_delays=None,
+        timeout: float | None = None,
+        source: str = "api",
+        subscription_id: str | None = None,
+        headers: dict | None = None,
+        profile: str | None = None,
+    ) -> Job:
         """Generate a payload for `event` and store it as a job due now; the queue worker delivers it."""
         try:
             spec = catalogue.get_event(event)
@@ -193,9 +226,19 @@ class Services:
             field_ = "event" if str(exc).startswith("unknown event") else "overrides"
             raise FireError(str(exc), field_, exc.problems) from exc
         delays = retry_delays if retry_delays is not None else self.settings.retry_delays
-        job = delivery.new_job(spec.name, spec.platform, url, catalogue.body_bytes(payload), auth, delays=delays,
-                               timeout=timeout if timeout is not None else self.settings.timeout, source=source,
-                               subscription_id=subscription_id, headers=headers, profile=profile)
+        job = delivery.new_job(
+            spec.name,
+            spec.platform,
+            url,
+            catalogue.body_bytes(payload),
+            auth,
+            delays=delays,
+            timeout=timeout if timeout is not None else self.settings.timeout,
+            source=source,
+            subscription_id=subscription_id,
+            headers=headers,
+            profile=profile,
+        )
         return self.add(job)
 
     def save_subscription(self, sub: Subscription, new: bool = False, now: float | None = None) -> Subscription:
@@ -213,17 +256,27 @@ class Services:
         self.queue.wake()
         return job
 
-    def fire(self, sub: Subscription, source: str = "api", overrides: dict[str, Any] | None = None,
-             seed: int | None = None) -> Job:
+    def fire(
+        self, sub: Subscription, source: str = "api", overrides: dict[str, Any] | None = None, seed: int | None = None
+    ) -> Job:
         """One firing of `sub`: a fresh payload (its seed + firing number, if seeded), its fixed overrides
         plus `overrides`, sent to its URL with its auth."""
         number = self.subscriptions.count_fired(sub.id, time.time())
         if seed is None and sub.seed is not None:
             seed = sub.seed + max(number, 0)
         merged = {**sub.overrides, **(overrides or {})}
-        return self.enqueue(sub.event, sub.url, sub.auth, seed=seed, overrides=merged,
-                            retry_delays=sub.retry_delays, timeout=sub.timeout, source=source,
-                            subscription_id=sub.id, profile=sub.profile)
+        return self.enqueue(
+            sub.event,
+            sub.url,
+            sub.auth,
+            seed=seed,
+            overrides=merged,
+            retry_delays=sub.retry_delays,
+            timeout=sub.timeout,
+            source=source,
+            subscription_id=sub.id,
+            profile=sub.profile,
+        )
 
     def fire_subscription(self, sub_id: str, source: str = "schedule") -> Job | None:
         sub = self.subscriptions.get(sub_id)
@@ -242,24 +295,39 @@ class Services:
             raise RedeliveryRefused(
                 f"job {job.id} cannot be redelivered: its body ({job.full_body_length} bytes, SHA-256 "
                 f"{job.full_body_sha256}) was sent by a scenario run and only its first {len(job.body)} bytes were "
-                "stored; run the scenario step again to send it")
+                "stored; run the scenario step again to send it"
+            )
         auth = job.auth
         if auth.cleared:
             sub = self.subscriptions.get(job.subscription_id) if job.subscription_id else None
             if sub is None or sub.url != job.url or sub.platform != job.platform or sub.auth.cleared:
-                why = ("its subscription now sends to another URL (its credentials are for that one)"
-                       if sub is not None else "it has no subscription to take them from")
+                why = (
+                    "its subscription now sends to another URL (its credentials are for that one)"
+                    if sub is not None
+                    else "it has no subscription to take them from"
+                )
                 raise RedeliveryRefused(
                     f"job {job.id} finished, so its {auth.kind} credentials were cleared (a job keeps them only "
                     f"while it can still be sent), and {why}: send the event again with POST /api/send and its "
-                    "\"auth\" (or the dashboard's Send), or fire the subscription")
+                    '"auth" (or the dashboard\'s Send), or fire the subscription'
+                )
             auth = sub.auth
         original = self.subscriptions.redelivery_of(job.id) or job.id
         headers = dict(job.headers)
         if delivery.profile_of(job).job_headers:
             headers["X-JobId"] = job.headers.get("X-JobId") or job.id
-        again = delivery.new_job(job.event, job.platform, job.url, job.body, auth, delays=job.retry_delays,
-                                 timeout=job.timeout, source="redeliver", subscription_id=job.subscription_id,
-                                 headers=headers, profile=job.profile)
+        again = delivery.new_job(
+            job.event,
+            job.platform,
+            job.url,
+            job.body,
+            auth,
+            delays=job.retry_delays,
+            timeout=job.timeout,
+            source="redeliver",
+            subscription_id=job.subscription_id,
+            headers=headers,
+            profile=job.profile,
+        )
         self.subscriptions.link_redelivery(again.id, original)  # first, so no reader sees the job unlinked
         return self.add(again)

@@ -3,6 +3,7 @@
 Accredit: X-Signature = base64(RSA-SHA256 signature over the raw body), PKCS#1 v1.5 by default (what
 "SHA-256 with RSA" means in .NET and Java), PSS as a setting. AccessRC: x-signature = "sha256=" + hex HMAC-SHA256.
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,8 +41,11 @@ class KeyPair:
 
 
 def _public_pem(private_key: rsa.RSAPrivateKey) -> str:
-    return private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+    return (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
 
 
 class KeyFileError(ValueError):
@@ -65,8 +69,9 @@ def generate_keys(keys_dir: str | Path, force: bool = False) -> KeyPair:
     except OSError as exc:
         raise KeyFileError(f"cannot create the keys folder {keys_dir}: {_reason(exc)}") from exc
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     tmp = keys_dir / f".{PRIVATE_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"  # one per writer
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -98,8 +103,10 @@ def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
     one (garbage, a folder, a dangling link, unreadable) is a KeyFileError naming it, never a traceback."""
     private_path = Path(keys_dir) / PRIVATE_FILE
     if private_path.is_symlink() and not private_path.exists():
-        raise KeyFileError(f"{private_path} is a symbolic link to {os.readlink(private_path)}, which does not "
-                           "exist; remove the link, or point it at the private key")
+        raise KeyFileError(
+            f"{private_path} is a symbolic link to {os.readlink(private_path)}, which does not "
+            "exist; remove the link, or point it at the private key"
+        )
     if not private_path.exists():
         if not create:
             raise FileNotFoundError(f"no private key at {private_path}; run `accessrc-sim keys generate`")
@@ -118,8 +125,10 @@ def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
     try:
         private_key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # TypeError: the key is encrypted
-        raise KeyFileError(f"{private_path} is not an unencrypted PEM private key ({str(exc).split('.')[0]}); "
-                           "replace it with `accessrc-sim keys generate --force`") from exc
+        raise KeyFileError(
+            f"{private_path} is not an unencrypted PEM private key ({str(exc).split('.')[0]}); "
+            "replace it with `accessrc-sim keys generate --force`"
+        ) from exc
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise KeyFileError(f"{private_path} is not an RSA private key")
     public_pem = _public_pem(private_key)
@@ -154,8 +163,9 @@ def load_public_key(public: str | bytes | rsa.RSAPublicKey) -> rsa.RSAPublicKey:
     return key
 
 
-def rsa_verify(public: str | bytes | rsa.RSAPublicKey, body: bytes, signature: str | None,
-               pad: str = "pkcs1v15") -> None:
+def rsa_verify(
+    public: str | bytes | rsa.RSAPublicKey, body: bytes, signature: str | None, pad: str = "pkcs1v15"
+) -> None:
     if not signature:
         raise VerificationError("missing X-Signature")
     try:
@@ -181,7 +191,7 @@ def hmac_verify(secret: str, body: bytes, header_value: str | None) -> None:
 
 
 def basic_value(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def constant_equal(expected: str, given: str | None, what: str) -> None:

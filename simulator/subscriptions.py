@@ -2,6 +2,7 @@
 
 Kept by the Store (simulator.store) in the same database as jobs and attempts; the SQL lives there.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -21,11 +22,14 @@ class Schedule:
     cron: str | None = None
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "seconds": self.seconds} if self.kind == "interval" else \
-            {"kind": self.kind, "cron": self.cron}
+        return (
+            {"kind": self.kind, "seconds": self.seconds}
+            if self.kind == "interval"
+            else {"kind": self.kind, "cron": self.cron}
+        )
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Schedule | None":
+    def from_dict(cls, data: dict | None) -> Schedule | None:
         if not data:
             return None
         return cls(kind=data["kind"], seconds=data.get("seconds"), cron=data.get("cron"))
@@ -64,12 +68,25 @@ class Subscription:
 
     def to_dict(self) -> dict:
         """The simulator's view; credentials masked."""
-        return {"id": self.id, "platform": self.platform, "event": self.event, "url": self.url,
-                "auth": self.auth.masked(), "seed": self.seed, "overrides": self.overrides,
-                "schedule": self.schedule.to_dict() if self.schedule else None, "paused": self.paused,
-                "retry_delays": list(self.retry_delays) if self.retry_delays is not None else None,
-                "timeout": self.timeout, "meta": self.meta, "profile": self.profile, "fired_count": self.fired_count,
-                "last_fired_at": self.last_fired_at, "created_at": self.created_at, "updated_at": self.updated_at}
+        return {
+            "id": self.id,
+            "platform": self.platform,
+            "event": self.event,
+            "url": self.url,
+            "auth": self.auth.masked(),
+            "seed": self.seed,
+            "overrides": self.overrides,
+            "schedule": self.schedule.to_dict() if self.schedule else None,
+            "paused": self.paused,
+            "retry_delays": list(self.retry_delays) if self.retry_delays is not None else None,
+            "timeout": self.timeout,
+            "meta": self.meta,
+            "profile": self.profile,
+            "fired_count": self.fired_count,
+            "last_fired_at": self.last_fired_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 class SubscriptionRepo:
@@ -88,8 +105,9 @@ class SubscriptionRepo:
     def get(self, sub_id: str) -> Subscription | None:
         return self.store.get_subscription(sub_id)
 
-    def list(self, platform: str | None = None, event: str | None = None, url: str | None = None,
-             active_only: bool = False) -> list[Subscription]:
+    def list(
+        self, platform: str | None = None, event: str | None = None, url: str | None = None, active_only: bool = False
+    ) -> list[Subscription]:
         return self.store.list_subscriptions(platform, event, url, active_only)
 
     def delete(self, sub_id: str) -> bool:

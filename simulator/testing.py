@@ -9,13 +9,15 @@ Every request is built by the same code the CLI, the server and the scenario run
 `delivery.request_headers`, `Auth`, `signing`, `scenarios.faults`); nothing is sent. This module never imports Flask,
 waitress or APScheduler. The pytest plugin (`simulator.pytest_plugin`) wraps `Sender` in the `accessrc_sender` fixture.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import catalogue, delivery, platforms, signing
 from .auth import AuthError
@@ -57,10 +59,19 @@ class Sender:
     `profile` is the delivery profile (`documented`, or `accredit-like` for AccessRC: adds X-JobId/X-JobAttempt).
     """
 
-    def __init__(self, platform: str, *, hmac_secret: str | None = None, api_key_header: str | None = None,
-                 api_key: str | None = None, basic: str | tuple[str, str] | None = None,
-                 authorization: str | None = None, rsa_padding: str = "pkcs1v15",
-                 keys_dir: str | os.PathLike[str] | None = None, profile: str | None = None) -> None:
+    def __init__(
+        self,
+        platform: str,
+        *,
+        hmac_secret: str | None = None,
+        api_key_header: str | None = None,
+        api_key: str | None = None,
+        basic: str | tuple[str, str] | None = None,
+        authorization: str | None = None,
+        rsa_padding: str = "pkcs1v15",
+        keys_dir: str | os.PathLike[str] | None = None,
+        profile: str | None = None,
+    ) -> None:
         if platform not in platforms.NAMES:
             raise SenderError(f"platform must be one of {', '.join(platforms.NAMES)}, got {platform!r}")
         self.platform = platform
@@ -68,8 +79,13 @@ class Sender:
             basic = ":".join(basic)  # a Basic user name holds no colon (RFC 7617); the password may
         try:
             self.auth = platforms.get(platform).auth_from_options(
-                hmac_secret=hmac_secret, api_key_header=api_key_header, api_key=api_key, basic=basic,
-                authorization=authorization, rsa_padding=rsa_padding)
+                hmac_secret=hmac_secret,
+                api_key_header=api_key_header,
+                api_key=api_key,
+                basic=basic,
+                authorization=authorization,
+                rsa_padding=rsa_padding,
+            )
         except AuthError as exc:
             raise SenderError(str(exc)) from exc
         try:
@@ -101,27 +117,57 @@ class Sender:
         return keys.public_pem
 
     # -- requests ----------------------------------------------------------------------------------------------
-    def request(self, event: str, *, seed: int | None = None, set: Mapping[str, Any] | None = None,
-                example: str | None = None) -> SignedRequest:
+    def request(
+        self, event: str, *, seed: int | None = None, set: Mapping[str, Any] | None = None, example: str | None = None
+    ) -> SignedRequest:
         """A genuine first attempt of `event`: a generated payload (`seed` makes it reproducible, `set` overrides
         dotted paths) or the documents' example `example` ("" for the event's first one)."""
         return self.attempts(event, seed=seed, set=set, example=example, n=1)[0]
 
-    def attempts(self, event: str, *, seed: int | None = None, set: Mapping[str, Any] | None = None,
-                 example: str | None = None, n: int = 1 + delivery.MAX_RETRIES) -> list[SignedRequest]:
+    def attempts(
+        self,
+        event: str,
+        *,
+        seed: int | None = None,
+        set: Mapping[str, Any] | None = None,
+        example: str | None = None,
+        n: int = 1 + delivery.MAX_RETRIES,
+    ) -> list[SignedRequest]:
         """The same job as its `n` attempts would arrive (first try and retries): same body and job id, attempt
         0..n-1. ReachFive never retries, so it only has n=1."""
         job, payload = self._job(event, seed, set, example)
         if not 1 <= n <= job.max_attempts:
-            why = f"{self.platform} never retries (fire-and-forget)" if not self.profile.retries else \
-                f"{self.platform} makes at most {job.max_attempts} attempts (1 + {len(job.retry_delays)} retries)"
+            why = (
+                f"{self.platform} never retries (fire-and-forget)"
+                if not self.profile.retries
+                else f"{self.platform} makes at most {job.max_attempts} attempts (1 + {len(job.retry_delays)} retries)"
+            )
             raise SenderError(f"n must be 1..{job.max_attempts}: {why}; got {n}")
-        return [SignedRequest(event=job.event, headers=delivery.request_headers(job, number, self.keys),
-                              body=job.body, payload=payload, job_id=job.id, attempt=number) for number in range(n)]
+        return [
+            SignedRequest(
+                event=job.event,
+                headers=delivery.request_headers(job, number, self.keys),
+                body=job.body,
+                payload=payload,
+                job_id=job.id,
+                attempt=number,
+            )
+            for number in range(n)
+        ]
 
-    def fault(self, name: str, event: str, *, seed: int | None = None, set: Mapping[str, Any] | None = None,
-              example: str | None = None, field: str | None = None, tamper: str | None = None,
-              content_type: str | None = None, size: int | None = None) -> SignedRequest:
+    def fault(
+        self,
+        name: str,
+        event: str,
+        *,
+        seed: int | None = None,
+        set: Mapping[str, Any] | None = None,
+        example: str | None = None,
+        field: str | None = None,
+        tamper: str | None = None,
+        content_type: str | None = None,
+        size: int | None = None,
+    ) -> SignedRequest:
         """`event` with one thing wrong, byte for byte as `accessrc-sim run`/`conformance` send it (see FAULTS):
         credential faults (bad_signature, missing_signature, wrong_key) and a body changed after signing
         (tampered_body) must get 401; malformed_json, missing_required_field, wrong_content_type and oversized_body
@@ -131,15 +177,26 @@ class Sender:
         job, payload = self._job(event, seed, set, example)
         try:
             body, headers, shown, _ = faults.build(
-                name, job.event, self.auth, delivery.request_headers(job, 0, self.keys), job.body, payload,
-                lambda changed: self._resign(job, changed), tamper=tamper, seed=seed, field=field,
-                content_type=content_type, size=size)
+                name,
+                job.event,
+                self.auth,
+                delivery.request_headers(job, 0, self.keys),
+                job.body,
+                payload,
+                lambda changed: self._resign(job, changed),
+                tamper=tamper,
+                seed=seed,
+                field=field,
+                content_type=content_type,
+                size=size,
+            )
         except (faults.FaultError, catalogue.CatalogueError) as exc:
             raise SenderError(str(exc)) from exc
         if name == "oversized_body":
             shown = json.loads(body)
-        return SignedRequest(event=job.event, headers=headers, body=body, payload=shown, job_id=job.id, attempt=0,
-                             fault=name)
+        return SignedRequest(
+            event=job.event, headers=headers, body=body, payload=shown, job_id=job.id, attempt=0, fault=name
+        )
 
     # -- receiving ---------------------------------------------------------------------------------------------
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -153,8 +210,15 @@ class Sender:
         try:
             spec = catalogue.get_event(event, self.platform)
             payload = catalogue.generate(spec.name, seed=seed, overrides=dict(sets or {}), example=example)
-            job = delivery.new_job(spec.name, self.platform, PLACEHOLDER_URL, catalogue.body_bytes(payload),
-                                   self.auth, source="testing", profile=self.profile.name)
+            job = delivery.new_job(
+                spec.name,
+                self.platform,
+                PLACEHOLDER_URL,
+                catalogue.body_bytes(payload),
+                self.auth,
+                source="testing",
+                profile=self.profile.name,
+            )
         except (catalogue.CatalogueError, delivery.DeliveryError, AuthError) as exc:
             raise SenderError(str(exc)) from exc
         except StopIteration as exc:  # pragma: no cover - defensive: an example lookup that found nothing

@@ -10,6 +10,7 @@ through a pinned session without them is checked here, once, and pinned to that 
 checked addresses too, so a kept-alive connection is only reused by a request whose own check saw its address.
 A proxy would resolve the name itself, so a pinned session never sends through one.
 """
+
 from __future__ import annotations
 
 import collections
@@ -44,12 +45,16 @@ class _PinnedMixin:
         failure: Exception | None = None
         for address in self.checked_addresses:
             try:
-                return urllib3_connection.create_connection((address, self.port), self.timeout,
-                                                            source_address=self.source_address,
-                                                            socket_options=self.socket_options)
-            except socket.timeout as exc:
-                failure = ConnectTimeoutError(self, f"Connection to {self.host} ({address}) timed out. "
-                                                    f"(connect timeout={self.timeout})")
+                return urllib3_connection.create_connection(
+                    (address, self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except TimeoutError as exc:
+                failure = ConnectTimeoutError(
+                    self, f"Connection to {self.host} ({address}) timed out. (connect timeout={self.timeout})"
+                )
                 failure.__cause__ = exc
             except OSError as exc:
                 failure = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
@@ -83,8 +88,10 @@ class PinnedAdapter(HTTPAdapter):
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
         if select_proxy(request.url, proxies):  # a proxy would resolve the name itself: nothing to pin
-            raise requests.ConnectionError("not sent: deliveries never go through a proxy (the outbound guard checks "
-                                           "the target's own addresses)", request=request)
+            raise requests.ConnectionError(
+                "not sent: deliveries never go through a proxy (the outbound guard checks the target's own addresses)",
+                request=request,
+            )
         return super().get_connection_with_tls_context(request, verify, proxies, cert)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):

@@ -3,6 +3,7 @@
 Used to show that every conformance row can fail (a check that cannot fail is worthless). Each is a WSGI app
 around the reference receiver, served on 127.0.0.1 by ServerThread.
 """
+
 from __future__ import annotations
 
 import io

@@ -1,9 +1,13 @@
-"""Shared fixtures: real key pairs, real SQLite files, real receivers on 127.0.0.1 with random ports."""
+"""Shared fixtures: real key pairs, real SQLite files, real receivers on 127.0.0.1 with random ports, and the
+simulator's app (`make_app`, `app`, `client`) on a temp database with the session keys and sim_helpers.API_KEY."""
+
 from __future__ import annotations
 
 import pytest
+from sim_helpers import API_KEY
 
 from simulator import signing
+from simulator.app import create_app
 from simulator.auth import Auth
 from simulator.receiver import ReceiverConfig, ServerThread, create_receiver
 from simulator.store import Store
@@ -34,8 +38,13 @@ def start_receiver(keys):
     public_key_pem=<the session key>) -> ServerThread with `.received`."""
     servers = []
 
-    def start(platform: str = "accredit", auth: Auth | None = None, fail_first: int = 0, event: str | None = None,
-              public_key_pem: str | None = None):
+    def start(
+        platform: str = "accredit",
+        auth: Auth | None = None,
+        fail_first: int = 0,
+        event: str | None = None,
+        public_key_pem: str | None = None,
+    ):
         auth = auth or (Auth("rsa") if platform == "accredit" else Auth("none"))
         app = create_receiver(ReceiverConfig(platform, auth, public_key_pem or keys.public_pem, event, fail_first))
         server = ServerThread(app).start()
@@ -46,3 +55,46 @@ def start_receiver(keys):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def make_app(tmp_path, keys_dir):
+    """make_app(**config) -> Flask app on tmp_path/sim.db with the session keys; stopped after the test."""
+    apps = []
+
+    def make(**config):
+        settings = {
+            "DB_PATH": str(tmp_path / "sim.db"),
+            "KEYS_DIR": str(keys_dir),
+            "API_KEY": API_KEY,
+            "RETRY_DELAYS": (0.1, 0.1, 0.1, 0.1, 0.1),
+            "TIMEOUT": 5,
+        }
+        settings.update(config)
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["accessrc_sim"].stop(5)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def receiver(start_receiver):
+    """receiver(platform, auth=None, public_key_pem=None, fail_first=0): start_receiver with AccessRC first."""
+
+    def start(platform="accessrc", auth=None, public_key_pem=None, fail_first=0):
+        return start_receiver(platform, auth, fail_first, public_key_pem=public_key_pem)
+
+    return start

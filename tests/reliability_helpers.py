@@ -1,6 +1,7 @@
 """Helpers for the reliability tests (issue 7): the real `accessrc-sim serve` as a subprocess that can be
 SIGKILLed and restarted on the same SQLite file, and a counting receiver on 127.0.0.1 that lives in the test
 process (so it outlives every kill of the simulator) and records each request per X-JobId."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
-
 from sim_helpers import wait_until
 
 API_KEY = "reliability-admin-key-3f9c1d"
@@ -29,8 +29,9 @@ class ServeProcess:
     """`accessrc-sim serve --port 0` on one database; start() again after kill() resumes the same queue.
     stdout and stderr of every run go to files in `workdir` (kept, so the secrets test can sweep them)."""
 
-    def __init__(self, workdir: Path, keys_dir: Path, *args: str, api_key: str | None = API_KEY,
-                 env: dict | None = None):
+    def __init__(
+        self, workdir: Path, keys_dir: Path, *args: str, api_key: str | None = API_KEY, env: dict | None = None
+    ):
         self.workdir, self.keys_dir, self.args, self.api_key = Path(workdir), Path(keys_dir), args, api_key
         self.db = self.workdir / "sim.db"
         self.extra_env = env or {}
@@ -39,7 +40,7 @@ class ServeProcess:
         self.runs = 0
         self.out_files: list[Path] = []
 
-    def start(self, timeout: float = 30.0) -> "ServeProcess":
+    def start(self, timeout: float = 30.0) -> ServeProcess:
         env = {k: v for k, v in os.environ.items() if k != "ACCESSRC_SIM_API_KEY"}
         env.update(self.extra_env)
         if self.api_key:
@@ -154,7 +155,7 @@ class CountingReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "CountingReceiver":
+    def __enter__(self) -> CountingReceiver:
         self.thread.start()
         return self
 

@@ -1,4 +1,5 @@
 """A real HTTP server on 127.0.0.1 that answers from a script: [(status, body, delay_s, headers), ...]."""
+
 from __future__ import annotations
 
 import socket
@@ -23,8 +24,9 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 with owner.lock:
-                    owner.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                           "at": time.time()})
+                    owner.requests.append(
+                        {"path": self.path, "headers": dict(self.headers), "body": body, "at": time.time()}
+                    )
                     status, payload, delay, headers = owner.script.pop(0) if owner.script else owner.default
                 if delay:
                     time.sleep(delay)
@@ -96,7 +98,7 @@ class RawServer:
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             head, _, rest = data.partition(b"\r\n\r\n")
-            length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+            length = int([h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0])
             while len(rest) < length:
                 rest += conn.recv(65536)
             self.handler(conn)

@@ -1,11 +1,11 @@
 """Accredit's subscription API against a real receiver that verifies X-Signature with the returned signatureKey."""
+
 from __future__ import annotations
 
 import pytest
+from sim_helpers import BEARER, XKEY, count_rows, wait_job_final
 
 from simulator.signing import rsa_verify
-
-from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final  # noqa: F401
 
 BASE = "/api/webhookSubscription"
 EVENT = "BadgeExportZipFile.Created"
@@ -40,16 +40,23 @@ def test_duplicate_subscription_is_acr_02_003_002(client, app):
     assert count_rows(app, "subscriptions") == 1
 
 
-@pytest.mark.parametrize("payload, code, field", [
-    ({"event": "Nope.Event", "callbackUrl": "http://127.0.0.1:9/h"}, "ACR_02.003.001", "event"),
-    ({"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "callbackUrl": "http://127.0.0.1:9/h"}, "ACR_02.003.001", "event"),
-    ({"callbackUrl": "http://127.0.0.1:9/h"}, "ACR_01.000.001", "event"),
-    ({"event": EVENT}, "ACR_01.000.001", "callbackUrl"),
-    ({"event": EVENT, "callbackUrl": "ftp://127.0.0.1/h"}, "ACR_01.000.003", "callbackUrl"),
-    ({"event": EVENT, "callbackUrl": "not a url"}, "ACR_01.000.003", "callbackUrl"),
-    ({"event": EVENT, "callbackUrl": "http://192.0.2.10/h"}, "ACR_01.000.003", "callbackUrl"),
-    ({"event": EVENT, "callbackUrl": "http://127.0.0.1:9/h", "colour": "red"}, "ACR_01.000.000", "colour"),
-])
+@pytest.mark.parametrize(
+    "payload, code, field",
+    [
+        ({"event": "Nope.Event", "callbackUrl": "http://127.0.0.1:9/h"}, "ACR_02.003.001", "event"),
+        (
+            {"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "callbackUrl": "http://127.0.0.1:9/h"},
+            "ACR_02.003.001",
+            "event",
+        ),
+        ({"callbackUrl": "http://127.0.0.1:9/h"}, "ACR_01.000.001", "event"),
+        ({"event": EVENT}, "ACR_01.000.001", "callbackUrl"),
+        ({"event": EVENT, "callbackUrl": "ftp://127.0.0.1/h"}, "ACR_01.000.003", "callbackUrl"),
+        ({"event": EVENT, "callbackUrl": "not a url"}, "ACR_01.000.003", "callbackUrl"),
+        ({"event": EVENT, "callbackUrl": "http://192.0.2.10/h"}, "ACR_01.000.003", "callbackUrl"),
+        ({"event": EVENT, "callbackUrl": "http://127.0.0.1:9/h", "colour": "red"}, "ACR_01.000.000", "colour"),
+    ],
+)
 def test_bad_input_is_400_with_the_acr_code_and_field_and_stores_nothing(client, app, payload, code, field):
     resp = client.post(BASE, headers=BEARER, json=payload)
     assert resp.status_code == 400
@@ -86,14 +93,21 @@ def test_bearer_key_is_required(client, headers):
 def test_sample_notification_arrives_signed_with_the_subscription_key(client, receiver):
     sub = client.post(BASE, headers=BEARER, json={"event": EVENT, "callbackUrl": "http://127.0.0.1:9/h"}).get_json()
     target = receiver("accredit", public_key_pem=sub["signatureKey"])
-    resp = client.post(f"{BASE}/triggerSampleEventNotification", headers=BEARER,
-                       json={"event": EVENT, "callbackUrl": target.url + "/baseWebhookNotification"})
+    resp = client.post(
+        f"{BASE}/triggerSampleEventNotification",
+        headers=BEARER,
+        json={"event": EVENT, "callbackUrl": target.url + "/baseWebhookNotification"},
+    )
     assert resp.status_code == 200
     job = wait_job_final(client, resp.get_json()["jobId"])
     assert job["state"] == "succeeded" and job["source"] == "sample"
     [attempt] = job["attempts"]
     assert attempt["request_headers"]["X-JobId"] == job["id"] and attempt["request_headers"]["X-JobAttempt"] == "0"
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
-    rsa_verify(load_pem_public_key(sub["signatureKey"].encode()), attempt["request_body"].encode(),
-               attempt["request_headers"]["X-Signature"])
+
+    rsa_verify(
+        load_pem_public_key(sub["signatureKey"].encode()),
+        attempt["request_body"].encode(),
+        attempt["request_headers"]["X-Signature"],
+    )
     assert [(r.status, r.outcome) for r in target.received] == [(200, "accepted")]

@@ -1,4 +1,5 @@
 """The delivery log API: filters, paging, one job with attempts, redeliver, the exhausted state, actions, SSE."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,7 @@ import threading
 
 import pytest
 import requests
-
-from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final, wait_until  # noqa: F401
+from sim_helpers import BEARER, XKEY, count_rows, wait_job_final, wait_until
 
 EVENT = "DELIVERY_CHANNEL_STATUS_UPDATED"
 
@@ -95,23 +95,28 @@ def test_filters_and_paging(client, receiver):
     assert client.get("/api/jobs?platform=accredit", headers=XKEY).get_json()["jobs"] == []
 
 
-@pytest.mark.parametrize("query, field", [("status=done", "status"), ("limit=0", "limit"), ("limit=x", "limit"),
-                                          ("since_id=1&before_id=2", "since_id")])
+@pytest.mark.parametrize(
+    "query, field",
+    [("status=done", "status"), ("limit=0", "limit"), ("limit=x", "limit"), ("since_id=1&before_id=2", "since_id")],
+)
 def test_bad_filters_are_400(client, query, field):
     resp = client.get(f"/api/jobs?{query}", headers=XKEY)
     assert resp.status_code == 400 and resp.get_json()["error"]["field"] == field
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"event": EVENT}, "url"),
-    ({"url": "http://127.0.0.1:9/h"}, "event"),
-    ({"event": "NOPE", "url": "http://127.0.0.1:9/h"}, "event"),
-    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "overrides": {"status": 5}}, "overrides"),
-    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "overrides": "status=x"}, "overrides"),
-    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "count": 3}, "overrides"),
-    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "retry_delays": "1,2"}, "retry_delays"),
-    ({"event": EVENT, "url": "http://127.0.0.1:9/h", "auth": {"type": "hmac"}}, "auth.secret"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"event": EVENT}, "url"),
+        ({"url": "http://127.0.0.1:9/h"}, "event"),
+        ({"event": "NOPE", "url": "http://127.0.0.1:9/h"}, "event"),
+        ({"event": EVENT, "url": "http://127.0.0.1:9/h", "overrides": {"status": 5}}, "overrides"),
+        ({"event": EVENT, "url": "http://127.0.0.1:9/h", "overrides": "status=x"}, "overrides"),
+        ({"event": EVENT, "url": "http://127.0.0.1:9/h", "count": 3}, "overrides"),
+        ({"event": EVENT, "url": "http://127.0.0.1:9/h", "retry_delays": "1,2"}, "retry_delays"),
+        ({"event": EVENT, "url": "http://127.0.0.1:9/h", "auth": {"type": "hmac"}}, "auth.secret"),
+    ],
+)
 def test_bad_send_is_400_and_stores_no_job(client, app, body, field):
     resp = client.post("/api/send", headers=XKEY, json=body)
     assert resp.status_code == 400 and resp.get_json()["error"]["field"] == field, resp.get_json()
@@ -120,9 +125,11 @@ def test_bad_send_is_400_and_stores_no_job(client, app, body, field):
 
 def test_send_with_hmac_auth_seed_and_overrides(client, receiver):
     from simulator.auth import Auth
+
     target = receiver("accessrc", auth=Auth("hmac", secret="abcd1234"))
-    job = send(client, target.url + "/h", seed=7, overrides={"status": "Approved"},
-               auth={"type": "hmac", "secret": "abcd1234"})
+    job = send(
+        client, target.url + "/h", seed=7, overrides={"status": "Approved"}, auth={"type": "hmac", "secret": "abcd1234"}
+    )
     job = wait_job_final(client, job["id"])
     assert job["state"] == "succeeded" and job["attempts"][0]["request_headers"]["x-signature"].startswith("sha256=")
 
@@ -131,11 +138,13 @@ def test_actions_reach_every_active_subscription(client, receiver):
     target = receiver("accessrc")
     paused_target = receiver("accessrc")
     client.post("/api/Event/Subscribe", headers=XKEY, json={"eventType": EVENT, "callbackUrl": target.url + "/h"})
-    paused = client.post("/api/subscriptions", headers=XKEY, json={"event": EVENT, "url": paused_target.url + "/h",
-                                                                    "paused": True}).get_json()
+    paused = client.post(
+        "/api/subscriptions", headers=XKEY, json={"event": EVENT, "url": paused_target.url + "/h", "paused": True}
+    ).get_json()
     assert paused["paused"]
-    resp = client.post("/api/actions/reject-delivery-channel", headers=XKEY,
-                       json={"message": "Description is not clear enough"})
+    resp = client.post(
+        "/api/actions/reject-delivery-channel", headers=XKEY, json={"message": "Description is not clear enough"}
+    )
     assert resp.status_code == 201
     [job] = resp.get_json()["jobs"]
     job = wait_job_final(client, job["id"])
@@ -147,10 +156,18 @@ def test_actions_reach_every_active_subscription(client, receiver):
 
 def test_finish_import_action_with_records_and_failures(client, receiver):
     from simulator.auth import Auth
+
     target = receiver("accessrc", auth=Auth("hmac", secret="abcd1234"))
-    resp = client.post("/api/actions/finish-import", headers=XKEY,
-                       json={"records": 120, "failures": 5, "url": target.url + "/import",
-                             "auth": {"type": "hmac", "secret": "abcd1234"}})
+    resp = client.post(
+        "/api/actions/finish-import",
+        headers=XKEY,
+        json={
+            "records": 120,
+            "failures": 5,
+            "url": target.url + "/import",
+            "auth": {"type": "hmac", "secret": "abcd1234"},
+        },
+    )
     job = wait_job_final(client, resp.get_json()["jobs"][0]["id"])
     payload = json.loads(job["body"])
     assert payload["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
@@ -161,21 +178,27 @@ def test_finish_import_action_with_records_and_failures(client, receiver):
 def test_sync_eligibility_action_for_a_program(client, receiver):
     target = receiver("accessrc")
     program = "d0c1a7e2-1111-4e0a-9b3c-5a6f7e8d9c01"
-    resp = client.post("/api/actions/sync-eligibility", headers=XKEY,
-                       json={"programId": program, "applications": 3, "url": target.url + "/elig"})
+    resp = client.post(
+        "/api/actions/sync-eligibility",
+        headers=XKEY,
+        json={"programId": program, "applications": 3, "url": target.url + "/elig"},
+    )
     job = wait_job_final(client, resp.get_json()["jobs"][0]["id"])
     payload = json.loads(job["body"])
     assert payload["programId"] == program and len(payload["applications"]) == 3 and job["state"] == "succeeded"
 
 
-@pytest.mark.parametrize("name, body, status, field", [
-    ("approve-delivery-channel", {}, 400, "url"),  # no subscription and no url
-    ("finish-import", {"records": 10, "failures": 20, "url": "http://127.0.0.1:9/h"}, 400, None),
-    ("finish-import", {"colour": 1}, 400, "colour"),
-    ("finish-import", {"auth": {"type": "hmac", "secret": "x"}}, 400, "auth"),
-    ("finish-import", {"url": "http://127.0.0.1:9/h", "auth": {"type": "hmac"}}, 400, "auth.secret"),
-    ("no-such-action", {}, 404, "name"),
-])
+@pytest.mark.parametrize(
+    "name, body, status, field",
+    [
+        ("approve-delivery-channel", {}, 400, "url"),  # no subscription and no url
+        ("finish-import", {"records": 10, "failures": 20, "url": "http://127.0.0.1:9/h"}, 400, None),
+        ("finish-import", {"colour": 1}, 400, "colour"),
+        ("finish-import", {"auth": {"type": "hmac", "secret": "x"}}, 400, "auth"),
+        ("finish-import", {"url": "http://127.0.0.1:9/h", "auth": {"type": "hmac"}}, 400, "auth.secret"),
+        ("no-such-action", {}, 404, "name"),
+    ],
+)
 def test_bad_actions(client, app, name, body, status, field):
     resp = client.post(f"/api/actions/{name}", headers=XKEY, json=body)
     assert resp.status_code == status
@@ -249,4 +272,4 @@ def test_stream_ids_resume_right_after_each_event_with_whole_records(client, rec
     assert first[2]["data"]["attempt"]["request_body"] and first[2]["data"]["job"]["body"]
     for cut in range(len(first)):
         again = client.get("/api/stream?max_seconds=0.3", headers={**XKEY, "Last-Event-ID": first[cut]["id"]})
-        assert _sse(again.get_data(as_text=True)) == first[cut + 1:]
+        assert _sse(again.get_data(as_text=True)) == first[cut + 1 :]

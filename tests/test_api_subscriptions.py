@@ -1,14 +1,15 @@
 """The simulator's subscription routes: CRUD, schedules (interval, cron), pause/resume, seeded firings."""
+
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC
 
 import pytest
+from sim_helpers import BEARER, XKEY, count_rows, wait_job_final, wait_until
 
 from simulator.auth import Auth
-
-from sim_helpers import BEARER, XKEY, app, client, count_rows, make_app, receiver, wait_job_final, wait_until  # noqa: F401
 
 EVENT = "DELIVERY_CHANNEL_STATUS_UPDATED"
 
@@ -24,8 +25,11 @@ def test_crud_with_either_key_header(client):
     sub = resp.get_json()
     assert sub["platform"] == "accessrc" and sub["auth"] == {"kind": "hmac", "secret": "***"}
     assert client.get(f"/api/subscriptions/{sub['id']}", headers=BEARER).get_json()["id"] == sub["id"]
-    patched = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
-                           json={"url": "http://127.0.0.1:9/other", "overrides": {"status": "Rejected"}}).get_json()
+    patched = client.patch(
+        f"/api/subscriptions/{sub['id']}",
+        headers=XKEY,
+        json={"url": "http://127.0.0.1:9/other", "overrides": {"status": "Rejected"}},
+    ).get_json()
     assert patched["url"].endswith("/other") and patched["overrides"] == {"status": "Rejected"}
     assert [s["id"] for s in client.get("/api/subscriptions", headers=XKEY).get_json()["subscriptions"]] == [sub["id"]]
     assert client.delete(f"/api/subscriptions/{sub['id']}", headers=XKEY).status_code == 200
@@ -56,7 +60,7 @@ def test_interval_schedule_fires_fresh_payloads_until_paused(client, receiver):
 def test_cron_schedule_fires_through_its_cron_job_and_rearms_on_the_minute(app, client, receiver):
     """A cron firing end to end without waiting for the clock: the subscription's APScheduler job (its CronTrigger)
     is made due now; it fires, the receiver gets a fresh payload, and the job re-arms at the next minute."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from apscheduler.triggers.cron import CronTrigger
 
@@ -66,7 +70,7 @@ def test_cron_schedule_fires_through_its_cron_job_and_rearms_on_the_minute(app, 
     aps = app.extensions["accessrc_sim"].scheduler._scheduler
     job = aps.get_job(sub["id"])
     assert isinstance(job.trigger, CronTrigger)
-    job.modify(next_run_time=datetime.now(timezone.utc))
+    job.modify(next_run_time=datetime.now(UTC))
     aps.wakeup()
     wait_until(lambda: len(target.received) >= 1, timeout=10)
     assert {r.outcome for r in target.received} == {"accepted"}  # (a minute boundary may add a real firing)
@@ -88,17 +92,20 @@ def test_schedule_put_and_delete(client):
     assert cleared["schedule"] is None and cleared["next_fire_at"] is None
 
 
-@pytest.mark.parametrize("schedule, field", [
-    ({"cron": "61 * * * *"}, "schedule.cron"),
-    ({"cron": "every day"}, "schedule.cron"),
-    ({"cron": 5}, "schedule.cron"),
-    ({"interval_seconds": 0}, "schedule.interval_seconds"),
-    ({"interval_seconds": "10"}, "schedule.interval_seconds"),
-    ({"interval_seconds": 10, "cron": "* * * * *"}, "schedule"),
-    ({}, "schedule"),
-    ({"every": 3}, "schedule.every"),
-    ("hourly", "schedule"),
-])
+@pytest.mark.parametrize(
+    "schedule, field",
+    [
+        ({"cron": "61 * * * *"}, "schedule.cron"),
+        ({"cron": "every day"}, "schedule.cron"),
+        ({"cron": 5}, "schedule.cron"),
+        ({"interval_seconds": 0}, "schedule.interval_seconds"),
+        ({"interval_seconds": "10"}, "schedule.interval_seconds"),
+        ({"interval_seconds": 10, "cron": "* * * * *"}, "schedule"),
+        ({}, "schedule"),
+        ({"every": 3}, "schedule.every"),
+        ("hourly", "schedule"),
+    ],
+)
 def test_bad_schedule_is_400_naming_the_field_and_stores_nothing(client, app, schedule, field):
     resp = create(client, url="http://127.0.0.1:9/h", schedule=schedule)
     assert resp.status_code == 400 and resp.get_json()["error"]["field"] == field, resp.get_json()
@@ -112,21 +119,26 @@ def test_bad_schedule_on_put_leaves_the_subscription_unchanged(client):
     assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["schedule"]["seconds"] == 60
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"url": "http://127.0.0.1:9/h", "event": "NOPE"}, "event"),
-    ({"url": "http://127.0.0.1:9/h", "event": "BadgeExportZipFile.Created", "platform": "accessrc"}, "platform"),
-    ({"url": "http://127.0.0.1:9/h", "overrides": {"nosuch.path": 1}}, "overrides"),
-    ({"url": "http://127.0.0.1:9/h", "overrides": {"status": 7}}, "overrides"),
-    ({"url": "http://127.0.0.1:9/h", "retry_delays": [1, 2, 3, 4, 5, 6]}, "retry_delays"),
-    ({"url": "http://127.0.0.1:9/h", "timeout": 0}, "timeout"),
-    ({"url": "http://127.0.0.1:9/h", "seed": -1}, "seed"),
-    ({"url": "http://127.0.0.1:9/h", "paused": "yes"}, "paused"),
-    ({"url": "http://127.0.0.1:9/h", "event": "END_JOB_NOTIFICATION", "auth": {"type": "hmac"}},
-     "auth.authorization"),
-    ({"url": "http://127.0.0.1:9/h", "event": "BadgeExportZipFile.Created", "auth": {"type": "hmac"}}, "auth"),
-    ({"url": "http://127.0.0.1:9/h", "event": "PROGRAM_PULL_FORM"}, "eventType"),
-    ({}, "url"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"url": "http://127.0.0.1:9/h", "event": "NOPE"}, "event"),
+        ({"url": "http://127.0.0.1:9/h", "event": "BadgeExportZipFile.Created", "platform": "accessrc"}, "platform"),
+        ({"url": "http://127.0.0.1:9/h", "overrides": {"nosuch.path": 1}}, "overrides"),
+        ({"url": "http://127.0.0.1:9/h", "overrides": {"status": 7}}, "overrides"),
+        ({"url": "http://127.0.0.1:9/h", "retry_delays": [1, 2, 3, 4, 5, 6]}, "retry_delays"),
+        ({"url": "http://127.0.0.1:9/h", "timeout": 0}, "timeout"),
+        ({"url": "http://127.0.0.1:9/h", "seed": -1}, "seed"),
+        ({"url": "http://127.0.0.1:9/h", "paused": "yes"}, "paused"),
+        (
+            {"url": "http://127.0.0.1:9/h", "event": "END_JOB_NOTIFICATION", "auth": {"type": "hmac"}},
+            "auth.authorization",
+        ),
+        ({"url": "http://127.0.0.1:9/h", "event": "BadgeExportZipFile.Created", "auth": {"type": "hmac"}}, "auth"),
+        ({"url": "http://127.0.0.1:9/h", "event": "PROGRAM_PULL_FORM"}, "eventType"),
+        ({}, "url"),
+    ],
+)
 def test_bad_subscription_is_400_naming_the_field(client, app, body, field):
     body.setdefault("event", EVENT)
     resp = client.post("/api/subscriptions", headers=XKEY, json=body)
@@ -150,8 +162,11 @@ def test_seeded_subscription_fires_reproducible_but_different_payloads(client, r
 
 def test_fire_with_overrides_and_bad_overrides(client, app):
     sub = create(client, url="http://127.0.0.1:9/h").get_json()
-    job = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY,
-                      json={"overrides": {"message": "Description is not clear enough", "status": "Rejected"}})
+    job = client.post(
+        f"/api/subscriptions/{sub['id']}/fire",
+        headers=XKEY,
+        json={"overrides": {"message": "Description is not clear enough", "status": "Rejected"}},
+    )
     assert job.status_code == 201 and json.loads(job.get_json()["body"])["message"] == "Description is not clear enough"
     before = count_rows(app, "jobs")
     bad = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"nope": 1}})
@@ -162,9 +177,14 @@ def test_fire_with_overrides_and_bad_overrides(client, app):
 
 def test_reachfive_end_job_target_sends_the_authorization_and_never_retries(client, receiver):
     target = receiver("reachfive", auth=Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM"), fail_first=1)
-    sub = create(client, event="END_JOB_NOTIFICATION", url=target.url + "/jobs", timeout=5,
-                 auth={"authorization": "Bearer mF_9.B5f-4.1JqM"},
-                 overrides={"definition_name": "Nightly CRM import"}).get_json()
+    sub = create(
+        client,
+        event="END_JOB_NOTIFICATION",
+        url=target.url + "/jobs",
+        timeout=5,
+        auth={"authorization": "Bearer mF_9.B5f-4.1JqM"},
+        overrides={"definition_name": "Nightly CRM import"},
+    ).get_json()
     assert sub["platform"] == "reachfive" and sub["auth"]["authorization"] == "***"
     job = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
     job = wait_job_final(client, job["id"])
@@ -225,8 +245,11 @@ def test_patching_the_url_drops_the_stored_credentials(client, event, auth, secr
     patched, seen = _fire_to_collector(client, sub["id"])
     assert patched.status_code == 200 and len(seen) == 1
     sent = json.dumps(seen)
-    assert not any(s in sent for s in secrets) and "Authorization" not in seen[0] and "x-signature" not in \
-        {k.lower() for k in seen[0]}, f"the collector got the credentials: {seen[0]}"
+    assert (
+        not any(s in sent for s in secrets)
+        and "Authorization" not in seen[0]
+        and "x-signature" not in {k.lower() for k in seen[0]}
+    ), f"the collector got the credentials: {seen[0]}"
     body = patched.get_json()
     assert body["credentials_dropped"] is True and body["auth"] == {"kind": "none"}
     assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["auth"] == {"kind": "none"}
@@ -235,11 +258,13 @@ def test_patching_the_url_drops_the_stored_credentials(client, event, auth, secr
 @pytest.mark.parametrize("event, auth, secrets", CREDENTIALS, ids=["basic", "header", "hmac", "reachfive"])
 def test_a_url_change_that_repeats_the_credentials_keeps_them(client, event, auth, secrets):
     sub = create(client, event=event, url="http://127.0.0.1:9/provider", auth=auth).get_json()
-    moved = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
-                         json={"url": "http://127.0.0.1:9/moved", "auth": auth}).get_json()
+    moved = client.patch(
+        f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"url": "http://127.0.0.1:9/moved", "auth": auth}
+    ).get_json()
     assert moved["credentials_dropped"] is False and moved["auth"] == sub["auth"] != {"kind": "none"}
-    same = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
-                        json={"url": "http://127.0.0.1:9/moved", "paused": True}).get_json()
+    same = client.patch(
+        f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"url": "http://127.0.0.1:9/moved", "paused": True}
+    ).get_json()
     assert same["credentials_dropped"] is False and same["auth"] == sub["auth"]  # the same URL: nothing moves
     other = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"paused": False}).get_json()
     assert other["credentials_dropped"] is False and other["auth"] == sub["auth"]
@@ -252,12 +277,17 @@ def test_accredit_url_change_keeps_rsa_signing(client):
 
 
 def test_accessrc_subscribe_with_another_url_says_the_credentials_were_dropped(client):
-    first = {"eventType": EVENT, "callbackUrl": "http://127.0.0.1:9/provider",
-             "auth": {"type": "basic", "username": "partner", "password": "basic-pw-7781"}}
-    assert client.post("/api/Event/Subscribe", headers=XKEY, json=first).get_json()["data"]["credentialsDropped"] \
-        is False
-    moved = client.post("/api/Event/Subscribe", headers=XKEY,
-                        json={"eventType": EVENT, "callbackUrl": "http://127.0.0.1:9/collector"}).get_json()["data"]
+    first = {
+        "eventType": EVENT,
+        "callbackUrl": "http://127.0.0.1:9/provider",
+        "auth": {"type": "basic", "username": "partner", "password": "basic-pw-7781"},
+    }
+    assert (
+        client.post("/api/Event/Subscribe", headers=XKEY, json=first).get_json()["data"]["credentialsDropped"] is False
+    )
+    moved = client.post(
+        "/api/Event/Subscribe", headers=XKEY, json={"eventType": EVENT, "callbackUrl": "http://127.0.0.1:9/collector"}
+    ).get_json()["data"]
     assert moved["credentialsDropped"] is True
     sub = client.get(f"/api/subscriptions/{moved['subscriptionId']}", headers=XKEY).get_json()
     assert sub["auth"] == {"kind": "none"} and sub["url"].endswith("/collector")

@@ -1,11 +1,11 @@
 """create_app: defaults then overrides, the admin key, one start per app, and errors as envelopes."""
+
 from __future__ import annotations
 
 import pytest
+from sim_helpers import API_KEY, XKEY, sql
 
 from simulator.app import create_app
-
-from sim_helpers import API_KEY, XKEY, app, client, make_app, sql  # noqa: F401
 
 
 def test_config_overrides_defaults(make_app, tmp_path):
@@ -54,8 +54,11 @@ def test_healthz_needs_no_key_and_management_routes_do(client):
 def test_unknown_route_and_method_use_the_envelope(client):
     resp = client.get("/api/nothing-here", headers=XKEY)
     assert resp.status_code == 404
-    assert resp.get_json() == {"error": {"code": 404, "message": "no route GET /api/nothing-here", "type": "NotFound"},
-                               "data": None, "status": "failed"}
+    assert resp.get_json() == {
+        "error": {"code": 404, "message": "no route GET /api/nothing-here", "type": "NotFound"},
+        "data": None,
+        "status": "failed",
+    }
     wrong = client.delete("/api/events", headers=XKEY)
     assert wrong.status_code == 405 and wrong.get_json()["error"]["type"] == "MethodNotAllowed"
     assert "GET" in wrong.headers["Allow"]
@@ -68,8 +71,11 @@ def test_an_unexpected_error_is_a_500_envelope_without_a_stack_trace(make_app):
     sql(app.extensions["accessrc_sim"].store.path, "DROP TABLE subscriptions")
     resp = app.test_client().get("/api/subscriptions", headers=XKEY)
     assert resp.status_code == 500
-    assert resp.get_json() == {"error": {"code": 500, "message": "Internal Server Error", "type": "Exception"},
-                               "data": None, "status": "failed"}
+    assert resp.get_json() == {
+        "error": {"code": 500, "message": "Internal Server Error", "type": "Exception"},
+        "data": None,
+        "status": "failed",
+    }
     assert b"Traceback" not in resp.data and b"sqlite" not in resp.data.lower()
 
 

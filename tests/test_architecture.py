@@ -1,5 +1,6 @@
 """The layout's promises (shared/STYLE.md), checked on the source: SQL only in the store, no import cycle, each
 layer importing only those below it, a pure core, and platform differences asked of simulator.platforms."""
+
 from __future__ import annotations
 
 import ast
@@ -8,8 +9,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "simulator"
 STORE = PACKAGE / "store"
-SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|BEGIN|COMMIT|ROLLBACK|WITH)\b"
-                 r"|\b(FROM|INTO|UPDATE|JOIN)\s+(jobs|attempts|subscriptions|redeliveries|sim_settings)\b")
+SQL = re.compile(
+    r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|BEGIN|COMMIT|ROLLBACK|WITH)\b"
+    r"|\b(FROM|INTO|UPDATE|JOIN)\s+(jobs|attempts|subscriptions|redeliveries|sim_settings)\b"
+)
 
 
 def _strings(tree: ast.AST):
@@ -35,8 +38,10 @@ def test_no_sql_outside_the_store():
 
 
 def test_the_check_sees_sql_where_it_is(tmp_path):
-    (tmp_path / "edge.py").write_text('def f(store, i):\n    return store.run(f"SELECT * FROM jobs WHERE id = {i}")\n'
-                                      'NOTE = "select a job from the list"\n')
+    (tmp_path / "edge.py").write_text(
+        'def f(store, i):\n    return store.run(f"SELECT * FROM jobs WHERE id = {i}")\n'
+        'NOTE = "select a job from the list"\n'
+    )
     assert [hit.split(":")[1] for hit in sql_outside_the_store(tmp_path)] == ["2"]
 
 
@@ -50,8 +55,11 @@ def test_no_module_imports_a_private_name_from_another():
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("simulator")):
-                found |= {f"{path.relative_to(PACKAGE.parent)}: {alias.name}" for alias in node.names
-                          if alias.name.startswith("_") and not alias.name.startswith("__")}
+                found |= {
+                    f"{path.relative_to(PACKAGE.parent)}: {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                }
     assert found - KNOWN_PRIVATE_IMPORTS == set()
 
 
@@ -78,7 +86,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if is_package else name.split(".")[:-1]
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
@@ -161,7 +169,8 @@ def test_import_graph_has_no_cycle():
     groups = import_groups(graph)
     assert not groups, "import cycles:\n" + "\n".join(
         f"{' -> '.join(_cycle_in(group, graph))}  (modules in this cycle: {', '.join(sorted(group))})"
-        for group in groups)
+        for group in groups
+    )
 
 
 # -- imports: each layer uses only the layers below it -------------------------------------------------------------
@@ -181,8 +190,24 @@ LAYERS = [
     {"app"},
     {"cli"},
 ]
-PURE = {"auth", "catalogue", "delivery", "models", "platforms", "rules", "scenarios", "signing", "store", "load",
-        "subscriptions", "limits", "guard", "envelopes", "transport", "config"}  # never Flask, Click or waitress
+PURE = {
+    "auth",
+    "catalogue",
+    "delivery",
+    "models",
+    "platforms",
+    "rules",
+    "scenarios",
+    "signing",
+    "store",
+    "load",
+    "subscriptions",
+    "limits",
+    "guard",
+    "envelopes",
+    "transport",
+    "config",
+}  # never Flask, Click or waitress
 
 
 def _unit(module: str) -> str:
@@ -201,9 +226,12 @@ def test_every_module_has_a_layer():
 
 
 def test_no_module_imports_one_above_its_layer():
-    wrong = sorted(f"{name} imports {dep} ({_unit(dep)} is above {_unit(name)})"
-                   for name, deps in import_graph().items() for dep in deps
-                   if _unit(dep) != _unit(name) and _layer(_unit(dep)) >= _layer(_unit(name)))
+    wrong = sorted(
+        f"{name} imports {dep} ({_unit(dep)} is above {_unit(name)})"
+        for name, deps in import_graph().items()
+        for dep in deps
+        if _unit(dep) != _unit(name) and _layer(_unit(dep)) >= _layer(_unit(name))
+    )
     assert wrong == []
 
 
@@ -213,8 +241,13 @@ def test_the_pure_core_never_imports_a_web_or_cli_framework():
         if _unit(name) not in PURE:
             continue
         for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             found += [f"{name}: {n}" for n in names if n.split(".")[0] in ("flask", "click", "waitress", "werkzeug")]
     assert found == []
 
@@ -233,8 +266,13 @@ def platform_comparisons(root: Path = PACKAGE) -> list[str]:
             if not isinstance(node, ast.Compare):
                 continue
             for operand in [node.left, *node.comparators]:
-                values = [operand] if isinstance(operand, ast.Constant) else \
-                    list(operand.elts) if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else []
+                values = (
+                    [operand]
+                    if isinstance(operand, ast.Constant)
+                    else list(operand.elts)
+                    if isinstance(operand, (ast.Tuple, ast.List, ast.Set))
+                    else []
+                )
                 if any(isinstance(v, ast.Constant) and v.value in PLATFORM_NAMES for v in values):
                     found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
     return found
@@ -247,3 +285,16 @@ def test_no_platform_name_comparisons_outside_platforms():
 def test_the_comparison_check_finds_one(tmp_path):
     (tmp_path / "x.py").write_text('def f(p):\n    return p == "accredit" or p in ("reachfive",)\n')
     assert platform_comparisons(tmp_path) == [f"{tmp_path.name}/x.py:2"] * 2  # both comparisons
+
+
+def test_docs_architecture_names_every_module_at_its_layer():
+    """docs/architecture.md's map matches LAYERS: each top-level module or package in its row, at its layer."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text("utf-8")
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            for name in re.findall(r"`([a-z_]+)/?`", cells[1]):
+                rows[name] = int(cells[0])
+    expected = {unit: i for i, layer in enumerate(LAYERS) for unit in layer if unit != "simulator"}
+    assert rows == expected

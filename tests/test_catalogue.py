@@ -28,10 +28,14 @@ def test_same_seed_same_bytes_and_different_seed_different_bytes(spec):
 def test_catalogue_covers_every_seed_and_fact_sheet_event():
     names = {(e.platform, e.name) for e in catalogue.EVENTS}
     assert names == {
-        ("accessrc", "APPLICATIONS_IMPORT_RESULT"), ("accessrc", "PROGRAM_ELIGIBILITY_EVALUATED"),
-        ("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED"), ("accessrc", "DELIVERY_REQUEST_SENT"),
-        ("accessrc", "DELIVERY_REFUND_REQUESTED"), ("accessrc", "PROGRAM_PULL_FORM"),
-        ("accredit", "Entity.Event"), ("accredit", "BadgeExportZipFile.Created"),
+        ("accessrc", "APPLICATIONS_IMPORT_RESULT"),
+        ("accessrc", "PROGRAM_ELIGIBILITY_EVALUATED"),
+        ("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED"),
+        ("accessrc", "DELIVERY_REQUEST_SENT"),
+        ("accessrc", "DELIVERY_REFUND_REQUESTED"),
+        ("accessrc", "PROGRAM_PULL_FORM"),
+        ("accredit", "Entity.Event"),
+        ("accredit", "BadgeExportZipFile.Created"),
         ("reachfive", "END_JOB_NOTIFICATION"),
     }
     availability = {e.name: e.availability for e in catalogue.EVENTS}
@@ -71,8 +75,9 @@ def test_import_result_counts_are_consistent_for_every_status():
 
 
 def test_import_result_steered_by_overrides_like_the_seed_sample():
-    p = catalogue.generate("APPLICATIONS_IMPORT_RESULT", seed=1,
-                           overrides={"summary.totalRecords": 120, "summary.failureCount": 5})
+    p = catalogue.generate(
+        "APPLICATIONS_IMPORT_RESULT", seed=1, overrides={"summary.totalRecords": 120, "summary.failureCount": 5}
+    )
     assert p["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
     assert p["status"] == "PARTIAL_SUCCESS"
     assert len(p["errors"]) == 5
@@ -98,10 +103,19 @@ def test_eligibility_shape_spelling_and_final_evaluation_rule():
     for app in p["applications"]:
         assert "mandotaryCriteria" in app and "mandatoryCriteria" not in app
         assert [c["criteriaKey"] for c in app["mandotaryCriteria"]] == [
-            "AllMembersProfile", "ApplicationLocation", "FocalPointLocation", "FocalPointProfile",
-            "HasReceivedAnyAssistance", "IsMigrant"]
+            "AllMembersProfile",
+            "ApplicationLocation",
+            "FocalPointLocation",
+            "FocalPointProfile",
+            "HasReceivedAnyAssistance",
+            "IsMigrant",
+        ]
         assert [c["criteriaName"] for c in app["additionalCriteria"]] == [
-            "Is A Child?", "Is Person Elderly?", "Is Single Adult Headed Household?", "Has At Least N Dependents?"]
+            "Is A Child?",
+            "Is Person Elderly?",
+            "Is Single Adult Headed Household?",
+            "Has At Least N Dependents?",
+        ]
         assert re.fullmatch(r"VR-\d{9}", app["beneficiaryFederationId"])
         fits = all(c["evaluationKey"] == "FITS_CRITERIA" for c in app["mandotaryCriteria"])
         if fits:
@@ -126,8 +140,10 @@ def test_eligibility_notes_follow_the_doc_for_profiles():
         for app in p["applications"]:
             for c in app["mandotaryCriteria"]:
                 if c["criteriaKey"].endswith("Profile") and c["evaluationKey"] == "NOT_VALIDATED":
-                    assert c["notes"] == (f"Profile validation is still waiting: {app['beneficiaryFederationId']}"
-                                          "::Profile Status::Active::Profile Review Status::Waiting for Resubmission")
+                    assert c["notes"] == (
+                        f"Profile validation is still waiting: {app['beneficiaryFederationId']}"
+                        "::Profile Status::Active::Profile Review Status::Waiting for Resubmission"
+                    )
                     return
     pytest.fail("no unvalidated profile criterion in 40 seeds")
 
@@ -148,11 +164,16 @@ def test_delivery_channel_status_values():
 def test_rejected_override_gets_a_reason_and_approved_with_reason_is_advice():
     p = catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=2, overrides={"status": "Rejected"})
     assert p["message"]
-    odd = catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=2, overrides={"status": "Approved", "message": "why"})
-    assert [a.rule for a in catalogue.advise("DELIVERY_CHANNEL_STATUS_UPDATED", odd)] == ["accessrc.dcsu.message-by-status"]
+    odd = catalogue.generate(
+        "DELIVERY_CHANNEL_STATUS_UPDATED", seed=2, overrides={"status": "Approved", "message": "why"}
+    )
+    assert [a.rule for a in catalogue.advise("DELIVERY_CHANNEL_STATUS_UPDATED", odd)] == [
+        "accessrc.dcsu.message-by-status"
+    ]
     with pytest.raises(CatalogueError):
-        catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=2,
-                           overrides={"status": "Approved", "message": "why"}, strict=True)
+        catalogue.generate(
+            "DELIVERY_CHANNEL_STATUS_UPDATED", seed=2, overrides={"status": "Approved", "message": "why"}, strict=True
+        )
 
 
 def test_accredit_base_fields_and_timestamp_format():
@@ -167,19 +188,35 @@ def test_accredit_base_fields_and_timestamp_format():
 def test_reachfive_has_the_ten_fields_in_doc_order_and_consistent_counts():
     for seed in range(50):
         p = catalogue.generate("END_JOB_NOTIFICATION", seed=seed)
-        assert list(p) == ["total_succeeded", "total_operations", "total_failed", "id", "status", "created_at",
-                           "type", "updated_at", "definition_id", "definition_name"]
+        assert list(p) == [
+            "total_succeeded",
+            "total_operations",
+            "total_failed",
+            "id",
+            "status",
+            "created_at",
+            "type",
+            "updated_at",
+            "definition_id",
+            "definition_name",
+        ]
         assert p["total_succeeded"] + p["total_failed"] == p["total_operations"]
         assert p["created_at"] <= p["updated_at"]
         assert p["type"] in ("import", "export") and p["status"] in ("SUCCESS", "FAILURE")
 
 
 def test_accredit_accepts_extra_fields_and_any_fraction_digits_as_documented():
-    body = {"Event": "BadgeExportZipFile.Created", "Timestamp": "2024-05-10T11:09:21.2480000Z",
-            "BadgeExportZipFileId": "5e0c2d7a-91b4-4f3e-8a6d-2b7c1f09e4d3", "PrintBatch": 7}
+    body = {
+        "Event": "BadgeExportZipFile.Created",
+        "Timestamp": "2024-05-10T11:09:21.2480000Z",
+        "BadgeExportZipFileId": "5e0c2d7a-91b4-4f3e-8a6d-2b7c1f09e4d3",
+        "PrintBatch": 7,
+    }
     assert catalogue.validate("BadgeExportZipFile.Created", body) == []
     assert {a.rule for a in catalogue.advise("BadgeExportZipFile.Created", body)} == {
-        "accredit.payload.timestamp-millis", "accredit.payload.no-extra-fields"}
+        "accredit.payload.timestamp-millis",
+        "accredit.payload.no-extra-fields",
+    }
     assert len(catalogue.validate("BadgeExportZipFile.Created", body, strict=True)) == 2
     contact = {"Event": "Contact.Updated", "Timestamp": "2024-05-10T11:09:21.248Z", "ContactId": "c-1"}
     assert catalogue.validate("Entity.Event", contact) == [] and catalogue.advise("Entity.Event", contact) == []
@@ -207,7 +244,7 @@ def test_value_breaking_the_schema_is_refused_unless_forced():
 
 def test_body_bytes_are_compact_utf8_json():
     body = catalogue.body_bytes({"a": "Zoë", "b": [1, 2]})
-    assert body == '{"a":"Zoë","b":[1,2]}'.encode("utf-8")
+    assert body == '{"a":"Zoë","b":[1,2]}'.encode()
     assert json.loads(body) == {"a": "Zoë", "b": [1, 2]}
 
 

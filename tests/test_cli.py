@@ -8,12 +8,10 @@ import time
 import pytest
 import requests
 from click.testing import CliRunner
+from scripted_server import ScriptedServer, refused_url
 
 from simulator import catalogue, signing
-from simulator.auth import Auth
 from simulator.cli import main
-
-from scripted_server import ScriptedServer, refused_url
 
 
 @pytest.fixture
@@ -21,6 +19,7 @@ def run(tmp_path, keys_dir):
     def invoke(*args):
         env = {"ACCESSRC_SIM_DB": str(tmp_path / "cli.db"), "ACCESSRC_SIM_KEYS_DIR": str(keys_dir)}
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
     return invoke
 
 
@@ -35,10 +34,28 @@ def test_events_lists_every_event_and_json_has_required_fields(run):
 
 
 def test_sample_same_seed_same_bytes_and_sets_parse_json(run):
-    a = run("sample", "APPLICATIONS_IMPORT_RESULT", "--seed", "7", "--compact",
-            "--set", "summary.totalRecords=120", "--set", "summary.failureCount=5")
-    b = run("sample", "APPLICATIONS_IMPORT_RESULT", "--seed", "7", "--compact",
-            "--set", "summary.totalRecords=120", "--set", "summary.failureCount=5")
+    a = run(
+        "sample",
+        "APPLICATIONS_IMPORT_RESULT",
+        "--seed",
+        "7",
+        "--compact",
+        "--set",
+        "summary.totalRecords=120",
+        "--set",
+        "summary.failureCount=5",
+    )
+    b = run(
+        "sample",
+        "APPLICATIONS_IMPORT_RESULT",
+        "--seed",
+        "7",
+        "--compact",
+        "--set",
+        "summary.totalRecords=120",
+        "--set",
+        "summary.failureCount=5",
+    )
     assert a.exit_code == 0 and a.output == b.output
     payload = json.loads(a.stdout)
     assert payload["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
@@ -47,8 +64,14 @@ def test_sample_same_seed_same_bytes_and_sets_parse_json(run):
 
 
 def test_sample_string_value_and_unknown_path_and_bad_value(run):
-    out = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "message=Description is not clear enough",
-              "--set", "status=Rejected")
+    out = run(
+        "sample",
+        "DELIVERY_CHANNEL_STATUS_UPDATED",
+        "--set",
+        "message=Description is not clear enough",
+        "--set",
+        "status=Rejected",
+    )
     assert json.loads(out.stdout)["message"] == "Description is not clear enough"
     bad_path = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "nope=1")
     assert bad_path.exit_code == 2 and "path 'nope' does not exist" in bad_path.output
@@ -61,10 +84,18 @@ def test_sample_string_value_and_unknown_path_and_bad_value(run):
 def test_send_prints_one_line_per_attempt_and_exits_0_on_2xx(run, tmp_path, keys):
     ok = (200, b'{"status":"success"}', 0, {})
     with ScriptedServer([(500, b"{}", 0, {}), (400, b"{}", 0, {}), ok]) as srv:
-        out = run("send", "BadgeExportZipFile.Created", "--url", srv.url + "/baseWebhookNotification",
-                  "--retry-delays", "0,0,0,0,0", "--seed", "3")
+        out = run(
+            "send",
+            "BadgeExportZipFile.Created",
+            "--url",
+            srv.url + "/baseWebhookNotification",
+            "--retry-delays",
+            "0,0,0,0,0",
+            "--seed",
+            "3",
+        )
     assert out.exit_code == 0, out.output
-    lines = [l for l in out.output.splitlines() if "attempt" in l and " ms" in l]
+    lines = [line for line in out.output.splitlines() if "attempt" in line and " ms" in line]
     assert len(lines) == 3
     assert "attempt 0  500" in lines[0] and "attempt 1  400" in lines[1] and "attempt 2  200" in lines[2]
     body = srv.requests[0]["body"]
@@ -89,16 +120,21 @@ def test_send_json_output(run):
     assert data["attempts"][0]["request_headers"]["x-signature"].startswith("sha256=")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["Entity.Event", "--url", "http://127.0.0.1:1/", "--hmac-secret", "x"], "does not apply to accredit"),
-    (["END_JOB_NOTIFICATION", "--url", "http://127.0.0.1:1/", "--basic", "u:p"], "does not apply to reachfive"),
-    (["DELIVERY_REFUND_REQUESTED", "--url", "http://127.0.0.1:1/", "--basic", "nocolon"], "USER:PASS"),
-    (["DELIVERY_REFUND_REQUESTED", "--url", "http://127.0.0.1:1/", "--basic", "u:p", "--hmac-secret", "s"],
-     "choose one auth"),
-    (["Entity.Event", "--url", "http://127.0.0.1:1/", "--retry-delays", "1,2,3,4,5,6"], "at most 5"),
-    (["Entity.Event", "--url", "not-a-url"], "http:// or https://"),
-    (["NOPE", "--url", "http://127.0.0.1:1/"], "unknown event"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["Entity.Event", "--url", "http://127.0.0.1:1/", "--hmac-secret", "x"], "does not apply to accredit"),
+        (["END_JOB_NOTIFICATION", "--url", "http://127.0.0.1:1/", "--basic", "u:p"], "does not apply to reachfive"),
+        (["DELIVERY_REFUND_REQUESTED", "--url", "http://127.0.0.1:1/", "--basic", "nocolon"], "USER:PASS"),
+        (
+            ["DELIVERY_REFUND_REQUESTED", "--url", "http://127.0.0.1:1/", "--basic", "u:p", "--hmac-secret", "s"],
+            "choose one auth",
+        ),
+        (["Entity.Event", "--url", "http://127.0.0.1:1/", "--retry-delays", "1,2,3,4,5,6"], "at most 5"),
+        (["Entity.Event", "--url", "not-a-url"], "http:// or https://"),
+        (["NOPE", "--url", "http://127.0.0.1:1/"], "unknown event"),
+    ],
+)
 def test_send_bad_usage_exits_2_with_a_clear_message(run, args, message):
     out = run("send", *args)
     assert out.exit_code == 2
@@ -126,6 +162,7 @@ def test_every_command_has_help_with_an_example():
                 yield from walk(cmd, prefix + (name,))
             else:
                 yield prefix + (name,), cmd
+
     for path, cmd in walk(main):
         assert cmd.help and "Example:" in cmd.help, f"{' '.join(path)} has no help with an example"
 
@@ -144,9 +181,13 @@ def test_console_script_sends_to_the_reference_receiver(tmp_path, keys_dir):
                 break
             except requests.RequestException:
                 time.sleep(0.05)
-        sent = subprocess.run([exe, "send", "BadgeExportZipFile.Created", "--url",
-                               f"http://127.0.0.1:{port}/baseWebhookNotification"], env=env, capture_output=True,
-                              text=True, timeout=60)
+        sent = subprocess.run(
+            [exe, "send", "BadgeExportZipFile.Created", "--url", f"http://127.0.0.1:{port}/baseWebhookNotification"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert "delivered after 1 attempt(s)" in sent.stdout
         got = requests.get(f"http://127.0.0.1:{port}/_received", timeout=2).json()
@@ -160,14 +201,14 @@ def test_console_script_sends_to_the_reference_receiver(tmp_path, keys_dir):
 
 def test_failed_attempt_lines_say_what_the_receiver_answered(run, start_receiver):
     srv = start_receiver("accredit")  # an Accredit receiver: an AccessRC HMAC send is refused with 401
-    out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url, "--hmac-secret", "abcd1234",
-              "--retry-delays", "")
+    out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url, "--hmac-secret", "abcd1234", "--retry-delays", "")
     assert out.exit_code == 1
     assert "attempt 0  401" in out.output and "HTTP 401: Verification failed" in out.output
 
 
 def test_receiver_on_a_busy_port_is_a_clear_usage_error(run):
     import socket
+
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
@@ -188,6 +229,7 @@ def test_admin_key_is_kept_as_a_hash_and_rotate_makes_a_new_one(run, tmp_path, k
     import hashlib
 
     from simulator.services import Services
+
     db = tmp_path / "served.db"
     services = Services.build(db, keys_dir, api_key="")
     key = services.settings.api_key
@@ -220,6 +262,7 @@ def test_a_key_kept_in_clear_by_an_older_version_is_replaced_by_its_hash(tmp_pat
     import hashlib
 
     from simulator.services import Services
+
     db = tmp_path / "old.db"
     Services.build(db, keys_dir, api_key="")
     with sqlite3.connect(db) as conn:  # as versions before issue 14 left it
@@ -231,7 +274,7 @@ def test_a_key_kept_in_clear_by_an_older_version_is_replaced_by_its_hash(tmp_pat
     assert services.check_api_key("sim_old-clear-key")
 
 
-# -- bad files and ports (issue 14, item 10): a clear `Error: …` naming the file, exit 2, never a traceback --------------
+# -- bad files and ports (issue 14, item 10): a clear `Error: …` naming the file, exit 2, never a traceback -----------
 # As root (our CI) a read-only folder is writable, so "cannot create the database or the keys there" is reproduced with
 # a path below a regular file; as another user, with a folder of mode 0555.
 def _unwritable(tmp_path, name):
@@ -260,10 +303,14 @@ def _bad_db(tmp_path, kind):
     return str(path)
 
 
-DB_PROBLEMS = {"text": "is not an SQLite database", "random": "is not an SQLite database",
-               "corrupt": "cannot use it as the database: file is not a database",
-               "fifo": "is not a regular file (a device, FIFO or socket)",
-               "dev-null": "is not a regular file (a device, FIFO or socket)", "unwritable": "cannot create it"}
+DB_PROBLEMS = {
+    "text": "is not an SQLite database",
+    "random": "is not an SQLite database",
+    "corrupt": "cannot use it as the database: file is not a database",
+    "fifo": "is not a regular file (a device, FIFO or socket)",
+    "dev-null": "is not a regular file (a device, FIFO or socket)",
+    "unwritable": "cannot create it",
+}
 
 
 @pytest.mark.parametrize("kind", list(DB_PROBLEMS))
@@ -300,9 +347,13 @@ def _bad_keys(tmp_path, kind):
     return folder
 
 
-KEY_PROBLEMS = {"garbage": "is not an unencrypted PEM private key", "dangling": "which does not exist",
-                "folder": "is a folder, not a private key file", "fifo": "is not a regular file",
-                "unwritable": "cannot create the keys folder"}
+KEY_PROBLEMS = {
+    "garbage": "is not an unencrypted PEM private key",
+    "dangling": "which does not exist",
+    "folder": "is a folder, not a private key file",
+    "fifo": "is not a regular file",
+    "unwritable": "cannot create the keys folder",
+}
 
 
 @pytest.mark.parametrize("kind", list(KEY_PROBLEMS))
@@ -311,8 +362,16 @@ def test_a_keys_dir_without_a_usable_private_key_is_a_clear_error(run, tmp_path,
     keys = _bad_keys(tmp_path, kind)
     scenario = os.path.join(os.path.dirname(__file__), "..", "scenarios", "accredit", "sample-notification.yaml")
     commands = [
-        ["send", "BadgeExportZipFile.Created", "--url", srv.url + "/hook", "--retry-delays", "",
-         "--db", str(tmp_path / "send.db")],
+        [
+            "send",
+            "BadgeExportZipFile.Created",
+            "--url",
+            srv.url + "/hook",
+            "--retry-delays",
+            "",
+            "--db",
+            str(tmp_path / "send.db"),
+        ],
         ["keys", "show"],
         ["receiver", "--port", "1"],
         ["load", "BadgeExportZipFile.Created", "--url", srv.url + "/hook", "--rate", "1", "--duration", "1"],
@@ -348,13 +407,20 @@ def test_receiver_public_key_that_is_not_one_is_a_clear_error(tmp_path):
     (tmp_path / "pub.pem").write_text("not a key\n")
     exe = os.path.join(os.path.dirname(sys.executable), "accessrc-sim")
     port = refused_url().split(":")[2].split("/")[0]
-    out = subprocess.run([exe, "receiver", "--port", port, "--public-key", "pub.pem"], capture_output=True, text=True,
-                         timeout=30, cwd=tmp_path)
+    out = subprocess.run(
+        [exe, "receiver", "--port", port, "--public-key", "pub.pem"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2 and out.stderr.startswith("Error: --public-key pub.pem: not a PEM RSA public key")
 
 
-@pytest.mark.parametrize("command", [["send", "DELIVERY_REFUND_REQUESTED"],
-                                     ["load", "DELIVERY_REFUND_REQUESTED", "--rate", "1", "--duration", "1"]])
+@pytest.mark.parametrize(
+    "command",
+    [["send", "DELIVERY_REFUND_REQUESTED"], ["load", "DELIVERY_REFUND_REQUESTED", "--rate", "1", "--duration", "1"]],
+)
 @pytest.mark.parametrize("port", ["0", "99999"])
 def test_target_url_ports_outside_1_to_65535_are_refused(run, command, port):
     out = run(*command, "--url", f"http://127.0.0.1:{port}/hook")
@@ -373,6 +439,7 @@ def test_send_on_a_disk_that_fills_up_is_a_clear_error(tmp_path, keys_dir, start
     import resource
 
     from simulator.store import Store
+
     target = start_receiver("accessrc")
     db = tmp_path / "full.db"
     Store(db).close()
@@ -382,9 +449,26 @@ def test_send_on_a_disk_that_fills_up_is_a_clear_error(tmp_path, keys_dir, start
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
     cli = [sys.executable, "-c", "import sys; from simulator.cli import main; sys.argv[0] = 'accessrc-sim'; main()"]
-    done = subprocess.run([*cli, "send", "DELIVERY_REFUND_REQUESTED", "--url", target.url + "/h", "--retry-delays",
-                           "", "--db", str(db), "--keys-dir", str(keys_dir)], capture_output=True, text=True,
-                          timeout=60, preexec_fn=small_files, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            *cli,
+            "send",
+            "DELIVERY_REFUND_REQUESTED",
+            "--url",
+            target.url + "/h",
+            "--retry-delays",
+            "",
+            "--db",
+            str(db),
+            "--keys-dir",
+            str(keys_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_files,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"Error: --db {db}: " in done.stderr and "could not be recorded" in done.stderr
     assert "Traceback" not in done.stderr

@@ -10,6 +10,7 @@
 Both: every job reaches the receiver exactly once per attempt, the store and the receiver agree, and the
 database passes SQLite's integrity check in WAL mode.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -20,7 +21,6 @@ from collections import Counter
 
 import pytest
 import requests
-
 from reliability_helpers import CLI, XKEY, CountingReceiver, ServeProcess, wait_until
 
 RUNS = 20
@@ -63,11 +63,28 @@ def test_twenty_concurrent_scenario_runs_into_one_servers_store(tmp_path, keys_d
                 path.write_text(SCENARIO.format(n=n, per_run=PER_PROCESS))
                 files.append(path)
             started = time.monotonic()
-            procs = [subprocess.Popen([*CLI, "run", str(f), "--var", f"RECEIVER_URL={receiver.url}",
-                                       "--var", "HMAC_SECRET=concurrency-secret", "--db", str(served.db),
-                                       "--keys-dir", str(keys_dir)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
-                     for f in files]
+            procs = [
+                subprocess.Popen(
+                    [
+                        *CLI,
+                        "run",
+                        str(f),
+                        "--var",
+                        f"RECEIVER_URL={receiver.url}",
+                        "--var",
+                        "HMAC_SECRET=concurrency-secret",
+                        "--db",
+                        str(served.db),
+                        "--keys-dir",
+                        str(keys_dir),
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    cwd=tmp_path,
+                )
+                for f in files
+            ]
             outputs = [p.communicate(timeout=240)[0] for p in procs]
             elapsed = time.monotonic() - started
             assert [p.returncode for p in procs] == [0] * RUNS, "\n".join(o[-500:] for o in outputs)
@@ -105,9 +122,16 @@ def test_twenty_concurrent_api_clients(tmp_path, keys_dir):
                 session = requests.Session()
                 try:
                     for _ in range(PER_PROCESS):
-                        resp = session.post(served.url + "/api/send", headers=XKEY, timeout=30,
-                                            json={"event": "DELIVERY_REFUND_REQUESTED", "url": receiver.url,
-                                                  "profile": "accredit-like"})  # counted per X-JobId
+                        resp = session.post(
+                            served.url + "/api/send",
+                            headers=XKEY,
+                            timeout=30,
+                            json={
+                                "event": "DELIVERY_REFUND_REQUESTED",
+                                "url": receiver.url,
+                                "profile": "accredit-like",
+                            },
+                        )  # counted per X-JobId
                         assert resp.status_code == 201, resp.text
                         accepted[n].append(resp.json()["id"])
                 except Exception as exc:
@@ -144,8 +168,10 @@ def test_twenty_concurrent_api_clients(tmp_path, keys_dir):
     # Each job: attempt 0 (failed on purpose) and attempt 1 (acknowledged), each sent exactly once.
     assert all(sorted(n for n, _ in seen[job_id]) == [0, 1] for job_id in ids)
     assert "database is locked" not in served.output and "Traceback" not in served.output
-    print(f"\n{RUNS} concurrent API clients, {len(ids)} jobs ({2 * len(ids)} attempts) in {elapsed:.1f} s: "
-          "0 lost, 0 duplicated")
+    print(
+        f"\n{RUNS} concurrent API clients, {len(ids)} jobs ({2 * len(ids)} attempts) in {elapsed:.1f} s: "
+        "0 lost, 0 duplicated"
+    )
 
 
 @pytest.mark.slow
@@ -159,9 +185,15 @@ def test_twenty_concurrent_scenario_runs_through_the_servers_api(tmp_path, keys_
             started = time.monotonic()
 
             def start(n):
-                resp = requests.post(served.url + "/api/scenario-runs", headers=XKEY, timeout=30, json={
-                    "scenario": SCENARIO.format(n=n, per_run=PER_RUN),
-                    "vars": {"RECEIVER_URL": receiver.url, "HMAC_SECRET": "concurrency-secret"}})
+                resp = requests.post(
+                    served.url + "/api/scenario-runs",
+                    headers=XKEY,
+                    timeout=30,
+                    json={
+                        "scenario": SCENARIO.format(n=n, per_run=PER_RUN),
+                        "vars": {"RECEIVER_URL": receiver.url, "HMAC_SECRET": "concurrency-secret"},
+                    },
+                )
                 assert resp.status_code == 202, resp.text
                 return resp.json()["data"]["id"]
 
@@ -190,5 +222,6 @@ def test_twenty_concurrent_scenario_runs_through_the_servers_api(tmp_path, keys_
     assert all(len(requests_) == 1 for requests_ in seen.values())
     assert set(attempts.values()) == {1} and len(attempts) == len(jobs)
     assert "database is locked" not in served.output and "Traceback" not in served.output
-    print(f"\n{RUNS} concurrent scenario runs through the API, {len(jobs)} jobs in {elapsed:.1f} s: "
-          "0 lost, 0 duplicated")
+    print(
+        f"\n{RUNS} concurrent scenario runs through the API, {len(jobs)} jobs in {elapsed:.1f} s: 0 lost, 0 duplicated"
+    )

@@ -1,4 +1,5 @@
 """Settings: embedded defaults, then the environment, then flags; read in one place and passed down."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,11 +14,19 @@ from simulator.config import Settings
 def test_defaults_then_environment_then_flags():
     assert Settings.load({}) == Settings()
     assert Settings().db_path == config.DEFAULT_DB and Settings().keys_dir == config.DEFAULT_KEYS_DIR
-    env = {config.ENV_DB: "/data/sim.db", config.ENV_KEYS: "/data/keys", config.ENV_API_KEY: "k",
-           config.ENV_SCENARIOS_DIR: "/data/scenarios"}
+    env = {
+        config.ENV_DB: "/data/sim.db",
+        config.ENV_KEYS: "/data/keys",
+        config.ENV_API_KEY: "k",
+        config.ENV_SCENARIOS_DIR: "/data/scenarios",
+    }
     from_env = Settings.load(env)
-    assert (from_env.db_path, from_env.keys_dir, from_env.api_key, from_env.scenarios_dir) == \
-        ("/data/sim.db", "/data/keys", "k", "/data/scenarios")
+    assert (from_env.db_path, from_env.keys_dir, from_env.api_key, from_env.scenarios_dir) == (
+        "/data/sim.db",
+        "/data/keys",
+        "k",
+        "/data/scenarios",
+    )
     flagged = Settings.load(env, db_path="here.db", keys_dir=None, retry_delays=(0.0,))
     assert (flagged.db_path, flagged.keys_dir, flagged.retry_delays) == ("here.db", "/data/keys", (0.0,))
 

@@ -2,6 +2,7 @@
 receiver broken in exactly that way, and only that row; rows that do not apply are shown as N/A with the reason.
 A check of an inferred rule that fails is advice (row WARN, `advice:` lines, still READY) unless --strict; AccessRC
 is tested per event with --url-for, and no check posts an event to another event's URL."""
+
 import hashlib
 import hmac
 import json
@@ -9,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import broken_receivers
 import pytest
 from click.testing import CliRunner
 
@@ -17,17 +19,20 @@ from simulator.cli import main
 from simulator.receiver import ServerThread
 from simulator.store import Store
 
-import broken_receivers
-
 HMAC = Auth("hmac", secret="abcd1234")
 BEARER = Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM")
-AUTH_ARGS = {"accredit": [], "accessrc": ["--hmac-secret", "abcd1234"],
-             "reachfive": ["--authorization", "Bearer mF_9.B5f-4.1JqM"]}
+AUTH_ARGS = {
+    "accredit": [],
+    "accessrc": ["--hmac-secret", "abcd1234"],
+    "reachfive": ["--authorization", "Bearer mF_9.B5f-4.1JqM"],
+}
 AUTHS = {"accredit": Auth("rsa"), "accessrc": HMAC, "reachfive": BEARER}
 PATHS = {"accredit": "/baseWebhookNotification", "accessrc": "/hook", "reachfive": "/jobs"}
-APPLICABLE = {"accredit": {"credentials", "validation", "idempotency", "timeout", "retries"},
-              "accessrc": {"credentials", "validation", "idempotency", "envelope", "timeout", "retries"},
-              "reachfive": {"credentials", "validation", "timeout"}}
+APPLICABLE = {
+    "accredit": {"credentials", "validation", "idempotency", "timeout", "retries"},
+    "accessrc": {"credentials", "validation", "idempotency", "envelope", "timeout", "retries"},
+    "reachfive": {"credentials", "validation", "timeout"},
+}
 
 
 @pytest.fixture
@@ -48,13 +53,26 @@ def serve(keys):
 def conformance(tmp_path, keys_dir):
     def invoke(platform, url, *extra, auth_args=None):
         report = tmp_path / f"verdict-{platform}.json"
-        args = ["conformance", *(["--url", url] if url else []), "--platform", platform,
-                *(AUTH_ARGS[platform] if auth_args is None else auth_args),
-                "--db", str(tmp_path / "conf.db"), "--keys-dir", str(keys_dir), "--report", str(report),
-                "--junit", str(tmp_path / f"junit-{platform}.xml"), *extra]
+        args = [
+            "conformance",
+            *(["--url", url] if url else []),
+            "--platform",
+            platform,
+            *(AUTH_ARGS[platform] if auth_args is None else auth_args),
+            "--db",
+            str(tmp_path / "conf.db"),
+            "--keys-dir",
+            str(keys_dir),
+            "--report",
+            str(report),
+            "--junit",
+            str(tmp_path / f"junit-{platform}.xml"),
+            *extra,
+        ]
         result = CliRunner().invoke(main, args, catch_exceptions=False)
         verdict = json.loads(report.read_text()) if report.exists() else None
         return result, verdict
+
     return invoke
 
 
@@ -75,8 +93,14 @@ def test_reference_receiver_is_ready(platform, start_receiver, conformance, tmp_
     assert {k for k, v in states(verdict).items() if v == "warn"} == advised
     assert verdict["ready_strict"] is (not advised)
     assert {k for k, v in states(verdict).items() if v == "pass"} == APPLICABLE[platform] - advised
-    assert {k for k, v in states(verdict).items() if v == "n/a"} == \
-        {"credentials", "validation", "idempotency", "envelope", "timeout", "retries"} - APPLICABLE[platform]
+    assert {k for k, v in states(verdict).items() if v == "n/a"} == {
+        "credentials",
+        "validation",
+        "idempotency",
+        "envelope",
+        "timeout",
+        "retries",
+    } - APPLICABLE[platform]
     suites = ET.parse(tmp_path / f"junit-{platform}.xml").getroot()
     assert {s.get("name").split(" - ")[1] for s in suites.findall("testsuite")} == APPLICABLE[platform]
     assert suites.get("failures") == "0" and int(suites.get("tests")) >= 2 * len(APPLICABLE[platform])
@@ -100,8 +124,9 @@ BREAKS = [
 
 
 @pytest.mark.parametrize("broken,platform,rows,extra", BREAKS, ids=[f"{b}-{p}" for b, p, _, _ in BREAKS])
-def test_each_row_fails_against_a_receiver_broken_in_exactly_that_way(broken, platform, rows, extra, keys, serve,
-                                                                      conformance):
+def test_each_row_fails_against_a_receiver_broken_in_exactly_that_way(
+    broken, platform, rows, extra, keys, serve, conformance
+):
     factory = broken_receivers.BROKEN[broken]
     kwargs = {"delay": 0.3} if broken == "too_slow" else {}
     srv = serve(factory(platform, AUTHS[platform], keys.public_pem, **kwargs))
@@ -118,8 +143,9 @@ def test_each_row_fails_against_a_receiver_broken_in_exactly_that_way(broken, pl
         assert any(c["state"] == "fail" and c["source"] == "documented" and c["quote"] for c in failing["checks"])
 
 
-def test_a_too_slow_receiver_gets_advice_on_the_inferred_timeout_and_fails_what_it_is_too_slow_for(keys, serve,
-                                                                                                   conformance):
+def test_a_too_slow_receiver_gets_advice_on_the_inferred_timeout_and_fails_what_it_is_too_slow_for(
+    keys, serve, conformance
+):
     """Accredit documents no timeout: the timeout row is advice (WARN); but --timeout bounds every request, so the
     documented acknowledgements of the other rows time out and fail."""
     srv = serve(broken_receivers.too_slow("accredit", AUTHS["accredit"], keys.public_pem, delay=0.3))
@@ -130,9 +156,12 @@ def test_a_too_slow_receiver_gets_advice_on_the_inferred_timeout_and_fails_what_
     for r in verdict["rows"]:
         if r["state"] in ("fail", "warn"):
             assert any("timeout after 0.15 s" in line for line in r["evidence"]), r
-    assert re.search(r"\nadvice: Answers within the timeout: answered within the timeout \[1/3\]: status: expected "
-                     r"2xx, got timeout after 0\.15 s .*inferred \(accredit\.conformance\.timeout\): Accredit "
-                     r"documents no request timeout", result.output)
+    assert re.search(
+        r"\nadvice: Answers within the timeout: answered within the timeout \[1/3\]: status: expected "
+        r"2xx, got timeout after 0\.15 s .*inferred \(accredit\.conformance\.timeout\): Accredit "
+        r"documents no request timeout",
+        result.output,
+    )
 
 
 def test_table_shows_evidence_and_na_reasons_honestly(start_receiver, conformance):
@@ -175,10 +204,15 @@ def test_reachfive_authorization_not_enforced_is_advice_unless_strict(keys, serv
         assert result.exit_code == 0, result.output
         assert states(verdict)["credentials"] == "warn"
         assert verdict["ready"] is True and verdict["ready_strict"] is False
-        assert re.search(r"\nadvice: Signature or credentials verified: bad credential refused: status: expected "
-                         r"\[401, 403\], got 200 - inferred \(reachfive\.conformance\.credentials\)", result.output)
-        assert "Verdict: READY - every documented check passed (3 not applicable); 4 inferred check(s) failed: " \
-               "see advice (NOT READY with --strict)" in result.output
+        assert re.search(
+            r"\nadvice: Signature or credentials verified: bad credential refused: status: expected "
+            r"\[401, 403\], got 200 - inferred \(reachfive\.conformance\.credentials\)",
+            result.output,
+        )
+        assert (
+            "Verdict: READY - every documented check passed (3 not applicable); 4 inferred check(s) failed: "
+            "see advice (NOT READY with --strict)" in result.output
+        )
 
 
 def test_wrong_secret_given_to_conformance_is_not_ready(start_receiver, conformance):
@@ -210,13 +244,27 @@ def test_scenarios_dir_from_the_environment(conformance, tmp_path, monkeypatch):
 def test_table_keeps_each_evidence_on_one_line_and_names_a_dead_port(tmp_path):
     """A receiver that is not running: one plain hint, and no row spilling an answer over many lines."""
     from click.testing import CliRunner
-
-    from simulator.cli import main
     from scripted_server import refused_url
 
+    from simulator.cli import main
+
     url = refused_url()
-    out = CliRunner().invoke(main, ["conformance", "--url", url, "--platform", "accessrc", "--hmac-secret", "s",
-                                    "--db", str(tmp_path / "c.db"), "--timeout", "1"])
+    out = CliRunner().invoke(
+        main,
+        [
+            "conformance",
+            "--url",
+            url,
+            "--platform",
+            "accessrc",
+            "--hmac-secret",
+            "s",
+            "--db",
+            str(tmp_path / "c.db"),
+            "--timeout",
+            "1",
+        ],
+    )
     assert out.exit_code == 1
     assert f"Nothing answered at {url} (connection refused)" in out.output
     evidence = [line for line in out.output.splitlines() if line.startswith("        ")]
@@ -230,8 +278,10 @@ def test_genuine_deliveries_refused_with_401_point_at_the_credentials(start_rece
     srv = start_receiver("accessrc", Auth("hmac", secret="the-receivers-secret"))
     result, verdict = conformance("accessrc", srv.url + "/hook")
     assert result.exit_code == 1
-    assert "Genuine deliveries were refused with 401: does the receiver expect the credentials this run sends? " \
-           "(--hmac-secret must be the receiver's secret)" in result.output
+    assert (
+        "Genuine deliveries were refused with 401: does the receiver expect the credentials this run sends? "
+        "(--hmac-secret must be the receiver's secret)" in result.output
+    )
     assert re.search(r"\n        FAIL genuine delivery accepted: status: expected 2xx, got 401", result.output)
     assert re.search(r"\n        ok   bad signature refused: -> 401", result.output)
 
@@ -242,8 +292,14 @@ DCSU_FIELDS = {"providerDeliveryChannelId", "status", "message", "requestType", 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def per_event_receiver(secret: str, *, duplicates: str = "acknowledge", echo: bool = True,
-                       check_required: bool = True, echo_drs: bool = True):
+def per_event_receiver(
+    secret: str,
+    *,
+    duplicates: str = "acknowledge",
+    echo: bool = True,
+    check_required: bool = True,
+    echo_drs: bool = True,
+):
     """An AccessRC receiver written from the documents alone, one route per subscribed event: HMAC
     `x-signature: sha256=<hex>` over the raw body (401), a body missing a required field refused with 400, the
     documented envelopes, `data` echoing the documented id, X-Job* headers ignored, exact duplicates acknowledged.
@@ -251,9 +307,11 @@ def per_event_receiver(secret: str, *, duplicates: str = "acknowledge", echo: bo
     from flask import Flask, jsonify, request
 
     app = Flask("per_event_accessrc")
-    routes = {"dcsu": ("providerDeliveryChannelId", DCSU_FIELDS), "refund": ("deliveryId", {"deliveryId"}),
-              "drs": ("deliveryRequestId", {"deliveryRequestId", "providerDeliveryChannelId", "description",
-                                            "delivery"})}
+    routes = {
+        "dcsu": ("providerDeliveryChannelId", DCSU_FIELDS),
+        "refund": ("deliveryId", {"deliveryId"}),
+        "drs": ("deliveryRequestId", {"deliveryRequestId", "providerDeliveryChannelId", "description", "delivery"}),
+    }
     processed: dict[bytes, dict] = {}
     app.extensions["seen"] = seen = []
 
@@ -307,8 +365,9 @@ def assert_each_event_went_to_its_own_url(srv, db):
     jobs = [job for _, job in Store(db).query_jobs(limit=1000)]
     assert jobs
     for job in jobs:
-        assert job.url.rsplit("/", 1)[1] == {DCSU: "dcsu", REFUND: "refund",
-                                             "DELIVERY_REQUEST_SENT": "drs"}[job.event], (job.event, job.url)
+        assert (
+            job.url.rsplit("/", 1)[1] == {DCSU: "dcsu", REFUND: "refund", "DELIVERY_REQUEST_SENT": "drs"}[job.event]
+        ), (job.event, job.url)
 
 
 @pytest.fixture
@@ -318,6 +377,7 @@ def per_event(serve):
         srv = serve(app)
         srv.seen = app.extensions["seen"]
         return srv
+
     return start
 
 
@@ -328,8 +388,10 @@ def test_a_per_event_accessrc_receiver_is_ready_with_url_for(per_event, conforma
     assert "Verdict: READY - all 6 applicable checks passed" in result.output
     assert "advice:" not in result.output
     assert verdict["ready"] is True and verdict["ready_strict"] is True
-    assert verdict["targets"] == [{"event": DCSU, "url": f"{srv.url}/dcsu"},
-                                  {"event": REFUND, "url": f"{srv.url}/refund"}]
+    assert verdict["targets"] == [
+        {"event": DCSU, "url": f"{srv.url}/dcsu"},
+        {"event": REFUND, "url": f"{srv.url}/refund"},
+    ]
     assert f"  {DCSU} at {srv.url}/dcsu" in result.output
     assert f"ok   [{REFUND}] data as documented for {REFUND}" in result.output
     assert f"ok   [{REFUND}] body without deliveryId refused: -> 400" in result.output
@@ -355,11 +417,13 @@ def test_the_report_gives_each_check_its_source_and_quote(per_event, conformance
         else:
             assert check["quote"] is None and check["reason"], check
     bad = checks[("credentials", DCSU, "bad signature refused")]
-    assert bad["source"] == "documented" and bad["quote"].startswith("If the verification fails, the response will be: "
-                                                                     '{ "status": "failed", "error": { "code": 401')
+    assert bad["source"] == "documented" and bad["quote"].startswith(
+        'If the verification fails, the response will be: { "status": "failed", "error": { "code": 401'
+    )
     required = checks[("validation", DCSU, "body without providerDeliveryChannelId refused")]
-    assert required["quote"] == "The providerDeliveryChannelId is a required field in both the request and the " \
-                                "response."
+    assert (
+        required["quote"] == "The providerDeliveryChannelId is a required field in both the request and the response."
+    )
     assert checks[("validation", REFUND, "body without deliveryId refused")]["source"] == "inferred"
     duplicate = checks[("idempotency", REFUND, "exact duplicate acknowledged")]
     assert duplicate["source"] == "inferred" and "no dedup" in duplicate["reason"]
@@ -367,31 +431,44 @@ def test_the_report_gives_each_check_its_source_and_quote(per_event, conformance
 
 
 @pytest.mark.parametrize("strict", [False, True])
-def test_a_receiver_failing_only_inferred_checks_is_ready_with_advice_unless_strict(per_event, conformance,
-                                                                                   tmp_path, strict):
+def test_a_receiver_failing_only_inferred_checks_is_ready_with_advice_unless_strict(
+    per_event, conformance, tmp_path, strict
+):
     """409 to an exact duplicate: AccessRC documents no dedup and no retry, so this is advice, not a failure."""
     srv = per_event(duplicates="refuse")
-    result, verdict = conformance("accessrc", None, *per_event_args(srv, "dcsu", "refund"),
-                                  *(["--strict"] if strict else []))
+    result, verdict = conformance(
+        "accessrc", None, *per_event_args(srv, "dcsu", "refund"), *(["--strict"] if strict else [])
+    )
     got = states(verdict)
     if not strict:
         assert result.exit_code == 0, result.output
-        assert got == {"credentials": "pass", "validation": "pass", "idempotency": "warn", "envelope": "pass",
-                       "timeout": "pass", "retries": "warn"}
+        assert got == {
+            "credentials": "pass",
+            "validation": "pass",
+            "idempotency": "warn",
+            "envelope": "pass",
+            "timeout": "pass",
+            "retries": "warn",
+        }
         assert verdict["ready"] is True and verdict["ready_strict"] is False
         assert "  WARN  Idempotency" in result.output
         advice = [line for line in result.output.splitlines() if line.startswith("advice: ")]
         assert len(advice) == 6 == len(verdict["advice"])  # per event: 1 duplicate and 2 resends
-        assert advice[0].startswith(f"advice: Idempotency (a duplicate delivery acknowledged without error): [{DCSU}] "
-                                    "exact duplicate acknowledged: status: expected 2xx, got 409 - inferred "
-                                    "(accessrc.conformance.idempotency): AccessRC documents no dedup id")
-        assert "Verdict: READY - every documented check passed; 6 inferred check(s) failed: see advice (NOT READY " \
-               "with --strict)" in result.output
+        assert advice[0].startswith(
+            f"advice: Idempotency (a duplicate delivery acknowledged without error): [{DCSU}] "
+            "exact duplicate acknowledged: status: expected 2xx, got 409 - inferred "
+            "(accessrc.conformance.idempotency): AccessRC documents no dedup id"
+        )
+        assert (
+            "Verdict: READY - every documented check passed; 6 inferred check(s) failed: see advice (NOT READY "
+            "with --strict)" in result.output
+        )
         junit = ET.parse(tmp_path / "junit-accessrc.xml").getroot()
         assert junit.get("failures") == "0"
         warned = [c for c in junit.iter("testcase") if c.get("name") == "exact duplicate acknowledged"]
-        assert warned and all(c.find("failure") is None and "advice: inferred" in c.find("system-out").text
-                              for c in warned)
+        assert warned and all(
+            c.find("failure") is None and "advice: inferred" in c.find("system-out").text for c in warned
+        )
     else:
         assert result.exit_code == 1, result.output
         assert got["idempotency"] == got["retries"] == "fail" and got["credentials"] == "pass"
@@ -402,18 +479,23 @@ def test_a_receiver_failing_only_inferred_checks_is_ready_with_advice_unless_str
     assert_each_event_went_to_its_own_url(srv, tmp_path / "conf.db")
 
 
-@pytest.mark.parametrize("options, row, check", [
-    ({"echo": False}, "envelope", f"data as documented for {DCSU}"),
-    ({"check_required": False}, "validation", "body without providerDeliveryChannelId refused"),
-])
+@pytest.mark.parametrize(
+    "options, row, check",
+    [
+        ({"echo": False}, "envelope", f"data as documented for {DCSU}"),
+        ({"check_required": False}, "validation", "body without providerDeliveryChannelId refused"),
+    ],
+)
 def test_a_documented_check_failing_per_event_is_not_ready(per_event, conformance, options, row, check):
     srv = per_event(**options)
     result, verdict = conformance("accessrc", None, *per_event_args(srv, "dcsu", "refund"))
     assert result.exit_code == 1, result.output
     assert {k for k, v in states(verdict).items() if v == "fail"} == {row}
     failing = next(r for r in verdict["rows"] if r["id"] == row)
-    assert any(c["name"] == check and c["event"] == DCSU and c["state"] == "fail" and c["source"] == "documented"
-               for c in failing["checks"])
+    assert any(
+        c["name"] == check and c["event"] == DCSU and c["state"] == "fail" and c["source"] == "documented"
+        for c in failing["checks"]
+    )
     assert f"FAIL [{DCSU}] {check}" in result.output
 
 
@@ -423,19 +505,32 @@ def test_the_inferred_delivery_request_echo_is_advice(per_event, conformance):
     result, verdict = conformance("accessrc", f"{srv.url}/dcsu", *per_event_args(srv, "drs"))
     assert result.exit_code == 0, result.output
     assert states(verdict)["envelope"] == "warn"
-    assert "WARN [DELIVERY_REQUEST_SENT] data as documented for DELIVERY_REQUEST_SENT: body.data.deliveryRequestId: " \
-           "expected" in result.output
+    assert (
+        "WARN [DELIVERY_REQUEST_SENT] data as documented for DELIVERY_REQUEST_SENT: body.data.deliveryRequestId: "
+        "expected" in result.output
+    )
     assert verdict["targets"][0] == {"event": DCSU, "url": f"{srv.url}/dcsu"}  # --url: the default event
 
 
-@pytest.mark.parametrize("platform, args, message", [
-    ("accredit", ["--url-for", "BadgeExportZipFile.Created=http://127.0.0.1:9/x"], "tested with one event at --url"),
-    ("accessrc", ["--url-for", "NO_SUCH_EVENT=http://127.0.0.1:9/x"], "unknown event 'NO_SUCH_EVENT'"),
-    ("accessrc", ["--url-for", f"{REFUND}=http://192.0.2.10/refund"], "192.0.2.10"),
-    ("accessrc", ["--url-for", f"{REFUND}"], "--url-for takes EVENT=URL"),
-    ("accessrc", ["--url", "http://127.0.0.1:9/a", "--url-for", f"{DCSU}=http://127.0.0.1:9/b"], "drop one of them"),
-    ("accessrc", [], "give the receiver's URL with --url or one --url-for EVENT=URL per event"),
-])
+@pytest.mark.parametrize(
+    "platform, args, message",
+    [
+        (
+            "accredit",
+            ["--url-for", "BadgeExportZipFile.Created=http://127.0.0.1:9/x"],
+            "tested with one event at --url",
+        ),
+        ("accessrc", ["--url-for", "NO_SUCH_EVENT=http://127.0.0.1:9/x"], "unknown event 'NO_SUCH_EVENT'"),
+        ("accessrc", ["--url-for", f"{REFUND}=http://192.0.2.10/refund"], "192.0.2.10"),
+        ("accessrc", ["--url-for", f"{REFUND}"], "--url-for takes EVENT=URL"),
+        (
+            "accessrc",
+            ["--url", "http://127.0.0.1:9/a", "--url-for", f"{DCSU}=http://127.0.0.1:9/b"],
+            "drop one of them",
+        ),
+        ("accessrc", [], "give the receiver's URL with --url or one --url-for EVENT=URL per event"),
+    ],
+)
 def test_url_for_usage_errors_exit_2_before_anything_is_sent(conformance, platform, args, message):
     result, verdict = conformance(platform, None, *args, auth_args=AUTH_ARGS[platform])
     assert result.exit_code == 2, result.output

@@ -1,5 +1,7 @@
-"""Dashboard server side: the page and its log-in (never the key in the page), preset payloads, the send route (exact bytes, forgeries),
+"""Dashboard server side: the page and its log-in (never the key in the page), preset payloads, the send route
+(exact bytes, forgeries),
 the live stream over real HTTP, and the demo receivers. The browser tests are in test_dashboard_browser.py."""
+
 from __future__ import annotations
 
 import json
@@ -8,6 +10,7 @@ import time
 
 import pytest
 import requests
+from sim_helpers import wait_until
 from waitress.server import create_server
 
 from simulator import catalogue, platforms, signing
@@ -15,16 +18,21 @@ from simulator.app import create_app
 from simulator.dashboard import demo as demo_mod
 from simulator.dashboard import presets
 
-from sim_helpers import wait_until
-
 API_KEY = "dash-test-key"
 XKEY = {"x-api-key": API_KEY}
 
 
 @pytest.fixture
 def app(tmp_path, keys_dir):
-    app = create_app({"DB_PATH": str(tmp_path / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
-                      "RETRY_DELAYS": (0.1, 0.1, 0.1, 0.1, 0.1), "TIMEOUT": 5})
+    app = create_app(
+        {
+            "DB_PATH": str(tmp_path / "sim.db"),
+            "KEYS_DIR": str(keys_dir),
+            "API_KEY": API_KEY,
+            "RETRY_DELAYS": (0.1, 0.1, 0.1, 0.1, 0.1),
+            "TIMEOUT": 5,
+        }
+    )
     yield app
     demo = app.extensions.get("accessrc_sim_demo")
     if demo:
@@ -52,13 +60,12 @@ def served(app):
 
 def boot_of(html: str) -> dict:
     start = html.index('<script id="boot" type="application/json">') + len('<script id="boot" type="application/json">')
-    return json.loads(html[start:html.index("</script>", start)])
+    return json.loads(html[start : html.index("</script>", start)])
 
 
 def post_json(client, url, obj, headers=XKEY):
     """POST `obj` as JSON in its own key order (Flask's test client would sort the keys)."""
-    return client.post(url, headers=headers, data=json.dumps(obj, ensure_ascii=False),
-                       content_type="application/json")
+    return client.post(url, headers=headers, data=json.dumps(obj, ensure_ascii=False), content_type="application/json")
 
 
 def job_of(client, job_id):
@@ -66,8 +73,9 @@ def job_of(client, job_id):
 
 
 def final_job(client, job_id, timeout=10.0):
-    return wait_until(lambda: (lambda j: j if j["state"] in ("succeeded", "exhausted") else None)(
-        job_of(client, job_id)), timeout)
+    return wait_until(
+        lambda: (lambda j: j if j["state"] in ("succeeded", "exhausted") else None)(job_of(client, job_id)), timeout
+    )
 
 
 # -- the page and the admin key ------------------------------------------------------------------------
@@ -75,8 +83,7 @@ def test_page_serves_its_assets_from_the_package(client):
     page = client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    for asset in ("/dashboard/static/dashboard.css", "/dashboard/static/dashboard.js",
-                  "/dashboard/static/favicon.svg"):
+    for asset in ("/dashboard/static/dashboard.css", "/dashboard/static/dashboard.js", "/dashboard/static/favicon.svg"):
         assert asset in html
         assert client.get(asset.split("?")[0]).status_code == 200
     assert "http://" not in html.replace("http://127.0.0.1", "") and "https://" not in html  # no CDN
@@ -144,16 +151,26 @@ def test_a_session_changes_things_only_with_the_header_no_other_site_can_send(ap
     sub = client.post("/api/subscriptions", json=body, headers={"X-Requested-With": "accessrc-sim"})
     assert sub.status_code == 201
     assert client.delete(f"/api/subscriptions/{sub.get_json()['id']}").status_code == 401
-    assert client.delete(f"/api/subscriptions/{sub.get_json()['id']}",
-                         headers={"X-Requested-With": "accessrc-sim"}).status_code == 200
+    assert (
+        client.delete(
+            f"/api/subscriptions/{sub.get_json()['id']}", headers={"X-Requested-With": "accessrc-sim"}
+        ).status_code
+        == 200
+    )
 
 
 def test_a_session_is_not_a_key_for_the_platform_stand_ins(app, client):
     client.get(login_url(app))
     header = {"X-Requested-With": "accessrc-sim"}
     assert client.get("/api/webhookSubscription", headers=header).status_code == 401
-    assert client.post("/api/Event/Subscribe", headers=header, json={
-        "eventType": "DELIVERY_REFUND_REQUESTED", "callbackUrl": "http://127.0.0.1:9/h"}).status_code == 401
+    assert (
+        client.post(
+            "/api/Event/Subscribe",
+            headers=header,
+            json={"eventType": "DELIVERY_REFUND_REQUESTED", "callbackUrl": "http://127.0.0.1:9/h"},
+        ).status_code
+        == 401
+    )
 
 
 def test_pasting_the_admin_key_opens_a_session(client):
@@ -202,8 +219,14 @@ def test_presets_cover_the_documented_situations():
     for status in ("approved", "rejected"):
         for kind in ("delivery-channel-create", "delivery-channel-update", "delivery-channel-update-status"):
             assert f"channel-{status}-{kind}" in ids
-    assert {"import-success", "import-partial", "import-failed", "eligibility-n", "reachfive-import-success",
-            "reachfive-import-failure"} <= ids
+    assert {
+        "import-success",
+        "import-partial",
+        "import-failed",
+        "eligibility-n",
+        "reachfive-import-success",
+        "reachfive-import-failure",
+    } <= ids
     partial = presets.generate(presets.get_preset("import-partial"), seed=3)
     assert partial["status"] == "PARTIAL_SUCCESS" and partial["summary"]["failureCount"] == 5
     assert 1 <= len(partial["errors"]) <= 5
@@ -222,24 +245,32 @@ def test_every_documented_example_is_a_preset_sent_as_written(client):
 
 
 def test_sample_route_shapes_payloads_by_preset_and_count(client):
-    answer = client.get("/dashboard/api/sample?event=PROGRAM_ELIGIBILITY_EVALUATED&preset=eligibility-n&count=4",
-                        headers=XKEY)
+    answer = client.get(
+        "/dashboard/api/sample?event=PROGRAM_ELIGIBILITY_EVALUATED&preset=eligibility-n&count=4", headers=XKEY
+    )
     assert answer.status_code == 200
     assert len(answer.get_json()["payload"]["applications"]) == 4
-    seeded = [client.get("/dashboard/api/sample?event=END_JOB_NOTIFICATION&preset=reachfive-export-failure&seed=9",
-                         headers=XKEY).get_json()["payload"] for _ in range(2)]
+    seeded = [
+        client.get(
+            "/dashboard/api/sample?event=END_JOB_NOTIFICATION&preset=reachfive-export-failure&seed=9", headers=XKEY
+        ).get_json()["payload"]
+        for _ in range(2)
+    ]
     assert seeded[0] == seeded[1] and seeded[0]["status"] == "FAILURE" and seeded[0]["type"] == "export"
 
 
-@pytest.mark.parametrize("query, field", [
-    ("event=NOPE", "event"),
-    ("event=Entity.Event&preset=nope", "preset"),
-    ("event=Entity.Event&preset=import-partial", "preset"),
-    ("event=Entity.Event&preset=accredit-base&count=2", "count"),
-    ("event=PROGRAM_ELIGIBILITY_EVALUATED&count=lots", "count"),
-    ("event=PROGRAM_ELIGIBILITY_EVALUATED&count=100000", "count"),
-    ("event=Entity.Event&seed=x", "seed"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("event=NOPE", "event"),
+        ("event=Entity.Event&preset=nope", "preset"),
+        ("event=Entity.Event&preset=import-partial", "preset"),
+        ("event=Entity.Event&preset=accredit-base&count=2", "count"),
+        ("event=PROGRAM_ELIGIBILITY_EVALUATED&count=lots", "count"),
+        ("event=PROGRAM_ELIGIBILITY_EVALUATED&count=100000", "count"),
+        ("event=Entity.Event&seed=x", "seed"),
+    ],
+)
 def test_sample_route_errors_name_the_field(client, query, field):
     answer = client.get(f"/dashboard/api/sample?{query}", headers=XKEY)
     assert answer.status_code == 400
@@ -251,8 +282,11 @@ def test_send_delivers_the_edited_body_byte_for_byte(client, start_receiver):
     receiver = start_receiver("accessrc", fail_first=0)
     payload = catalogue.generate("DELIVERY_CHANNEL_STATUS_UPDATED", seed=4, overrides={"status": "Rejected"})
     payload["message"] = "Edited by the trainer: ünïcode kept"
-    answer = post_json(client, "/dashboard/api/send", {"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": receiver.url + "/hook",
-                               "payload": payload, "auth": None})
+    answer = post_json(
+        client,
+        "/dashboard/api/send",
+        {"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": receiver.url + "/hook", "payload": payload, "auth": None},
+    )
     assert answer.status_code == 201, answer.get_json()
     job = final_job(client, answer.get_json()["id"])
     assert job["state"] == "succeeded"
@@ -265,9 +299,16 @@ def test_send_with_hmac_is_signed_and_masks_nothing_secret(client, start_receive
 
     receiver = start_receiver("accessrc", auth=Auth("hmac", secret="s3cret-value"))
     payload = catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1)
-    answer = post_json(client, "/dashboard/api/send", {
-        "event": "DELIVERY_REFUND_REQUESTED", "url": receiver.url + "/hook", "payload": payload,
-        "auth": {"type": "hmac", "secret": "s3cret-value"}})
+    answer = post_json(
+        client,
+        "/dashboard/api/send",
+        {
+            "event": "DELIVERY_REFUND_REQUESTED",
+            "url": receiver.url + "/hook",
+            "payload": payload,
+            "auth": {"type": "hmac", "secret": "s3cret-value"},
+        },
+    )
     job = final_job(client, answer.get_json()["id"])
     assert job["state"] == "succeeded"
     headers = job["attempts"][0]["request_headers"]
@@ -275,15 +316,17 @@ def test_send_with_hmac_is_signed_and_masks_nothing_secret(client, start_receive
     assert "s3cret-value" not in json.dumps(job)
 
 
-@pytest.mark.parametrize("platform_event, auth", [
-    ("Entity.Event", None),
-    ("DELIVERY_REFUND_REQUESTED", {"type": "hmac", "secret": "s3cret-value"}),
-    ("DELIVERY_REFUND_REQUESTED", {"type": "header", "headerName": "X-API-Key", "headerValue": "k-123456789"}),
-    ("DELIVERY_REFUND_REQUESTED", {"type": "basic", "username": "u", "password": "p-secret"}),
-    ("END_JOB_NOTIFICATION", {"authorization": "Bearer good-token"}),
-])
-def test_forged_credentials_are_rejected_by_the_reference_receiver(client, start_receiver, keys, platform_event,
-                                                                     auth):
+@pytest.mark.parametrize(
+    "platform_event, auth",
+    [
+        ("Entity.Event", None),
+        ("DELIVERY_REFUND_REQUESTED", {"type": "hmac", "secret": "s3cret-value"}),
+        ("DELIVERY_REFUND_REQUESTED", {"type": "header", "headerName": "X-API-Key", "headerValue": "k-123456789"}),
+        ("DELIVERY_REFUND_REQUESTED", {"type": "basic", "username": "u", "password": "p-secret"}),
+        ("END_JOB_NOTIFICATION", {"authorization": "Bearer good-token"}),
+    ],
+)
+def test_forged_credentials_are_rejected_by_the_reference_receiver(client, start_receiver, keys, platform_event, auth):
     from simulator.auth import Auth
 
     platform = catalogue.get_event(platform_event).platform
@@ -295,8 +338,13 @@ def test_forged_credentials_are_rejected_by_the_reference_receiver(client, start
         receiver_auth = platforms.get("accessrc").auth_from_json(auth)
     receiver = start_receiver(platform, auth=receiver_auth)
     payload = catalogue.generate(platform_event, seed=2)
-    base = {"event": platform_event, "url": receiver.url + "/hook", "payload": payload, "auth": auth,
-            "retry_delays": []}
+    base = {
+        "event": platform_event,
+        "url": receiver.url + "/hook",
+        "payload": payload,
+        "auth": auth,
+        "retry_delays": [],
+    }
     honest = post_json(client, "/dashboard/api/send", base)
     assert final_job(client, honest.get_json()["id"])["state"] == "succeeded"
     forged = post_json(client, "/dashboard/api/send", {**base, "forge_signature": True})
@@ -308,30 +356,45 @@ def test_forged_credentials_are_rejected_by_the_reference_receiver(client, start
 
 
 def test_forging_needs_something_to_forge(client):
-    answer = post_json(client, "/dashboard/api/send", {
-        "event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/hook",
-        "payload": catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1), "auth": None, "forge_signature": True})
+    answer = post_json(
+        client,
+        "/dashboard/api/send",
+        {
+            "event": "DELIVERY_REFUND_REQUESTED",
+            "url": "http://127.0.0.1:9/hook",
+            "payload": catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1),
+            "auth": None,
+            "forge_signature": True,
+        },
+    )
     assert answer.status_code == 400
     assert answer.get_json()["error"]["field"] == "forge_signature"
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"event": "NOPE"}, "event"),
-    ({"url": "ftp://127.0.0.1/x"}, "url"),
-    ({"url": None}, "url"),
-    ({"payload": None}, "payload"),
-    ({"surprise": 1}, "surprise"),
-    ({"auth": {"type": "hmac"}}, "auth"),
-    ({"auth": {"type": "magic"}}, "auth"),
-    ({"retry_delays": [1, 2, 3, 4, 5, 6]}, "retry_delays"),
-    ({"retry_delays": "1,2"}, "retry_delays"),
-    ({"timeout": 0}, "timeout"),
-    ({"timeout": "soon"}, "timeout"),
-    ({"forge_signature": "yes"}, "forge_signature"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"event": "NOPE"}, "event"),
+        ({"url": "ftp://127.0.0.1/x"}, "url"),
+        ({"url": None}, "url"),
+        ({"payload": None}, "payload"),
+        ({"surprise": 1}, "surprise"),
+        ({"auth": {"type": "hmac"}}, "auth"),
+        ({"auth": {"type": "magic"}}, "auth"),
+        ({"retry_delays": [1, 2, 3, 4, 5, 6]}, "retry_delays"),
+        ({"retry_delays": "1,2"}, "retry_delays"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"forge_signature": "yes"}, "forge_signature"),
+    ],
+)
 def test_send_errors_name_the_field_and_store_nothing(app, client, change, field):
-    request = {"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/hook",
-               "payload": {"deliveryId": "x"}, "auth": None}
+    request = {
+        "event": "DELIVERY_REFUND_REQUESTED",
+        "url": "http://127.0.0.1:9/hook",
+        "payload": {"deliveryId": "x"},
+        "auth": None,
+    }
     request.update(change)
     request = {k: v for k, v in request.items() if not (k in ("url", "payload") and v is None)}
     answer = post_json(client, "/dashboard/api/send", request)
@@ -386,9 +449,16 @@ def test_stream_tells_of_new_jobs_and_each_attempt_then_resumes_from_its_id(app,
     reader = EventReader(stream)
     hello = reader.read_until(lambda ev: any(e["event"] == "hello" for e in ev))
     assert hello[0]["event"] == "hello"
-    sent = session.post(served + "/dashboard/api/send", headers=XKEY, timeout=10, json={
-        "event": "DELIVERY_REFUND_REQUESTED", "url": receiver.url + "/hook",
-        "payload": catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=5)}).json()
+    sent = session.post(
+        served + "/dashboard/api/send",
+        headers=XKEY,
+        timeout=10,
+        json={
+            "event": "DELIVERY_REFUND_REQUESTED",
+            "url": receiver.url + "/hook",
+            "payload": catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=5),
+        },
+    ).json()
 
     def done(events):
         return any(e["event"] == "attempt" and e["data"]["attempt"]["status"] == 200 for e in events)
@@ -403,8 +473,12 @@ def test_stream_tells_of_new_jobs_and_each_attempt_then_resumes_from_its_id(app,
     assert "body" not in mine[0]["data"]  # rows only; the page fetches the job when opened
     # resuming from the id of the first attempt replays the second one, and nothing before it
     first_attempt_event = next(e for e in mine if e["event"] == "attempt")
-    again = session.get(served + "/dashboard/api/stream?max_seconds=1", timeout=10, stream=True,
-                        headers={**XKEY, "Last-Event-ID": first_attempt_event["id"]})
+    again = session.get(
+        served + "/dashboard/api/stream?max_seconds=1",
+        timeout=10,
+        stream=True,
+        headers={**XKEY, "Last-Event-ID": first_attempt_event["id"]},
+    )
     replay = EventReader(again).read_until(lambda ev: False, timeout=3)
     numbers = [e["data"]["attempt"]["number"] for e in replay if e["event"] == "attempt"]
     assert numbers == [1]
@@ -430,18 +504,30 @@ def test_demo_receivers_accept_verify_retry_and_reject_forgeries(app, client):
 
     def send(target, event, forge=False, preset=None):
         auth = targets[target]["auth"]
-        body_auth = {"hmac": {"type": "hmac", "secret": auth.get("secret")},
-                     "authorization": {"authorization": auth.get("authorization")}}.get(auth["kind"])
+        body_auth = {
+            "hmac": {"type": "hmac", "secret": auth.get("secret")},
+            "authorization": {"authorization": auth.get("authorization")},
+        }.get(auth["kind"])
         payload = presets.generate(presets.get_preset(preset)) if preset else catalogue.generate(event)
-        answer = post_json(client, "/dashboard/api/send", {
-            "event": event, "url": targets[target]["url"], "payload": payload, "auth": body_auth,
-            "forge_signature": forge})
+        answer = post_json(
+            client,
+            "/dashboard/api/send",
+            {
+                "event": event,
+                "url": targets[target]["url"],
+                "payload": payload,
+                "auth": body_auth,
+                "forge_signature": forge,
+            },
+        )
         assert answer.status_code == 201, answer.get_json()
         return final_job(client, answer.get_json()["id"])
 
     assert send("accredit", "BadgeExportZipFile.Created")["state"] == "succeeded"
-    assert send("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", preset="channel-rejected-delivery-channel-create"
-                )["state"] == "succeeded"
+    assert (
+        send("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", preset="channel-rejected-delivery-channel-create")["state"]
+        == "succeeded"
+    )
     assert send("reachfive", "END_JOB_NOTIFICATION")["state"] == "succeeded"
     flaky = send("accessrc-flaky", "APPLICATIONS_IMPORT_RESULT", preset="import-partial")
     assert [a["status"] for a in flaky["attempts"]] == [500, 500, 200]
@@ -485,11 +571,26 @@ def test_serve_demo_runs_the_whole_loop_in_one_command(tmp_path, keys_dir):
     log = tmp_path / "serve.log"
     env = {**os.environ, "ACCESSRC_SIM_API_KEY": API_KEY}
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-c", "from simulator.cli import main; main()",
-                                 "serve", "--demo", "--port", "0",
-                                 "--db", str(tmp_path / "demo.db"), "--keys-dir", str(keys_dir),
-                                 "--retry-delays", "0.2,0.2,0.2,0.2,0.2"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from simulator.cli import main; main()",
+                "serve",
+                "--demo",
+                "--port",
+                "0",
+                "--db",
+                str(tmp_path / "demo.db"),
+                "--keys-dir",
+                str(keys_dir),
+                "--retry-delays",
+                "0.2,0.2,0.2,0.2,0.2",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         text = wait_until(lambda: (lambda t: t if "demo: open" in t else None)(log.read_text()), 20)
         base = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", text).group(1)
@@ -530,13 +631,22 @@ def test_readiness_of_a_correct_receiver_is_ready_row_by_row(client, start_recei
     from simulator.auth import Auth
 
     receiver = start_receiver("accessrc", auth=Auth("hmac", secret="s3cret-value"))
-    started = post_json(client, "/dashboard/api/readiness", {
-        "platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}})
+    started = post_json(
+        client,
+        "/dashboard/api/readiness",
+        {"platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}},
+    )
     assert started.status_code == 202
     first = started.get_json()
     assert first["status"] == "running" and first["auth"]["secret"] == "***"
-    assert [r["id"] for r in first["rows"]] == ["credentials", "validation", "idempotency", "envelope", "timeout",
-                                                 "retries"]
+    assert [r["id"] for r in first["rows"]] == [
+        "credentials",
+        "validation",
+        "idempotency",
+        "envelope",
+        "timeout",
+        "retries",
+    ]
     run = readiness_result(client, first["id"])
     assert run["ready"] is True, run
     assert {r["state"] for r in run["rows"]} == {"pass"}
@@ -545,8 +655,11 @@ def test_readiness_of_a_correct_receiver_is_ready_row_by_row(client, start_recei
 
 def test_readiness_of_a_receiver_that_checks_nothing_is_not_ready(client, start_receiver):
     receiver = start_receiver("accessrc")  # accepts anything unsigned: the credentials row must fail
-    started = post_json(client, "/dashboard/api/readiness", {
-        "platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}})
+    started = post_json(
+        client,
+        "/dashboard/api/readiness",
+        {"platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}},
+    )
     run = readiness_result(client, started.get_json()["id"])
     states = {r["id"]: r["state"] for r in run["rows"]}
     assert run["ready"] is False and states["credentials"] == "fail"
@@ -574,15 +687,24 @@ def test_readiness_of_a_receiver_failing_only_inferred_checks_is_ready_with_advi
     """409 to an exact duplicate: AccessRC documents no dedup, so the rows are WARN with advice and the run is
     ready, unless strict; each row's checks carry their rule's source and quote."""
     import broken_receivers
+
     from simulator.auth import Auth
     from simulator.receiver import ServerThread
 
-    srv = ServerThread(broken_receivers.fails_repeated_bodies("accessrc", Auth("hmac", secret="s3cret-value"),
-                                                               None)).start()
+    srv = ServerThread(
+        broken_receivers.fails_repeated_bodies("accessrc", Auth("hmac", secret="s3cret-value"), None)
+    ).start()
     try:
-        started = post_json(client, "/dashboard/api/readiness", {
-            "platform": "accessrc", "auth": {"type": "hmac", "secret": "s3cret-value"}, "strict": strict,
-            "url_for": {"DELIVERY_CHANNEL_STATUS_UPDATED": srv.url + "/hook"}})
+        started = post_json(
+            client,
+            "/dashboard/api/readiness",
+            {
+                "platform": "accessrc",
+                "auth": {"type": "hmac", "secret": "s3cret-value"},
+                "strict": strict,
+                "url_for": {"DELIVERY_CHANNEL_STATUS_UPDATED": srv.url + "/hook"},
+            },
+        )
         assert started.status_code == 202, started.get_json()
         run = readiness_result(client, started.get_json()["id"])
     finally:
@@ -597,22 +719,26 @@ def test_readiness_of_a_receiver_failing_only_inferred_checks_is_ready_with_advi
         assert {states[k] for k in ("credentials", "validation", "envelope", "timeout")} == {"pass"}
         assert len(run["advice"]) == 3 and run["advice"][0].startswith(
             "Idempotency (a duplicate delivery acknowledged without error): exact duplicate acknowledged: status: "
-            "expected 2xx, got 409 - inferred (accessrc.conformance.idempotency)")
+            "expected 2xx, got 409 - inferred (accessrc.conformance.idempotency)"
+        )
     checks = [c for r in run["rows"] for c in r["checks"]]
     assert checks and all(c["source"] in ("documented", "inferred") for c in checks)
     assert all((c["quote"] is None) == (c["source"] == "inferred") for c in checks)
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"url_for": {"NO_SUCH_EVENT": "http://127.0.0.1:9/x"}}, "url_for"),
-    ({"url_for": {"DELIVERY_REFUND_REQUESTED": "not a url"}}, "DELIVERY_REFUND_REQUESTED"),
-    ({"strict": "yes"}, "strict"),
-    ({"platform": "myspace"}, "platform"),
-    ({"url": "not a url"}, "url"),
-    ({"auth": {"type": "hmac"}}, "auth"),
-    ({"timeout": -1}, "timeout"),
-    ({"extra": True}, "extra"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"url_for": {"NO_SUCH_EVENT": "http://127.0.0.1:9/x"}}, "url_for"),
+        ({"url_for": {"DELIVERY_REFUND_REQUESTED": "not a url"}}, "DELIVERY_REFUND_REQUESTED"),
+        ({"strict": "yes"}, "strict"),
+        ({"platform": "myspace"}, "platform"),
+        ({"url": "not a url"}, "url"),
+        ({"auth": {"type": "hmac"}}, "auth"),
+        ({"timeout": -1}, "timeout"),
+        ({"extra": True}, "extra"),
+    ],
+)
 def test_readiness_errors_name_the_field(client, change, field):
     request = {"platform": "accessrc", "url": "http://127.0.0.1:9/hook", **change}
     answer = post_json(client, "/dashboard/api/readiness", request)
@@ -651,14 +777,21 @@ def test_a_users_accessrc_subscribe_replaces_the_demo_row_and_survives_a_restart
     of the demo's fixed overrides, and the next demo start leaves it alone."""
     first = demo_mod.start_demo(app)
     target = "http://127.0.0.1:9/mine"
-    resp = client.post("/api/Event/Subscribe", headers=XKEY, json={
-        "eventType": "DELIVERY_CHANNEL_STATUS_UPDATED", "callbackUrl": target,
-        "auth": {"type": "hmac", "secret": "abcd1234"}})
+    resp = client.post(
+        "/api/Event/Subscribe",
+        headers=XKEY,
+        json={
+            "eventType": "DELIVERY_CHANNEL_STATUS_UPDATED",
+            "callbackUrl": target,
+            "auth": {"type": "hmac", "secret": "abcd1234"},
+        },
+    )
     assert resp.status_code == 200
     mine = resp.get_json()["data"]["subscriptionId"]
     first.stop()
     demo_mod.start_demo(app)
     subs = client.get("/api/subscriptions", headers=XKEY).get_json()["subscriptions"]
     same_event = [s for s in subs if s["platform"] == "accessrc" and s["event"] == "DELIVERY_CHANNEL_STATUS_UPDATED"]
-    assert [(s["id"], s["url"], s["overrides"], s["meta"].get("demo")) for s in same_event] == \
-        [(mine, target, {}, None)]
+    assert [(s["id"], s["url"], s["overrides"], s["meta"].get("demo")) for s in same_event] == [
+        (mine, target, {}, None)
+    ]

@@ -1,5 +1,6 @@
 """The dashboard in a real headless Chromium (Debian's `chromium`, driven by Playwright), against the real server
 on waitress with the demo receivers, all on 127.0.0.1."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,16 @@ from simulator.dashboard.demo import start_demo
 pytestmark = pytest.mark.slow  # a real browser: about a minute for the module
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 API_KEY = "browser-test-key"
 DELAYS = (0.3, 0.3, 0.3, 0.3, 0.3)
 
@@ -34,8 +43,15 @@ def sim(tmp_path_factory, keys_dir):
     from waitress.server import create_server
 
     tmp = tmp_path_factory.mktemp("dash")
-    app = create_app({"DB_PATH": str(tmp / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
-                      "RETRY_DELAYS": DELAYS, "TIMEOUT": 5})
+    app = create_app(
+        {
+            "DB_PATH": str(tmp / "sim.db"),
+            "KEYS_DIR": str(keys_dir),
+            "API_KEY": API_KEY,
+            "RETRY_DELAYS": DELAYS,
+            "TIMEOUT": 5,
+        }
+    )
     demo = start_demo(app)
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -91,8 +107,10 @@ def send_from_panel(page, platform=None, event=None, preset=None, target=None, f
     if target:
         page.click(f"#send-demo-targets button[data-target='{target}']")
     expect(page.locator("#send-body")).not_to_have_value("")
-    page.wait_for_function("() => { try { JSON.parse(document.querySelector('#send-body').value); return true; }"
-                           " catch (e) { return false; } }")
+    page.wait_for_function(
+        "() => { try { JSON.parse(document.querySelector('#send-body').value); return true; }"
+        " catch (e) { return false; } }"
+    )
     if forge:
         page.check("#send-forge")
     if profile:
@@ -124,8 +142,13 @@ def test_page_loads_offline_and_goes_live(page, sim):
 
 def test_event_sent_from_the_panel_appears_and_turns_green_without_a_reload(page, sim):
     open_dashboard(page, sim)
-    job_id = send_from_panel(page, "accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED",
-                             "channel-rejected-delivery-channel-update", target="accessrc")
+    job_id = send_from_panel(
+        page,
+        "accessrc",
+        "DELIVERY_CHANNEL_STATUS_UPDATED",
+        "channel-rejected-delivery-channel-update",
+        target="accessrc",
+    )
     page.click("nav.tabs a[data-view=deliveries]")
     line = row(page, job_id)
     expect(line).to_have_attribute("data-state", "succeeded")
@@ -148,7 +171,10 @@ def test_a_job_opens_with_body_attempts_masked_headers_and_how_to_verify(page, s
     expect(detail).to_be_visible()
     body = json.loads(page.locator("#detail-json").inner_text())
     assert body["status"] == "PARTIAL_SUCCESS" and body["summary"] == {
-        "totalRecords": 120, "successCount": 115, "failureCount": 5}
+        "totalRecords": 120,
+        "successCount": 115,
+        "failureCount": 5,
+    }
     attempts = page.locator("#attempt-list > li")
     expect(attempts).to_have_count(1)
     expect(attempts.first).to_contain_text("Attempt 0")
@@ -200,8 +226,13 @@ def test_a_retry_after_a_failure_and_a_rejected_forgery(page, sim):
 def test_redeliver_sends_the_same_body_with_the_same_job_id(page, sim):
     open_dashboard(page, sim)
     # A one-off send with a secret keeps it only until it finishes (issue 14, item 12): no redelivery, said so.
-    hmac_job = send_from_panel(page, "accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED",
-                               "channel-approved-delivery-channel-update-status", target="accessrc")
+    hmac_job = send_from_panel(
+        page,
+        "accessrc",
+        "DELIVERY_CHANNEL_STATUS_UPDATED",
+        "channel-approved-delivery-channel-update-status",
+        target="accessrc",
+    )
     page.click("nav.tabs a[data-view=deliveries]")
     expect(row(page, hmac_job)).to_have_attribute("data-state", "succeeded")
     row(page, hmac_job).click()
@@ -292,8 +323,9 @@ def test_subscriptions_create_fire_schedule_pause_resume_delete(page, sim):
     expect(page.locator("#sub-result")).to_contain_text("Subscribed: BadgeExportZipFile.Created")
     session = requests.Session()
     session.trust_env = False
-    listed = session.get(sim.base_url + "/api/webhookSubscription", timeout=10,
-                         headers={"Authorization": f"Bearer {API_KEY}"}).json()
+    listed = session.get(
+        sim.base_url + "/api/webhookSubscription", timeout=10, headers={"Authorization": f"Bearer {API_KEY}"}
+    ).json()
     assert any(s["tenantId"] == "tenant-42" for s in listed)
 
 
@@ -362,12 +394,15 @@ def test_a_shipped_scenario_runs_against_the_demo_receiver_and_passes_live(page,
 
 def test_an_uploaded_scenario_runs_and_a_failing_step_says_why(page, sim):
     open_dashboard(page, sim, "scenarios")
-    text = ("name: My receiver rejects unsigned deliveries\nplatform: accessrc\nurl: http://127.0.0.1:9/x\n"
-            "auth: {kind: hmac, secret: \"${HMAC_SECRET}\"}\nvars: {HMAC_SECRET: x}\nsteps:\n"
-            "  - send: DELIVERY_REFUND_REQUESTED\n    name: accepted\n    expect: {status: 200}\n"
-            "  - send: DELIVERY_REFUND_REQUESTED\n    name: expects the wrong answer\n    expect: {status: 418}\n")
-    page.set_input_files("#scenario-file", files=[{"name": "mine.yaml", "mimeType": "text/yaml",
-                                                   "buffer": text.encode()}])
+    text = (
+        "name: My receiver rejects unsigned deliveries\nplatform: accessrc\nurl: http://127.0.0.1:9/x\n"
+        'auth: {kind: hmac, secret: "${HMAC_SECRET}"}\nvars: {HMAC_SECRET: x}\nsteps:\n'
+        "  - send: DELIVERY_REFUND_REQUESTED\n    name: accepted\n    expect: {status: 200}\n"
+        "  - send: DELIVERY_REFUND_REQUESTED\n    name: expects the wrong answer\n    expect: {status: 418}\n"
+    )
+    page.set_input_files(
+        "#scenario-file", files=[{"name": "mine.yaml", "mimeType": "text/yaml", "buffer": text.encode()}]
+    )
     mine = page.locator("#scenarios-body tr[data-file='mine.yaml']")
     expect(mine).to_contain_text("(yours)")
     mine.get_by_role("button").click()
@@ -398,11 +433,13 @@ def test_readiness_table_for_a_ready_and_a_flaky_receiver(page, sim):
     page.click("#ready-submit")
     expect(page.locator("#verdict")).to_contain_text("READY — every documented check passed", timeout=60_000)
     expect(page.locator("#readiness-table tbody tr[data-row=timeout]")).to_contain_text(
-        "ok answered within the timeout [1/3]: -> 401")  # documented: an answer in time, whatever its status
+        "ok answered within the timeout [1/3]: -> 401"
+    )  # documented: an answer in time, whatever its status
     expect(page.locator("#readiness-table tbody tr[data-row=credentials]")).to_have_attribute("data-state", "warn")
     expect(page.locator("#readiness-table tbody tr[data-row=credentials] .status")).to_have_text("!WARN")
-    expect(page.locator("#readiness-advice li").first).to_contain_text("advice: Signature or credentials verified: "
-                                                                       "genuine delivery accepted")
+    expect(page.locator("#readiness-advice li").first).to_contain_text(
+        "advice: Signature or credentials verified: genuine delivery accepted"
+    )
     page.select_option("#ready-platform", "accessrc")
     page.fill("#ready-url", sim.demo.target_url("accessrc-flaky"))
     page.click("#ready-submit")
@@ -411,8 +448,10 @@ def test_readiness_table_for_a_ready_and_a_flaky_receiver(page, sim):
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-@pytest.mark.parametrize("platform, event, target", [("accredit", "Entity.Event", "accredit"),
-                                                     ("accessrc", "DELIVERY_REFUND_REQUESTED", "accessrc")])
+@pytest.mark.parametrize(
+    "platform, event, target",
+    [("accredit", "Entity.Event", "accredit"), ("accessrc", "DELIVERY_REFUND_REQUESTED", "accessrc")],
+)
 def test_the_verification_commands_shown_really_verify(page, sim, keys_dir, tmp_path, platform, event, target):
     from simulator import signing
 
@@ -440,9 +479,17 @@ def test_a_body_over_64_kib_shows_its_length_and_sha256(page, sim):
     """Issue 14, item 9: the job view says how much of a body is shown and stored, with the whole one's SHA-256."""
     from simulator.dashboard.demo import DEMO_HMAC_SECRET
 
-    sent = requests.post(f"{sim.base_url}/api/send", headers={"x-api-key": API_KEY}, timeout=10, json={
-        "event": "DELIVERY_REQUEST_SENT", "count": 400, "url": sim.demo.target_url("accessrc"),
-        "auth": {"type": "hmac", "secret": DEMO_HMAC_SECRET}})
+    sent = requests.post(
+        f"{sim.base_url}/api/send",
+        headers={"x-api-key": API_KEY},
+        timeout=10,
+        json={
+            "event": "DELIVERY_REQUEST_SENT",
+            "count": 400,
+            "url": sim.demo.target_url("accessrc"),
+            "auth": {"type": "hmac", "secret": DEMO_HMAC_SECRET},
+        },
+    )
     assert sent.status_code == 201, sent.text
     job = sent.json()
     open_dashboard(page, sim)
@@ -451,4 +498,5 @@ def test_a_body_over_64_kib_shows_its_length_and_sha256(page, sim):
     expect(page.locator("#body-size")).to_contain_text(f"{job['body_length']} bytes (first 64 KiB shown)")
     expect(page.locator("#body-size")).to_contain_text(job["body_sha256"])
     expect(page.locator("#attempt-list .body-cap")).to_contain_text(
-        f"{job['body_length']} bytes sent, the first 64 KiB stored (SHA-256 {job['body_sha256']})")
+        f"{job['body_length']} bytes sent, the first 64 KiB stored (SHA-256 {job['body_sha256']})"
+    )

@@ -2,13 +2,12 @@ import base64
 import json
 
 import pytest
+from scripted_server import ScriptedServer, refused_url
 
 from simulator import catalogue, delivery
 from simulator.auth import Auth
 from simulator.delivery import Deliverer, DeliveryError
 from simulator.signing import hmac_signature, rsa_verify
-
-from scripted_server import ScriptedServer, refused_url
 
 FAIL = (500, b'{"status":"failed","error":{"code":500,"message":"Internal Server Error","type":"Exception"}}', 0, {})
 BAD = (400, b'{"status":"failed"}', 0, {})
@@ -32,8 +31,15 @@ class FakeClock:
 
 def make_job(platform, event, url, auth=None, delays=(0, 0, 0, 0, 0), timeout=5.0, seed=1):
     body = catalogue.body_bytes(catalogue.generate(event, seed=seed))
-    return delivery.new_job(event, platform, url, body, auth or Auth("rsa" if platform == "accredit" else "none"),
-                            delays=delays, timeout=timeout)
+    return delivery.new_job(
+        event,
+        platform,
+        url,
+        body,
+        auth or Auth("rsa" if platform == "accredit" else "none"),
+        delays=delays,
+        timeout=timeout,
+    )
 
 
 def test_accredit_first_attempt_headers_and_signature(store, keys):
@@ -88,8 +94,13 @@ def test_accessrc_hmac_retried_like_accredit_without_job_headers(store):
 
 def test_reachfive_is_fire_and_forget_with_static_authorization(store):
     with ScriptedServer(default=FAIL) as srv:
-        job = make_job("reachfive", "END_JOB_NOTIFICATION", srv.url,
-                       Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM"), delays=None)
+        job = make_job(
+            "reachfive",
+            "END_JOB_NOTIFICATION",
+            srv.url,
+            Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM"),
+            delays=None,
+        )
         Deliverer(store, None).submit(job)
     [req] = srv.requests
     assert req["headers"]["Authorization"] == "Bearer mF_9.B5f-4.1JqM"
@@ -136,8 +147,9 @@ def test_redirect_is_a_failure_and_never_followed(store, keys):
 def test_attempt_rows_keep_request_and_bounded_response(store):
     huge = b"x" * (delivery.RESPONSE_BODY_CAP * 3)
     with ScriptedServer([(500, huge, 0, {"X-Trace": "t1"}), OK]) as srv:
-        job = make_job("accessrc", "DELIVERY_REFUND_REQUESTED", srv.url,
-                       Auth("basic", username="u", password="topsecret"))
+        job = make_job(
+            "accessrc", "DELIVERY_REFUND_REQUESTED", srv.url, Auth("basic", username="u", password="topsecret")
+        )
         Deliverer(store, None).submit(job)
     first = store.attempts(job.id)[0]
     assert first.request_body == job.body
@@ -193,8 +205,9 @@ def test_a_receiver_echoing_credentials_has_them_masked_in_the_log(store):
     token = base64.b64encode(f"u:{password}".encode()).decode()
     echo = (401, f'{{"got":"Basic {token}","password":"{password}"}}'.encode(), 0, {"X-Echo": f"Basic {token}"})
     with ScriptedServer([echo]) as srv:
-        job = make_job("accessrc", "DELIVERY_REFUND_REQUESTED", srv.url, Auth("basic", username="u", password=password),
-                       delays=())
+        job = make_job(
+            "accessrc", "DELIVERY_REFUND_REQUESTED", srv.url, Auth("basic", username="u", password=password), delays=()
+        )
         Deliverer(store, None).submit(job)
     [attempt] = store.attempts(job.id)
     assert password.encode() not in attempt.response_body and token.encode() not in attempt.response_body

@@ -1,24 +1,26 @@
 """Receiver faults the sender survives and records (issue 7, item 3), against raw loopback servers."""
+
 import resource
 import socket
 import time
+
+from scripted_server import RawServer
 
 from simulator import catalogue, delivery
 from simulator.auth import Auth
 from simulator.delivery import Deliverer
 
-from scripted_server import RawServer
-
 
 def job_for(url, timeout=1.0, delays=()):
     body = catalogue.body_bytes(catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1))
-    return delivery.new_job("DELIVERY_REFUND_REQUESTED", "accessrc", url, body, Auth("none"), delays=delays,
-                            timeout=timeout)
+    return delivery.new_job(
+        "DELIVERY_REFUND_REQUESTED", "accessrc", url, body, Auth("none"), delays=delays, timeout=timeout
+    )
 
 
 def test_reset_mid_response_is_a_failure(store):
     def reset(conn):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"status\":")
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{"status":')
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         conn.close()
 

@@ -1,14 +1,14 @@
 """The shared delivery watchdog: each answer is cut at its own deadline, and a finished one is never touched."""
+
 from __future__ import annotations
 
 import threading
 import time
 
 import requests
+from scripted_server import RawServer, ScriptedServer
 
 from simulator import delivery
-
-from scripted_server import RawServer, ScriptedServer
 
 
 def drip(conn):

@@ -5,6 +5,7 @@ The replay builds the context as `docker build` would (.dockerignore applied), r
 HEALTHCHECK against the running server. Only the user-creating RUN is not executed (it would change this machine);
 its text is checked against USER instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -157,8 +158,11 @@ def test_hadolint_passes():
 
 def test_hadolint_fails_a_broken_dockerfile(tmp_path):
     broken = tmp_path / "Dockerfile"
-    broken.write_text(DOCKERFILE.read_text().replace("USER 10001:10001", "USER root")
-                      .replace("python:3.11-slim-bookworm", "python:latest"))
+    broken.write_text(
+        DOCKERFILE.read_text()
+        .replace("USER 10001:10001", "USER root")
+        .replace("python:3.11-slim-bookworm", "python:latest")
+    )
     result = subprocess.run([hadolint(), str(broken)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "DL3002" in result.stdout and "DL3007" in result.stdout  # last USER root; untagged base
@@ -219,12 +223,26 @@ def json_after_cmd(healthcheck_args: str) -> list[str]:
 
 def test_dockerignore_keeps_keys_databases_and_history_out():
     rules = load_dockerignore(ROOT / ".dockerignore")
-    for rel in ("pyproject.toml", "README.md", "simulator/cli/__init__.py",
-                "simulator/catalogue/schemas/accredit.Entity.Event.json", "simulator/api/openapi.json"):
+    for rel in (
+        "pyproject.toml",
+        "README.md",
+        "simulator/cli/__init__.py",
+        "simulator/catalogue/schemas/accredit.Entity.Event.json",
+        "simulator/api/openapi.json",
+    ):
         assert not ignored(rel, rules), rel
-    for rel in ("keys/accredit_private.pem", "simulator/accredit_private.pem", "accessrc-sim.db",
-                "simulator/x.db-wal", ".git/config", ".venv/bin/python", "tests/test_cli.py",
-                "simulator/__pycache__/cli.cpython-311.pyc", "accessrc_sim.egg-info/PKG-INFO", "bench/bench.py"):
+    for rel in (
+        "keys/accredit_private.pem",
+        "simulator/accredit_private.pem",
+        "accessrc-sim.db",
+        "simulator/x.db-wal",
+        ".git/config",
+        ".venv/bin/python",
+        "tests/test_cli.py",
+        "simulator/__pycache__/cli.cpython-311.pyc",
+        "accessrc_sim.egg-info/PKG-INFO",
+        "bench/bench.py",
+    ):
         assert ignored(rel, rules), rel
 
 
@@ -274,9 +292,14 @@ def test_build_steps_install_and_the_command_serves_a_healthy_server(image, tmp_
         elif ins.keyword == "RUN":
             argv = shlex.split(ins.args)
             assert argv[:2] == ["pip", "install"], f"Dockerfile line {ins.line}: unexpected RUN {ins.args!r}"
-            result = subprocess.run([str(bindir / "python"), "-m", *argv], cwd=host(cwd, "/"), timeout=540,
-                                    env={**os.environ, **env, "PATH": f"{bindir}:{os.environ['PATH']}"},
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                [str(bindir / "python"), "-m", *argv],
+                cwd=host(cwd, "/"),
+                timeout=540,
+                env={**os.environ, **env, "PATH": f"{bindir}:{os.environ['PATH']}"},
+                capture_output=True,
+                text=True,
+            )
             assert result.returncode == 0, f"Dockerfile line {ins.line} failed:\n{result.stdout}\n{result.stderr}"
             pip_runs += 1
     assert pip_runs == 1
@@ -290,8 +313,9 @@ def test_build_steps_install_and_the_command_serves_a_healthy_server(image, tmp_
         run_env[name] = str(host(value, "/")) if value.startswith("/data") else value
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([str(bindir / cmd[0]), *cmd[1:]], cwd=host(cwd, "/"), env=run_env,
-                                  stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [str(bindir / cmd[0]), *cmd[1:]], cwd=host(cwd, "/"), env=run_env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         check = json_after_cmd(image.last("HEALTHCHECK").args)
         check[-1] = check[-1].replace(f":{image.last('EXPOSE').args}/", f":{port}/")
@@ -307,8 +331,12 @@ def test_build_steps_install_and_the_command_serves_a_healthy_server(image, tmp_
         private = data / "keys" / "accredit_private.pem"
         assert private.exists() and private.stat().st_mode & 0o777 == 0o600
         # the installed package is the one from the context, not this work tree
-        where = subprocess.run([str(bindir / "python"), "-c", "import simulator; print(simulator.__file__)"],
-                               capture_output=True, text=True, cwd=tmp_path)
+        where = subprocess.run(
+            [str(bindir / "python"), "-c", "import simulator; print(simulator.__file__)"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
         assert str(env_py) in where.stdout
     finally:
         server.send_signal(signal.SIGTERM)

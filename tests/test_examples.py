@@ -1,4 +1,5 @@
 """The documents' own example payloads: shipped as written, valid, accepted end to end, producible through --set."""
+
 from __future__ import annotations
 
 import json
@@ -13,19 +14,27 @@ from simulator.auth import Auth
 from simulator.cli import main
 
 EXAMPLES = [(spec, ex) for spec in catalogue.EVENTS for ex in spec.examples]
-AUTH = {"accessrc": Auth("hmac", secret="abcd1234"), "accredit": Auth("rsa"),
-        "reachfive": Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM")}
+AUTH = {
+    "accessrc": Auth("hmac", secret="abcd1234"),
+    "accredit": Auth("rsa"),
+    "reachfive": Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM"),
+}
 
 
 def test_every_seed_example_is_shipped():
     sources = {ex.source.split("#")[0] for _, ex in EXAMPLES}
-    assert {"seeds/000-accessrc-applications-import-result.txt", "seeds/001-accessrc-eligibility-evaluated.txt",
-            "seeds/002-accessrc-delivery-channel-status-updated.txt",
-            "seeds/003-accredit-webhook-notification-integration.txt",
-            "seeds/004-reachfive-import-job-end-notification.txt"} <= sources
+    assert {
+        "seeds/000-accessrc-applications-import-result.txt",
+        "seeds/001-accessrc-eligibility-evaluated.txt",
+        "seeds/002-accessrc-delivery-channel-status-updated.txt",
+        "seeds/003-accredit-webhook-notification-integration.txt",
+        "seeds/004-reachfive-import-job-end-notification.txt",
+    } <= sources
     named = {(spec.name, ex.name) for spec, ex in EXAMPLES}
-    assert {("DELIVERY_CHANNEL_STATUS_UPDATED", "seed-002-approved"),
-            ("DELIVERY_CHANNEL_STATUS_UPDATED", "seed-002-rejected")} <= named
+    assert {
+        ("DELIVERY_CHANNEL_STATUS_UPDATED", "seed-002-approved"),
+        ("DELIVERY_CHANNEL_STATUS_UPDATED", "seed-002-rejected"),
+    } <= named
     # as written: the seeds' own quirks are kept
     seed0 = catalogue.example("APPLICATIONS_IMPORT_RESULT", "seed-000")
     assert seed0["summary"]["failureCount"] == 5 and len(seed0["errors"]) == 2
@@ -64,8 +73,12 @@ def test_accredit_extra_fields_seven_digit_fractions_and_other_event_names_get_2
     server = start_receiver("accredit")
     bodies = [
         {"Event": "Contact.Updated", "Timestamp": "2024-05-10T11:09:21.248Z", "ContactId": "8b0f6f5e"},
-        {"Event": "BadgeExportZipFile.Created", "Timestamp": "2024-05-10T11:09:21.2480000Z",
-         "BadgeExportZipFileId": "5e0c2d7a-91b4-4f3e-8a6d-2b7c1f09e4d3", "PageCount": 12},
+        {
+            "Event": "BadgeExportZipFile.Created",
+            "Timestamp": "2024-05-10T11:09:21.2480000Z",
+            "BadgeExportZipFileId": "5e0c2d7a-91b4-4f3e-8a6d-2b7c1f09e4d3",
+            "PageCount": 12,
+        },
     ]
     for payload in bodies:
         body = catalogue.body_bytes(payload)
@@ -74,7 +87,9 @@ def test_accredit_extra_fields_seven_digit_fractions_and_other_event_names_get_2
         assert resp.status_code == 200, resp.text
     assert server.received[-1].outcome == "accepted"
     assert {a.split("(inferred rule ")[1].rstrip(")") for a in server.received[-1].advice} == {
-        "accredit.payload.timestamp-millis", "accredit.payload.no-extra-fields"}
+        "accredit.payload.timestamp-millis",
+        "accredit.payload.no-extra-fields",
+    }
 
 
 def test_strict_receiver_refuses_what_only_inferred_rules_forbid(keys):
@@ -92,15 +107,30 @@ def cli(tmp_path, keys_dir):
     def invoke(*args):
         env = {"ACCESSRC_SIM_DB": str(tmp_path / "cli.db"), "ACCESSRC_SIM_KEYS_DIR": str(keys_dir)}
         return CliRunner().invoke(main, list(args), env=env)
+
     return invoke
 
 
 def test_the_seed_000_and_001_shapes_come_out_of_sample_set_with_exit_0(cli):
     errors = json.dumps(catalogue.example("APPLICATIONS_IMPORT_RESULT", "seed-000")["errors"])
-    out = cli("sample", "APPLICATIONS_IMPORT_RESULT", "--seed", "1", "--set", "summary.totalRecords=120",
-              "--set", "summary.failureCount=5", "--set", f"errors={errors}", "--compact")
+    out = cli(
+        "sample",
+        "APPLICATIONS_IMPORT_RESULT",
+        "--seed",
+        "1",
+        "--set",
+        "summary.totalRecords=120",
+        "--set",
+        "summary.failureCount=5",
+        "--set",
+        f"errors={errors}",
+        "--compact",
+    )
     assert out.exit_code == 0, out.output
-    assert "note: errors: 2 entries for failureCount 5" in out.output and "accessrc.import.one-error-per-failure" in out.output
+    assert (
+        "note: errors: 2 entries for failureCount 5" in out.output
+        and "accessrc.import.one-error-per-failure" in out.output
+    )
     apps = json.dumps(catalogue.example("PROGRAM_ELIGIBILITY_EVALUATED", "seed-001")["applications"])
     out = cli("sample", "PROGRAM_ELIGIBILITY_EVALUATED", "--set", f"applications={apps}")
     assert out.exit_code == 0, out.output
@@ -118,7 +148,8 @@ def test_sample_example_prints_it_as_written_and_unknown_names_are_listed(cli):
     assert bad.exit_code == 2 and "seed-002-approved" in bad.output
     listed = json.loads(cli("events", "--json").output)
     assert {"seed-002-approved", "seed-002-rejected"} <= {
-        e["name"] for e in next(e for e in listed if e["name"] == "DELIVERY_CHANNEL_STATUS_UPDATED")["examples"]}
+        e["name"] for e in next(e for e in listed if e["name"] == "DELIVERY_CHANNEL_STATUS_UPDATED")["examples"]
+    }
     mended = cli("sample", "PROGRAM_ELIGIBILITY_EVALUATED", "--example", "seed-001", "--compact")
     assert "example seed-001 of PROGRAM_ELIGIBILITY_EVALUATED, as written in seeds/001-" in mended.stderr
     assert "[email protected]" in mended.stderr  # what was mended is said
@@ -126,13 +157,28 @@ def test_sample_example_prints_it_as_written_and_unknown_names_are_listed(cli):
 
 def test_send_example_and_event_name_are_signed_and_accepted(cli, start_receiver):
     accessrc = start_receiver("accessrc", Auth("hmac", secret="abcd1234"))
-    out = cli("send", "APPLICATIONS_IMPORT_RESULT", "--example", "--url", accessrc.url + "/import",
-              "--hmac-secret", "abcd1234")
+    out = cli(
+        "send",
+        "APPLICATIONS_IMPORT_RESULT",
+        "--example",
+        "--url",
+        accessrc.url + "/import",
+        "--hmac-secret",
+        "abcd1234",
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(accessrc.received[-1].body) == catalogue.example("APPLICATIONS_IMPORT_RESULT")
     accredit = start_receiver("accredit")
-    out = cli("send", "Entity.Event", "--event-name", "Contact.Updated", "--set", "ContactId=8b0f6f5e",
-              "--url", accredit.url + "/baseWebhookNotification")
+    out = cli(
+        "send",
+        "Entity.Event",
+        "--event-name",
+        "Contact.Updated",
+        "--set",
+        "ContactId=8b0f6f5e",
+        "--url",
+        accredit.url + "/baseWebhookNotification",
+    )
     assert out.exit_code == 0, out.output
     sent = json.loads(accredit.received[-1].body)
     assert sent["Event"] == "Contact.Updated" and sent["ContactId"] == "8b0f6f5e"
@@ -153,16 +199,24 @@ def test_each_seed_example_signed_gets_2xx_from_the_receiver_command(platform, k
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     auth = AUTH[platform]
-    flags = {"accessrc": ["--hmac-secret", "abcd1234"], "accredit": [],
-             "reachfive": ["--authorization", "Bearer mF_9.B5f-4.1JqM"]}[platform]
+    flags = {
+        "accessrc": ["--hmac-secret", "abcd1234"],
+        "accredit": [],
+        "reachfive": ["--authorization", "Bearer mF_9.B5f-4.1JqM"],
+    }[platform]
     log = open(tmp_path / "receiver.log", "w")
     command = str(Path(sys.executable).with_name("accessrc-sim"))  # the installed command, as a user runs it
-    proc = subprocess.Popen([command, "receiver", "--port", str(port), "--platform",
-                             platform, "--keys-dir", str(keys_dir), *flags], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [command, "receiver", "--port", str(port), "--platform", platform, "--keys-dir", str(keys_dir), *flags],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
+
         def up():
             with socket.socket() as c:
                 return c.connect_ex(("127.0.0.1", port)) == 0
+
         wait_until(up, what="the receiver to listen")
         examples = [(spec, ex) for spec, ex in EXAMPLES if spec.platform == platform]
         assert examples

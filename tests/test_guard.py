@@ -3,6 +3,7 @@
 Refused targets are TEST-NET addresses (RFC 5737, never routed) and they are still never contacted: an audit hook
 records every socket.connect made while a refused call runs, and the tests assert there was none.
 """
+
 from __future__ import annotations
 
 import sys
@@ -12,7 +13,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from simulator import catalogue, delivery, guard
+from simulator import catalogue, delivery
 from simulator.auth import Auth
 from simulator.cli import main
 from simulator.guard import ENV_ALLOW_HOSTS, TargetNotAllowed, check_target
@@ -23,7 +24,7 @@ PUBLIC = "203.0.113.7"  # TEST-NET-3
 class ConnectSpy:
     """Records socket.connect calls made by this thread while active (audit hooks cannot be removed)."""
 
-    active: "ConnectSpy | None" = None
+    active: ConnectSpy | None = None
     installed = False
 
     def __init__(self):
@@ -60,20 +61,39 @@ def test_spy_sees_real_connections(start_receiver):
     assert any(addr[0] == "127.0.0.1" for addr in spy.calls)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://127.8.9.10/hook", "https://[::1]:8443/",
-                                 "http://localhost:9000/hook", "HTTP://LOCALHOST./x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/x",
+        "http://127.8.9.10/hook",
+        "https://[::1]:8443/",
+        "http://localhost:9000/hook",
+        "HTTP://LOCALHOST./x",
+    ],
+)
 def test_loopback_is_always_allowed(url):
     addresses = check_target(url)
     assert addresses and all(a.startswith("127.") or a == "::1" for a in addresses)
 
 
 def test_a_name_resolving_to_loopback_is_allowed():
-    assert check_target("http://receiver.test:9000/hook", resolve=lambda host, port: ["127.0.0.1", "::1"]) == \
-        ["127.0.0.1", "::1"]
+    assert check_target("http://receiver.test:9000/hook", resolve=lambda host, port: ["127.0.0.1", "::1"]) == [
+        "127.0.0.1",
+        "::1",
+    ]
 
 
-@pytest.mark.parametrize("url", [f"http://{PUBLIC}/hook", "http://10.1.2.3:8080/", "http://192.168.1.10/",
-                                 "http://0.0.0.0:8080/", "http://[2001:db8::1]/", "http://[::ffff:203.0.113.7]/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://{PUBLIC}/hook",
+        "http://10.1.2.3:8080/",
+        "http://192.168.1.10/",
+        "http://0.0.0.0:8080/",
+        "http://[2001:db8::1]/",
+        "http://[::ffff:203.0.113.7]/",
+    ],
+)
 def test_public_and_private_literals_are_refused_without_a_connection(url):
     with ConnectSpy() as spy, pytest.raises(TargetNotAllowed) as info:
         check_target(url)
@@ -130,8 +150,9 @@ def test_new_job_refuses_a_public_target():
 def test_post_refuses_without_connecting_and_records_why(monkeypatch):
     """A stored job whose target is no longer allowed fails its attempt without any traffic."""
     monkeypatch.setenv(ENV_ALLOW_HOSTS, PUBLIC)
-    job = delivery.new_job("DELIVERY_REFUND_REQUESTED", "accessrc", f"http://{PUBLIC}/hook", b"{}", Auth("none"),
-                           delays=())
+    job = delivery.new_job(
+        "DELIVERY_REFUND_REQUESTED", "accessrc", f"http://{PUBLIC}/hook", b"{}", Auth("none"), delays=()
+    )
     monkeypatch.delenv(ENV_ALLOW_HOSTS)
     with ConnectSpy() as spy:
         result = delivery.attempt(job, requests.Session(), None)
@@ -142,8 +163,10 @@ def test_post_refuses_without_connecting_and_records_why(monkeypatch):
 
 def test_send_refuses_a_public_target_with_exit_2(tmp_path):
     with ConnectSpy() as spy:
-        result = CliRunner().invoke(main, ["send", "DELIVERY_REFUND_REQUESTED", "--url", f"http://{PUBLIC}/hook",
-                                           "--db", str(tmp_path / "sim.db")])
+        result = CliRunner().invoke(
+            main,
+            ["send", "DELIVERY_REFUND_REQUESTED", "--url", f"http://{PUBLIC}/hook", "--db", str(tmp_path / "sim.db")],
+        )
     assert result.exit_code == 2, result.output
     assert "refusing to send to 203.0.113.7" in result.output
     assert spy.calls == []
@@ -153,8 +176,19 @@ def test_send_to_loopback_still_works(start_receiver, tmp_path):
     server = start_receiver("accessrc")
     body = catalogue.body_bytes(catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1))
     assert body
-    result = CliRunner().invoke(main, ["send", "DELIVERY_REFUND_REQUESTED", "--url", server.url + "/hook",
-                                       "--db", str(tmp_path / "sim.db"), "--retry-delays", ""])
+    result = CliRunner().invoke(
+        main,
+        [
+            "send",
+            "DELIVERY_REFUND_REQUESTED",
+            "--url",
+            server.url + "/hook",
+            "--db",
+            str(tmp_path / "sim.db"),
+            "--retry-delays",
+            "",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert [r.outcome for r in server.received] == ["accepted"]
 

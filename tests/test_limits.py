@@ -3,6 +3,7 @@ stored, and the server keeps serving (issue 7, item 6); bodies over twice the li
 before anyone reads them, key or no key; idle connections neither exhaust the server nor stay open past the idle
 timeout (issue 14, items 3 and 4). Against the real `accessrc-sim serve` on waitress, so chunked bodies (no
 Content-Length) and raw sockets are covered too."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-
 from reliability_helpers import API_KEY, XKEY, ServeProcess
 
 LIMIT = 1024 * 1024
@@ -42,14 +42,22 @@ def _rows(served) -> int:
         db.close()
 
 
-@pytest.mark.parametrize("path", ["/api/send", "/api/subscriptions", "/api/Event/Subscribe",
-                                  "/api/Event/Unsubscribe", "/dashboard/api/send"])
+@pytest.mark.parametrize(
+    "path", ["/api/send", "/api/subscriptions", "/api/Event/Subscribe", "/api/Event/Unsubscribe", "/dashboard/api/send"]
+)
 def test_over_the_limit_is_413_in_the_accessrc_envelope(served, path):
     before = _rows(served)
     resp = requests.post(served.url + path, headers=BOTH, data=_json_of_size(LIMIT + 1), timeout=30)
     assert resp.status_code == 413
-    assert resp.json() == {"error": {"code": 413, "message": f"request body is larger than the {LIMIT}-byte limit",
-                                     "type": "PayloadTooLarge"}, "data": None, "status": "failed"}
+    assert resp.json() == {
+        "error": {
+            "code": 413,
+            "message": f"request body is larger than the {LIMIT}-byte limit",
+            "type": "PayloadTooLarge",
+        },
+        "data": None,
+        "status": "failed",
+    }
     assert _rows(served) == before
 
 
@@ -78,8 +86,12 @@ def _chunks(total, counter=None):
 
 
 def _waitress_413(resp) -> bool:
-    return resp.status_code == 413 and resp.headers["Content-Type"].startswith("text/plain") and \
-        f"exceeds max_body of {SERVER_CAP}" in resp.text and resp.headers.get("Connection") == "close"
+    return (
+        resp.status_code == 413
+        and resp.headers["Content-Type"].startswith("text/plain")
+        and f"exceeds max_body of {SERVER_CAP}" in resp.text
+        and resp.headers.get("Connection") == "close"
+    )
 
 
 def test_chunked_and_huge_bodies_are_refused_and_the_server_carries_on(served):
@@ -121,16 +133,22 @@ def test_a_300_mb_body_without_a_key_is_refused_right_after_its_headers(served):
     """The trial: a 300 MB POST without a key was spooled to disk and answered 401 after 3 s."""
     before = _written(served)
     with _connect(served) as sock:
-        sock.sendall(b"POST /api/send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 314572800\r\n\r\n")
+        sock.sendall(
+            b"POST /api/send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 314572800\r\n\r\n"
+        )
         started = time.monotonic()
         head = _read_head(sock)
         elapsed = time.monotonic() - started
     assert head.startswith(b"HTTP/1.1 413 "), head
     assert elapsed < 0.5, f"answered {elapsed:.2f} s after the headers"
     counter = [0]
-    chunked = requests.post(served.url + "/api/send", data=_chunks(300 * LIMIT, counter), timeout=30,
-                            headers={"Content-Type": "application/json"})
+    chunked = requests.post(
+        served.url + "/api/send",
+        data=_chunks(300 * LIMIT, counter),
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
     assert _waitress_413(chunked)
     assert counter[0] < 64 * LIMIT, f"{counter[0]} bytes sent before the server cut the body"
     assert _written(served) - before < 16 * LIMIT  # no hundreds of MB spooled anywhere
@@ -139,8 +157,12 @@ def test_a_300_mb_body_without_a_key_is_refused_right_after_its_headers(served):
 
 def test_a_body_without_a_key_is_not_looked_at(served):
     """Under the server's cap the body is buffered by waitress, but the app checks the key first: 401, not 413."""
-    resp = requests.post(served.url + "/api/send", data=_json_of_size(LIMIT + 1), timeout=30,
-                         headers={"Content-Type": "application/json"})
+    resp = requests.post(
+        served.url + "/api/send",
+        data=_json_of_size(LIMIT + 1),
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status_code == 401 and resp.json()["error"]["type"] == "Unauthorized"
 
 
@@ -220,10 +242,12 @@ def test_the_open_files_limit_is_raised_to_fit_the_connection_limit(hard, soft_a
     import subprocess
     import sys
 
-    code = ("import resource, sys; h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
-            "h = int(sys.argv[1]) if sys.argv[1] != 'None' else h; "
-            "resource.setrlimit(resource.RLIMIT_NOFILE, (512, h)); "
-            "from simulator.cli.serve import raise_open_files_limit; "
-            "print(raise_open_files_limit(1000), resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    code = (
+        "import resource, sys; h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+        "h = int(sys.argv[1]) if sys.argv[1] != 'None' else h; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (512, h)); "
+        "from simulator.cli.serve import raise_open_files_limit; "
+        "print(raise_open_files_limit(1000), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(hard)], capture_output=True, text=True, timeout=30)
     assert out.stdout.split() == [str(fitting), str(soft_after)], out.stderr

@@ -1,4 +1,5 @@
 """Load mode: a steady rate of fresh signed events to real loopback receivers, bounded, with an honest summary."""
+
 from __future__ import annotations
 
 import json
@@ -13,15 +14,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from scripted_server import ScriptedServer, refused_url
+from test_guard import ConnectSpy
 
 from simulator import catalogue, load
 from simulator.auth import Auth
 from simulator.cli import main
 from simulator.load import LoadError, LoadPlan, LoadRun, PayloadSource, percentile
 from simulator.load.signers import SignerPool, default_signers
-
-from scripted_server import ScriptedServer, refused_url
-from test_guard import ConnectSpy
 
 OK = (200, b'{"status":"success"}', 0.0, {})
 
@@ -33,8 +33,17 @@ def invoke(*args):
 def test_holds_the_rate_with_fresh_rsa_signed_events(start_receiver, keys_dir):
     """100 Accredit events at 50/s: every one verified by the reference receiver, each a new X-JobId and body."""
     server = start_receiver("accredit")
-    result = invoke("BadgeExportZipFile.Created", "--url", server.url + "/baseWebhookNotification",
-                    "--rate", 50, "--duration", 2, "--keys-dir", keys_dir)
+    result = invoke(
+        "BadgeExportZipFile.Created",
+        "--url",
+        server.url + "/baseWebhookNotification",
+        "--rate",
+        50,
+        "--duration",
+        2,
+        "--keys-dir",
+        keys_dir,
+    )
     got = list(server.received)
     assert result.exit_code == 0, result.output + "\n".join(r.outcome for r in got if r.outcome != "accepted")
     assert len(got) == 100
@@ -46,8 +55,13 @@ def test_holds_the_rate_with_fresh_rsa_signed_events(start_receiver, keys_dir):
     lines = result.output.splitlines()
     assert lines[0].startswith("BadgeExportZipFile.Created (accredit) -> http://127.0.0.1:")
     assert lines[0].endswith("100 requests at most, events signed in the sending threads")  # 50/s: no process
-    ticks = [float(m.group(1)) for m in (re.match(r"\s+([\d.]+) s  sent \d+  ok \d+  failed 0  [\d.]+/s  p50 [\d.]+ ms",
-                                                   line) for line in lines) if m]
+    ticks = [
+        float(m.group(1))
+        for m in (
+            re.match(r"\s+([\d.]+) s  sent \d+  ok \d+  failed 0  [\d.]+/s  p50 [\d.]+ ms", line) for line in lines
+        )
+        if m
+    ]
     assert ticks and 0.9 <= ticks[0] <= 1.5, result.output  # one line a second (a busy CI host may tick late)
     assert "sent 100, accepted 100, failed 0" in lines
     assert re.search(r"latency ms: p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+", result.output)
@@ -58,8 +72,20 @@ def test_holds_the_rate_with_fresh_rsa_signed_events(start_receiver, keys_dir):
 def test_json_summary_with_hmac_events(start_receiver):
     secret = "load-secret"
     server = start_receiver("accessrc", Auth("hmac", secret=secret))
-    result = invoke("DELIVERY_CHANNEL_STATUS_UPDATED", "--url", server.url + "/hook", "--rate", 50, "--duration", 1,
-                    "--hmac-secret", secret, "--set", "status=Rejected", "--json")
+    result = invoke(
+        "DELIVERY_CHANNEL_STATUS_UPDATED",
+        "--url",
+        server.url + "/hook",
+        "--rate",
+        50,
+        "--duration",
+        1,
+        "--hmac-secret",
+        secret,
+        "--set",
+        "status=Rejected",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["sent"] == summary["accepted"] == 50 and summary["failed"] == 0 and summary["unsent"] == 0
@@ -73,8 +99,18 @@ def test_json_summary_with_hmac_events(start_receiver):
 def test_failures_are_tallied_by_status_and_sampled():
     script = [(500, b'{"status":"failed"}', 0.0, {}), OK, (429, b"slow down", 0.0, {}), OK] * 5
     with ScriptedServer(script) as server:
-        result = invoke("END_JOB_NOTIFICATION", "--url", server.url + "/jobs", "--rate", 40, "--duration", 0.5,
-                        "--concurrency", 1, "--json")
+        result = invoke(
+            "END_JOB_NOTIFICATION",
+            "--url",
+            server.url + "/jobs",
+            "--rate",
+            40,
+            "--duration",
+            0.5,
+            "--concurrency",
+            1,
+            "--json",
+        )
     assert result.exit_code == 1, result.output
     summary = json.loads(result.output)
     assert summary["sent"] == 20 and summary["accepted"] == 10
@@ -96,8 +132,18 @@ def test_refused_connections_are_failures_not_crashes():
 def test_bounded_by_count():
     with ScriptedServer() as server:
         started = time.monotonic()
-        result = invoke("DELIVERY_REFUND_REQUESTED", "--url", server.url, "--rate", 100, "--duration", 60,
-                        "--max-requests", 7, "--json")
+        result = invoke(
+            "DELIVERY_REFUND_REQUESTED",
+            "--url",
+            server.url,
+            "--rate",
+            100,
+            "--duration",
+            60,
+            "--max-requests",
+            7,
+            "--json",
+        )
         took = time.monotonic() - started
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["sent"] == 7 and len(server.requests) == 7
@@ -109,8 +155,9 @@ def test_bounded_by_time_when_the_receiver_is_slow():
     and the slots it could not start are reported, not silently dropped."""
     with ScriptedServer(default=(200, b"{}", 0.4, {})) as server:
         started = time.monotonic()
-        result = invoke("DELIVERY_REFUND_REQUESTED", "--url", server.url, "--rate", 20, "--duration", 1,
-                        "--concurrency", 1)
+        result = invoke(
+            "DELIVERY_REFUND_REQUESTED", "--url", server.url, "--rate", 20, "--duration", 1, "--concurrency", 1
+        )
         took = time.monotonic() - started
     assert result.exit_code == 1, result.output
     assert took < 1 + load.GRACE + 0.4 + 1.0
@@ -123,25 +170,27 @@ def test_bounded_by_time_when_the_receiver_is_slow():
 def test_refuses_a_target_off_the_allow_list_before_sending(monkeypatch):
     monkeypatch.delenv("ACCESSRC_SIM_ALLOW_HOSTS", raising=False)
     with ConnectSpy() as spy:
-        result = invoke("DELIVERY_REFUND_REQUESTED", "--url", "http://203.0.113.9/hook", "--rate", 10,
-                        "--duration", 1)
+        result = invoke("DELIVERY_REFUND_REQUESTED", "--url", "http://203.0.113.9/hook", "--rate", 10, "--duration", 1)
     assert result.exit_code == 2
     assert "refusing to send to 203.0.113.9" in result.output and "ACCESSRC_SIM_ALLOW_HOSTS" in result.output
     assert "in flight at most" not in result.output  # refused before the run's first line, not after it
     assert spy.calls == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--rate", 0, "--duration", 1], "--rate"),
-    (["--rate", "abc", "--duration", 1], "'abc' is not a valid number"),
-    (["--rate", 10, "--duration", 4000], "--duration"),
-    (["--rate", 10000, "--duration", 3600], "at most 1,000,000 per run"),
-    (["--rate", 0.5, "--duration", 1], "nothing to send"),
-    (["--rate", 10, "--duration", 1, "--concurrency", 0], "--concurrency"),
-    (["--rate", 10, "--duration", 1, "--signers", 17], "--signers"),
-    (["--rate", 10, "--duration", 1, "--set", "nope=1"], "nope"),
-    (["--rate", 10, "--duration", 1, "--hmac-secret", "x"], "does not apply to accredit"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rate", 0, "--duration", 1], "--rate"),
+        (["--rate", "abc", "--duration", 1], "'abc' is not a valid number"),
+        (["--rate", 10, "--duration", 4000], "--duration"),
+        (["--rate", 10000, "--duration", 3600], "at most 1,000,000 per run"),
+        (["--rate", 0.5, "--duration", 1], "nothing to send"),
+        (["--rate", 10, "--duration", 1, "--concurrency", 0], "--concurrency"),
+        (["--rate", 10, "--duration", 1, "--signers", 17], "--signers"),
+        (["--rate", 10, "--duration", 1, "--set", "nope=1"], "nope"),
+        (["--rate", 10, "--duration", 1, "--hmac-secret", "x"], "does not apply to accredit"),
+    ],
+)
 def test_bad_settings_are_refused_with_exit_2(args, message, keys_dir):
     with ScriptedServer() as server:
         result = invoke("BadgeExportZipFile.Created", "--url", server.url, *args, "--keys-dir", keys_dir)
@@ -162,7 +211,9 @@ def test_pooled_generation_gives_fresh_valid_payloads(spec):
 
 def test_pooled_generation_is_reproducible_with_a_seed():
     def bodies(seed):
-        src = PayloadSource("PROGRAM_ELIGIBILITY_EVALUATED", pools=load.FakerPools(seed), now=lambda: catalogue.SEEDED_EPOCH)
+        src = PayloadSource(
+            "PROGRAM_ELIGIBILITY_EVALUATED", pools=load.FakerPools(seed), now=lambda: catalogue.SEEDED_EPOCH
+        )
         return [src.worker(0, seed).body() for _ in range(3)]
 
     assert bodies(5) == bodies(5) != bodies(6)
@@ -170,8 +221,7 @@ def test_pooled_generation_is_reproducible_with_a_seed():
 
 def test_overrides_that_break_the_schema_are_refused_before_the_run():
     with ScriptedServer() as server:
-        plan = LoadPlan("DELIVERY_CHANNEL_STATUS_UPDATED", server.url, 10, 1,
-                        overrides={"status": 42})
+        plan = LoadPlan("DELIVERY_CHANNEL_STATUS_UPDATED", server.url, 10, 1, overrides={"status": 42})
         with pytest.raises(LoadError, match="status"):
             LoadRun(plan, None)
         assert server.requests == []
@@ -210,8 +260,19 @@ def test_signing_processes_send_fresh_events_the_receiver_verifies(start_receive
     """`--signers 2`: events built and RSA-signed in two other processes, each verified by the reference receiver
     (signature, schema, new X-JobId), sent at the requested pace, their timestamps those of their sending."""
     server = start_receiver("accredit")
-    result = invoke("BadgeExportZipFile.Created", "--url", server.url + "/baseWebhookNotification",
-                    "--rate", 150, "--duration", 1, "--signers", 2, "--keys-dir", keys_dir)
+    result = invoke(
+        "BadgeExportZipFile.Created",
+        "--url",
+        server.url + "/baseWebhookNotification",
+        "--rate",
+        150,
+        "--duration",
+        1,
+        "--signers",
+        2,
+        "--keys-dir",
+        keys_dir,
+    )
     got = list(server.received)
     assert result.exit_code == 0, result.output + "\n".join(r.outcome for r in got if r.outcome != "accepted")
     assert [r.outcome for r in got] == ["accepted"] * 150
@@ -219,15 +280,16 @@ def test_signing_processes_send_fresh_events_the_receiver_verifies(start_receive
     assert 0.8 <= got[-1].at - got[0].at <= 1.2, result.output
     for r in got:
         stamp = datetime.fromisoformat(json.loads(r.body)["Timestamp"].replace("Z", "+00:00")).timestamp()
-        assert 0 <= r.at - stamp < 0.5, (r.at - stamp)  # built just before its slot, not at the start
+        assert 0 <= r.at - stamp < 0.5, r.at - stamp  # built just before its slot, not at the start
     assert "sent 150, accepted 150, failed 0" in result.output
     assert "events signed in 2 signing processes" in result.output
 
 
 def test_a_signing_process_that_dies_ends_the_run_with_the_rest_counted(keys):
     with ScriptedServer() as server:
-        run = LoadRun(LoadPlan("BadgeExportZipFile.Created", server.url, 50, 4, concurrency=2, auth=Auth("rsa"),
-                                signers=1), keys)
+        run = LoadRun(
+            LoadPlan("BadgeExportZipFile.Created", server.url, 50, 4, concurrency=2, auth=Auth("rsa"), signers=1), keys
+        )
         killer = threading.Timer(0.5, run.pool.procs[0].kill)
         killer.start()
         started = time.monotonic()
@@ -272,19 +334,31 @@ def test_signing_processes_by_default_only_where_they_pay():
     assert default_signers(rsa=True, rate=3000, cpus=16) == 3  # one per 1,200/s
 
 
-@pytest.mark.parametrize("cpu_s, signers, p50_ms, expected", [
-    (1.9, 0, 8.0, "the sender is at this machine's ceiling for this event (it kept 95% of a core busy"),
-    (0.1, 0, 400.0, "answers take 400 ms, so 4 in flight carry about 10/s; raise --concurrency"),
-    (0.3, 1, 1.0, "the 1 signing process could not build events faster"),
-    (0.3, 0, 1.0, "though the sender kept only 15% of a core busy: other work on this machine"),
-])
+@pytest.mark.parametrize(
+    "cpu_s, signers, p50_ms, expected",
+    [
+        (1.9, 0, 8.0, "the sender is at this machine's ceiling for this event (it kept 95% of a core busy"),
+        (0.1, 0, 400.0, "answers take 400 ms, so 4 in flight carry about 10/s; raise --concurrency"),
+        (0.3, 1, 1.0, "the 1 signing process could not build events faster"),
+        (0.3, 0, 1.0, "though the sender kept only 15% of a core busy: other work on this machine"),
+    ],
+)
 def test_the_summary_says_what_held_the_rate_back(cpu_s, signers, p50_ms, expected):
     """A busy sender is told to lower the rate (more in flight would queue for the same CPU), not to raise
     --concurrency; slow answers are; a starved signing process or machine is named as such."""
     from simulator.cli.load import summary_lines
 
-    result = load.LoadResult(planned=2000, requested_rate=1000, sent=500, accepted=500, first_start=0.0,
-                             last_start=1.0, elapsed=2.0, cpu_s=cpu_s, signers=signers)
+    result = load.LoadResult(
+        planned=2000,
+        requested_rate=1000,
+        sent=500,
+        accepted=500,
+        first_start=0.0,
+        last_start=1.0,
+        elapsed=2.0,
+        cpu_s=cpu_s,
+        signers=signers,
+    )
     result.latencies_ms.extend([p50_ms] * 500)
     hints = [line for line in summary_lines(result, 4) if line.startswith("the requested rate was not held")]
     assert len(hints) == 1 and expected in hints[0], hints
@@ -293,8 +367,19 @@ def test_the_summary_says_what_held_the_rate_back(cpu_s, signers, p50_ms, expect
 def test_more_signing_processes_than_spare_cores_are_allowed_with_a_note(keys_dir):
     cores = os.cpu_count() or 1
     with ScriptedServer() as server:
-        result = invoke("BadgeExportZipFile.Created", "--url", server.url, "--rate", 20, "--duration", 0.25,
-                        "--signers", cores, "--keys-dir", keys_dir)
+        result = invoke(
+            "BadgeExportZipFile.Created",
+            "--url",
+            server.url,
+            "--rate",
+            20,
+            "--duration",
+            0.25,
+            "--signers",
+            cores,
+            "--keys-dir",
+            keys_dir,
+        )
     assert result.exit_code == 0, result.output
     plural = "es" if cores > 1 else ""
     assert f"note: {cores} signing process{plural} on {cores} core{plural[1:]}" in result.output

@@ -1,15 +1,16 @@
 """The persisted queue worker: due times in SQLite, crash recovery, graceful stop, no stuck jobs."""
+
 from __future__ import annotations
 
 import threading
 import time
 
+from sim_helpers import wait_until
+
 from simulator import catalogue, delivery
 from simulator.auth import Auth
 from simulator.models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED
 from simulator.queue import QueueWorker
-
-from sim_helpers import receiver, wait_until  # noqa: F401
 
 BODY_EVENT = "DELIVERY_REFUND_REQUESTED"
 
@@ -17,8 +18,17 @@ BODY_EVENT = "DELIVERY_REFUND_REQUESTED"
 def make_job(url, delays=(0.0,) * 5, platform_event=BODY_EVENT, auth=None, profile=None):
     spec = catalogue.get_event(platform_event)
     body = catalogue.body_bytes(catalogue.generate(spec.name, seed=1))
-    return delivery.new_job(spec.name, spec.platform, url, body, auth or Auth("none"), delays=delays, timeout=5,
-                            source="test", profile=profile)
+    return delivery.new_job(
+        spec.name,
+        spec.platform,
+        url,
+        body,
+        auth or Auth("none"),
+        delays=delays,
+        timeout=5,
+        source="test",
+        profile=profile,
+    )
 
 
 def test_due_jobs_are_delivered_and_retries_wait_for_their_due_time(store, keys, receiver):
@@ -99,8 +109,7 @@ def test_a_job_that_cannot_be_built_ends_exhausted_with_the_reason(store, receiv
     target = receiver("accredit")
     worker = QueueWorker(store, keys=None, poll=0.05).start()  # no key pair: RSA signing cannot happen
     try:
-        job = store.add_job(make_job(target.url + "/h", platform_event="BadgeExportZipFile.Created",
-                                     auth=Auth("rsa")))
+        job = store.add_job(make_job(target.url + "/h", platform_event="BadgeExportZipFile.Created", auth=Auth("rsa")))
         worker.wake()
         wait_until(lambda: store.get_job(job.id).state == EXHAUSTED)
         assert "simulator error" in store.get_job(job.id).last_error and target.received == []

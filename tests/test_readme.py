@@ -1,4 +1,5 @@
 """The README's first screen promises two commands; CI runs exactly the test one."""
+
 import re
 from pathlib import Path
 

@@ -30,8 +30,10 @@ def test_bad_or_missing_signature_answers_401_envelope(start_receiver, keys):
     tampered = body.replace(b"Entity", b"Entitx")
     r = post(srv.url, tampered, signed(keys, body))
     assert r.status_code == 401
-    assert r.json() == {"status": "failed", "error": {"code": 401, "message": "Verification failed",
-                                                      "type": "Unauthorized"}}
+    assert r.json() == {
+        "status": "failed",
+        "error": {"code": 401, "message": "Verification failed", "type": "Unauthorized"},
+    }
     assert post(srv.url, body, {}).status_code == 401
 
 
@@ -40,8 +42,11 @@ def test_invalid_body_answers_400_envelope(start_receiver, keys):
     for body in (b'{"Event": "BadgeExportZipFile.Created"', b'{"Event":"BadgeExportZipFile.Created"}'):
         r = post(srv.url, body, signed(keys, body))
         assert r.status_code == 400
-        assert r.json()["error"] == {"code": 400, "message": "Validation failed. Please check your input.",
-                                     "type": "BadRequest"}
+        assert r.json()["error"] == {
+            "code": 400,
+            "message": "Validation failed. Please check your input.",
+            "type": "BadRequest",
+        }
 
 
 @pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 5000 + b"1" + b"}" * 5000], ids=["100k [", "5000 deep"])
@@ -70,13 +75,22 @@ def test_accessrc_reply_echoes_the_documented_data_and_dedupes_job_ids(start_rec
 
 def test_accessrc_event_is_told_from_the_body_shape(start_receiver):
     srv = start_receiver("accessrc")
-    for name in ("DELIVERY_REFUND_REQUESTED", "APPLICATIONS_IMPORT_RESULT", "PROGRAM_ELIGIBILITY_EVALUATED",
-                 "DELIVERY_REQUEST_SENT", "PROGRAM_PULL_FORM"):
+    for name in (
+        "DELIVERY_REFUND_REQUESTED",
+        "APPLICATIONS_IMPORT_RESULT",
+        "PROGRAM_ELIGIBILITY_EVALUATED",
+        "DELIVERY_REQUEST_SENT",
+        "PROGRAM_PULL_FORM",
+    ):
         body = catalogue.body_bytes(catalogue.generate(name, seed=2))
         assert post(srv.url, body, {"X-JobId": name}).status_code == 200
-    assert [r.event for r in srv.received] == ["DELIVERY_REFUND_REQUESTED", "APPLICATIONS_IMPORT_RESULT",
-                                               "PROGRAM_ELIGIBILITY_EVALUATED", "DELIVERY_REQUEST_SENT",
-                                               "PROGRAM_PULL_FORM"]
+    assert [r.event for r in srv.received] == [
+        "DELIVERY_REFUND_REQUESTED",
+        "APPLICATIONS_IMPORT_RESULT",
+        "PROGRAM_ELIGIBILITY_EVALUATED",
+        "DELIVERY_REQUEST_SENT",
+        "PROGRAM_PULL_FORM",
+    ]
 
 
 def test_fail_first_then_success_through_the_real_deliverer(start_receiver, keys, store):
@@ -103,8 +117,11 @@ def test_wrong_content_type_is_refused(start_receiver):
     assert r.status_code == 400
 
 
-AUTH_FOR = {"accredit": Auth("rsa"), "accessrc": Auth("hmac", secret="abcd1234"),
-            "reachfive": Auth("authorization", authorization="Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")}
+AUTH_FOR = {
+    "accredit": Auth("rsa"),
+    "accessrc": Auth("hmac", secret="abcd1234"),
+    "reachfive": Auth("authorization", authorization="Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+}
 
 
 @pytest.mark.parametrize("spec", catalogue.EVENTS, ids=lambda s: s.name)

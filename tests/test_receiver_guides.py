@@ -1,6 +1,7 @@
 """docs/receivers.md cannot drift: its Python, Node.js and Java receivers are cut out of the markdown, run as real
 processes on 127.0.0.1, sent real deliveries by the simulator (valid, tampered, re-serialised, incomplete, replayed),
 and judged by `accessrc-sim conformance` for each platform, which must say READY."""
+
 from __future__ import annotations
 
 import base64
@@ -44,11 +45,24 @@ def snippets() -> dict[str, tuple[str, str]]:
 
 def test_the_guide_has_a_receiver_per_language():
     assert {name: lang for name, (lang, _) in snippets().items()} == {
-        "receiver.py": "python", "receiver.js": "javascript", "Receiver.java": "java", "Program.cs": "csharp"}
+        "receiver.py": "python",
+        "receiver.js": "javascript",
+        "Receiver.java": "java",
+        "Program.cs": "csharp",
+    }
     text = GUIDE.read_text("utf-8")
-    for must in ("keys show", "PKCS#1 v1.5", "sha256=", "X-JobId", "constant time", "re-serialised", "accredit-like",
-                 "/accessrc/DELIVERY_CHANNEL_STATUS_UPDATED", "What an AccessRC success must echo in `data`",
-                 "--url-for DELIVERY_REFUND_REQUESTED="):
+    for must in (
+        "keys show",
+        "PKCS#1 v1.5",
+        "sha256=",
+        "X-JobId",
+        "constant time",
+        "re-serialised",
+        "accredit-like",
+        "/accessrc/DELIVERY_CHANNEL_STATUS_UPDATED",
+        "What an AccessRC success must echo in `data`",
+        "--url-for DELIVERY_REFUND_REQUESTED=",
+    ):
         assert must in text
     for event in catalogue.events("accessrc"):  # the echo table names every AccessRC event type
         assert f"| `{event.name}` |" in text
@@ -86,8 +100,13 @@ class GuideReceiver:
         self.log_path = workdir / f"{name}.log"
         self.url = f"http://127.0.0.1:{self.port}"
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(command(name, path), cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **env, "PORT": str(self.port)})
+            self.proc = subprocess.Popen(
+                command(name, path),
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env, "PORT": str(self.port)},
+            )
         deadline = time.monotonic() + 30
         while "listening on" not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -142,9 +161,11 @@ def public_key_file(tmp_path_factory, keys_dir):
 @pytest.fixture(scope="module", params=LANGUAGES)
 def receiver(request, tmp_path_factory, public_key_file):
     """One guide receiver per language: Accredit key, AccessRC hmac, ReachFive bearer."""
-    rx = GuideReceiver(request.param, tmp_path_factory.mktemp(request.param.replace(".", "_")),
-                       {"ACCREDIT_PUBLIC_KEY_FILE": str(public_key_file), **ACCESSRC_ENV["hmac"],
-                        "REACHFIVE_AUTHORIZATION": BEARER})
+    rx = GuideReceiver(
+        request.param,
+        tmp_path_factory.mktemp(request.param.replace(".", "_")),
+        {"ACCREDIT_PUBLIC_KEY_FILE": str(public_key_file), **ACCESSRC_ENV["hmac"], "REACHFIVE_AUTHORIZATION": BEARER},
+    )
     yield rx
     rx.stop()
 
@@ -183,8 +204,9 @@ def post_signed(url: str, payload, keys=None, raw: bytes | None = None, **extra)
     body = raw if raw is not None else catalogue.body_bytes(payload)
     headers = {"Content-Type": "application/json"}
     if "/accredit" in url:
-        headers.update({"X-Signature": signing.rsa_sign(keys.private_key, body), "X-JobId": str(uuid.uuid4()),
-                        "X-JobAttempt": "0"})
+        headers.update(
+            {"X-Signature": signing.rsa_sign(keys.private_key, body), "X-JobId": str(uuid.uuid4()), "X-JobAttempt": "0"}
+        )
     elif "/accessrc/" in url:
         headers["x-signature"] = signing.hmac_signature(SECRET, body)
     else:
@@ -198,8 +220,10 @@ def reserialised(body: bytes) -> bytes:
     return json.dumps(json.loads(body), indent=2, ensure_ascii=True).encode()
 
 
-BAD_REQUEST = {"status": "failed", "error": {"code": 400, "message": "Validation failed. Please check your input.",
-                                             "type": "BadRequest"}}
+BAD_REQUEST = {
+    "status": "failed",
+    "error": {"code": 400, "message": "Validation failed. Please check your input.", "type": "BadRequest"},
+}
 
 
 # -- Accredit -------------------------------------------------------------------------------------------
@@ -227,8 +251,9 @@ def test_accredit_verifies_the_raw_bytes_not_reserialised_json(receiver, store, 
 @pytest.mark.parametrize("break_it", ["one byte", "no signature", "pss padding", "not base64", "other key"])
 def test_accredit_refuses_what_the_key_did_not_sign(receiver, keys, break_it, tmp_path):
     body = catalogue.body_bytes(catalogue.generate("BadgeExportZipFile.Created", seed=3))
-    job = delivery.new_job("BadgeExportZipFile.Created", "accredit", receiver.url + "/accredit", body, Auth("rsa"),
-                           delays=())
+    job = delivery.new_job(
+        "BadgeExportZipFile.Created", "accredit", receiver.url + "/accredit", body, Auth("rsa"), delays=()
+    )
     if break_it == "one byte":
         answer = resend(job, keys, 0, body=body.replace(b"Created", b"Createe"))
     elif break_it == "no signature":
@@ -245,31 +270,45 @@ def test_accredit_refuses_what_the_key_did_not_sign(receiver, keys, break_it, tm
     assert not any(job.id in line for line in receiver.lines())
 
 
-ACCREDIT_BADGE = {"Event": "BadgeExportZipFile.Created", "Timestamp": "2025-03-18T14:02:45.913Z",
-                  "BadgeExportZipFileId": "5e0c2d7a-91b4-4f3e-8a6d-2b7c1f09e4d3"}
+ACCREDIT_BADGE = {
+    "Event": "BadgeExportZipFile.Created",
+    "Timestamp": "2025-03-18T14:02:45.913Z",
+    "BadgeExportZipFileId": "5e0c2d7a-91b4-4f3e-8a6d-2b7c1f09e4d3",
+}
 
 
-@pytest.mark.parametrize("payload", [
-    ACCREDIT_BADGE,
-    {**ACCREDIT_BADGE, "PrintBatch": 7},  # seed 003: "additional fields depend on the subscribed event"
-    {**ACCREDIT_BADGE, "Timestamp": "2024-05-10T11:09:21.2480000Z"},  # a .NET-style 7-digit fraction
-    {**ACCREDIT_BADGE, "Timestamp": "2024-05-10T11:09:21Z"},
-    {"Event": "Entity.Event", "Timestamp": "2024-05-10T11:09:21.248Z"},  # seed 003's own example
-    {"Event": "Contact.Updated", "Timestamp": "2024-05-10T11:09:21.248Z",
-     "ContactId": "0f5c3a9e-2b1d-4e7f-8a6c-9d0e1f2a3b4c"},  # any Entity.Action name, with its own fields
-], ids=["documented", "extra field", "7-digit fraction", "no fraction", "seed example", "another event"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ACCREDIT_BADGE,
+        {**ACCREDIT_BADGE, "PrintBatch": 7},  # seed 003: "additional fields depend on the subscribed event"
+        {**ACCREDIT_BADGE, "Timestamp": "2024-05-10T11:09:21.2480000Z"},  # a .NET-style 7-digit fraction
+        {**ACCREDIT_BADGE, "Timestamp": "2024-05-10T11:09:21Z"},
+        {"Event": "Entity.Event", "Timestamp": "2024-05-10T11:09:21.248Z"},  # seed 003's own example
+        {
+            "Event": "Contact.Updated",
+            "Timestamp": "2024-05-10T11:09:21.248Z",
+            "ContactId": "0f5c3a9e-2b1d-4e7f-8a6c-9d0e1f2a3b4c",
+        },  # any Entity.Action name, with its own fields
+    ],
+    ids=["documented", "extra field", "7-digit fraction", "no fraction", "seed example", "another event"],
+)
 def test_accredit_accepts_what_the_documents_allow(receiver, keys, payload):
     answer = post_signed(receiver.url + "/accredit", payload, keys)
     assert answer.status_code == 200, receiver.log()
 
 
-@pytest.mark.parametrize("payload, reason", [
-    ({k: v for k, v in ACCREDIT_BADGE.items() if k != "BadgeExportZipFileId"}, "missing BadgeExportZipFileId"),
-    ({**ACCREDIT_BADGE, "BadgeExportZipFileId": None}, "missing BadgeExportZipFileId"),
-    ({k: v for k, v in ACCREDIT_BADGE.items() if k != "Event"}, "Event must be a string"),
-    ({**ACCREDIT_BADGE, "Timestamp": 1715339361}, "Timestamp must be a string"),
-    ([ACCREDIT_BADGE], "body is not a JSON object"),
-], ids=["no BadgeExportZipFileId", "null BadgeExportZipFileId", "no Event", "numeric Timestamp", "an array"])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ({k: v for k, v in ACCREDIT_BADGE.items() if k != "BadgeExportZipFileId"}, "missing BadgeExportZipFileId"),
+        ({**ACCREDIT_BADGE, "BadgeExportZipFileId": None}, "missing BadgeExportZipFileId"),
+        ({k: v for k, v in ACCREDIT_BADGE.items() if k != "Event"}, "Event must be a string"),
+        ({**ACCREDIT_BADGE, "Timestamp": 1715339361}, "Timestamp must be a string"),
+        ([ACCREDIT_BADGE], "body is not a JSON object"),
+    ],
+    ids=["no BadgeExportZipFileId", "null BadgeExportZipFileId", "no Event", "numeric Timestamp", "an array"],
+)
 def test_accredit_refuses_what_the_documents_rule_out(receiver, keys, payload, reason):
     answer = post_signed(receiver.url + "/accredit", payload, keys)
     assert answer.status_code == 400 and answer.json() == BAD_REQUEST
@@ -279,13 +318,25 @@ def test_accredit_refuses_what_the_documents_rule_out(receiver, keys, payload, r
 # -- AccessRC ---------------------------------------------------------------------------------------------
 def test_accessrc_hmac_delivery_and_a_wrong_secret(receiver, store, keys):
     url = accessrc_url(receiver, "DELIVERY_CHANNEL_STATUS_UPDATED")
-    job, first = deliver(store, keys, "DELIVERY_CHANNEL_STATUS_UPDATED", url, ACCESSRC_AUTH["hmac"],
-                         overrides={"message": "Café — naïve ✓"}, force=True)
+    job, first = deliver(
+        store,
+        keys,
+        "DELIVERY_CHANNEL_STATUS_UPDATED",
+        url,
+        ACCESSRC_AUTH["hmac"],
+        overrides={"message": "Café — naïve ✓"},
+        force=True,
+    )
     assert b"\\u" not in job.body and "Café".encode() in job.body  # raw UTF-8 on the wire
     assert first.status == 200, receiver.log()
     assert f"accepted {body_key(job.body)} attempt=-" in receiver.lines()
-    wrong_job, wrong = deliver(store, keys, "DELIVERY_REFUND_REQUESTED",
-                               accessrc_url(receiver, "DELIVERY_REFUND_REQUESTED"), ACCESSRC_WRONG["hmac"])
+    wrong_job, wrong = deliver(
+        store,
+        keys,
+        "DELIVERY_REFUND_REQUESTED",
+        accessrc_url(receiver, "DELIVERY_REFUND_REQUESTED"),
+        ACCESSRC_WRONG["hmac"],
+    )
     assert wrong.status == 401
     assert resend(job, keys, 1, body=reserialised(job.body)).status_code == 401  # é became \u00e9
 
@@ -295,17 +346,22 @@ def test_accessrc_hmac_matches_the_fact_sheet_vector(receiver):
     signature = "sha256=e08c47f29a5b3f990629281b650e6f0d88de97c5a63006f5f6504451ee0b43bf"
     assert signing.hmac_signature(SECRET, body) == signature
     url = accessrc_url(receiver, "DELIVERY_REFUND_REQUESTED")
-    answer = requests.post(url, data=body, timeout=5,
-                           headers={"Content-Type": "application/json", "x-signature": signature})
+    answer = requests.post(
+        url, data=body, timeout=5, headers={"Content-Type": "application/json", "x-signature": signature}
+    )
     assert answer.status_code == 200
     assert answer.json()["data"] == {"deliveryId": "3f2b8c1e-7a41-4d2e-9c55-0b6e1d7a9f10"}
-    upper = requests.post(url, data=body, timeout=5,
-                          headers={"Content-Type": "application/json", "x-signature": signature.upper()})
+    upper = requests.post(
+        url, data=body, timeout=5, headers={"Content-Type": "application/json", "x-signature": signature.upper()}
+    )
     assert upper.status_code == 401
 
 
-@pytest.mark.parametrize("body", [b'{"deliveryId": ', b'["3f2b8c1e-7a41-4d2e-9c55-0b6e1d7a9f10"]', b'"text"'],
-                         ids=["cut short", "an array", "a string"])
+@pytest.mark.parametrize(
+    "body",
+    [b'{"deliveryId": ', b'["3f2b8c1e-7a41-4d2e-9c55-0b6e1d7a9f10"]', b'"text"'],
+    ids=["cut short", "an array", "a string"],
+)
 def test_a_verified_body_that_is_not_a_json_object_is_a_400(receiver, body):
     answer = post_signed(accessrc_url(receiver, "DELIVERY_REFUND_REQUESTED"), None, raw=body)
     assert answer.status_code == 400 and answer.json() == BAD_REQUEST
@@ -350,8 +406,11 @@ def test_accessrc_refuses_a_body_without_a_required_field(receiver, event, field
 
 def test_accessrc_accepts_what_the_documents_do_not_rule_out(receiver):
     payload = catalogue.example("DELIVERY_CHANNEL_STATUS_UPDATED")
-    for variant in ({**payload, "status": "Pending"}, {**payload, "requestType": "Delivery Channel Delete"},
-                    {**payload, "comment": "an extra field"}):
+    for variant in (
+        {**payload, "status": "Pending"},
+        {**payload, "requestType": "Delivery Channel Delete"},
+        {**payload, "comment": "an extra field"},
+    ):
         answer = post_signed(accessrc_url(receiver, "DELIVERY_CHANNEL_STATUS_UPDATED"), variant)
         assert answer.status_code == 200, receiver.log()
         assert answer.json()["data"] == {"providerDeliveryChannelId": payload["providerDeliveryChannelId"]}
@@ -407,16 +466,22 @@ def test_accessrc_api_key_and_basic(name, kind, tmp_path, store, keys):
 
 # -- ReachFive --------------------------------------------------------------------------------------------
 def test_reachfive_authorization_and_resend(receiver, store, keys):
-    job, first = deliver(store, keys, "END_JOB_NOTIFICATION", receiver.url + "/reachfive",
-                         Auth("authorization", authorization=BEARER))
+    job, first = deliver(
+        store, keys, "END_JOB_NOTIFICATION", receiver.url + "/reachfive", Auth("authorization", authorization=BEARER)
+    )
     assert first.status == 200, receiver.log()
     assert "X-JobId" not in first.request_headers  # ReachFive sends no job headers
     key = body_key(job.body)
     assert f"accepted {key} attempt=-" in receiver.lines()
     assert resend(job, keys, 0).status_code == 200  # the exact same notification again
     assert f"duplicate {key} attempt=-" in receiver.lines()
-    _, wrong = deliver(store, keys, "END_JOB_NOTIFICATION", receiver.url + "/reachfive",
-                       Auth("authorization", authorization="Bearer wrong"))
+    _, wrong = deliver(
+        store,
+        keys,
+        "END_JOB_NOTIFICATION",
+        receiver.url + "/reachfive",
+        Auth("authorization", authorization="Bearer wrong"),
+    )
     assert wrong.status == 401
     assert resend(job, keys, 0, drop="Authorization").status_code == 401
 
@@ -435,8 +500,12 @@ def test_reachfive_refuses_a_report_without_a_documented_field(receiver, field):
 
 def test_reachfive_accepts_what_the_documents_do_not_rule_out(receiver):
     payload = catalogue.example("END_JOB_NOTIFICATION")
-    for variant in (payload, {**payload, "status": "PARTIAL"}, {**payload, "id": 4242},
-                    {**payload, "definition": {"id": payload["definition_id"]}}):
+    for variant in (
+        payload,
+        {**payload, "status": "PARTIAL"},
+        {**payload, "id": 4242},
+        {**payload, "definition": {"id": payload["definition_id"]}},
+    ):
         assert post_signed(receiver.url + "/reachfive", variant).status_code == 200, receiver.log()
 
 
@@ -445,9 +514,13 @@ CONFORMANCE = {
     "accredit": lambda base: ["--url", base + "/accredit"],
     "reachfive": lambda base: ["--url", base + "/reachfive", "--authorization", BEARER],
     "accessrc": lambda base: [
-        "--hmac-secret", SECRET,
-        "--url-for", f"DELIVERY_CHANNEL_STATUS_UPDATED={base}/accessrc/DELIVERY_CHANNEL_STATUS_UPDATED",
-        "--url-for", f"DELIVERY_REFUND_REQUESTED={base}/accessrc/DELIVERY_REFUND_REQUESTED"],
+        "--hmac-secret",
+        SECRET,
+        "--url-for",
+        f"DELIVERY_CHANNEL_STATUS_UPDATED={base}/accessrc/DELIVERY_CHANNEL_STATUS_UPDATED",
+        "--url-for",
+        f"DELIVERY_REFUND_REQUESTED={base}/accessrc/DELIVERY_REFUND_REQUESTED",
+    ],
 }
 
 
@@ -455,17 +528,43 @@ CONFORMANCE = {
 def test_conformance_judges_the_guide_receiver_ready(receiver, platform, keys_dir, tmp_path):
     """The guide's own code, judged by `accessrc-sim conformance` as a user would run it: READY for each platform."""
     report = tmp_path / "report.json"
-    result = CliRunner().invoke(main, ["conformance", "--platform", platform, *CONFORMANCE[platform](receiver.url),
-                                       "--db", str(tmp_path / "sim.db"), "--keys-dir", str(keys_dir),
-                                       "--report", str(report)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "conformance",
+            "--platform",
+            platform,
+            *CONFORMANCE[platform](receiver.url),
+            "--db",
+            str(tmp_path / "sim.db"),
+            "--keys-dir",
+            str(keys_dir),
+            "--report",
+            str(report),
+        ],
+    )
     assert result.exit_code == 0 and "Verdict: READY" in result.output, result.output + receiver.log()
     assert json.loads(report.read_text())["ready"] is True
 
 
 def test_load_mode_against_a_guide_receiver(receiver, keys_dir):
     """Many fresh signed events at once: every one verified, none mistaken for a duplicate."""
-    result = CliRunner().invoke(main, ["load", "BadgeExportZipFile.Created", "--url", receiver.url + "/accredit",
-                                       "--rate", 100, "--duration", 1, "--keys-dir", str(keys_dir), "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "load",
+            "BadgeExportZipFile.Created",
+            "--url",
+            receiver.url + "/accredit",
+            "--rate",
+            100,
+            "--duration",
+            1,
+            "--keys-dir",
+            str(keys_dir),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output + receiver.log()
     summary = json.loads(result.output)
     assert summary["accepted"] == 100

@@ -1,15 +1,15 @@
 """One delivery path: what a scenario step keeps, what the store records and what the receiver got are the same
 request, byte for byte, for RSA-PSS (a new signature at every signing) and for every fault."""
+
 from __future__ import annotations
 
 import pytest
+from scripted_server import ScriptedServer
 
 from simulator.auth import MASK
 from simulator.scenarios import faults
 from simulator.scenarios.loader import load_text
 from simulator.scenarios.runner import Runner
-
-from scripted_server import ScriptedServer
 
 EVERY_FAULT = faults.NAMES + ("duplicate", "replay", "out_of_order")
 
@@ -41,14 +41,17 @@ def _same_request(recorded_headers: dict, recorded_body: bytes, got: dict, crede
     assert {k for k in arrived if k not in wire_only} == {k.lower() for k in recorded_headers}
 
 
-@pytest.mark.parametrize("platform,event,auth", [
-    ("accredit", "BadgeExportZipFile.Created", "{kind: rsa, rsa_padding: pss}"),
-    ("accredit", "BadgeExportZipFile.Created", "{kind: rsa}"),
-    ("accessrc", "DELIVERY_REFUND_REQUESTED", "{kind: hmac, secret: abcd1234}"),
-    ("accessrc", "DELIVERY_REFUND_REQUESTED", "{kind: basic, username: u, password: p4ss}"),
-    ("accessrc", "DELIVERY_REFUND_REQUESTED", "{kind: header, header_name: X-Key, header_value: k-123}"),
-    ("reachfive", "END_JOB_NOTIFICATION", "{kind: authorization, authorization: Bearer t0ken}"),
-])
+@pytest.mark.parametrize(
+    "platform,event,auth",
+    [
+        ("accredit", "BadgeExportZipFile.Created", "{kind: rsa, rsa_padding: pss}"),
+        ("accredit", "BadgeExportZipFile.Created", "{kind: rsa}"),
+        ("accessrc", "DELIVERY_REFUND_REQUESTED", "{kind: hmac, secret: abcd1234}"),
+        ("accessrc", "DELIVERY_REFUND_REQUESTED", "{kind: basic, username: u, password: p4ss}"),
+        ("accessrc", "DELIVERY_REFUND_REQUESTED", "{kind: header, header_name: X-Key, header_value: k-123}"),
+        ("reachfive", "END_JOB_NOTIFICATION", "{kind: authorization, authorization: Bearer t0ken}"),
+    ],
+)
 def test_recorded_equals_sent_for_every_fault(platform, event, auth, store, keys):
     kinds = [k for k in EVERY_FAULT if k != "tampered_body" or "rsa" in auth or "hmac" in auth]
     with ScriptedServer() as server:
@@ -58,12 +61,14 @@ def test_recorded_equals_sent_for_every_fault(platform, event, auth, store, keys
     exchanges = [ex for step in result.steps for ex in step.exchanges]
     assert len(exchanges) == len(got) == 1 + len(kinds) + 1  # out_of_order sends two; duplicate/replay resend `of`
     credential = {(scenario.auth.credential_header or "").lower(), "authorization"}
-    for ex, arrived in zip(exchanges, got):
+    for ex, arrived in zip(exchanges, got, strict=True):
         # the step's own copy (its references and expectations use it) is the request that arrived
         assert ex.body == arrived["body"]
-        assert {k.lower(): v for k, v in ex.headers.items()} == \
-            {k.lower(): v for k, v in arrived["headers"].items()
-             if k.lower() not in ("host", "content-length", "accept-encoding", "accept", "connection")}
+        assert {k.lower(): v for k, v in ex.headers.items()} == {
+            k.lower(): v
+            for k, v in arrived["headers"].items()
+            if k.lower() not in ("host", "content-length", "accept-encoding", "accept", "connection")
+        }
         # and so is the store's record of it, credentials masked
         [attempt] = store.attempts(ex.job.id)
         _same_request(attempt.request_headers, attempt.request_body, arrived, credential)
@@ -77,8 +82,10 @@ def test_a_retried_send_keeps_the_last_request_sent(store, keys):
     """With retries, the step's copy is the last attempt's request (its X-JobAttempt, its PSS signature)."""
     script = [(500, b'{"status":"failed"}', 0.0, {})] * 2
     with ScriptedServer(script) as server:
-        text = (f"name: retried\nplatform: accredit\nurl: {server.url}/hook\nauth: {{kind: rsa, rsa_padding: pss}}\n"
-                "steps:\n  - send: BadgeExportZipFile.Created\n    retry: {delays: [0, 0]}\n")
+        text = (
+            f"name: retried\nplatform: accredit\nurl: {server.url}/hook\nauth: {{kind: rsa, rsa_padding: pss}}\n"
+            "steps:\n  - send: BadgeExportZipFile.Created\n    retry: {delays: [0, 0]}\n"
+        )
         result = Runner(store, keys).run([load_text(text, "retried.yaml")])[0]
         got = list(server.requests)
     [ex] = result.steps[0].exchanges
@@ -92,8 +99,10 @@ def test_a_retried_send_keeps_the_last_request_sent(store, keys):
 def test_a_redirect_answer_says_it_was_not_followed(store, keys):
     """Scenario steps and the queue share one attempt: a 3xx is noted the same way in both."""
     with ScriptedServer([(302, b"", 0.0, {"Location": "http://127.0.0.1:9/elsewhere"})]) as server:
-        text = (f"name: redirect\nplatform: accessrc\nurl: {server.url}/hook\n"
-                "steps:\n  - fault: malformed_json\n    event: DELIVERY_REFUND_REQUESTED\n")
+        text = (
+            f"name: redirect\nplatform: accessrc\nurl: {server.url}/hook\n"
+            "steps:\n  - fault: malformed_json\n    event: DELIVERY_REFUND_REQUESTED\n"
+        )
         result = Runner(store, keys).run([load_text(text, "redirect.yaml")])[0]
     [ex] = result.steps[0].exchanges
     assert ex.error == "HTTP 302 (redirect not followed)"

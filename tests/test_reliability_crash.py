@@ -6,6 +6,7 @@ Afterwards: every job the API accepted is acknowledged by the receiver, none is 
 attempts, X-JobAttempt numbers are gap-free, and every request the receiver got twice was an attempt in flight
 at one of the kills (so duplicates <= jobs in flight at each kill).
 """
+
 from __future__ import annotations
 
 import random
@@ -17,7 +18,6 @@ from collections import Counter
 
 import pytest
 import requests
-
 from reliability_helpers import XKEY, CountingReceiver, ServeProcess, wait_until
 
 JOBS = 1000
@@ -65,13 +65,20 @@ class Creators:
                     self.up.wait()
                     url = self.served.url
                     try:
-                        resp = session.post(url + "/api/send", headers=XKEY, timeout=10, json={
-                            "event": "DELIVERY_REFUND_REQUESTED", "url": self.target_url,
-                            "overrides": {"deliveryId": marker},
-                            "profile": "accredit-like"})  # the receiver counts attempts per X-JobId
+                        resp = session.post(
+                            url + "/api/send",
+                            headers=XKEY,
+                            timeout=10,
+                            json={
+                                "event": "DELIVERY_REFUND_REQUESTED",
+                                "url": self.target_url,
+                                "overrides": {"deliveryId": marker},
+                                "profile": "accredit-like",
+                            },
+                        )  # the receiver counts attempts per X-JobId
                     except requests.RequestException:
                         session = requests.Session()
-                        wait_until(lambda: self.up.is_set() and self.served.url != url, 60, what="restart")
+                        wait_until(lambda url=url: self.up.is_set() and self.served.url != url, 60, what="restart")
                         stored = _job_with_marker(self.served.db, marker)
                         self.settled_after_kill["stored" if stored else "not stored"] += 1
                         if stored:
@@ -116,14 +123,24 @@ def test_sigkill_ten_times_loses_nothing(tmp_path, keys_dir):
                 creators.up.clear()
                 served.kill()
                 counts, in_flight = _states(served.db)
-                kills.append({"kill": k + 1, "jobs": sum(counts.values()), "in_flight": in_flight,
-                              "unfinished": counts["pending"] + counts["delivering"], "acked": len(receiver.acknowledged())})
+                kills.append(
+                    {
+                        "kill": k + 1,
+                        "jobs": sum(counts.values()),
+                        "in_flight": in_flight,
+                        "unfinished": counts["pending"] + counts["delivering"],
+                        "acked": len(receiver.acknowledged()),
+                    }
+                )
                 served.start()
                 creators.up.set()
             wait_until(creators.done, 120, what="all jobs created")
             assert not creators.errors, creators.errors
-            wait_until(lambda: len(receiver.acknowledged()) >= JOBS and _states(served.db)[0]["succeeded"] >= JOBS,
-                       120, what="every job acknowledged")
+            wait_until(
+                lambda: len(receiver.acknowledged()) >= JOBS and _states(served.db)[0]["succeeded"] >= JOBS,
+                120,
+                what="every job acknowledged",
+            )
             served.terminate()
         finally:
             creators.up.set()
@@ -156,21 +173,27 @@ def test_sigkill_ten_times_loses_nothing(tmp_path, keys_dir):
     in_flight_pairs = Counter((job_id, number) for k in kills for job_id, number in k["in_flight"].items())
     duplicates = Counter()
     for job_id, requests_seen in seen.items():
-        for (number, times) in Counter(n for n, _ in requests_seen).items():
+        for number, times in Counter(n for n, _ in requests_seen).items():
             if times > 1:
                 duplicates[(job_id, number)] = times - 1
     for pair, extra in duplicates.items():
-        assert extra <= in_flight_pairs[pair], f"{pair} sent {extra + 1} times, in flight at {in_flight_pairs[pair]} kill(s)"
+        assert extra <= in_flight_pairs[pair], (
+            f"{pair} sent {extra + 1} times, in flight at {in_flight_pairs[pair]} kill(s)"
+        )
     assert sum(duplicates.values()) <= sum(len(k["in_flight"]) for k in kills)
     # The ten kills fell on a busy simulator, not an idle one.
     assert sum(1 for k in kills if k["unfinished"]) >= KILLS - 2, kills
     assert elapsed < 180
 
-    print(f"\n{JOBS} jobs, {KILLS} SIGKILLs, {elapsed:.1f} s: 0 lost, max attempts "
-          f"{max(m for _, m, _ in jobs.values())}, attempts {sum(len(v) for v in attempts.values())}, "
-          f"requests received {sum(len(v) for v in seen.values())}, duplicates {sum(duplicates.values())} "
-          f"(in flight at the kills: {sum(len(k['in_flight']) for k in kills)}), "
-          f"POSTs cut by a kill: {dict(creators.settled_after_kill)}")
+    print(
+        f"\n{JOBS} jobs, {KILLS} SIGKILLs, {elapsed:.1f} s: 0 lost, max attempts "
+        f"{max(m for _, m, _ in jobs.values())}, attempts {sum(len(v) for v in attempts.values())}, "
+        f"requests received {sum(len(v) for v in seen.values())}, duplicates {sum(duplicates.values())} "
+        f"(in flight at the kills: {sum(len(k['in_flight']) for k in kills)}), "
+        f"POSTs cut by a kill: {dict(creators.settled_after_kill)}"
+    )
     for k in kills:
-        print(f"  kill {k['kill']}: {k['jobs']} jobs stored, {k['unfinished']} unfinished, "
-              f"{len(k['in_flight'])} in flight, {k['acked']} acknowledged")
+        print(
+            f"  kill {k['kill']}: {k['jobs']} jobs stored, {k['unfinished']} unfinished, "
+            f"{len(k['in_flight'])} in flight, {k['acked']} acknowledged"
+        )

@@ -1,14 +1,15 @@
 """Retry schedule honesty of the server's queue worker (issue 7, item 2), through the real `accessrc-sim serve`:
 always 500 → exactly 6 attempts (X-JobAttempt 0..5), gaps within ±20% of the configured schedule, exhausted;
 k failures then 200 → exactly k+1 attempts; while a job waits, its next attempt is a due time in the jobs table."""
+
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 
 import pytest
 import requests
-
 from reliability_helpers import XKEY, CountingReceiver, ServeProcess, wait_until
 
 DELAYS = [0.3, 0.6, 0.9, 1.2, 1.5]
@@ -36,8 +37,11 @@ def _job(served, job_id):
 
 
 def _final(served, job_id):
-    return wait_until(lambda: (lambda j: j if j["state"] in ("succeeded", "exhausted") else None)(_job(served, job_id)),
-                      30, what=f"job {job_id} final")
+    return wait_until(
+        lambda: (lambda j: j if j["state"] in ("succeeded", "exhausted") else None)(_job(served, job_id)),
+        30,
+        what=f"job {job_id} final",
+    )
 
 
 def test_schedule_is_kept_and_counted(served):
@@ -48,8 +52,14 @@ def test_schedule_is_kept_and_counted(served):
         ids = {k: _send(served, r.url) for k, r in flaky.items()}
 
         # While it waits, the retry is a due time in the jobs table (not a sleeping thread).
-        waiting = wait_until(lambda: (lambda j: j if j["state"] == "pending" and j["attempts_made"] >= 1 else None)(
-            _job(served, doomed)), 10, interval=0.01, what="first retry pending")
+        waiting = wait_until(
+            lambda: (lambda j: j if j["state"] == "pending" and j["attempts_made"] >= 1 else None)(
+                _job(served, doomed)
+            ),
+            10,
+            interval=0.01,
+            what="first retry pending",
+        )
         last = waiting["attempts"][-1]
         expected_due = last["started_at"] + last["duration_ms"] / 1000 + DELAYS[waiting["attempts_made"] - 1]
         assert waiting["next_attempt_at"] == pytest.approx(expected_due, abs=0.05)
@@ -64,12 +74,12 @@ def test_schedule_is_kept_and_counted(served):
         assert [a["status"] for a in job["attempts"]] == [500] * 6
         assert [n for n, _ in always.seen[doomed]] == [0, 1, 2, 3, 4, 5]  # X-JobAttempt as sent
         arrivals = always.times[doomed]
-        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-        for gap, planned in zip(gaps, DELAYS):
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        for gap, planned in zip(gaps, DELAYS, strict=False):
             assert planned * 0.8 <= gap <= planned * 1.2, (gaps, DELAYS)
         # The table's own record agrees: each attempt started its delay after the previous one ended.
         recorded = job["attempts"]
-        for prev, cur, planned in zip(recorded, recorded[1:], DELAYS):
+        for prev, cur, planned in zip(recorded, recorded[1:], DELAYS, strict=False):
             gap = cur["started_at"] - (prev["started_at"] + prev["duration_ms"] / 1000)
             assert planned * 0.8 <= gap <= planned * 1.2, (gap, planned)
 

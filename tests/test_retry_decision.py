@@ -1,5 +1,6 @@
 """The retry decision (`delivery.advance`) on its own: a 2xx succeeds; anything else retries while the schedule has
 delays left, at `now + delay`; then the job is exhausted. No HTTP, no store, no clock."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,25 +11,54 @@ from simulator.models import EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
 
 
 def _job(delays=(1.0, 2.0, 4.0)) -> Job:
-    return Job(event="E", platform="accredit", url="http://127.0.0.1:9/", body=b"{}", auth=Auth("rsa"),
-               retry_delays=tuple(delays), timeout=10.0)
+    return Job(
+        event="E",
+        platform="accredit",
+        url="http://127.0.0.1:9/",
+        body=b"{}",
+        auth=Auth("rsa"),
+        retry_delays=tuple(delays),
+        timeout=10.0,
+    )
 
 
 def _attempt(number: int, status: int | None, error: str | None = None) -> Attempt:
     if error is None and status is not None and not 200 <= status < 300:
         error = f"HTTP {status}"
-    return Attempt(job_id="j", number=number, started_at=0.0, duration_ms=1.0, url="u", request_headers={},
-                   request_body=b"", status=status, error=error)
+    return Attempt(
+        job_id="j",
+        number=number,
+        started_at=0.0,
+        duration_ms=1.0,
+        url="u",
+        request_headers={},
+        request_body=b"",
+        status=status,
+        error=error,
+    )
 
 
 def test_a_2xx_succeeds_at_once():
     job = advance(_job(), _attempt(0, 204), now=100.0)
-    assert (job.state, job.attempts_made, job.next_attempt_at, job.last_status, job.last_error) == \
-        (SUCCEEDED, 1, None, 204, None)
+    assert (job.state, job.attempts_made, job.next_attempt_at, job.last_status, job.last_error) == (
+        SUCCEEDED,
+        1,
+        None,
+        204,
+        None,
+    )
 
 
-@pytest.mark.parametrize("status,error", [(400, None), (500, None), (301, "HTTP 301 (redirect not followed)"),
-                                          (None, "timeout after 10 s"), (None, "connection error: refused")])
+@pytest.mark.parametrize(
+    "status,error",
+    [
+        (400, None),
+        (500, None),
+        (301, "HTTP 301 (redirect not followed)"),
+        (None, "timeout after 10 s"),
+        (None, "connection error: refused"),
+    ],
+)
 def test_anything_else_is_retried_after_the_next_delay(status, error):
     """Accredit documents that a 400 is retried too: the decision does not look at which failure it was."""
     job = advance(_job(), _attempt(0, status, error), now=100.0)

@@ -1,4 +1,5 @@
 """The rules registry: every rule carries its source; every documented quote is verbatim in the documents."""
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,9 @@ def test_rules_cli_json_and_filters():
     assert bad.exit_code == 2 and "unknown event" in bad.output
 
 
-@pytest.mark.parametrize("rule_id", ["accredit.retries.on-400", "accessrc.headers.no-job-headers",
-                                     "accessrc.retries.policy"])
+@pytest.mark.parametrize(
+    "rule_id", ["accredit.retries.on-400", "accessrc.headers.no-job-headers", "accessrc.retries.policy"]
+)
 def test_the_issue_examples_are_tagged_as_the_documents_say(rule_id):
     rule = rules.get(rule_id)
     assert rule.source == ("inferred" if rule_id == "accessrc.retries.policy" else "documented")

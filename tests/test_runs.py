@@ -1,5 +1,6 @@
 """The run registry (simulator/runs.py): runs kept by kind within their cap, a crash ends a run visibly, stop()
 sets every running run's stop flag and waits for its thread."""
+
 from __future__ import annotations
 
 import threading

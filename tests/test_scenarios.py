@@ -1,11 +1,13 @@
 """`accessrc-sim run`: shipped scenarios pass against the reference receiver; failures, reports, exit codes,
 the store record of every request, and faults checked byte for byte at the receiver."""
+
 import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import broken_receivers
 import pytest
 from click.testing import CliRunner
 
@@ -14,8 +16,6 @@ from simulator.auth import Auth
 from simulator.cli import main
 from simulator.receiver import ServerThread
 from simulator.store import Store
-
-import broken_receivers
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -28,10 +28,12 @@ SUMMARY = r"^(\d+) passed, (\d+) failed(?:, (\d+) warned)?$"
 def run(tmp_path, keys_dir):
     def invoke(*args):
         db = tmp_path / "scen.db"
-        result = CliRunner().invoke(main, ["run", *map(str, args), "--db", str(db), "--keys-dir", str(keys_dir)],
-                                    catch_exceptions=False)
+        result = CliRunner().invoke(
+            main, ["run", *map(str, args), "--db", str(db), "--keys-dir", str(keys_dir)], catch_exceptions=False
+        )
         result.db = db
         return result
+
     return invoke
 
 
@@ -49,8 +51,12 @@ def receivers(start_receiver):
 
 def urls(receivers, platform):
     path = {"accredit": "/baseWebhookNotification", "accessrc": "/hook", "reachfive": "/jobs"}[platform]
-    return ["--var", f"RECEIVER_URL={receivers[platform].url}{path}",
-            "--var", f"RETRY_RECEIVER_URL={receivers['retry'].url}/baseWebhookNotification"]
+    return [
+        "--var",
+        f"RECEIVER_URL={receivers[platform].url}{path}",
+        "--var",
+        f"RETRY_RECEIVER_URL={receivers['retry'].url}/baseWebhookNotification",
+    ]
 
 
 def summary(output):
@@ -72,19 +78,29 @@ def shipped_files():
 
 def test_scenarios_folder_holds_what_the_issue_lists():
     names = {p.relative_to(SCENARIOS).as_posix() for p in shipped_files()}
-    for expected in ("accessrc/delivery-channel-approved.yaml", "accessrc/delivery-channel-rejected.yaml",
-                     "accessrc/applications-import-result.yaml", "accessrc/eligibility-evaluated.yaml",
-                     "accessrc/delivery-request-sent.yaml", "accessrc/delivery-refund-requested.yaml",
-                     "accessrc/program-pull-form.yaml", "accredit/sample-notification.yaml",
-                     "reachfive/end-job-success.yaml", "reachfive/end-job-failure.yaml",
-                     "reachfive/end-job-timeout.yaml", "accredit/retry-until-success.yaml"):
+    for expected in (
+        "accessrc/delivery-channel-approved.yaml",
+        "accessrc/delivery-channel-rejected.yaml",
+        "accessrc/applications-import-result.yaml",
+        "accessrc/eligibility-evaluated.yaml",
+        "accessrc/delivery-request-sent.yaml",
+        "accessrc/delivery-refund-requested.yaml",
+        "accessrc/program-pull-form.yaml",
+        "accredit/sample-notification.yaml",
+        "reachfive/end-job-success.yaml",
+        "reachfive/end-job-failure.yaml",
+        "reachfive/end-job-timeout.yaml",
+        "accredit/retry-until-success.yaml",
+    ):
         assert expected in names
     for platform in ("accessrc", "accredit", "reachfive"):
         assert (SCENARIOS / "conformance" / platform / "credentials.yaml").exists()
 
 
-@pytest.mark.parametrize("folder", ["accessrc", "accredit", "reachfive", "conformance/accessrc",
-                                    "conformance/accredit", "conformance/reachfive"])
+@pytest.mark.parametrize(
+    "folder",
+    ["accessrc", "accredit", "reachfive", "conformance/accessrc", "conformance/accredit", "conformance/reachfive"],
+)
 def test_every_shipped_scenario_passes_against_the_reference_receiver(folder, receivers, run, tmp_path):
     platform = folder.split("/")[-1]
     junit = tmp_path / "junit.xml"
@@ -106,13 +122,19 @@ def test_every_shipped_scenario_passes_against_the_reference_receiver(folder, re
 
 
 def test_delivery_channel_scenario_covers_the_three_request_types(receivers, run):
-    result = run(SCENARIOS / "accessrc/delivery-channel-approved.yaml",
-                 SCENARIOS / "accessrc/delivery-channel-rejected.yaml", *urls(receivers, "accessrc"))
+    result = run(
+        SCENARIOS / "accessrc/delivery-channel-approved.yaml",
+        SCENARIOS / "accessrc/delivery-channel-rejected.yaml",
+        *urls(receivers, "accessrc"),
+    )
     assert result.exit_code == 0, result.output
     bodies = [json.loads(r.body) for r in receivers["accessrc"].received]
     seen = {(b["status"], b["requestType"]) for b in bodies}
-    assert seen == {(s, t) for s in ("Approved", "Rejected") for t in
-                    ("Delivery Channel Create", "Delivery Channel Update", "Delivery Channel Update Status")}
+    assert seen == {
+        (s, t)
+        for s in ("Approved", "Rejected")
+        for t in ("Delivery Channel Create", "Delivery Channel Update", "Delivery Channel Update Status")
+    }
 
 
 def test_partial_success_is_the_docs_120_records_with_5_failures(receivers, run):
@@ -120,8 +142,7 @@ def test_partial_success_is_the_docs_120_records_with_5_failures(receivers, run)
     assert result.exit_code == 0, result.output
     bodies = sent_bodies(result.db)  # the receiver keeps only 2000 characters of each body
     partial = [b for b in bodies if b["status"] == "PARTIAL_SUCCESS"]
-    assert len(partial) == 1 and partial[0]["summary"] == {"totalRecords": 120, "successCount": 115,
-                                                           "failureCount": 5}
+    assert len(partial) == 1 and partial[0]["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
     assert 1 <= len(partial[0]["errors"]) <= 5  # at times fewer entries, as the seed itself shows
     assert {b["status"] for b in bodies} == {"SUCCESS", "PARTIAL_SUCCESS", "FAILED"}
 
@@ -145,8 +166,13 @@ def test_retry_until_success_fails_when_the_receiver_needs_more_attempts(start_r
 def test_reachfive_timeout_scenario_fails_against_a_slow_receiver(keys, run):
     srv = ServerThread(broken_receivers.too_slow("reachfive", BEARER, None, delay=0.8)).start()
     try:
-        result = run(SCENARIOS / "reachfive/end-job-timeout.yaml", "--var", f"RECEIVER_URL={srv.url}/jobs",
-                     "--var", "TIMEOUT=0.3")
+        result = run(
+            SCENARIOS / "reachfive/end-job-timeout.yaml",
+            "--var",
+            f"RECEIVER_URL={srv.url}/jobs",
+            "--var",
+            "TIMEOUT=0.3",
+        )
     finally:
         srv.stop()
     assert result.exit_code == 1
@@ -172,8 +198,7 @@ steps:
 """
 
 
-def test_failed_expectation_exits_1_with_expected_and_actual_in_console_junit_and_json(start_receiver, run,
-                                                                                        tmp_path):
+def test_failed_expectation_exits_1_with_expected_and_actual_in_console_junit_and_json(start_receiver, run, tmp_path):
     srv = start_receiver("accessrc")
     path = write(tmp_path, "fail.yaml", FAILING)
     junit, report = tmp_path / "out" / "junit.xml", tmp_path / "out" / "report.json"
@@ -210,7 +235,10 @@ def test_fail_fast_stops_at_the_first_failure(start_receiver, run, tmp_path):
 
 def test_variables_from_var_file_env_and_defaults(start_receiver, run, tmp_path, monkeypatch):
     srv = start_receiver("accessrc", Auth("basic", username="webhook-user", password="s3cr3t"))
-    path = write(tmp_path, "vars.yaml", """\
+    path = write(
+        tmp_path,
+        "vars.yaml",
+        """\
 name: Variables
 platform: accessrc
 url: ${RECEIVER_URL}/${SUFFIX:-hook}
@@ -222,7 +250,8 @@ steps:
     expect: {status: 200, body: {data.deliveryId: "${refund.payload.deliveryId}"}}
   - send: DELIVERY_REFUND_REQUESTED
     set: {deliveryId: "${refund.response.body.data.deliveryId}"}
-""")
+""",
+    )
     monkeypatch.setenv("RECEIVER_URL", srv.url)
     result = run(path, "--var", "PASSWORD=s3cr3t")
     assert result.exit_code == 0, result.output
@@ -237,7 +266,10 @@ steps:
 
 def test_faults_reach_the_receiver_exactly_as_described(start_receiver, run, tmp_path, keys):
     srv = start_receiver("accredit")
-    path = write(tmp_path, "faults.yaml", """\
+    path = write(
+        tmp_path,
+        "faults.yaml",
+        """\
 name: Faults
 platform: accredit
 url: ${RECEIVER_URL}
@@ -270,7 +302,8 @@ steps:
   - fault: replay
     event: Entity.Event
     after: 0.05
-""")
+""",
+    )
     result = run(path, "--var", f"RECEIVER_URL={srv.url}/n")
     assert result.exit_code == 0, result.output
     got = srv.received
@@ -291,8 +324,11 @@ steps:
     assert got[13].body == got[12].body and got[13].job_id == got[12].job_id and got[13].at - got[12].at >= 0.05
     # tampered: the body differs from what was signed, but is itself a valid payload
     store = Store(result.db)
-    tampered = [j for _, j in store.query_jobs(limit=100) if j.event == "BadgeExportZipFile.Created"
-                and store.attempts(j.id)[0].status == 401][0]
+    tampered = [
+        j
+        for _, j in store.query_jobs(limit=100)
+        if j.event == "BadgeExportZipFile.Created" and store.attempts(j.id)[0].status == 401
+    ][0]
     sent = store.attempts(tampered.id)[0]
     signature = sent.request_headers["X-Signature"]
     with pytest.raises(signing.VerificationError):
@@ -308,7 +344,10 @@ steps:
 def test_header_auth_wrong_key_and_bad_credential_are_masked_in_the_store(start_receiver, run, tmp_path):
     auth = Auth("header", header_name="X-Partner-Key", header_value="k-123456")
     srv = start_receiver("accessrc", auth)
-    path = write(tmp_path, "hdr.yaml", """\
+    path = write(
+        tmp_path,
+        "hdr.yaml",
+        """\
 name: Header auth
 platform: accessrc
 url: ${RECEIVER_URL}
@@ -321,15 +360,19 @@ steps:
   - fault: tampered_body
     event: DELIVERY_REFUND_REQUESTED
     when: {auth: [rsa, hmac]}
-""")
+""",
+    )
     junit = tmp_path / "j.xml"
     result = run(path, "--var", f"RECEIVER_URL={srv.url}/h", "--junit", junit)
     assert result.exit_code == 0, result.output
     assert "skip  tampered_body" in result.output and "only with rsa, hmac auth" in result.output
     assert ET.parse(junit).getroot().find("testsuite/testcase/skipped") is not None
     assert [r.outcome for r in srv.received] == ["verification failed: X-Partner-Key header does not match"] * 2
-    rows = sqlite3.connect(result.db).execute("SELECT request_headers_json, j.headers_json FROM attempts a "
-                                              "JOIN jobs j ON j.id = a.job_id").fetchall()
+    rows = (
+        sqlite3.connect(result.db)
+        .execute("SELECT request_headers_json, j.headers_json FROM attempts a JOIN jobs j ON j.id = a.job_id")
+        .fetchall()
+    )
     for request_headers, job_headers in rows:
         assert json.loads(request_headers)["X-Partner-Key"] == "***"
         assert json.loads(job_headers)["X-Partner-Key"] == "***"
@@ -337,7 +380,10 @@ steps:
 
 def test_repeat_and_wait_and_expect_steps(start_receiver, run, tmp_path):
     srv = start_receiver("reachfive")
-    path = write(tmp_path, "repeat.yaml", """\
+    path = write(
+        tmp_path,
+        "repeat.yaml",
+        """\
 name: Repeat
 platform: reachfive
 url: ${RECEIVER_URL}
@@ -348,7 +394,8 @@ steps:
         as: report
   - wait: 0.01
   - expect: {of: report, status: 2xx, latency_ms: 5000}
-""")
+""",
+    )
     result = run(path, "--var", f"RECEIVER_URL={srv.url}/jobs")
     assert result.exit_code == 0, result.output
     assert "send END_JOB_NOTIFICATION [3/3]" in result.output
@@ -358,9 +405,20 @@ steps:
 
 def test_json_scenario_files_run_too(start_receiver, run, tmp_path):
     srv = start_receiver("accessrc")
-    path = write(tmp_path, "s.json", json.dumps({
-        "name": "JSON", "platform": "accessrc", "url": srv.url + "/hook",
-        "steps": [{"send": "DELIVERY_REFUND_REQUESTED", "expect": {"status": [200, 202], "envelope": "documented"}}]}))
+    path = write(
+        tmp_path,
+        "s.json",
+        json.dumps(
+            {
+                "name": "JSON",
+                "platform": "accessrc",
+                "url": srv.url + "/hook",
+                "steps": [
+                    {"send": "DELIVERY_REFUND_REQUESTED", "expect": {"status": [200, 202], "envelope": "documented"}}
+                ],
+            }
+        ),
+    )
     result = run(path)
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().splitlines()[-1] == "1 passed, 0 failed"
@@ -368,6 +426,7 @@ def test_json_scenario_files_run_too(start_receiver, run, tmp_path):
 
 def test_unreachable_receiver_is_a_failure_not_a_crash(run, tmp_path):
     import socket
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -381,7 +440,7 @@ def test_unreachable_receiver_is_a_failure_not_a_crash(run, tmp_path):
 
 def readme_section():
     text = (ROOT / "README.md").read_text()
-    return text[text.index("## Scenarios: scripted flows"):]
+    return text[text.index("## Scenarios: scripted flows") :]
 
 
 def test_readme_ten_line_example_runs_and_its_error_messages_are_exact(start_receiver, run, tmp_path):
@@ -396,8 +455,9 @@ def test_readme_ten_line_example_runs_and_its_error_messages_are_exact(start_rec
     assert result.output.rstrip().splitlines()[-1] == "2 passed, 0 failed"
     assert len(ET.parse(junit).getroot().findall("testsuite/testcase")) == 2
     # the README's error listing is what the loader prints for the same file with two typos
-    broken = example.replace("send: DELIVERY_REFUND_REQUESTED", "send: DELIVERY_REFUND_REQUESTD") \
-                    .replace("${refund.payload", "${refnd.payload")
+    broken = example.replace("send: DELIVERY_REFUND_REQUESTED", "send: DELIVERY_REFUND_REQUESTD").replace(
+        "${refund.payload", "${refnd.payload"
+    )
     path = write(tmp_path, "refund.yaml", broken)
     result = run(path, "--var", f"RECEIVER_URL={srv.url}/hook")
     assert result.exit_code == 2
@@ -411,8 +471,12 @@ def test_readme_receivers_match_the_shipped_defaults():
     """The shipped files' default URLs and credentials are the receivers the README starts."""
     section = readme_section()
     from simulator.scenarios.loader import load_file
-    commands = {line.split("--port ")[1].split()[0]: line for line in section.splitlines()
-                if line.startswith("accessrc-sim receiver --port")}
+
+    commands = {
+        line.split("--port ")[1].split()[0]: line
+        for line in section.splitlines()
+        if line.startswith("accessrc-sim receiver --port")
+    }
     for path in shipped_files():
         sc = load_file(path, env={})
         port = sc.url.split(":")[2].split("/")[0]
@@ -428,7 +492,10 @@ def test_readme_receivers_match_the_shipped_defaults():
 
 def test_send_adds_and_removes_headers_and_sets_job_attempt(start_receiver, run, tmp_path):
     srv = start_receiver("accredit")
-    path = write(tmp_path, "headers.yaml", """\
+    path = write(
+        tmp_path,
+        "headers.yaml",
+        """\
 name: Headers
 platform: accredit
 url: ${RECEIVER_URL}
@@ -436,7 +503,8 @@ steps:
   - send: Entity.Event
     headers: {User-Agent: null, X-Trace: run-42}
     job_attempt: 4
-""")
+""",
+    )
     result = run(path, "--var", f"RECEIVER_URL={srv.url}/n")
     assert result.exit_code == 0, result.output
     assert srv.received[0].attempt == "4"
@@ -452,8 +520,10 @@ def test_a_body_path_the_answer_lacks_reads_missing_not_a_string(tmp_path, start
     report has actual null with missing true, so it cannot be taken for the string "(missing)"."""
     server = start_receiver("accessrc", Auth("none"))
     path = tmp_path / "m.yaml"
-    path.write_text(f"name: missing path\nplatform: accessrc\nurl: {server.url}/hook\nsteps:\n"
-                    "  - send: DELIVERY_REFUND_REQUESTED\n    expect: {body: {data.nothing.here: 1}}\n")
+    path.write_text(
+        f"name: missing path\nplatform: accessrc\nurl: {server.url}/hook\nsteps:\n"
+        "  - send: DELIVERY_REFUND_REQUESTED\n    expect: {body: {data.nothing.here: 1}}\n"
+    )
     junit, report = tmp_path / "j.xml", tmp_path / "r.json"
     result = CliRunner().invoke(main, ["run", str(path), "--junit", str(junit), "--report", str(report)])
     assert result.exit_code == 1, result.output
@@ -461,8 +531,13 @@ def test_a_body_path_the_answer_lacks_reads_missing_not_a_string(tmp_path, start
     failure = ET.parse(junit).getroot().find(".//failure")
     assert "actual:   (missing)\n" in failure.text and '"(missing)"' not in failure.text
     step = json.loads(report.read_text())["scenarios"][0]["steps"][0]
-    assert step["failures"][0] == {"check": "body.data.nothing.here", "expected": 1, "actual": None,
-                                   "missing": True, "label": ""}
+    assert step["failures"][0] == {
+        "check": "body.data.nothing.here",
+        "expected": 1,
+        "actual": None,
+        "missing": True,
+        "label": "",
+    }
 
 
 RULED = """\
@@ -490,8 +565,9 @@ def test_a_failed_step_of_an_inferred_rule_warns_unless_strict(start_receiver, r
     srv = start_receiver("accessrc")
     path = write(tmp_path, "ruled.yaml", RULED)
     junit, report = tmp_path / "j.xml", tmp_path / "r.json"
-    result = run(path, "--url", srv.url + "/hook", "--junit", junit, "--report", report,
-                 *(["--strict"] if strict else []))
+    result = run(
+        path, "--url", srv.url + "/hook", "--junit", junit, "--report", report, *(["--strict"] if strict else [])
+    )
     lines = result.output.splitlines()
     data = json.loads(report.read_text())
     step = data["scenarios"][0]["steps"][1]
@@ -504,9 +580,13 @@ def test_a_failed_step_of_an_inferred_rule_warns_unless_strict(start_receiver, r
         assert result.exit_code == 0, result.output
         assert any(line.startswith("  WARN  duplicate answered 202 (inferred)") for line in lines)
         assert "          status: expected 202, got 200" in lines
-        assert any(line.startswith("          advice: inferred (accessrc.conformance.idempotency): AccessRC "
-                                   "documents no dedup id") and line.endswith("a failure only with --strict")
-                   for line in lines)
+        assert any(
+            line.startswith(
+                "          advice: inferred (accessrc.conformance.idempotency): AccessRC documents no dedup id"
+            )
+            and line.endswith("a failure only with --strict")
+            for line in lines
+        )
         assert lines[-1] == "2 passed, 0 failed, 1 warned"
         assert step["warned"] is True and data["failed"] == 0 and data["warned"] == 1
         assert case.find("failure") is None  # a passing testcase: the advice is in system-out
@@ -525,8 +605,9 @@ def test_a_failed_step_of_a_documented_rule_fails(start_receiver, run, tmp_path)
     from flask import Flask, jsonify
 
     app = Flask("no_echo")
-    app.add_url_rule("/hook", "hook", lambda: jsonify({"status": "success", "message": "ok", "data": {}}),
-                     methods=["POST"])
+    app.add_url_rule(
+        "/hook", "hook", lambda: jsonify({"status": "success", "message": "ok", "data": {}}), methods=["POST"]
+    )
     srv = ServerThread(app).start()
     try:
         result = run(write(tmp_path, "ruled.yaml", RULED), "--url", srv.url + "/hook")
@@ -538,17 +619,30 @@ def test_a_failed_step_of_a_documented_rule_fails(start_receiver, run, tmp_path)
     assert result.output.rstrip().splitlines()[-1] == "1 passed, 1 failed, 1 warned"
 
 
-@pytest.mark.parametrize("rule, message", [
-    ("accessrc.conformance.idempotenc", "rule: no rule 'accessrc.conformance.idempotenc' in the registry: did you "
-                                        "mean 'accessrc.conformance.idempotency'?"),
-    ("nothing.like.it", "rule: no rule 'nothing.like.it' in the registry (`accessrc-sim rules --platform accessrc` "
-                        "lists them)"),
-    ("accredit.conformance.idempotency", "rule: accredit.conformance.idempotency is a rule of accredit; this scenario "
-                                         "is accessrc"),
-    ("accessrc.envelope.data.DELIVERY_CHANNEL_STATUS_UPDATED", "rule: accessrc.envelope.data."
-     "DELIVERY_CHANNEL_STATUS_UPDATED is about DELIVERY_CHANNEL_STATUS_UPDATED; this step sends "
-     "DELIVERY_REFUND_REQUESTED"),
-])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        (
+            "accessrc.conformance.idempotenc",
+            "rule: no rule 'accessrc.conformance.idempotenc' in the registry: did you "
+            "mean 'accessrc.conformance.idempotency'?",
+        ),
+        (
+            "nothing.like.it",
+            "rule: no rule 'nothing.like.it' in the registry (`accessrc-sim rules --platform accessrc` lists them)",
+        ),
+        (
+            "accredit.conformance.idempotency",
+            "rule: accredit.conformance.idempotency is a rule of accredit; this scenario is accessrc",
+        ),
+        (
+            "accessrc.envelope.data.DELIVERY_CHANNEL_STATUS_UPDATED",
+            "rule: accessrc.envelope.data."
+            "DELIVERY_CHANNEL_STATUS_UPDATED is about DELIVERY_CHANNEL_STATUS_UPDATED; this step sends "
+            "DELIVERY_REFUND_REQUESTED",
+        ),
+    ],
+)
 def test_a_bad_rule_is_a_located_load_error_and_nothing_is_sent(run, tmp_path, rule, message):
     path = write(tmp_path, "bad.yaml", RULED.replace("rule: accessrc.conformance.idempotency", f"rule: {rule}"))
     result = run(path, "--url", "http://127.0.0.1:9/hook")
@@ -558,8 +652,12 @@ def test_a_bad_rule_is_a_located_load_error_and_nothing_is_sent(run, tmp_path, r
 
 
 def test_echo_is_refused_for_an_event_without_reply_data(run, tmp_path):
-    path = write(tmp_path, "echo.yaml", "name: e\nplatform: accredit\nurl: http://127.0.0.1:9/x\nsteps:\n"
-                                        "  - send: Entity.Event\n    expect: {echo: true}\n")
+    path = write(
+        tmp_path,
+        "echo.yaml",
+        "name: e\nplatform: accredit\nurl: http://127.0.0.1:9/x\nsteps:\n"
+        "  - send: Entity.Event\n    expect: {echo: true}\n",
+    )
     result = run(path)
     assert result.exit_code == 2
     assert f"{path}:6:20: expect.echo: Entity.Event documents no reply data to echo" in result.output

@@ -1,11 +1,12 @@
 """The scenario-run API (for the dashboard): start a shipped or posted scenario, follow its steps, bad input refused."""
+
 import time
 
 import pytest
 
+from simulator.api.scenario_runs import bp
 from simulator.app import create_app
 from simulator.auth import Auth
-from simulator.api.scenario_runs import bp
 from simulator.store import Store
 
 API_KEY = "test-admin-key"
@@ -14,8 +15,9 @@ H = {"x-api-key": API_KEY}
 
 @pytest.fixture
 def app(tmp_path, keys_dir):
-    app = create_app({"DB_PATH": str(tmp_path / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY,
-                      "START_WORKERS": False})
+    app = create_app(
+        {"DB_PATH": str(tmp_path / "sim.db"), "KEYS_DIR": str(keys_dir), "API_KEY": API_KEY, "START_WORKERS": False}
+    )
     if "scenarios" not in app.blueprints:  # until simulator/app.py registers it
         app.register_blueprint(bp)
     yield app
@@ -44,17 +46,27 @@ def wait_finished(client, run_id, timeout=20):
 def test_shipped_scenario_runs_and_progress_is_followed(client, start_receiver, tmp_path):
     srv = start_receiver("accessrc", Auth("hmac", secret="abcd1234"))
     listed = client.get("/api/scenarios", headers=H).get_json()["data"]
-    assert {"file": "accessrc/delivery-channel-approved.yaml", "platform": "accessrc",
-            "name": "Delivery channel approved (create, update, update status)", "steps": 3} in listed
-    r = client.post("/api/scenario-runs", headers=H, json={"file": "accessrc/delivery-channel-approved.yaml",
-                                                           "vars": {"RECEIVER_URL": srv.url + "/hook"}})
+    assert {
+        "file": "accessrc/delivery-channel-approved.yaml",
+        "platform": "accessrc",
+        "name": "Delivery channel approved (create, update, update status)",
+        "steps": 3,
+    } in listed
+    r = client.post(
+        "/api/scenario-runs",
+        headers=H,
+        json={"file": "accessrc/delivery-channel-approved.yaml", "vars": {"RECEIVER_URL": srv.url + "/hook"}},
+    )
     assert r.status_code == 202
     run_id = r.get_json()["data"]["id"]
     data, steps = wait_finished(client, run_id)
     assert data["result"] == "passed" and data["summary"] == "3 passed, 0 failed"
     assert [s["index"] for s in steps] == [0, 1, 2]  # every step seen once while polling with since
-    assert [s["name"] for s in steps] == ["approved - Delivery Channel Create", "approved - Delivery Channel Update",
-                                          "approved - Delivery Channel Update Status"]
+    assert [s["name"] for s in steps] == [
+        "approved - Delivery Channel Create",
+        "approved - Delivery Channel Update",
+        "approved - Delivery Channel Update Status",
+    ]
     jobs = [job for _, job in Store(tmp_path / "sim.db").query_jobs(limit=10)]
     assert len(jobs) == 3 and {j.source for j in jobs} == {"scenario"}
     assert client.get("/api/scenario-runs", headers=H).get_json()["data"][0]["id"] == run_id
@@ -62,8 +74,10 @@ def test_shipped_scenario_runs_and_progress_is_followed(client, start_receiver, 
 
 def test_posted_scenario_text_with_a_failing_expectation(client, start_receiver):
     srv = start_receiver("reachfive")
-    text = f"name: posted\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n" \
-           "  - send: END_JOB_NOTIFICATION\n    expect: {status: 204}\n"
+    text = (
+        f"name: posted\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n"
+        "  - send: END_JOB_NOTIFICATION\n    expect: {status: 204}\n"
+    )
     r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
     assert r.status_code == 202
     data, steps = wait_finished(client, r.get_json()["data"]["id"])
@@ -77,8 +91,9 @@ def test_bad_scenarios_are_refused_with_positions_and_nothing_runs(client, start
     r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
     assert r.status_code == 400
     error = r.get_json()["error"]
-    assert error["problems"] == ["posted.yaml:5:5: unknown step kind 'sned': a step starts with one of send, fault, "
-                                 "expect, wait, repeat"]
+    assert error["problems"] == [
+        "posted.yaml:5:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, repeat"
+    ]
     assert client.get("/api/scenario-runs", headers=H).get_json()["data"] == []
     assert srv.received == []
 
@@ -92,17 +107,22 @@ def test_paths_outside_the_scenarios_folder_and_bad_input(client):
     assert client.post("/api/scenario-runs", headers=H, json={"file": "x", "colour": 1}).status_code == 400
     assert client.get("/api/scenario-runs/nope", headers=H).status_code == 404
     assert client.get("/api/scenario-runs", headers={"x-api-key": "wrong"}).status_code == 401
-    r = client.post("/api/scenario-runs", headers=H, json={"file": "accessrc/program-pull-form.yaml",
-                                                           "url": "http://example.org/hook"})
+    r = client.post(
+        "/api/scenario-runs",
+        headers=H,
+        json={"file": "accessrc/program-pull-form.yaml", "url": "http://example.org/hook"},
+    )
     assert r.status_code == 400 and r.get_json()["error"]["field"] == "url"
 
 
 def test_a_failed_step_of_an_inferred_rule_is_a_warning_in_the_run(client, start_receiver):
     srv = start_receiver("accessrc")
-    text = ("name: warned\nplatform: accessrc\nurl: " + srv.url + "/hook\nsteps:\n"
-            "  - send: DELIVERY_REFUND_REQUESTED\n    as: refund\n"
-            "  - fault: duplicate\n    of: refund\n    rule: accessrc.conformance.idempotency\n"
-            "    expect: {status: 202}\n")
+    text = (
+        "name: warned\nplatform: accessrc\nurl: " + srv.url + "/hook\nsteps:\n"
+        "  - send: DELIVERY_REFUND_REQUESTED\n    as: refund\n"
+        "  - fault: duplicate\n    of: refund\n    rule: accessrc.conformance.idempotency\n"
+        "    expect: {status: 202}\n"
+    )
     r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
     assert r.status_code == 202, r.get_json()
     data, steps = wait_finished(client, r.get_json()["data"]["id"])
@@ -113,17 +133,27 @@ def test_a_failed_step_of_an_inferred_rule_is_a_warning_in_the_run(client, start
 
 # -- hostile scenario text (issue 14, items 2 and 8): a 400 with a position, quickly, nothing run ---------------------
 BOMB = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
-    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdef", "bcdefg"))  # 7 levels × 9: 9**7 values
+    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)
+)  # 7 levels × 9: 9**7 values
 
 
-@pytest.mark.parametrize("text, problem", [
-    (BOMB, "posted.yaml:6:4: this value expands to more than 100,000 values (the limit; an alias counts as every "
-           "value it repeats)"),
-    ("[" * 5000 + "]" * 5000, "posted.yaml:1:65: lists and mappings nested deeper than 64 levels (the limit)"),
-    ('{"a":' * 5000 + "1" + "}" * 5000,
-     "posted.json:1:321: lists and mappings nested deeper than 64 levels (the limit)"),
-    ("a: &a [1, *a]\n", "posted.yaml:1:11: alias *a repeats a node that contains it (a recursive alias)"),
-], ids=["alias bomb", "yaml 5000 deep", "json 5000 deep", "recursive alias"])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (
+            BOMB,
+            "posted.yaml:6:4: this value expands to more than 100,000 values (the limit; an alias counts as every "
+            "value it repeats)",
+        ),
+        ("[" * 5000 + "]" * 5000, "posted.yaml:1:65: lists and mappings nested deeper than 64 levels (the limit)"),
+        (
+            '{"a":' * 5000 + "1" + "}" * 5000,
+            "posted.json:1:321: lists and mappings nested deeper than 64 levels (the limit)",
+        ),
+        ("a: &a [1, *a]\n", "posted.yaml:1:11: alias *a repeats a node that contains it (a recursive alias)"),
+    ],
+    ids=["alias bomb", "yaml 5000 deep", "json 5000 deep", "recursive alias"],
+)
 def test_hostile_scenario_text_is_a_400_with_its_position(client, text, problem):
     started = time.monotonic()
     r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
@@ -133,9 +163,16 @@ def test_hostile_scenario_text_is_a_400_with_its_position(client, text, problem)
     assert client.get("/api/scenario-runs", headers=H).get_json()["data"] == []
 
 
-@pytest.mark.parametrize("name, status", [("accessrc/x\x00.yaml", 400), ("accessrc/\x07.yaml", 400),
-                                          ("a" * 5000 + ".yaml", 404), ("accessrc/" + "b/" * 3000 + "x.yaml", 404)],
-                         ids=["NUL", "control character", "name too long", "very deep path"])
+@pytest.mark.parametrize(
+    "name, status",
+    [
+        ("accessrc/x\x00.yaml", 400),
+        ("accessrc/\x07.yaml", 400),
+        ("a" * 5000 + ".yaml", 404),
+        ("accessrc/" + "b/" * 3000 + "x.yaml", 404),
+    ],
+    ids=["NUL", "control character", "name too long", "very deep path"],
+)
 def test_a_file_name_the_file_system_refuses_is_a_clear_4xx(client, name, status):
     r = client.post("/api/scenario-runs", headers=H, json={"file": name})
     assert r.status_code == status
@@ -145,8 +182,10 @@ def test_a_file_name_the_file_system_refuses_is_a_clear_4xx(client, name, status
 # -- one run registry, owned by Services: stop() stops the runs -------------------------------------------------------
 def test_stopping_the_services_ends_a_running_scenario_run_before_its_next_step(app, client, start_receiver):
     srv = start_receiver("reachfive")
-    text = (f"name: long\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n  - send: END_JOB_NOTIFICATION\n"
-            "  - wait: 30\n  - send: END_JOB_NOTIFICATION\n")
+    text = (
+        f"name: long\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n  - send: END_JOB_NOTIFICATION\n"
+        "  - wait: 30\n  - send: END_JOB_NOTIFICATION\n"
+    )
     r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
     assert r.status_code == 202
     run_id = r.get_json()["data"]["id"]
@@ -164,9 +203,32 @@ def test_stopping_the_services_ends_a_running_scenario_run_before_its_next_step(
     assert data["summary"] == "1 passed, 0 failed" and len(srv.received) == 1  # the step after the wait never ran
 
 
+def test_stopping_the_services_ends_a_send_waiting_for_its_retry(app, client, start_receiver):
+    """The wait between two retries is a pause of the run too: a stop ends it, and the job says why it ended."""
+    srv = start_receiver("accredit", fail_first=5)
+    text = (
+        f"name: retrying\nplatform: accredit\nurl: {srv.url}/hook\nsteps:\n"
+        "  - send: BadgeExportZipFile.Created\n    retry: {delays: [30, 30]}\n"
+    )
+    run_id = client.post("/api/scenario-runs", headers=H, json={"scenario": text}).get_json()["data"]["id"]
+    deadline = time.monotonic() + 10
+    while not srv.received:
+        assert time.monotonic() < deadline, "the first attempt was not made"
+        time.sleep(0.05)
+    time.sleep(0.2)  # into the 30 s wait before retry 1
+    started = time.monotonic()
+    app.extensions["accessrc_sim"].stop(5)
+    assert time.monotonic() - started < 2
+    data = client.get(f"/api/scenario-runs/{run_id}", headers=H).get_json()["data"]
+    assert data["status"] == "finished" and data["stopped"] is True and len(srv.received) == 1
+    [(_, job)] = app.extensions["accessrc_sim"].store.query_jobs(source="scenario")
+    assert job.state == "exhausted" and job.last_error == "the run was stopped before retry 1"
+
+
 def test_a_run_that_ends_on_its_own_is_not_stopped(client, start_receiver):
     srv = start_receiver("reachfive")
     text = f"name: short\nplatform: reachfive\nurl: {srv.url}/jobs\nsteps:\n  - send: END_JOB_NOTIFICATION\n"
-    data, _ = wait_finished(client, client.post("/api/scenario-runs", headers=H,
-                                                json={"scenario": text}).get_json()["data"]["id"])
+    data, _ = wait_finished(
+        client, client.post("/api/scenario-runs", headers=H, json={"scenario": text}).get_json()["data"]["id"]
+    )
     assert data["stopped"] is False and data["error"] is None and data["result"] == "passed"

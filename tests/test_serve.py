@@ -1,4 +1,5 @@
 """`accessrc-sim serve` as a real subprocess: both subscription APIs, scheduled firings, SIGTERM, and kill -9."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,11 +15,10 @@ import time
 import pytest
 import requests
 from flask import Flask, request
+from sim_helpers import wait_until
 
 from simulator.auth import Auth
 from simulator.receiver import ReceiverConfig, ServerThread, create_receiver
-
-from sim_helpers import wait_until
 
 KEY = "serve-test-key"
 XKEY = {"x-api-key": KEY}
@@ -45,13 +45,17 @@ def serve(tmp_path, keys_dir):
         env = {k: v for k, v in os.environ.items() if k != "ACCESSRC_SIM_API_KEY"}
         if env_key:
             env["ACCESSRC_SIM_API_KEY"] = env_key
-        cmd = [*CLI, "serve", "--port", "0", "--db", str(tmp_path / "sim.db"),
-               "--keys-dir", str(keys_dir), *args]
+        cmd = [*CLI, "serve", "--port", "0", "--db", str(tmp_path / "sim.db"), "--keys-dir", str(keys_dir), *args]
         with open(out, "w") as fh:
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
         procs.append(proc)
-        match = wait_until(lambda: re.search(r"serving on (http://[\d.]+:\d+)/", out.read_text()) or
-                           (proc.poll() is not None and pytest.fail(out.read_text())), timeout=20)
+        match = wait_until(
+            lambda: (
+                re.search(r"serving on (http://[\d.]+:\d+)/", out.read_text())
+                or (proc.poll() is not None and pytest.fail(out.read_text()))
+            ),
+            timeout=20,
+        )
         url = match.group(1)
         key_line = re.search(r"admin API key \(generated now.*\): (\S+)", out.read_text())
         api_key = key_line.group(1) if key_line else env_key
@@ -86,8 +90,9 @@ def test_health_and_usage_errors(serve, tmp_path):
     assert "admin API key: from ACCESSRC_SIM_API_KEY" in served.output
     missing = requests.get(served.url + "/no/such/route", timeout=5)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"
-    bad = subprocess.run([*CLI, "serve", "--retry-delays", "1,x"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    bad = subprocess.run(
+        [*CLI, "serve", "--retry-delays", "1,x"], capture_output=True, text=True, cwd=tmp_path, timeout=30
+    )
     assert bad.returncode == 2 and "retry delays" in bad.stderr
 
 
@@ -100,32 +105,57 @@ def test_generated_key_is_printed_once_and_kept(serve):
     assert first.proc.wait(30) == 0
     second = serve(env_key=None, tag="second")
     assert first.api_key not in second.output and "generated at first start" in second.output
-    assert requests.get(second.url + "/api/events", headers=BEARER | {"Authorization": f"Bearer {first.api_key}"},
-                        timeout=5).status_code == 200
+    assert (
+        requests.get(
+            second.url + "/api/events", headers=BEARER | {"Authorization": f"Bearer {first.api_key}"}, timeout=5
+        ).status_code
+        == 200
+    )
 
 
 def test_both_platform_apis_and_scheduled_signed_firings(serve):
     served = serve("--retry-delays", "0.2,0.2,0.2,0.2,0.2")
-    sub = requests.post(served.url + "/api/webhookSubscription", headers=BEARER, timeout=5,
-                        json={"event": "BadgeExportZipFile.Created", "callbackUrl": "http://127.0.0.1:9/placeholder"})
+    sub = requests.post(
+        served.url + "/api/webhookSubscription",
+        headers=BEARER,
+        timeout=5,
+        json={"event": "BadgeExportZipFile.Created", "callbackUrl": "http://127.0.0.1:9/placeholder"},
+    )
     assert sub.status_code == 200
     accredit = start_receiver("accredit", Auth("rsa"), sub.json()["signatureKey"])
     hmac_receiver = start_receiver("accessrc", Auth("hmac", secret="abcd1234"))
     try:
         sub_id = sub.json()["id"]
         requests.delete(f"{served.url}/api/webhookSubscription/{sub_id}", headers=BEARER, timeout=5)
-        sub = requests.post(served.url + "/api/webhookSubscription", headers=BEARER, timeout=5,
-                            json={"event": "BadgeExportZipFile.Created",
-                                  "callbackUrl": accredit.url + "/baseWebhookNotification"}).json()
-        resp = requests.put(f"{served.url}/api/subscriptions/{sub['id']}/schedule", headers=XKEY, timeout=5,
-                            json={"interval_seconds": 0.5})
+        sub = requests.post(
+            served.url + "/api/webhookSubscription",
+            headers=BEARER,
+            timeout=5,
+            json={"event": "BadgeExportZipFile.Created", "callbackUrl": accredit.url + "/baseWebhookNotification"},
+        ).json()
+        resp = requests.put(
+            f"{served.url}/api/subscriptions/{sub['id']}/schedule",
+            headers=XKEY,
+            timeout=5,
+            json={"interval_seconds": 0.5},
+        )
         assert resp.status_code == 200
-        arc = requests.post(served.url + "/api/Event/Subscribe", headers=XKEY, timeout=5,
-                            json={"eventType": "DELIVERY_CHANNEL_STATUS_UPDATED",
-                                  "callbackUrl": hmac_receiver.url + "/hooks/arc",
-                                  "auth": {"type": "hmac", "secret": "abcd1234"}}).json()["data"]
-        requests.put(f"{served.url}/api/subscriptions/{arc['subscriptionId']}/schedule", headers=XKEY, timeout=5,
-                     json={"interval_seconds": 0.5})
+        arc = requests.post(
+            served.url + "/api/Event/Subscribe",
+            headers=XKEY,
+            timeout=5,
+            json={
+                "eventType": "DELIVERY_CHANNEL_STATUS_UPDATED",
+                "callbackUrl": hmac_receiver.url + "/hooks/arc",
+                "auth": {"type": "hmac", "secret": "abcd1234"},
+            },
+        ).json()["data"]
+        requests.put(
+            f"{served.url}/api/subscriptions/{arc['subscriptionId']}/schedule",
+            headers=XKEY,
+            timeout=5,
+            json={"interval_seconds": 0.5},
+        )
         wait_until(lambda: len(accredit.received) >= 3 and len(hmac_receiver.received) >= 3, timeout=15)
         assert all(r.outcome == "accepted" and r.event == "BadgeExportZipFile.Created" for r in accredit.received)
         assert all(r.outcome == "accepted" for r in hmac_receiver.received)
@@ -159,8 +189,12 @@ def test_sigterm_lets_the_attempt_in_flight_finish(serve, tmp_path):
     slow = SlowTarget(1.0)
     stream = requests.get(served.url + "/api/stream", headers=XKEY, stream=True, timeout=30)  # holds a thread
     try:
-        job = requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
-                            json={"event": "DELIVERY_REFUND_REQUESTED", "url": slow.url}).json()
+        job = requests.post(
+            served.url + "/api/send",
+            headers=XKEY,
+            timeout=5,
+            json={"event": "DELIVERY_REFUND_REQUESTED", "url": slow.url},
+        ).json()
         assert slow.started.wait(10)
         stopping = time.monotonic()
         served.proc.send_signal(signal.SIGTERM)
@@ -168,8 +202,10 @@ def test_sigterm_lets_the_attempt_in_flight_finish(serve, tmp_path):
         assert time.monotonic() - stopping < 8  # the open event stream does not hold the stop up
         assert "stopped" in served.output
         db = sqlite3.connect(tmp_path / "sim.db")
-        assert db.execute("SELECT state, attempts_made FROM jobs WHERE id = ?", (job["id"],)).fetchone() == \
-            ("succeeded", 1)
+        assert db.execute("SELECT state, attempts_made FROM jobs WHERE id = ?", (job["id"],)).fetchone() == (
+            "succeeded",
+            1,
+        )
     finally:
         stream.close()
         slow.server.stop()
@@ -184,11 +220,15 @@ def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
     slow = SlowTarget(3.0)
     try:
         like = {"event": "DELIVERY_REFUND_REQUESTED", "profile": "accredit-like"}  # X-JobAttempt shows the numbers
-        flaky_ids = [requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
-                                   json={**like, "url": flaky.url + "/h"}).json()["id"]
-                     for _ in range(6)]
-        slow_id = requests.post(served.url + "/api/send", headers=XKEY, timeout=5,
-                                json={**like, "url": slow.url}).json()["id"]
+        flaky_ids = [
+            requests.post(
+                served.url + "/api/send", headers=XKEY, timeout=5, json={**like, "url": flaky.url + "/h"}
+            ).json()["id"]
+            for _ in range(6)
+        ]
+        slow_id = requests.post(
+            served.url + "/api/send", headers=XKEY, timeout=5, json={**like, "url": slow.url}
+        ).json()["id"]
 
         def first_attempts_done():
             jobs = requests.get(served.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["jobs"]
@@ -216,8 +256,9 @@ def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
         wait_until(all_done, timeout=30)
         db = sqlite3.connect(tmp_path / "sim.db")
         for job_id in flaky_ids:
-            numbers = [n for (n,) in db.execute("SELECT number FROM attempts WHERE job_id = ? ORDER BY number",
-                                                (job_id,))]
+            numbers = [
+                n for (n,) in db.execute("SELECT number FROM attempts WHERE job_id = ? ORDER BY number", (job_id,))
+            ]
             assert numbers == [0, 1, 2]
             assert sorted(r.attempt for r in flaky.received if r.job_id == job_id) == ["0", "1", "2"]
         assert [n for (n,) in db.execute("SELECT number FROM attempts WHERE job_id = ?", (slow_id,))] == [0]
@@ -230,8 +271,10 @@ def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
 def test_processes_starting_together_in_a_fresh_folder_share_one_key_pair(tmp_path):
     """serve and a receiver started at the same moment must not each generate (and keep) their own key."""
     code = "import sys; from simulator.signing import load_keys; print(load_keys(sys.argv[1]).public_pem, end='')"
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "keys")], stdout=subprocess.PIPE, text=True)
-             for _ in range(6)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "keys")], stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
     outputs = {proc.communicate(timeout=60)[0] for proc in procs}
     assert len(outputs) == 1 and next(iter(outputs)).startswith("-----BEGIN PUBLIC KEY-----")
     assert (tmp_path / "keys" / "accredit_public.pem").read_text() in outputs
@@ -240,14 +283,20 @@ def test_processes_starting_together_in_a_fresh_folder_share_one_key_pair(tmp_pa
 
 def test_busy_port_is_a_clear_usage_error_and_a_new_key_is_still_shown(tmp_path, keys_dir):
     import socket
+
     env = {k: v for k, v in os.environ.items() if k != "ACCESSRC_SIM_API_KEY"}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        done = subprocess.run([*CLI, "serve", "--port", str(port), "--db", str(tmp_path / "b.db"),
-                               "--keys-dir", str(keys_dir)], capture_output=True, text=True, cwd=tmp_path,
-                              timeout=60, env=env)
+        done = subprocess.run(
+            [*CLI, "serve", "--port", str(port), "--db", str(tmp_path / "b.db"), "--keys-dir", str(keys_dir)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            env=env,
+        )
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr + done.stdout
     key = re.search(r"admin API key \(generated now.*\): (\S+)", done.stdout).group(1)
@@ -276,8 +325,15 @@ def test_serve_prints_a_login_url_that_opens_a_session_and_the_page_never_holds_
     page = browser.get(served.url + "/", timeout=5)
     assert KEY not in page.text and '"session": true' in page.text
     assert browser.get(served.url + "/api/jobs", timeout=5).status_code == 200
-    assert browser.post(served.url + "/api/send", timeout=5, headers={"X-Requested-With": "accessrc-sim"},
-                        json={"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"}).status_code == 201
+    assert (
+        browser.post(
+            served.url + "/api/send",
+            timeout=5,
+            headers={"X-Requested-With": "accessrc-sim"},
+            json={"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"},
+        ).status_code
+        == 201
+    )
     dashboard = requests.Session()
     dashboard.trust_env = False
     assert dashboard.get(login.replace("/?", "/dashboard?"), timeout=5).url == served.url + "/dashboard"
@@ -290,8 +346,7 @@ def test_serve_prints_a_login_url_that_opens_a_session_and_the_page_never_holds_
 
 def test_no_auth_local_is_asked_for_and_warned_about(serve):
     served = serve("--no-auth-local")
-    assert "warning: --no-auth-local" in served.output and "every local account can act as the admin" in \
-        served.output
+    assert "warning: --no-auth-local" in served.output and "every local account can act as the admin" in served.output
     browser = requests.Session()
     browser.trust_env = False
     page = browser.get(served.url + "/", timeout=5)
@@ -334,30 +389,65 @@ def test_a_second_server_on_the_same_database_exits_2_and_a_killed_ones_lock_is_
         first = ServeProcess(tmp_path, keys_dir)
         try:
             first.start()
-            in_flight = requests.post(first.url + "/api/send", headers=RKEY, timeout=5,
-                                      json={**like, "url": rcv.url}).json()["id"]
+            in_flight = requests.post(
+                first.url + "/api/send", headers=RKEY, timeout=5, json={**like, "url": rcv.url}
+            ).json()["id"]
             wait_until(lambda: rcv.total() == 1, 10, what="the first attempt in flight")
-            second = subprocess.run([*CLI, "serve", "--port", "0", "--db", str(first.db), "--keys-dir",
-                                     str(keys_dir)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+            second = subprocess.run(
+                [*CLI, "serve", "--port", "0", "--db", str(first.db), "--keys-dir", str(keys_dir)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+            )
             assert second.returncode == 2, second.stdout + second.stderr
             assert f"another accessrc-sim serve (pid {first.proc.pid}) is using {first.db}" in second.stderr
             assert "one server per database file" in second.stderr and "Traceback" not in second.stderr
             assert "serving on" not in second.stdout
 
-            more = [requests.post(first.url + "/api/send", headers=RKEY, timeout=5,
-                                  json={**like, "url": rcv.url}).json()["id"] for _ in range(3)]
+            more = [
+                requests.post(first.url + "/api/send", headers=RKEY, timeout=5, json={**like, "url": rcv.url}).json()[
+                    "id"
+                ]
+                for _ in range(3)
+            ]
             # the commands that only read or append work beside it, on the same file
             common = ["--db", str(first.db), "--keys-dir", str(keys_dir)]
-            sent = subprocess.run([*CLI, "send", "DELIVERY_REFUND_REQUESTED", "--url", rcv.url, "--profile",
-                                   "accredit-like", "--retry-delays", "", *common], capture_output=True, text=True,
-                                  timeout=60, cwd=tmp_path)
+            sent = subprocess.run(
+                [
+                    *CLI,
+                    "send",
+                    "DELIVERY_REFUND_REQUESTED",
+                    "--url",
+                    rcv.url,
+                    "--profile",
+                    "accredit-like",
+                    "--retry-delays",
+                    "",
+                    *common,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+            )
             assert sent.returncode == 0, sent.stdout + sent.stderr
             (tmp_path / "beside.yaml").write_text(SCENARIO_BESIDE)
-            ran = subprocess.run([*CLI, "run", str(tmp_path / "beside.yaml"), "--var", f"RECEIVER_URL={rcv.url}",
-                                  *common], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+            ran = subprocess.run(
+                [*CLI, "run", str(tmp_path / "beside.yaml"), "--var", f"RECEIVER_URL={rcv.url}", *common],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+            )
             assert ran.returncode == 0, ran.stdout + ran.stderr
-            rotated = subprocess.run([*CLI, "admin-key", "--rotate", "--db", str(first.db)], capture_output=True,
-                                     text=True, timeout=60, cwd=tmp_path)
+            rotated = subprocess.run(
+                [*CLI, "admin-key", "--rotate", "--db", str(first.db)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+            )
             assert rotated.returncode == 0 and rotated.stdout.startswith("sim_"), rotated.stderr
 
             def all_done():
@@ -375,8 +465,9 @@ def test_a_second_server_on_the_same_database_exits_2_and_a_killed_ones_lock_is_
             began = time.monotonic()
             first.start()  # the lock went with the killed process: no stale lock file to remove
             assert time.monotonic() - began < 15 and "another accessrc-sim serve" not in first.output
-            after = requests.post(first.url + "/api/send", headers=RKEY, timeout=5,
-                                  json={**like, "url": rcv.url}).json()["id"]
+            after = requests.post(
+                first.url + "/api/send", headers=RKEY, timeout=5, json={**like, "url": rcv.url}
+            ).json()["id"]
             wait_until(lambda: rcv.snapshot().get(after) == [(0, 200)], 20, what="delivered by the new server")
         finally:
             first.stop()
@@ -393,11 +484,16 @@ def test_serve_retention_deletes_old_finished_jobs_at_start(serve, tmp_path, key
     store = Store(tmp_path / "sim.db")
     now = time.time()
     made = {}
-    for name, state, age_days in (("old-done", "succeeded", 40), ("old-failed", "exhausted", 31),
-                                  ("recent", "succeeded", 2), ("old-waiting", "pending", 40)):
+    for name, state, age_days in (
+        ("old-done", "succeeded", 40),
+        ("old-failed", "exhausted", 31),
+        ("recent", "succeeded", 2),
+        ("old-waiting", "pending", 40),
+    ):
         body = catalogue.body_bytes(catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1))
-        job = delivery.new_job("DELIVERY_REFUND_REQUESTED", "accessrc", "http://127.0.0.1:9/h", body, A("none"),
-                               delays=(), source="api")
+        job = delivery.new_job(
+            "DELIVERY_REFUND_REQUESTED", "accessrc", "http://127.0.0.1:9/h", body, A("none"), delays=(), source="api"
+        )
         job.state = state
         store.add_job(job, now=now - age_days * 86400)
         if state == "pending":
@@ -420,6 +516,11 @@ def test_serve_retention_deletes_old_finished_jobs_at_start(serve, tmp_path, key
         return {j["id"] for j in requests.get(served.url + "/api/jobs", headers=XKEY, timeout=5).json()["jobs"]}
 
     wait_until(lambda: ids() == {made["recent"], made["old-waiting"]}, 10, what="old finished jobs deleted")
-    bad = subprocess.run([*CLI, "serve", "--retention", "0", "--db", str(tmp_path / "x.db")],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    bad = subprocess.run(
+        [*CLI, "serve", "--retention", "0", "--db", str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=30,
+    )
     assert bad.returncode == 2 and "--retention" in bad.stderr

@@ -1,4 +1,5 @@
 """One valid signed message per scheme, then break exactly one thing per test."""
+
 import base64
 import os
 import stat
@@ -13,8 +14,10 @@ BODY = b'{"deliveryId":"3f2b8c1e-7a41-4d2e-9c55-0b6e1d7a9f10"}'
 
 
 def test_hmac_matches_the_fact_sheet_vector():
-    assert signing.hmac_signature("abcd1234", BODY) == \
-        "sha256=e08c47f29a5b3f990629281b650e6f0d88de97c5a63006f5f6504451ee0b43bf"
+    assert (
+        signing.hmac_signature("abcd1234", BODY)
+        == "sha256=e08c47f29a5b3f990629281b650e6f0d88de97c5a63006f5f6504451ee0b43bf"
+    )
 
 
 def test_basic_matches_the_documented_encodings():
@@ -97,13 +100,17 @@ def test_load_without_create_names_the_command(tmp_path):
         signing.load_keys(tmp_path, create=False)
 
 
-@pytest.mark.parametrize("auth", [
-    Auth("hmac", secret="abcd1234"),
-    Auth("basic", username="webhook-user", password="s3cr3t"),
-    Auth("header", header_name="X-API-Key", header_value="k-123"),
-    Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM"),
-    Auth("none"),
-], ids=lambda a: a.kind)
+@pytest.mark.parametrize(
+    "auth",
+    [
+        Auth("hmac", secret="abcd1234"),
+        Auth("basic", username="webhook-user", password="s3cr3t"),
+        Auth("header", header_name="X-API-Key", header_value="k-123"),
+        Auth("authorization", authorization="Bearer mF_9.B5f-4.1JqM"),
+        Auth("none"),
+    ],
+    ids=lambda a: a.kind,
+)
 def test_each_auth_kind_verifies_its_own_headers_and_refuses_none(auth):
     auth.verify(auth.headers(BODY), BODY)
     if auth.kind != "none":
@@ -138,9 +145,14 @@ def test_auth_kind_must_fit_the_platform():
 
 def test_each_auth_kind_builds_and_verifies_its_own_header(keys):
     """Every kind is one small object: the header it sends is the one it verifies, and a forged one fails."""
-    cases = [Auth("rsa"), Auth("rsa", rsa_padding="pss"), Auth("hmac", secret="s3cret"),
-             Auth("basic", username="u", password="p:w"), Auth("header", header_name="X-Key", header_value="k1"),
-             Auth("authorization", authorization="Bearer t0k")]
+    cases = [
+        Auth("rsa"),
+        Auth("rsa", rsa_padding="pss"),
+        Auth("hmac", secret="s3cret"),
+        Auth("basic", username="u", password="p:w"),
+        Auth("header", header_name="X-Key", header_value="k1"),
+        Auth("authorization", authorization="Bearer t0k"),
+    ]
     for auth in cases:
         headers = auth.headers(BODY, keys)
         assert list(headers) == [auth.credential_header]
@@ -156,6 +168,7 @@ def test_each_auth_kind_builds_and_verifies_its_own_header(keys):
 def test_masking_hides_credentials_but_not_signatures():
     auth = Auth("basic", username="u", password="secret-pass")
     assert auth.masked()["password"] == "***"
-    shown = mask_headers({"Authorization": "Basic abc", "X-API-Key": "k", "X-Signature": "sig", "X-Custom": "k-9"},
-                         secrets=["k-9"])
+    shown = mask_headers(
+        {"Authorization": "Basic abc", "X-API-Key": "k", "X-Signature": "sig", "X-Custom": "k-9"}, secrets=["k-9"]
+    )
     assert shown == {"Authorization": "***", "X-API-Key": "***", "X-Signature": "sig", "X-Custom": "***"}

@@ -1,5 +1,6 @@
 """The store under pressure (issue 14, items 5, 9, 11, 12): leases on jobs in flight, the stored request-body cap,
 a full disk, credentials dropped when a job ends, retention. Real SQLite files, real receivers on 127.0.0.1."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,9 @@ import time
 
 import pytest
 from flask import Flask, request
+from reliability_helpers import CLI, CountingReceiver
+from sim_helpers import XKEY, sql, wait_until
+from test_openapi import _check
 
 from simulator import catalogue, delivery
 from simulator.auth import Auth
@@ -19,19 +23,23 @@ from simulator.queue import QueueWorker
 from simulator.receiver import ServerThread
 from simulator.store import Store
 
-from reliability_helpers import CLI, CountingReceiver
-from sim_helpers import XKEY, make_app, receiver, sql, wait_until  # noqa: F401
-from test_openapi import _check
-
-
 STORED_BODY_CAP = 64 * 1024  # the README's number (Guarantees)
 
 
 def _job(url, event="DELIVERY_REFUND_REQUESTED", delays=(), auth=None, source="api", count=None):
     spec = catalogue.get_event(event)
     body = catalogue.body_bytes(catalogue.generate(spec.name, seed=1, count=count))
-    return delivery.new_job(spec.name, spec.platform, url, body, auth or Auth("none"), delays=delays, timeout=5,
-                            source=source, profile="accredit-like")
+    return delivery.new_job(
+        spec.name,
+        spec.platform,
+        url,
+        body,
+        auth or Auth("none"),
+        delays=delays,
+        timeout=5,
+        source=source,
+        profile="accredit-like",
+    )
 
 
 class Target:
@@ -155,17 +163,32 @@ def test_three_64_mib_scenario_bodies_store_64_kib_each_with_length_and_sha256(t
     db = tmp_path / "sim.db"
     (tmp_path / "big.yaml").write_text(SCENARIO)
     with CountingReceiver(status=413) as rcv:
-        done = subprocess.run([*CLI, "run", str(tmp_path / "big.yaml"), "--var", f"RECEIVER_URL={rcv.url}",
-                               "--db", str(db), "--keys-dir", str(keys_dir)], capture_output=True, text=True,
-                              timeout=300, cwd=tmp_path)
+        done = subprocess.run(
+            [
+                *CLI,
+                "run",
+                str(tmp_path / "big.yaml"),
+                "--var",
+                f"RECEIVER_URL={rcv.url}",
+                "--db",
+                str(db),
+                "--keys-dir",
+                str(keys_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         digests = list(rcv.digests)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [n for n, _ in digests] == [67108864] * 3
     size = sum(p.stat().st_size for p in tmp_path.glob("sim.db*"))
     assert size < 4 * 1024 * 1024, f"{size} bytes on disk"
     conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT job_id, length(request_body), request_body_length, request_body_sha256 "
-                        "FROM attempts ORDER BY id").fetchall()
+    rows = conn.execute(
+        "SELECT job_id, length(request_body), request_body_length, request_body_sha256 FROM attempts ORDER BY id"
+    ).fetchall()
     jobs = dict(conn.execute("SELECT id, length(body) FROM jobs").fetchall())
     conn.close()
     assert [(r[1], r[2], r[3]) for r in rows] == [(STORED_BODY_CAP, n, sha) for n, sha in digests]
@@ -186,12 +209,16 @@ def test_three_64_mib_scenario_bodies_store_64_kib_each_with_length_and_sha256(t
 
 
 def test_a_queued_body_over_64_kib_is_sent_whole_on_retry_and_redelivery(make_app, target):
-    """Only the attempt rows are cut: the job keeps the bytes it sends, so its retry and its redelivery send them all."""
+    """Only the attempt rows are cut: the job keeps the bytes it sends, so its retry and its redelivery send them
+    all."""
     flaky_then_ok = target(statuses=(500, 200))
     app = make_app(RETRY_DELAYS=(0.1,))
     client = app.test_client()
-    sent = client.post("/api/send", headers=XKEY, json={"event": "DELIVERY_REQUEST_SENT", "count": 400,
-                                                         "url": flaky_then_ok.url, "profile": "accredit-like"})
+    sent = client.post(
+        "/api/send",
+        headers=XKEY,
+        json={"event": "DELIVERY_REQUEST_SENT", "count": 400, "url": flaky_then_ok.url, "profile": "accredit-like"},
+    )
     assert sent.status_code == 201, sent.get_json()
     job_id = sent.get_json()["id"]
     body = app.extensions["accessrc_sim"].store.get_job(job_id).body
@@ -223,11 +250,17 @@ def test_an_older_database_gains_the_new_columns_and_its_rows_read_as_whole(tmp_
         request_body BLOB NOT NULL, status INTEGER, response_headers_json TEXT NOT NULL DEFAULT '{}',
         response_body BLOB NOT NULL DEFAULT x'', error TEXT, UNIQUE(job_id, number));
     """)
-    conn.execute("INSERT INTO jobs (id, event, platform, url, body, auth_json, retry_delays_json, timeout, state, "
-                 "created_at, updated_at) VALUES ('j1', 'E', 'accessrc', 'http://127.0.0.1/', ?, ?, '[]', 5, "
-                 "'succeeded', 1, 1)", (b'{"a":1}', json.dumps({"kind": "hmac", "secret": "kept-forever"})))
-    conn.execute("INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
-                 "request_body) VALUES ('j1', 0, 1, 1, 'http://127.0.0.1/', '{}', ?)", (b'{"a":1}',))
+    conn.execute(
+        "INSERT INTO jobs (id, event, platform, url, body, auth_json, retry_delays_json, timeout, state, "
+        "created_at, updated_at) VALUES ('j1', 'E', 'accessrc', 'http://127.0.0.1/', ?, ?, '[]', 5, "
+        "'succeeded', 1, 1)",
+        (b'{"a":1}', json.dumps({"kind": "hmac", "secret": "kept-forever"})),
+    )
+    conn.execute(
+        "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
+        "request_body) VALUES ('j1', 0, 1, 1, 'http://127.0.0.1/', '{}', ?)",
+        (b'{"a":1}',),
+    )
     conn.commit()
     conn.close()
     store = Store(db)
@@ -244,13 +277,22 @@ def test_an_older_database_gains_the_new_columns_and_its_rows_read_as_whole(tmp_
 # Rows that use up the room left in each table's pages (marked "filler", deleted again by _free).
 FILLERS = (
     ("filler", "INSERT INTO filler VALUES (zeroblob(?))"),
-    ("subscriptions", "INSERT INTO subscriptions (id, platform, event, url, auth_json, created_at, updated_at) "
-                      "VALUES (lower(hex(randomblob(16))), 'accredit', 'filler', hex(zeroblob(?)), '{}', 0, 0)"),
-    ("jobs", "INSERT INTO jobs (id, event, platform, url, body, auth_json, retry_delays_json, timeout, state, "
-             "created_at, updated_at, source) VALUES (lower(hex(randomblob(16))), 'filler', 'accessrc', 'filler', "
-             "zeroblob(?), '{}', '[]', 1, 'succeeded', 0, 0, 'filler')"),
-    ("attempts", "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
-                 "request_body) VALUES (lower(hex(randomblob(16))), 0, 0, 0, 'filler', '{}', zeroblob(?))"),
+    (
+        "subscriptions",
+        "INSERT INTO subscriptions (id, platform, event, url, auth_json, created_at, updated_at) "
+        "VALUES (lower(hex(randomblob(16))), 'accredit', 'filler', hex(zeroblob(?)), '{}', 0, 0)",
+    ),
+    (
+        "jobs",
+        "INSERT INTO jobs (id, event, platform, url, body, auth_json, retry_delays_json, timeout, state, "
+        "created_at, updated_at, source) VALUES (lower(hex(randomblob(16))), 'filler', 'accessrc', 'filler', "
+        "zeroblob(?), '{}', '[]', 1, 'succeeded', 0, 0, 'filler')",
+    ),
+    (
+        "attempts",
+        "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
+        "request_body) VALUES (lower(hex(randomblob(16))), 0, 0, 0, 'filler', '{}', zeroblob(?))",
+    ),
 )
 
 
@@ -261,11 +303,11 @@ def _fill(db_path, store: Store) -> None:
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
     store.max_pages = pages
-    for _, sql in FILLERS:
+    for _, filler in FILLERS:
         for size in (65536, 4096, 512, 64, 8, 0):
             while True:
                 try:
-                    conn.execute(sql, (size,))
+                    conn.execute(filler, (size,))
                     conn.commit()
                 except sqlite3.OperationalError as exc:
                     assert "database or disk is full" in str(exc)
@@ -277,9 +319,16 @@ def _fill(db_path, store: Store) -> None:
 def _free(db_path, store: Store) -> None:
     conn = sqlite3.connect(db_path, timeout=30)
     for table, _ in FILLERS:
-        conn.execute(f"DELETE FROM {table}" + ("" if table == "filler" else
-                                               " WHERE event = 'filler'" if table == "subscriptions" else
-                                               " WHERE url = 'filler'"))
+        conn.execute(
+            f"DELETE FROM {table}"
+            + (
+                ""
+                if table == "filler"
+                else " WHERE event = 'filler'"
+                if table == "subscriptions"
+                else " WHERE url = 'filler'"
+            )
+        )
     conn.commit()
     conn.close()
     store.max_pages = None
@@ -302,8 +351,11 @@ def test_disk_full_answers_503_and_a_delivered_job_is_never_ended_for_it(tmp_pat
             filled.set()
 
     hook = target(on_request=disk_fills_up)
-    sent = client.post("/api/send", headers=XKEY, json={"event": "DELIVERY_REFUND_REQUESTED", "url": hook.url,
-                                                         "profile": "accredit-like"})
+    sent = client.post(
+        "/api/send",
+        headers=XKEY,
+        json={"event": "DELIVERY_REFUND_REQUESTED", "url": hook.url, "profile": "accredit-like"},
+    )
     assert sent.status_code == 201
     job_id = sent.get_json()["id"]
     assert filled.wait(10)
@@ -317,8 +369,11 @@ def test_disk_full_answers_503_and_a_delivered_job_is_never_ended_for_it(tmp_pat
     _check("Error", error)
     assert error["error"]["code"] == 503 and error["error"]["type"] == "ServiceUnavailable"
     assert error["error"]["message"].startswith("database or disk is full")
-    accredit = client.post("/api/webhookSubscription", headers={"Authorization": "Bearer " + XKEY["x-api-key"]},
-                           json={"event": "BadgeExportZipFile.Created", "callbackUrl": hook.url})
+    accredit = client.post(
+        "/api/webhookSubscription",
+        headers={"Authorization": "Bearer " + XKEY["x-api-key"]},
+        json={"event": "BadgeExportZipFile.Created", "callbackUrl": hook.url},
+    )
     assert accredit.status_code == 503
     _check("AcrError", accredit.get_json())
     assert "database or disk is full" in accredit.get_json()["message"]
@@ -338,9 +393,15 @@ def test_a_finished_job_keeps_no_credentials_and_redelivery_takes_the_subscripti
     app = make_app()
     client = app.test_client()
     store = app.extensions["accessrc_sim"].store
-    sub = client.post("/api/subscriptions", headers=XKEY, json={
-        "event": "DELIVERY_REFUND_REQUESTED", "url": target.url + "/h",
-        "auth": {"type": "hmac", "secret": old.secret}}).get_json()
+    sub = client.post(
+        "/api/subscriptions",
+        headers=XKEY,
+        json={
+            "event": "DELIVERY_REFUND_REQUESTED",
+            "url": target.url + "/h",
+            "auth": {"type": "hmac", "secret": old.secret},
+        },
+    ).get_json()
     fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
     wait_until(lambda: store.get_job(fired["id"]).finished)
     [(row,)] = sql(store.path, "SELECT auth_json FROM jobs WHERE id = ?", (fired["id"],))
@@ -348,8 +409,9 @@ def test_a_finished_job_keeps_no_credentials_and_redelivery_takes_the_subscripti
     view = client.get(f"/api/jobs/{fired['id']}", headers=XKEY).get_json()
     assert view["credentials_cleared"] is True and view["state"] == EXHAUSTED  # the receiver wants the new secret
 
-    patched = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY,
-                           json={"auth": {"type": "hmac", "secret": new.secret}})
+    patched = client.patch(
+        f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"auth": {"type": "hmac", "secret": new.secret}}
+    )
     assert patched.status_code == 200
     again = client.post(f"/api/jobs/{fired['id']}/redeliver", headers=XKEY)
     assert again.status_code == 201
@@ -362,9 +424,15 @@ def test_redelivering_a_finished_job_whose_credentials_are_gone_is_a_clear_409(m
     app = make_app()
     client = app.test_client()
     store = app.extensions["accessrc_sim"].store
-    sent = client.post("/api/send", headers=XKEY, json={"event": "DELIVERY_REFUND_REQUESTED", "url": target.url + "/h",
-                                                         "auth": {"type": "basic", "username": "u",
-                                                                  "password": "pw-0b5e2c"}}).get_json()
+    sent = client.post(
+        "/api/send",
+        headers=XKEY,
+        json={
+            "event": "DELIVERY_REFUND_REQUESTED",
+            "url": target.url + "/h",
+            "auth": {"type": "basic", "username": "u", "password": "pw-0b5e2c"},
+        },
+    ).get_json()
     wait_until(lambda: store.get_job(sent["id"]).state == SUCCEEDED)
     assert "pw-0b5e2c" not in sql(store.path, "SELECT auth_json FROM jobs")[0][0]
     refused = client.post(f"/api/jobs/{sent['id']}/redeliver", headers=XKEY)
@@ -384,8 +452,12 @@ def test_retention_deletes_old_finished_jobs_and_their_attempts_periodically(mak
     store = services.store
     client = app.test_client()
     services.start()
-    ids = [client.post("/api/send", headers=XKEY, json={"event": "DELIVERY_REFUND_REQUESTED",
-                                                         "url": target.url + "/h"}).get_json()["id"] for _ in range(3)]
+    ids = [
+        client.post(
+            "/api/send", headers=XKEY, json={"event": "DELIVERY_REFUND_REQUESTED", "url": target.url + "/h"}
+        ).get_json()["id"]
+        for _ in range(3)
+    ]
     wait_until(lambda: all(store.get_job(i).state == SUCCEEDED for i in ids))
     redo = client.post(f"/api/jobs/{ids[2]}/redeliver", headers=XKEY).get_json()["id"]
     wait_until(lambda: store.get_job(redo).state == SUCCEEDED)
@@ -394,8 +466,11 @@ def test_retention_deletes_old_finished_jobs_and_their_attempts_periodically(mak
     assert sql(store.path, "SELECT job_id FROM redeliveries") == [(redo,)]
     sql(store.path, "UPDATE jobs SET updated_at = ? WHERE id IN (?, ?, ?)", (old, ids[0], ids[1], redo))
     sql(store.path, "UPDATE jobs SET updated_at = ?, created_at = ? WHERE id = ?", (old, old, waiting.id))
-    wait_until(lambda: {r[0] for r in sql(store.path, "SELECT id FROM jobs")} == {ids[2], waiting.id}, 5,
-               what="the periodic purge")
+    wait_until(
+        lambda: {r[0] for r in sql(store.path, "SELECT id FROM jobs")} == {ids[2], waiting.id},
+        5,
+        what="the periodic purge",
+    )
     assert {r[0] for r in sql(store.path, "SELECT DISTINCT job_id FROM attempts")} == {ids[2]}
     assert sql(store.path, "SELECT job_id FROM redeliveries") == []  # the redelivery's link went too
     assert services.purge_finished() == 0

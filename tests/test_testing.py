@@ -2,6 +2,7 @@
 
 The docs' Flask, FastAPI and Django test files are cut out of docs/receivers.md and run by pytest in a fresh folder,
 as a stranger would run them with the package installed."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,6 @@ def guide_test_files() -> dict[str, str]:
     return found
 
 
-
-
 def test_the_guide_has_a_test_file_per_framework():
     assert set(guide_test_files()) == {"test_flask_receiver.py", "test_fastapi_receiver.py", "test_django_receiver.py"}
     assert "## Test it in your own suite" in GUIDE.read_text("utf-8")
@@ -43,16 +42,24 @@ def test_the_guide_has_a_test_file_per_framework():
 def test_each_docs_snippet_passes_in_a_strangers_folder(name, tmp_path):
     (tmp_path / name).write_text(guide_test_files()[name], "utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ACCESSRC_SIM_KEYS_DIR")}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", name, "-p", "no:cacheprovider"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", name, "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"\b([4-9]|\d\d+) passed\b", done.stdout), done.stdout
     assert not (tmp_path / "keys").exists()  # the fixture kept Accredit's keys in each test's tmp_path
 
 
 def test_importing_simulator_testing_loads_no_server_stack():
-    code = ("import simulator.testing, sys; loaded = {'flask', 'waitress', 'apscheduler'} & set(sys.modules); "
-            "assert not loaded, loaded")
+    code = (
+        "import simulator.testing, sys; loaded = {'flask', 'waitress', 'apscheduler'} & set(sys.modules); "
+        "assert not loaded, loaded"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
@@ -77,9 +84,13 @@ def test_a_request_is_what_the_platform_sends(accessrc_sender):
     assert "X-JobId" not in req.headers and "X-JobAttempt" not in req.headers  # AccessRC documents none
     again = accessrc_sender("accessrc", hmac_secret=SECRET).request("DELIVERY_REQUEST_SENT", seed=3)
     assert again.body == req.body  # seeded: reproducible bytes
-    example = accessrc_sender("accessrc").request("PROGRAM_ELIGIBILITY_EVALUATED", example="seed-001",
-                                                  set={"programId": "00000000-0000-4000-8000-000000000042"})
-    assert example.payload["programId"].endswith("42") and example.payload["applications"][0]["fullNameLocal"] == "John Doe"
+    example = accessrc_sender("accessrc").request(
+        "PROGRAM_ELIGIBILITY_EVALUATED", example="seed-001", set={"programId": "00000000-0000-4000-8000-000000000042"}
+    )
+    assert (
+        example.payload["programId"].endswith("42")
+        and example.payload["applications"][0]["fullNameLocal"] == "John Doe"
+    )
 
 
 def test_accredit_attempts_are_one_job_retried(accessrc_sender):
@@ -98,9 +109,11 @@ def test_accessrc_attempts_carry_no_job_headers_unless_accredit_like(accessrc_se
     assert len(documented) == 6 and {a.body for a in documented} == {documented[0].body}
     assert not any(h.lower() in ("x-jobid", "x-jobattempt") for a in documented for h in a.headers)
     like = accessrc_sender("accessrc", hmac_secret=SECRET, profile="accredit-like").attempts(
-        "DELIVERY_REFUND_REQUESTED", n=3)
-    assert [(a.headers["X-JobId"], a.headers["X-JobAttempt"]) for a in like] == \
-        [(like[0].job_id, str(n)) for n in range(3)]
+        "DELIVERY_REFUND_REQUESTED", n=3
+    )
+    assert [(a.headers["X-JobId"], a.headers["X-JobAttempt"]) for a in like] == [
+        (like[0].job_id, str(n)) for n in range(3)
+    ]
 
 
 def test_reachfive_never_retries(accessrc_sender):
@@ -112,14 +125,17 @@ def test_reachfive_never_retries(accessrc_sender):
 
 
 # -- verify -----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("platform, auth, event", [
-    ("accredit", {}, "Entity.Event"),
-    ("accredit", {"rsa_padding": "pss"}, "Entity.Event"),
-    ("accessrc", {"hmac_secret": SECRET}, "DELIVERY_REQUEST_SENT"),
-    ("accessrc", {"api_key_header": "X-API-Key", "api_key": "k-1"}, "DELIVERY_REQUEST_SENT"),
-    ("accessrc", {"basic": "user:pa:ss"}, "DELIVERY_REQUEST_SENT"),
-    ("reachfive", {"authorization": "Bearer t0k"}, "END_JOB_NOTIFICATION"),
-])
+@pytest.mark.parametrize(
+    "platform, auth, event",
+    [
+        ("accredit", {}, "Entity.Event"),
+        ("accredit", {"rsa_padding": "pss"}, "Entity.Event"),
+        ("accessrc", {"hmac_secret": SECRET}, "DELIVERY_REQUEST_SENT"),
+        ("accessrc", {"api_key_header": "X-API-Key", "api_key": "k-1"}, "DELIVERY_REQUEST_SENT"),
+        ("accessrc", {"basic": "user:pa:ss"}, "DELIVERY_REQUEST_SENT"),
+        ("reachfive", {"authorization": "Bearer t0k"}, "END_JOB_NOTIFICATION"),
+    ],
+)
 def test_verify_round_trips_and_rejects_a_tampered_body(accessrc_sender, platform, auth, event):
     sender = accessrc_sender(platform, **auth)
     req = sender.request(event, seed=5)
@@ -148,12 +164,14 @@ def _without_job(headers: dict) -> dict:
     return {k: v for k, v in headers.items() if k not in ("X-JobId", "X-JobAttempt")}
 
 
-@pytest.mark.parametrize("platform, auth, event, credential", [
-    ("accredit", {}, "BadgeExportZipFile.Created", "X-Signature"),
-    ("accessrc", {"hmac_secret": SECRET}, "DELIVERY_CHANNEL_STATUS_UPDATED", "x-signature"),
-])
-def test_each_fault_differs_from_the_genuine_request_as_described(accessrc_sender, platform, auth, event,
-                                                                 credential):
+@pytest.mark.parametrize(
+    "platform, auth, event, credential",
+    [
+        ("accredit", {}, "BadgeExportZipFile.Created", "X-Signature"),
+        ("accessrc", {"hmac_secret": SECRET}, "DELIVERY_CHANNEL_STATUS_UPDATED", "x-signature"),
+    ],
+)
+def test_each_fault_differs_from_the_genuine_request_as_described(accessrc_sender, platform, auth, event, credential):
     sender = accessrc_sender(platform, **auth)
     genuine = sender.request(event, seed=11)
     made = {name: sender.fault(name, event, seed=11) for name in FAULTS}
@@ -192,31 +210,37 @@ def test_each_fault_differs_from_the_genuine_request_as_described(accessrc_sende
 
     wrong_type = made["wrong_content_type"]
     assert wrong_type.headers["Content-Type"] == "text/plain" and wrong_type.body == genuine.body
-    assert {k: v for k, v in _without_job(wrong_type.headers).items() if k != "Content-Type"} == \
-        {k: v for k, v in _without_job(genuine.headers).items() if k != "Content-Type"}
-    assert sender.fault("wrong_content_type", event, content_type="application/xml").headers["Content-Type"] == \
-        "application/xml"
+    assert {k: v for k, v in _without_job(wrong_type.headers).items() if k != "Content-Type"} == {
+        k: v for k, v in _without_job(genuine.headers).items() if k != "Content-Type"
+    }
+    assert (
+        sender.fault("wrong_content_type", event, content_type="application/xml").headers["Content-Type"]
+        == "application/xml"
+    )
     assert len(sender.fault("oversized_body", event, size=4096).body) == 4096
 
 
 # -- bad input --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("build, message", [
-    (lambda s: Sender("stripe"), "platform must be one of"),
-    (lambda s: Sender("accredit", hmac_secret="x"), "does not apply to accredit"),
-    (lambda s: Sender("accessrc", hmac_secret="x", basic="u:p"), "choose one auth"),
-    (lambda s: Sender("accessrc", api_key_header="X-Key"), "needs api_key"),
-    (lambda s: Sender("accessrc", basic="no-colon"), "USER:PASS"),
-    (lambda s: Sender("accredit", rsa_padding="oaep"), "padding"),
-    (lambda s: Sender("reachfive", profile="accredit-like"), "accessrc only"),
-    (lambda s: s.request("Entity.Event"), "unknown event"),
-    (lambda s: s.request("DELIVERY_REQUEST_SENT", example="nope"), "no example"),
-    (lambda s: s.request("DELIVERY_REQUEST_SENT", set={"no.such": 1}), "does not exist"),
-    (lambda s: s.attempts("DELIVERY_REQUEST_SENT", n=7), "at most 6"),
-    (lambda s: s.attempts("DELIVERY_REQUEST_SENT", n=0), "n must be"),
-    (lambda s: s.fault("slow_answer", "DELIVERY_REQUEST_SENT"), "fault must be one of"),
-    (lambda s: Sender("accessrc").fault("bad_signature", "DELIVERY_REQUEST_SENT"), "needs credentials"),
-    (lambda s: s.public_key_pem, "only accredit"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda s: Sender("stripe"), "platform must be one of"),
+        (lambda s: Sender("accredit", hmac_secret="x"), "does not apply to accredit"),
+        (lambda s: Sender("accessrc", hmac_secret="x", basic="u:p"), "choose one auth"),
+        (lambda s: Sender("accessrc", api_key_header="X-Key"), "needs api_key"),
+        (lambda s: Sender("accessrc", basic="no-colon"), "USER:PASS"),
+        (lambda s: Sender("accredit", rsa_padding="oaep"), "padding"),
+        (lambda s: Sender("reachfive", profile="accredit-like"), "accessrc only"),
+        (lambda s: s.request("Entity.Event"), "unknown event"),
+        (lambda s: s.request("DELIVERY_REQUEST_SENT", example="nope"), "no example"),
+        (lambda s: s.request("DELIVERY_REQUEST_SENT", set={"no.such": 1}), "does not exist"),
+        (lambda s: s.attempts("DELIVERY_REQUEST_SENT", n=7), "at most 6"),
+        (lambda s: s.attempts("DELIVERY_REQUEST_SENT", n=0), "n must be"),
+        (lambda s: s.fault("slow_answer", "DELIVERY_REQUEST_SENT"), "fault must be one of"),
+        (lambda s: Sender("accessrc").fault("bad_signature", "DELIVERY_REQUEST_SENT"), "needs credentials"),
+        (lambda s: s.public_key_pem, "only accredit"),
+    ],
+)
 def test_bad_input_is_a_clear_value_error(build, message):
     sender = Sender("accessrc", hmac_secret=SECRET)
     with pytest.raises(SenderError, match=message) as caught:

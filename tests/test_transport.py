@@ -5,6 +5,7 @@ Inside loopback only: a name on the allow-list first resolves to 127.0.0.1, then
 listen on 127.0.0.1 and 127.0.0.2 with the same port. The patched resolver answers only 127.x addresses, so no
 test here can send traffic anywhere else.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -110,8 +111,9 @@ def test_a_second_dns_answer_cannot_redirect_the_request(rebinding, twins, sessi
 def test_the_deliverer_connects_to_the_checked_address(split_answers, twins, store):
     """The server's queue and `accessrc-sim send` deliver through Deliverer: same pinning, every attempt."""
     port, servers = twins
-    job = delivery.new_job("DELIVERY_REFUND_REQUESTED", "accessrc", f"http://{NAME}:{port}/hook", b"{}",
-                           Auth("none"), delays=())
+    job = delivery.new_job(
+        "DELIVERY_REFUND_REQUESTED", "accessrc", f"http://{NAME}:{port}/hook", b"{}", Auth("none"), delays=()
+    )
     delivery.Deliverer(store, None).submit(job)
     assert job.state == "succeeded"
     assert servers["127.0.0.1"].seen == [f"{NAME}:{port}"] and servers["127.0.0.2"].seen == []
@@ -151,8 +153,17 @@ def split_answers(monkeypatch):
 
 def test_load_mode_connects_to_the_checked_address(split_answers, twins):
     port, servers = twins
-    plan = LoadPlan("DELIVERY_REFUND_REQUESTED", f"http://{NAME}:{port}/hook", rate=50, duration=0.1, concurrency=1,
-                    max_requests=3, timeout=5, auth=Auth("none"), signers=0)
+    plan = LoadPlan(
+        "DELIVERY_REFUND_REQUESTED",
+        f"http://{NAME}:{port}/hook",
+        rate=50,
+        duration=0.1,
+        concurrency=1,
+        max_requests=3,
+        timeout=5,
+        auth=Auth("none"),
+        signers=0,
+    )
     run = LoadRun(plan, None)
     try:
         result = run.run()
@@ -165,17 +176,24 @@ def test_load_mode_connects_to_the_checked_address(split_answers, twins):
 def _certificate(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 

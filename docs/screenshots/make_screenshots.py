@@ -4,6 +4,7 @@ Starts the simulator with its demo receivers on 127.0.0.1 (a temporary database 
 dashboard in headless Chromium (Debian's `chromium`, through Playwright) through a trainer's demo, and saves
 one PNG per main view.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -19,14 +20,28 @@ from simulator.app import create_app
 from simulator.dashboard.demo import start_demo
 
 OUT = Path(__file__).resolve().parent
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="accessrc-sim-shots-"))
-    app = create_app({"DB_PATH": str(tmp / "sim.db"), "KEYS_DIR": str(tmp / "keys"), "API_KEY": "screenshots",
-                      "RETRY_DELAYS": (1, 1, 1, 1, 1)})
+    app = create_app(
+        {
+            "DB_PATH": str(tmp / "sim.db"),
+            "KEYS_DIR": str(tmp / "keys"),
+            "API_KEY": "screenshots",
+            "RETRY_DELAYS": (1, 1, 1, 1, 1),
+        }
+    )
     demo = start_demo(app)
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()

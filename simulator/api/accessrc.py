@@ -5,19 +5,22 @@ One subscription per event type, as Unsubscribe (keyed by eventType alone) impli
 same type replaces its URL and auth and keeps its subscriptionId. Planned event types are refused unless the
 server runs with --allow-planned.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, request
 
 from .. import catalogue
 from ..platforms.accessrc import NAME
 from ..subscriptions import Subscription
-from . import check_admin, json_body, platform_auth, reject_unknown, require_string, require_url, services
+from .access import check_admin, services
 from .errors import bad_request, json_response
+from .inputs import json_body, platform_auth, reject_unknown, require_string, require_url
 
 bp = Blueprint("accessrc", __name__, url_prefix="/api")
+
 
 @bp.before_request
 def _auth() -> None:
@@ -29,7 +32,7 @@ def ok(data) -> object:
 
 
 def _date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def event_type(data: dict) -> str:
@@ -44,13 +47,21 @@ def event_type(data: dict) -> str:
 def check_available(name: str) -> None:
     spec = catalogue.get_event(name)
     if spec.availability != "live" and not services().settings.allow_planned:
-        raise bad_request(f"eventType {name} is planned, not yet available for subscription "
-                          "(start the simulator with --allow-planned to allow it)", "eventType")
+        raise bad_request(
+            f"eventType {name} is planned, not yet available for subscription "
+            "(start the simulator with --allow-planned to allow it)",
+            "eventType",
+        )
 
 
 def _data(sub: Subscription, message: str) -> dict:
-    return {"message": message, "subscriptionId": sub.id, "callbackUrl": sub.url, "eventType": sub.event,
-            "date": _date(sub.updated_at)}
+    return {
+        "message": message,
+        "subscriptionId": sub.id,
+        "callbackUrl": sub.url,
+        "eventType": sub.event,
+        "date": _date(sub.updated_at),
+    }
 
 
 @bp.post("/Event/Subscribe")
@@ -101,7 +112,9 @@ def lookup_values():
     else:
         kind = request.args.get("data")
     if kind != "EventType":
-        raise bad_request("data must be \"EventType\" (the only look-up the simulator knows)", "data")
-    values = [{"value": s.name, "name": s.name, "availability": s.availability, "description": s.description}
-              for s in catalogue.events(NAME)]
+        raise bad_request('data must be "EventType" (the only look-up the simulator knows)', "data")
+    values = [
+        {"value": s.name, "name": s.name, "availability": s.availability, "description": s.description}
+        for s in catalogue.events(NAME)
+    ]
     return ok(values)

@@ -3,15 +3,19 @@
 Field names are camelCase (`event`, `callbackUrl`); PascalCase (`Event`, `CallbackUrl`) is accepted too, since
 the real API's casing is not documented. Errors carry Accredit's documented `ACR_…` codes.
 """
+
 from __future__ import annotations
+
+from datetime import UTC
 
 from flask import Blueprint
 
 from .. import catalogue
 from ..platforms.accredit import NAME, PLATFORM
 from ..subscriptions import Subscription
-from . import check_admin, json_body, reject_unknown, require_string, require_url, services
+from .access import check_admin, services
 from .errors import ACR_DUPLICATE, ACR_NO_SUBSCRIPTION, ACR_UNKNOWN_EVENT, ApiError, json_response
+from .inputs import json_body, reject_unknown, require_string, require_url
 
 bp = Blueprint("accredit", __name__, url_prefix="/api/webhookSubscription")
 
@@ -32,15 +36,20 @@ def _event(data: dict) -> str:
 
 
 def subscription_json(sub: Subscription) -> dict:
-    return {"id": sub.id, "event": sub.event, "callbackUrl": sub.url,
-            "tenantId": sub.meta.get("tenantId"), "signatureKey": services().keys.public_pem,
-            "createdAt": _iso(sub.created_at)}
+    return {
+        "id": sub.id,
+        "event": sub.event,
+        "callbackUrl": sub.url,
+        "tenantId": sub.meta.get("tenantId"),
+        "signatureKey": services().keys.public_pem,
+        "createdAt": _iso(sub.created_at),
+    }
 
 
 def _iso(ts: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return catalogue.iso_millis(datetime.fromtimestamp(ts, timezone.utc))
+    return catalogue.iso_millis(datetime.fromtimestamp(ts, UTC))
 
 
 def _get(sub_id: str) -> Subscription:
@@ -52,8 +61,7 @@ def _get(sub_id: str) -> Subscription:
 
 @bp.get("/events")
 def list_events():
-    return json_response([{"event": spec.name, "description": spec.description}
-                          for spec in catalogue.events(NAME)])
+    return json_response([{"event": spec.name, "description": spec.description} for spec in catalogue.events(NAME)])
 
 
 @bp.post("")
@@ -66,8 +74,12 @@ def create():
     svc = services()
     for existing in svc.subscriptions.list(platform=NAME, event=event, url=url):
         if existing.meta.get("tenantId") == tenant:
-            raise ApiError(400, "A subscription with the same values already exists "
-                           f"(id {existing.id})", "callbackUrl", ACR_DUPLICATE)
+            raise ApiError(
+                400,
+                f"A subscription with the same values already exists (id {existing.id})",
+                "callbackUrl",
+                ACR_DUPLICATE,
+            )
     sub = Subscription(NAME, event, url, PLATFORM.default_auth(), meta={"tenantId": tenant} if tenant else {})
     svc.save_subscription(sub, new=True)
     return json_response(subscription_json(sub))

@@ -3,6 +3,7 @@
 Accredit routes answer `{"code": "ACR_…", "message": …, "field": …}`; AccessRC routes and the simulator's own
 routes answer the AccessRC envelope `{"error": {"code", "message", "type", "field"}, "data": null, "status": "failed"}`.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,22 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from ..services import FireError
 from ..store import storage_full
 
 log = logging.getLogger("accessrc_sim.api")
 
-TYPES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
-         413: "PayloadTooLarge", 415: "UnsupportedMediaType", 500: "Exception", 503: "ServiceUnavailable"}
+TYPES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    500: "Exception",
+    503: "ServiceUnavailable",
+}
 
 # Accredit's documented codes (accredit.md); the HTTP status is the one the docs give for each.
 ACR_INVALID_INPUT = "ACR_01.000.000"
@@ -51,6 +62,14 @@ def missing(field: str) -> ApiError:
     return ApiError(400, f"{field} is required", field, ACR_MISSING)
 
 
+def enqueue_error(exc: Exception) -> ApiError:
+    """A refused send or firing (services.FireError, delivery.DeliveryError) as the 400 naming its field."""
+    if isinstance(exc, FireError):
+        detail = "; ".join(exc.problems) if exc.problems else str(exc)
+        return bad_request(detail, exc.field or "overrides")
+    return bad_request(str(exc), "url")
+
+
 def _accredit_error(status: int, message: str, field: str | None, acr_code: str | None) -> dict:
     """Accredit's `{"code", "message"}` error body (its ACR codes), with our `field`."""
     code = acr_code or (ACR_UNAUTHORISED if status == 401 else ACR_INTERNAL if status >= 500 else ACR_INVALID_INPUT)
@@ -71,8 +90,9 @@ def _accessrc_error(status: int, message: str, field: str | None, acr_code: str 
 ACCREDIT_API = "/api/webhookSubscription"  # Accredit's subscription API answers in its own error shape
 
 
-def envelope(status: int, message: str, field: str | None = None, acr_code: str | None = None,
-             path: str | None = None) -> dict:
+def envelope(
+    status: int, message: str, field: str | None = None, acr_code: str | None = None, path: str | None = None
+) -> dict:
     path = path if path is not None else request.path
     build = _accredit_error if path.startswith(ACCREDIT_API) else _accessrc_error
     return build(status, message, field, acr_code)
@@ -108,8 +128,14 @@ def init_app(app: Flask) -> None:
     def internal_error(exc: Exception):
         if storage_full(exc):  # nothing was stored; the same request may succeed once there is room
             log.error("%s %s: %s", request.method, request.path, exc)
-            response = json_response(envelope(503, "database or disk is full: the request could not be stored; free some space "
-                                              "(or delete old jobs: serve --retention DAYS) and try again"), 503)
+            response = json_response(
+                envelope(
+                    503,
+                    "database or disk is full: the request could not be stored; free some space "
+                    "(or delete old jobs: serve --retention DAYS) and try again",
+                ),
+                503,
+            )
             response.headers["Retry-After"] = "30"
             return response
         log.exception("unhandled error on %s %s", request.method, request.path)

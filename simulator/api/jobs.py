@@ -1,4 +1,5 @@
 """The delivery log: jobs (filter, page), one job with every attempt, redeliver; attempts since an id."""
+
 from __future__ import annotations
 
 from flask import Blueprint, request
@@ -6,18 +7,15 @@ from flask import Blueprint, request
 from ..delivery import profile_of
 from ..models import FINAL_STATES, STATES, Attempt, Job
 from ..services import RedeliveryRefused
-from . import check_admin, query_int, services
+from .access import require_admin, services
 from .errors import ApiError, bad_request, json_response
+from .inputs import query_int
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
+bp.before_request(require_admin)
 
 MAX_LIMIT = 500
 BODY_PREVIEW = 64 * 1024
-
-
-@bp.before_request
-def _auth() -> None:
-    check_admin(("x-api-key", "bearer"), session=True)
 
 
 def _text(data: bytes) -> str:
@@ -26,30 +24,66 @@ def _text(data: bytes) -> str:
 
 def job_json(job: Job, seq: int | None = None) -> dict:
     x_job_id = (job.headers.get("X-JobId") or job.id) if profile_of(job).job_headers else None
-    return {"id": job.id, "seq": seq, "event": job.event, "platform": job.platform, "url": job.url,
-            "state": job.state, "attempts_made": job.attempts_made, "max_attempts": job.max_attempts,
-            "next_attempt_at": job.next_attempt_at, "created_at": job.created_at, "updated_at": job.updated_at,
-            "last_status": job.last_status, "last_error": job.last_error, "subscription_id": job.subscription_id,
-            "source": job.source, "profile": job.profile, "x_job_id": x_job_id,
-            "redelivery_of": services().subscriptions.redelivery_of(job.id) if job.source == "redeliver" else None,
-            "retry_delays": list(job.retry_delays), "timeout": job.timeout, "auth": job.auth.masked(),
-            "credentials_cleared": job.auth.cleared, "body": _text(job.body),
-            "body_truncated": job.body_truncated or len(job.body) > BODY_PREVIEW,
-            "body_length": job.full_body_length, "body_sha256": job.full_body_sha256}
+    return {
+        "id": job.id,
+        "seq": seq,
+        "event": job.event,
+        "platform": job.platform,
+        "url": job.url,
+        "state": job.state,
+        "attempts_made": job.attempts_made,
+        "max_attempts": job.max_attempts,
+        "next_attempt_at": job.next_attempt_at,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "last_status": job.last_status,
+        "last_error": job.last_error,
+        "subscription_id": job.subscription_id,
+        "source": job.source,
+        "profile": job.profile,
+        "x_job_id": x_job_id,
+        "redelivery_of": services().subscriptions.redelivery_of(job.id) if job.source == "redeliver" else None,
+        "retry_delays": list(job.retry_delays),
+        "timeout": job.timeout,
+        "auth": job.auth.masked(),
+        "credentials_cleared": job.auth.cleared,
+        "body": _text(job.body),
+        "body_truncated": job.body_truncated or len(job.body) > BODY_PREVIEW,
+        "body_length": job.full_body_length,
+        "body_sha256": job.full_body_sha256,
+    }
 
 
 def attempt_json(a: Attempt) -> dict:
-    return {"id": a.id, "job_id": a.job_id, "number": a.number, "started_at": a.started_at,
-            "duration_ms": a.duration_ms, "url": a.url, "request_headers": a.request_headers,
-            "request_body": _text(a.request_body),
-            "request_body_truncated": a.request_body_truncated or len(a.request_body) > BODY_PREVIEW,
-            "request_body_length": a.full_request_body_length, "request_body_sha256": a.full_request_body_sha256,
-            "status": a.status, "ok": a.ok,
-            "response_headers": a.response_headers, "response_body": _text(a.response_body), "error": a.error}
+    return {
+        "id": a.id,
+        "job_id": a.job_id,
+        "number": a.number,
+        "started_at": a.started_at,
+        "duration_ms": a.duration_ms,
+        "url": a.url,
+        "request_headers": a.request_headers,
+        "request_body": _text(a.request_body),
+        "request_body_truncated": a.request_body_truncated or len(a.request_body) > BODY_PREVIEW,
+        "request_body_length": a.full_request_body_length,
+        "request_body_sha256": a.full_request_body_sha256,
+        "status": a.status,
+        "ok": a.ok,
+        "response_headers": a.response_headers,
+        "response_body": _text(a.response_body),
+        "error": a.error,
+    }
 
 
-FILTERS = {"event": "event", "subscription_id": "subscription_id", "subscription": "subscription_id",
-           "status": "state", "state": "state", "platform": "platform", "source": "source"}  # query arg -> filter
+FILTERS = {
+    "event": "event",
+    "subscription_id": "subscription_id",
+    "subscription": "subscription_id",
+    "status": "state",
+    "state": "state",
+    "platform": "platform",
+    "source": "source",
+}  # query arg -> filter
 
 
 def query_jobs() -> tuple[list[tuple[int, Job]], dict]:
@@ -67,8 +101,11 @@ def query_jobs() -> tuple[list[tuple[int, Job]], dict]:
     before_id = query_int("before_id", None)
     if since_id is not None and before_id is not None:
         raise bad_request("give since_id or before_id, not both", "since_id")
-    jobs = [] if disagree else services().store.query_jobs(**filters, after_seq=since_id, before_seq=before_id,
-                                                           limit=limit)
+    jobs = (
+        []
+        if disagree
+        else services().store.query_jobs(**filters, after_seq=since_id, before_seq=before_id, limit=limit)
+    )
     page = {"limit": limit}
     if jobs:
         page["last_id"] = max(seq for seq, _ in jobs)
@@ -120,5 +157,6 @@ def recent_attempts():
     since_id = query_int("since_id", 0)
     limit = query_int("limit", 200, 1, MAX_LIMIT)
     attempts = services().store.recent_attempts(since_id, limit)
-    return json_response({"attempts": [attempt_json(a) for a in attempts],
-                          "last_id": attempts[-1].id if attempts else since_id})
+    return json_response(
+        {"attempts": [attempt_json(a) for a in attempts], "last_id": attempts[-1].id if attempts else since_id}
+    )

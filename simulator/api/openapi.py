@@ -1,4 +1,5 @@
 """`GET /api/openapi.json`: the OpenAPI 3.1 document of every route (no key needed to read it)."""
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ Admin key required (x-api-key or Authorization: Bearer). Only shipped files or p
 never names a path outside the scenarios folder. Runs live in the services' run registry (simulator/runs.py), which
 `Services.stop()` stops.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,10 +23,12 @@ from ..scenarios.loader import SUFFIXES, Scenario, ScenarioFileError, load_file,
 from ..scenarios.results import StepResult
 from ..scenarios.runner import Runner
 from ..signing import KeyPair
-from . import check_admin, json_body, optional_object, reject_unknown, require_url, services
+from .access import require_admin, services
 from .errors import ApiError, bad_request, json_response
+from .inputs import json_body, optional_object, reject_unknown, require_url
 
 bp = Blueprint("scenarios", __name__, url_prefix="/api")
+bp.before_request(require_admin)
 
 MAX_TEXT = 256 * 1024
 
@@ -52,13 +55,25 @@ class ScenarioRun(Run):
             failed = sum(1 for s in self.steps if s["passed"] is False and not s["warned"])
             warned = sum(1 for s in self.steps if s["warned"])  # an inferred rule's step failed: advice
         sc = self.scenario
-        return {"id": self.id, "status": self.status, "name": sc.name, "file": sc.path, "platform": sc.platform,
-                "url": sc.url, "started_at": self.started_at, "finished_at": self.finished_at,
-                "passed": passed, "failed": failed, "warned": warned,
-                "summary": f"{passed} passed, {failed} failed" + (f", {warned} warned" if warned else ""),
-                "error": self.error, "stopped": self.stopped,
-                "result": None if self.status == "running" else "failed" if failed or self.error else "passed",
-                "next_since": since + len(steps), "steps": steps}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "name": sc.name,
+            "file": sc.path,
+            "platform": sc.platform,
+            "url": sc.url,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "passed": passed,
+            "failed": failed,
+            "warned": warned,
+            "summary": f"{passed} passed, {failed} failed" + (f", {warned} warned" if warned else ""),
+            "error": self.error,
+            "stopped": self.stopped,
+            "result": None if self.status == "running" else "failed" if failed or self.error else "passed",
+            "next_since": since + len(steps),
+            "steps": steps,
+        }
 
     def work(self, store, keys: KeyPair) -> None:
         """Run the scenario (on the registry's thread), stopping before the next step when the stop flag is set."""
@@ -69,11 +84,6 @@ class ScenarioRun(Run):
 
 def _scenarios_dir() -> Path:
     return Path(current_app.config.get("SCENARIOS_DIR") or conformance.default_dir())
-
-
-@bp.before_request
-def _auth() -> None:
-    check_admin(("x-api-key", "bearer"), session=True)
 
 
 @bp.get("/scenarios")
@@ -111,9 +121,17 @@ def start_run():
             name = "posted.json" if text.lstrip().startswith("{") else "posted.yaml"
             scenario = load_text(text, name, cli_vars=variables, url=url, env={})
     except ScenarioFileError as exc:
-        body = {"status": "failed", "data": None,
-                "error": {"code": 400, "message": "the scenario has problems; nothing was sent",
-                          "type": "BadRequest", "field": "scenario", "problems": exc.problems}}
+        body = {
+            "status": "failed",
+            "data": None,
+            "error": {
+                "code": 400,
+                "message": "the scenario has problems; nothing was sent",
+                "type": "BadRequest",
+                "field": "scenario",
+                "problems": exc.problems,
+            },
+        }
         return json_response(body, 400)
     svc = services()
     run = ScenarioRun(scenario)
@@ -137,9 +155,15 @@ def _shipped(name) -> Path:
 
 @bp.get("/scenario-runs")
 def list_runs():
-    return json_response({"status": "success", "data": [
-        {k: v for k, v in r.to_dict(since=len(r.steps)).items() if k != "steps"}
-        for r in services().runs.list(ScenarioRun.kind)]})
+    return json_response(
+        {
+            "status": "success",
+            "data": [
+                {k: v for k, v in r.to_dict(since=len(r.steps)).items() if k != "steps"}
+                for r in services().runs.list(ScenarioRun.kind)
+            ],
+        }
+    )
 
 
 @bp.get("/scenario-runs/<run_id>")

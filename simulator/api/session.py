@@ -6,6 +6,7 @@ stops). A session counts as the admin key on the simulator's own routes, never o
 (any method but GET/HEAD/OPTIONS) made with a session also needs `X-Requested-With: accessrc-sim`, a header no other
 site can make a browser send here.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -31,8 +32,9 @@ class Sessions:
         self._lock = threading.Lock()
 
     def check_login_token(self, given: str | None) -> bool:
-        return given is not None and hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                                         self.login_token.encode("utf-8"))
+        return given is not None and hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), self.login_token.encode("utf-8")
+        )
 
     def open(self) -> str:
         session_id = secrets.token_urlsafe(32)
@@ -78,6 +80,7 @@ def session_allows() -> bool:
 
 
 def start_session(response: Response) -> Response:
-    response.set_cookie(cookie_name(), sessions().open(), httponly=True, samesite="Strict", path="/",
-                        secure=request.scheme == "https")
+    response.set_cookie(
+        cookie_name(), sessions().open(), httponly=True, samesite="Strict", path="/", secure=request.scheme == "https"
+    )
     return response

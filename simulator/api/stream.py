@@ -1,27 +1,65 @@
-"""The server-sent event stream of the delivery log, shared by `/api/stream` and `/dashboard/api/stream`.
+"""The server-sent event stream of the delivery log: `GET /api/stream` here, and `/dashboard/api/stream` (the
+dashboard's, records without their bodies) on the same generator.
 
 Events: `hello` once; `job` when a job is created or changes state; `attempt` (with its job) when an attempt is
 recorded. Each `id:` is `<attempt id>:<job seq>` as of that very event, so a client that reconnects with
 Last-Event-ID (or ?since=) resumes right after the last event it got. The stream ends after ?max_seconds=
 (default and cap 600 s) so no server thread is held for good; an EventSource reconnects by itself.
+
+`/api/stream` takes the admin key as `x-api-key`, `Authorization: Bearer` or a dashboard session, or as
+`?api_key=` (a browser EventSource sends no headers).
 """
+
 from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from flask import Response, request, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
 
 from ..models import DELIVERING, Job
-from . import services, stream_cursor
-from .errors import bad_request
+from .access import require_admin, services
+from .errors import ApiError, bad_request
 from .jobs import attempt_json, job_json
+
+bp = Blueprint("stream", __name__)
 
 POLL = 0.2  # seconds between looks at the database: a change shows within a second
 HEARTBEAT = 15.0  # seconds of silence before a `: keep-alive` comment
 MAX_SECONDS = 600.0
 FORGET_AFTER = 10_000  # jobs whose last state the stream remembers; telling a client something twice is harmless
+
+
+@bp.before_request
+def _auth() -> None:
+    if "api_key" in request.args:  # a browser EventSource sends no headers
+        if services().check_api_key(request.args["api_key"]):
+            return
+        raise ApiError(401, "wrong api_key")
+    require_admin()
+
+
+@bp.get("/api/stream")
+def stream() -> Response:
+    """Server-sent events: `job` when a job is created or changes state, `attempt` when an attempt is recorded
+    (with its job). Resume with Last-Event-ID or ?since=<attempt id>:<job seq>; ends after ?max_seconds=N
+    (default and cap 600)."""
+    return event_stream()
+
+
+def stream_cursor() -> tuple[int | None, int | None]:
+    """The `<attempt id>:<job seq>` a stream resumes from (Last-Event-ID or ?since=), as the `id:` lines give it."""
+    cursor = request.headers.get("Last-Event-ID") or request.args.get("since") or ""
+    attempt_id, _, seq = cursor.partition(":")
+    try:
+        since_attempt = int(attempt_id) if attempt_id else None
+        since_seq = int(seq) if seq else None
+        if any(v is not None and abs(v) >= 2**63 for v in (since_attempt, since_seq)):  # SQLite integers
+            raise ValueError("cursor out of range")
+    except ValueError:
+        raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>", "since") from None
+    return since_attempt, since_seq
 
 
 def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Response:
@@ -51,7 +89,7 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
                 mark = _mark(job)
                 if told.get(job.id) != mark:
                     told[job.id] = mark
-                    out.append((f"{since_attempt}:{since_seq}", "job", shape(job_json(job, seq))))
+                    out.append((f"{since_attempt}:{since_seq}", "job", shape(job_json(job, seq))))  # noqa: B023 (called in this iteration only)
 
             # Indexed look-ups only (a log of 100k jobs costs the same): new jobs, jobs in flight, new attempts.
             for seq, job in store.query_jobs(after_seq=since_seq, limit=500):
@@ -68,8 +106,13 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
                     record = shape(job_json(job, seq))
                     told[job.id] = _mark(job)
                     attempted.add(job.id)
-                out.append((f"{since_attempt}:{since_seq}", "attempt", {"attempt": shape(attempt_json(attempt)),
-                                                                        "job": record}))
+                out.append(
+                    (
+                        f"{since_attempt}:{since_seq}",
+                        "attempt",
+                        {"attempt": shape(attempt_json(attempt)), "job": record},
+                    )
+                )
             now_in_flight = {job.id for _, job in in_flight}
             for job_id in delivering - now_in_flight - attempted:  # left `delivering` without an attempt
                 for seq, job in store.query_jobs(job_id=job_id, limit=1):
@@ -87,8 +130,11 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
                 yield ": keep-alive\n\n"
             time.sleep(POLL)
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(events()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _mark(job: Job) -> tuple:

@@ -2,14 +2,16 @@
 
 Pure: no HTTP, no Flask, no storage. `generate()` is deterministic for a given seed (same seed, same bytes).
 """
+
 from __future__ import annotations
 
 import copy
 import json
 import random
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from faker import Faker
 from jsonschema import Draft202012Validator
@@ -19,9 +21,25 @@ from .advice import Advice, Advisory, fields_present, no_extra_fields
 from .base import PLATFORMS, EventSpec, Example, GenContext, iso_millis
 from .paths import PathError
 
-__all__ = ["EVENTS", "PLATFORMS", "EventSpec", "Example", "Advice", "CatalogueError", "PathError", "get_event",
-           "events", "generate", "validate", "advise", "example", "find_example", "apply_overrides", "body_bytes",
-           "iso_millis"]
+__all__ = [
+    "EVENTS",
+    "PLATFORMS",
+    "EventSpec",
+    "Example",
+    "Advice",
+    "CatalogueError",
+    "PathError",
+    "get_event",
+    "events",
+    "generate",
+    "validate",
+    "advise",
+    "example",
+    "find_example",
+    "apply_overrides",
+    "body_bytes",
+    "iso_millis",
+]
 
 EVENTS: tuple[EventSpec, ...] = accessrc.EVENTS + accredit.EVENTS + reachfive.EVENTS
 _BY_NAME: dict[str, EventSpec] = {}
@@ -31,7 +49,7 @@ for _spec in EVENTS:
         _BY_NAME.setdefault(_name.lower(), _spec)
 
 # A fixed origin for seeded clocks, so a seeded payload's timestamps are reproducible too.
-SEEDED_EPOCH = datetime(2025, 4, 7, 6, 42, 29, tzinfo=timezone.utc)
+SEEDED_EPOCH = datetime(2025, 4, 7, 6, 42, 29, tzinfo=UTC)
 
 
 class CatalogueError(ValueError):
@@ -65,9 +83,16 @@ def _faker(seed: int | None) -> Faker:
     return fake
 
 
-def generate(name: str, seed: int | None = None, overrides: dict[str, Any] | None = None,
-             now: datetime | None = None, count: int | None = None, force: bool = False,
-             strict: bool = False, example: str | None = None) -> dict:
+def generate(
+    name: str,
+    seed: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    count: int | None = None,
+    force: bool = False,
+    strict: bool = False,
+    example: str | None = None,
+) -> dict:
     """A fresh payload for `name` (or the documents' example `example`, "" for the event's first one). Overrides
     (dotted path → value) steer the factory, then are applied.
 
@@ -78,11 +103,15 @@ def generate(name: str, seed: int | None = None, overrides: dict[str, Any] | Non
     overrides = dict(overrides or {})
     rng = random.Random(seed) if seed is not None else random.Random()
     if now is None:
-        now = SEEDED_EPOCH + timedelta(seconds=rng.randint(0, 180 * 86400), milliseconds=rng.randint(0, 999)) if seed is not None \
-            else datetime.now(timezone.utc)
+        now = (
+            SEEDED_EPOCH + timedelta(seconds=rng.randint(0, 180 * 86400), milliseconds=rng.randint(0, 999))
+            if seed is not None
+            else datetime.now(UTC)
+        )
     if count is not None and (spec.count_of is None or count < 0):
-        raise CatalogueError(f"{spec.name} has no list to size with count" if spec.count_of is None
-                             else "count must be 0 or more")
+        raise CatalogueError(
+            f"{spec.name} has no list to size with count" if spec.count_of is None else "count must be 0 or more"
+        )
     if example is not None:
         payload = _example(spec, example or None)
     else:
@@ -92,8 +121,12 @@ def generate(name: str, seed: int | None = None, overrides: dict[str, Any] | Non
     if not force:
         problems = validate(spec, payload, strict=strict)
         if problems:
-            raise CatalogueError(f"the payload breaks the {spec.name} schema" if not strict else
-                                 f"the payload breaks {spec.name} rules (--strict: inferred ones count too)", problems)
+            raise CatalogueError(
+                f"the payload breaks the {spec.name} schema"
+                if not strict
+                else f"the payload breaks {spec.name} rules (--strict: inferred ones count too)",
+                problems,
+            )
     return payload
 
 
@@ -111,8 +144,7 @@ def find_example(spec: EventSpec, which: str | None = None) -> Example:
     for item in spec.examples:
         if item.name == which:
             return item
-    raise CatalogueError(f"no example {which!r} of {spec.name}; examples: "
-                         + ", ".join(e.name for e in spec.examples))
+    raise CatalogueError(f"no example {which!r} of {spec.name}; examples: " + ", ".join(e.name for e in spec.examples))
 
 
 def _example(spec: EventSpec, which: str | None) -> dict:

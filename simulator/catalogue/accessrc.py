@@ -1,4 +1,5 @@
 """AccessRC events (seeds 000-002 and ../shared/platforms/accessrc.md)."""
+
 from __future__ import annotations
 
 from .advice import Advisory, at, matches, one_of
@@ -76,15 +77,17 @@ def delivery_request_sent(ctx: GenContext) -> dict:
     count = ctx.count if ctx.count is not None else ctx.rng.randint(1, 3)
     deliveries = []
     for _ in range(count):
-        deliveries.append({
-            "deliveryId": ctx.uuid(),
-            "beneficiaryId": ctx.federation_id(),
-            "deliveryOptions": [
-                {"key": "iban", "value": ctx.fake.iban()},
-                {"key": "bankName", "value": ctx.choice(BANKS)},
-                {"key": "accountHolder", "value": ctx.fake.name()},
-            ],
-        })
+        deliveries.append(
+            {
+                "deliveryId": ctx.uuid(),
+                "beneficiaryId": ctx.federation_id(),
+                "deliveryOptions": [
+                    {"key": "iban", "value": ctx.fake.iban()},
+                    {"key": "bankName", "value": ctx.choice(BANKS)},
+                    {"key": "accountHolder", "value": ctx.fake.name()},
+                ],
+            }
+        )
     return {
         "deliveryRequestId": ctx.uuid(),
         "providerDeliveryChannelId": ctx.uuid(),
@@ -102,13 +105,21 @@ def _criterion(ctx: GenContext, key: str, name: str, fits: bool, federation_id: 
     if fits:
         notes = ""
     elif key.endswith("Profile"):
-        notes = (f"Profile validation is still waiting: {federation_id}::Profile Status::Active"
-                 "::Profile Review Status::Waiting for Resubmission")
+        notes = (
+            f"Profile validation is still waiting: {federation_id}::Profile Status::Active"
+            "::Profile Review Status::Waiting for Resubmission"
+        )
     else:
-        notes = ctx.choice((f"{name} could not be validated yet", "Supporting document pending review",
-                            "Awaiting field verification"))
-    return {"criteriaKey": key, "criteriaName": name, "evaluationKey": evaluation,
-            "evaluationName": EVALUATIONS[evaluation], "notes": notes}
+        notes = ctx.choice(
+            (f"{name} could not be validated yet", "Supporting document pending review", "Awaiting field verification")
+        )
+    return {
+        "criteriaKey": key,
+        "criteriaName": name,
+        "evaluationKey": evaluation,
+        "evaluationName": EVALUATIONS[evaluation],
+        "notes": notes,
+    }
 
 
 def _application(ctx: GenContext) -> dict:
@@ -149,8 +160,10 @@ def final_matches_criteria(payload: dict) -> list[str]:
         fits = all(c.get("evaluationKey") == "FITS_CRITERIA" for c in mandatory)
         final = app.get("finalEvaluation", {}).get("evaluationKey")
         if fits != (final == "FITS_CRITERIA"):
-            problems.append(f"applications.{i}.finalEvaluation: {final} does not match the mandatory criteria "
-                            "(FITS_CRITERIA exactly when every mandatory criterion fits)")
+            problems.append(
+                f"applications.{i}.finalEvaluation: {final} does not match the mandatory criteria "
+                "(FITS_CRITERIA exactly when every mandatory criterion fits)"
+            )
     return problems
 
 
@@ -158,25 +171,42 @@ def evaluation_names(payload: dict) -> list[str]:
     problems = []
     for part in ("finalEvaluation", "mandotaryCriteria.*", "additionalCriteria.*"):
         for path, node in at(payload, "applications.*." + part):
-            key, name = (node.get("evaluationKey"), node.get("evaluationName")) if isinstance(node, dict) else (None, None)
+            key, name = (
+                (node.get("evaluationKey"), node.get("evaluationName")) if isinstance(node, dict) else (None, None)
+            )
             if key in EVALUATIONS and name != EVALUATIONS[key]:
                 problems.append(f"{path}.evaluationName: {name!r} is not the documented name of {key}")
     return problems
 
 
 ELIGIBILITY_ADVISORIES = tuple(
-    [Advisory("accessrc.eligibility.evaluation-values", one_of(f"applications.*.{part}.evaluationKey", tuple(EVALUATIONS)))
-     for part in ("finalEvaluation", "mandotaryCriteria.*", "additionalCriteria.*")]
-    + [Advisory("accessrc.eligibility.evaluation-values", evaluation_names),
-       Advisory("accessrc.eligibility.criteria-keys",
-                one_of("applications.*.mandotaryCriteria.*.criteriaKey", tuple(k for k, _ in MANDATORY_CRITERIA))),
-       Advisory("accessrc.eligibility.criteria-keys",
-                one_of("applications.*.additionalCriteria.*.criteriaKey", tuple(k for k, _ in ADDITIONAL_CRITERIA))),
-       Advisory("accessrc.eligibility.final-evaluation", final_matches_criteria),
-       Advisory("accessrc.eligibility.federation-id-format",
-                matches("applications.*.beneficiaryFederationId", r"VR-\d{9}", "VR- and nine digits")),
-       Advisory("accessrc.eligibility.email-format",
-                matches("applications.*.email", r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"))])
+    [
+        Advisory(
+            "accessrc.eligibility.evaluation-values", one_of(f"applications.*.{part}.evaluationKey", tuple(EVALUATIONS))
+        )
+        for part in ("finalEvaluation", "mandotaryCriteria.*", "additionalCriteria.*")
+    ]
+    + [
+        Advisory("accessrc.eligibility.evaluation-values", evaluation_names),
+        Advisory(
+            "accessrc.eligibility.criteria-keys",
+            one_of("applications.*.mandotaryCriteria.*.criteriaKey", tuple(k for k, _ in MANDATORY_CRITERIA)),
+        ),
+        Advisory(
+            "accessrc.eligibility.criteria-keys",
+            one_of("applications.*.additionalCriteria.*.criteriaKey", tuple(k for k, _ in ADDITIONAL_CRITERIA)),
+        ),
+        Advisory("accessrc.eligibility.final-evaluation", final_matches_criteria),
+        Advisory(
+            "accessrc.eligibility.federation-id-format",
+            matches("applications.*.beneficiaryFederationId", r"VR-\d{9}", "VR- and nine digits"),
+        ),
+        Advisory(
+            "accessrc.eligibility.email-format",
+            matches("applications.*.email", r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
+        ),
+    ]
+)
 
 
 def program_pull_form(ctx: GenContext) -> dict:
@@ -198,8 +228,11 @@ def applications_import_result(ctx: GenContext) -> dict:
         elif status == "FAILED":
             failures = total
         else:
-            failures = ctx.rng.randint(1, max(1, min(total - 1, 12))) if status == "PARTIAL_SUCCESS" or \
-                ctx.rng.random() < 0.6 else ctx.choice((0, total))
+            failures = (
+                ctx.rng.randint(1, max(1, min(total - 1, 12)))
+                if status == "PARTIAL_SUCCESS" or ctx.rng.random() < 0.6
+                else ctx.choice((0, total))
+            )
     failures = max(0, min(failures, total))
     if status is None:
         status = "SUCCESS" if failures == 0 else "FAILED" if failures == total else "PARTIAL_SUCCESS"
@@ -252,53 +285,85 @@ PRESENT = "accessrc.payload.fields-present"
 
 EVENTS = (
     EventSpec(
-        name="DELIVERY_CHANNEL_STATUS_UPDATED", platform="accessrc", availability="live",
+        name="DELIVERY_CHANNEL_STATUS_UPDATED",
+        platform="accessrc",
+        availability="live",
         description="IM team approved or rejected a delivery channel request (create, update or status change).",
         factory=delivery_channel_status_updated,
         reply_data=lambda p: {"providerDeliveryChannelId": p.get("providerDeliveryChannelId")},
-        advisories=(Advisory("accessrc.dcsu.message-by-status", message_by_status),
-                    Advisory("accessrc.dcsu.requested-date-month-first",
-                             matches("requestedDate", MONTH_FIRST, "MM/dd/yyyy HH:mm:ss (month first)"))),
-        closed_rule=CLOSED, present_rule=PRESENT,
+        advisories=(
+            Advisory("accessrc.dcsu.message-by-status", message_by_status),
+            Advisory(
+                "accessrc.dcsu.requested-date-month-first",
+                matches("requestedDate", MONTH_FIRST, "MM/dd/yyyy HH:mm:ss (month first)"),
+            ),
+        ),
+        closed_rule=CLOSED,
+        present_rule=PRESENT,
         inferred=("requestedDate month-first order and UTC zone",),
     ),
     EventSpec(
-        name="DELIVERY_REQUEST_SENT", platform="accessrc", availability="live",
+        name="DELIVERY_REQUEST_SENT",
+        platform="accessrc",
+        availability="live",
         description="A Program Manager created a delivery request; per-delivery amount fields were cut from the "
-                    "docs and are not sent (inferred: beneficiaryId format, deliveryOptions values, reply data).",
-        factory=delivery_request_sent, count_of="delivery", closed_rule=CLOSED, present_rule=PRESENT,
+        "docs and are not sent (inferred: beneficiaryId format, deliveryOptions values, reply data).",
+        factory=delivery_request_sent,
+        count_of="delivery",
+        closed_rule=CLOSED,
+        present_rule=PRESENT,
         reply_data=lambda p: {"deliveryRequestId": p.get("deliveryRequestId")},
         inferred=("delivery[].beneficiaryId format", "deliveryOptions[].value", "reply data deliveryRequestId"),
     ),
     EventSpec(
-        name="DELIVERY_REFUND_REQUESTED", platform="accessrc", availability="live",
+        name="DELIVERY_REFUND_REQUESTED",
+        platform="accessrc",
+        availability="live",
         description="A refund of a delivery was raised (subscribable, though its own page says not implemented).",
-        factory=delivery_refund_requested, closed_rule=CLOSED, present_rule=PRESENT,
+        factory=delivery_refund_requested,
+        closed_rule=CLOSED,
+        present_rule=PRESENT,
         reply_data=lambda p: {"deliveryId": p.get("deliveryId")},
     ),
     EventSpec(
-        name="PROGRAM_ELIGIBILITY_EVALUATED", platform="accessrc", availability="planned",
+        name="PROGRAM_ELIGIBILITY_EVALUATED",
+        platform="accessrc",
+        availability="planned",
         aliases=("program.eligibility_evaluated",),
         description="Eligibility evaluations synced for a programme's applications (docs spell mandotaryCriteria).",
-        factory=program_eligibility_evaluated, count_of="applications", advisories=ELIGIBILITY_ADVISORIES,
-        closed_rule=CLOSED, present_rule=PRESENT,
+        factory=program_eligibility_evaluated,
+        count_of="applications",
+        advisories=ELIGIBILITY_ADVISORIES,
+        closed_rule=CLOSED,
+        present_rule=PRESENT,
         reply_data=lambda p: {},
         inferred=("finalEvaluation rule: FITS_CRITERIA exactly when all mandatory criteria fit",),
     ),
     EventSpec(
-        name="PROGRAM_PULL_FORM", platform="accessrc", availability="planned", aliases=("program.pull_form",),
+        name="PROGRAM_PULL_FORM",
+        platform="accessrc",
+        availability="planned",
+        aliases=("program.pull_form",),
         description="Program Manager pulls the application form; the receiver returns the form in its reply.",
-        factory=program_pull_form, closed_rule=CLOSED, present_rule=PRESENT,
+        factory=program_pull_form,
+        closed_rule=CLOSED,
+        present_rule=PRESENT,
         reply_data=lambda p: {"response": {"fields": []}},
         inferred=("form schema in the reply is unspecified",),
     ),
     EventSpec(
-        name="APPLICATIONS_IMPORT_RESULT", platform="accessrc", availability="planned",
+        name="APPLICATIONS_IMPORT_RESULT",
+        platform="accessrc",
+        availability="planned",
         description="Processing of imported applications finished: summary counts and errors of failed records.",
-        factory=applications_import_result, closed_rule=CLOSED, present_rule=PRESENT,
-        advisories=(Advisory("accessrc.import.counts-add-up", counts_add_up),
-                    Advisory("accessrc.import.one-error-per-failure", one_error_per_failure),
-                    Advisory("accessrc.import.status-matches-counts", status_matches_counts)),
+        factory=applications_import_result,
+        closed_rule=CLOSED,
+        present_rule=PRESENT,
+        advisories=(
+            Advisory("accessrc.import.counts-add-up", counts_add_up),
+            Advisory("accessrc.import.one-error-per-failure", one_error_per_failure),
+            Advisory("accessrc.import.status-matches-counts", status_matches_counts),
+        ),
         reply_data=lambda p: {},
     ),
 )

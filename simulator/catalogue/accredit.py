@@ -3,13 +3,13 @@
 "additional fields depend on the subscribed event" (seed 003): every Accredit event is open to fields of the
 user's choosing, and any `Entity.Action` name can be sent through the base notification (`--event-name`).
 """
+
 from __future__ import annotations
 
 from .advice import MILLIS_SHAPE, MILLIS_UTC, Advisory, matches
 from .base import EventSpec, GenContext, iso_millis
 
-TIMESTAMP_MILLIS = Advisory("accredit.payload.timestamp-millis",
-                            matches("Timestamp", MILLIS_UTC, MILLIS_SHAPE))
+TIMESTAMP_MILLIS = Advisory("accredit.payload.timestamp-millis", matches("Timestamp", MILLIS_UTC, MILLIS_SHAPE))
 
 
 def base_notification(ctx: GenContext) -> dict:
@@ -17,21 +17,28 @@ def base_notification(ctx: GenContext) -> dict:
 
 
 def badge_export_zip_file_created(ctx: GenContext) -> dict:
-    return {"Event": "BadgeExportZipFile.Created", "Timestamp": iso_millis(ctx.now),
-            "BadgeExportZipFileId": ctx.uuid()}
+    return {"Event": "BadgeExportZipFile.Created", "Timestamp": iso_millis(ctx.now), "BadgeExportZipFileId": ctx.uuid()}
 
 
 EVENTS = (
     EventSpec(
-        name="Entity.Event", platform="accredit", availability="live",
+        name="Entity.Event",
+        platform="accredit",
+        availability="live",
         description="The integration guide's base notification: Event and Timestamp; any Entity.Action name "
-                    "(--event-name) with fields of your choosing.",
-        factory=base_notification, advisories=(TIMESTAMP_MILLIS,), open_fields=True,
+        "(--event-name) with fields of your choosing.",
+        factory=base_notification,
+        advisories=(TIMESTAMP_MILLIS,),
+        open_fields=True,
     ),
     EventSpec(
-        name="BadgeExportZipFile.Created", platform="accredit", availability="live",
+        name="BadgeExportZipFile.Created",
+        platform="accredit",
+        availability="live",
         description="Badge exports were grouped into a ZIP ready to download through the Print Queue API.",
-        factory=badge_export_zip_file_created, advisories=(TIMESTAMP_MILLIS,), open_fields=True,
+        factory=badge_export_zip_file_created,
+        advisories=(TIMESTAMP_MILLIS,),
+        open_fields=True,
         closed_rule="accredit.payload.no-extra-fields",
     ),
 )

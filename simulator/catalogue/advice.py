@@ -4,11 +4,13 @@ Each check is tied to a rule id of simulator/rules/payload.yaml, where its sourc
 Small builders cover the common shapes: no fields beyond the documented ones, a value list we only saw examples of,
 a format we only saw examples of. Pure: no I/O.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 Check = Callable[[Any], list[str]]
 
@@ -48,8 +50,12 @@ def at(payload: Any, pattern: str) -> Iterator[tuple[str, Any]]:
 
 def one_of(pattern: str, allowed: tuple) -> Check:
     def check(payload: Any) -> list[str]:
-        return [f"{path}: {value!r} is not one of the documented examples ({', '.join(map(str, allowed))})"
-                for path, value in at(payload, pattern) if value not in allowed]
+        return [
+            f"{path}: {value!r} is not one of the documented examples ({', '.join(map(str, allowed))})"
+            for path, value in at(payload, pattern)
+            if value not in allowed
+        ]
+
     return check
 
 
@@ -58,13 +64,18 @@ def matches(pattern: str, regex: str, shape: str) -> Check:
     compiled = re.compile(regex)
 
     def check(payload: Any) -> list[str]:
-        return [f"{path}: {value!r} is not {shape}" for path, value in at(payload, pattern)
-                if isinstance(value, str) and not compiled.fullmatch(value)]
+        return [
+            f"{path}: {value!r} is not {shape}"
+            for path, value in at(payload, pattern)
+            if isinstance(value, str) and not compiled.fullmatch(value)
+        ]
+
     return check
 
 
-def _walk(schema: dict, value: Any, path: str, visit: Callable[[dict, dict, str, list[str]], None],
-          out: list[str]) -> None:
+def _walk(
+    schema: dict, value: Any, path: str, visit: Callable[[dict, dict, str, list[str]], None], out: list[str]
+) -> None:
     """Call `visit(properties, object, path, out)` on every object of `value` that `schema` describes."""
     if isinstance(value, dict) and "properties" in schema:
         props = schema["properties"]
@@ -87,6 +98,7 @@ def no_extra_fields(schema: dict) -> Check:
         out: list[str] = []
         _walk(schema, payload, "", extra, out)
         return out
+
     return check
 
 
@@ -94,13 +106,15 @@ def fields_present(schema: dict) -> Check:
     """Documented fields (the schema's `properties`) missing from the payload, at every level the schema describes."""
 
     def missing(props: dict, obj: dict, path: str, out: list[str]) -> None:
-        out.extend(f"{path}.{key}".lstrip(".") + ": missing (the documented payload has it)"
-                   for key in props if key not in obj)
+        out.extend(
+            f"{path}.{key}".lstrip(".") + ": missing (the documented payload has it)" for key in props if key not in obj
+        )
 
     def check(payload: Any) -> list[str]:
         out: list[str] = []
         _walk(schema, payload, "", missing, out)
         return out
+
     return check
 
 

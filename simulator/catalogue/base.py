@@ -1,14 +1,16 @@
 """The shape of a catalogue entry and the context a payload factory draws from."""
+
 from __future__ import annotations
 
 import json
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 from faker import Faker
 
@@ -46,8 +48,9 @@ class GenContext:
         return self.rng.choice(list(seq))
 
     def before_now(self, min_seconds: int, max_seconds: int) -> datetime:
-        return self.now - timedelta(seconds=self.rng.randint(min_seconds, max_seconds),
-                                    milliseconds=self.rng.randint(0, 999))
+        return self.now - timedelta(
+            seconds=self.rng.randint(min_seconds, max_seconds), milliseconds=self.rng.randint(0, 999)
+        )
 
     def federation_id(self) -> str:
         return f"VR-{self.rng.randint(100_000_000, 999_999_999)}"
@@ -55,7 +58,7 @@ class GenContext:
 
 def iso_millis(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and `Z`, e.g. `2024-05-10T11:09:21.248Z` (Accredit, ReachFive)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -87,7 +90,7 @@ class EventSpec:
         return f"{self.platform}.{self.name}.json"
 
     @cached_property
-    def examples(self) -> tuple["Example", ...]:
+    def examples(self) -> tuple[Example, ...]:
         """The documents' own example payloads of this event, as written (simulator/catalogue/examples/)."""
         path = resources.files("simulator.catalogue").joinpath("examples", self.schema_file)
         if not path.is_file():

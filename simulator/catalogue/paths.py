@@ -1,4 +1,5 @@
 """Dotted-path access into JSON-like payloads (`applications.0.email`, `summary.totalRecords`)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """ReachFive End Job Notification (seed 004 and ../shared/platforms/reachfive.md): the job report minus `definition`."""
+
 from __future__ import annotations
 
 import string
@@ -29,8 +30,11 @@ def end_job_notification(ctx: GenContext) -> dict:
         else:
             total = 0 if status == "FAILURE" and ctx.rng.random() < 0.5 else ctx.rng.randint(1, 500)
     if failed is None:
-        failed = total - succeeded if succeeded is not None else \
-            (ctx.rng.randint(0, total) if status == "FAILURE" else ctx.rng.randint(0, max(0, total // 20)))
+        failed = (
+            total - succeeded
+            if succeeded is not None
+            else (ctx.rng.randint(0, total) if status == "FAILURE" else ctx.rng.randint(0, max(0, total // 20)))
+        )
     failed = max(0, min(failed, total))
     if succeeded is None:
         succeeded = total - failed
@@ -67,13 +71,19 @@ def not_running(payload: dict) -> list[str]:
 
 EVENTS = (
     EventSpec(
-        name="END_JOB_NOTIFICATION", platform="reachfive", availability="live",
+        name="END_JOB_NOTIFICATION",
+        platform="reachfive",
+        availability="live",
         description="An import or export job ended (success or failure); fire-and-forget, no retries.",
-        factory=end_job_notification, closed_rule="reachfive.payload.no-extra-fields",
+        factory=end_job_notification,
+        closed_rule="reachfive.payload.no-extra-fields",
         present_rule="reachfive.payload.fields-present",
-        advisories=(Advisory("reachfive.payload.totals", totals), Advisory("reachfive.payload.not-running", not_running),
-                    Advisory("reachfive.payload.dates-millis", matches("created_at", MILLIS_UTC, MILLIS_SHAPE)),
-                    Advisory("reachfive.payload.dates-millis", matches("updated_at", MILLIS_UTC, MILLIS_SHAPE))),
+        advisories=(
+            Advisory("reachfive.payload.totals", totals),
+            Advisory("reachfive.payload.not-running", not_running),
+            Advisory("reachfive.payload.dates-millis", matches("created_at", MILLIS_UTC, MILLIS_SHAPE)),
+            Advisory("reachfive.payload.dates-millis", matches("updated_at", MILLIS_UTC, MILLIS_SHAPE)),
+        ),
         inferred=("id alphabet and length", "RUNNING never sent at job end"),
     ),
 )

@@ -3,6 +3,7 @@
 The group lives here and registers one module per command; the command modules share options.py, files.py,
 payloads.py, targets.py and errors.py, and never import this package back.
 """
+
 from __future__ import annotations
 
 import click
@@ -32,6 +33,17 @@ def main() -> None:
     """
 
 
-for command in (events_cmd, rules_cmd, sample_cmd, send_cmd, keys_group, receiver_cmd, admin_key_cmd, serve_cmd,
-                load_cmd, run_cmd, conformance_cmd):
+for command in (
+    events_cmd,
+    rules_cmd,
+    sample_cmd,
+    send_cmd,
+    keys_group,
+    receiver_cmd,
+    admin_key_cmd,
+    serve_cmd,
+    load_cmd,
+    run_cmd,
+    conformance_cmd,
+):
     main.add_command(command)

@@ -1,4 +1,5 @@
 """`python -m simulator.cli`: the same command line as `accessrc-sim`."""
+
 from . import main
 
 main()

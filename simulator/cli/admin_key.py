@@ -1,4 +1,5 @@
 """`accessrc-sim admin-key`: make a new admin API key for a database (only its hash is kept)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,12 @@ from .options import db_option
 
 
 @click.command("admin-key")
-@click.option("--rotate", is_flag=True, help="Make a new admin key, keep its hash and print it (once); the old key "
-              "stops working at once, in a running server too.")
+@click.option(
+    "--rotate",
+    is_flag=True,
+    help="Make a new admin key, keep its hash and print it (once); the old key "
+    "stops working at once, in a running server too.",
+)
 @db_option
 def admin_key_cmd(rotate: bool, db_path) -> None:
     """Make a new admin API key for the database's server (--rotate), printed once.
@@ -27,16 +32,23 @@ def admin_key_cmd(rotate: bool, db_path) -> None:
     from ..subscriptions import SubscriptionRepo
 
     if not rotate and not Path(db_path).exists():
-        raise UsageProblem(f"no database at {db_path}; start `accessrc-sim serve` first, or make a key with "
-                           f"`accessrc-sim admin-key --rotate --db {db_path}`")
+        raise UsageProblem(
+            f"no database at {db_path}; start `accessrc-sim serve` first, or make a key with "
+            f"`accessrc-sim admin-key --rotate --db {db_path}`"
+        )
     repo = SubscriptionRepo(open_store(db_path))
     if rotate:
         click.echo(rotate_api_key(repo))
-        click.echo(f"new admin API key for {db_path} (shown once; only its hash is kept; the previous key no longer "
-                   f"works; a server started with {ENV_API_KEY} uses that key instead)", err=True)
+        click.echo(
+            f"new admin API key for {db_path} (shown once; only its hash is kept; the previous key no longer "
+            f"works; a server started with {ENV_API_KEY} uses that key instead)",
+            err=True,
+        )
         return
     kept = repo.setting(API_KEY_HASH_SETTING) or repo.setting(API_KEY_SETTING)
     state = "holds the hash of an admin key" if kept else "holds no admin key yet"
-    raise UsageProblem(f"{db_path} {state}; a key is shown only once, when it is made, and cannot be printed "
-                       f"again. Make a new one with `accessrc-sim admin-key --rotate --db {db_path}` (the old one "
-                       f"stops working), or serve with {ENV_API_KEY} set to a key of your choice")
+    raise UsageProblem(
+        f"{db_path} {state}; a key is shown only once, when it is made, and cannot be printed "
+        f"again. Make a new one with `accessrc-sim admin-key --rotate --db {db_path}` (the old one "
+        f"stops working), or serve with {ENV_API_KEY} set to a key of your choice"
+    )

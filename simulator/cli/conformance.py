@@ -1,4 +1,5 @@
 """`accessrc-sim conformance`: a receiver's go-live readiness, as a table and a verdict."""
+
 from __future__ import annotations
 
 import sys
@@ -29,27 +30,62 @@ def parse_url_for(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("conformance")
-@click.option("--url", help="The receiver's callback URL (AccessRC: of DELIVERY_CHANNEL_STATUS_UPDATED, the event "
-                            "tested by default, unless --url-for names it).")
-@click.option("--url-for", "url_for_values", multiple=True, metavar="EVENT=URL",
-              help="AccessRC: the callback URL subscribed for EVENT (repeatable); every row runs for each.")
+@click.option(
+    "--url",
+    help="The receiver's callback URL (AccessRC: of DELIVERY_CHANNEL_STATUS_UPDATED, the event "
+    "tested by default, unless --url-for names it).",
+)
+@click.option(
+    "--url-for",
+    "url_for_values",
+    multiple=True,
+    metavar="EVENT=URL",
+    help="AccessRC: the callback URL subscribed for EVENT (repeatable); every row runs for each.",
+)
 @click.option("--platform", type=click.Choice(conformance.PLATFORMS), required=True)
 @auth_options
-@click.option("--timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
-              help="Seconds the platform waits for an answer (ReachFive: the console's Timeout).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, 600, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the platform waits for an answer (ReachFive: the console's Timeout).",
+)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the verdict as JSON here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
-@click.option("--scenarios-dir", type=click.Path(file_okay=False, exists=True),
-              help="Folder holding conformance/<platform>/ [default: env ACCESSRC_SIM_SCENARIOS_DIR, else the "
-                   "shipped scenarios/].")
-@click.option("--strict", is_flag=True, help="Checks of inferred rules count like documented ones (default: they only "
-                                            "give advice).")
+@click.option(
+    "--scenarios-dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Folder holding conformance/<platform>/ [default: env ACCESSRC_SIM_SCENARIOS_DIR, else the "
+    "shipped scenarios/].",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Checks of inferred rules count like documented ones (default: they only give advice).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Also print one line per step.")
 @db_option
 @keys_option
-def conformance_cmd(url, url_for_values, platform, hmac_secret, api_key_header, api_key, basic, authorization,
-                    rsa_padding, timeout, report_path, junit_path, scenarios_dir, strict, verbose, db_path,
-                    keys_dir) -> None:
+def conformance_cmd(
+    url,
+    url_for_values,
+    platform,
+    hmac_secret,
+    api_key_header,
+    api_key,
+    basic,
+    authorization,
+    rsa_padding,
+    timeout,
+    report_path,
+    junit_path,
+    scenarios_dir,
+    strict,
+    verbose,
+    db_path,
+    keys_dir,
+) -> None:
     """Is a receiver ready for go-live? Runs the platform's conformance set and prints a readiness table.
 
     Rows: credentials, payload validation, idempotency, envelopes, timeout, retries (PASS, FAIL, WARN or N/A with
@@ -78,15 +114,20 @@ def conformance_cmd(url, url_for_values, platform, hmac_secret, api_key_header, 
     keys = open_keys(keys_dir) if auth.kind == "rsa" else lambda: open_keys(keys_dir)
     store = open_store(db_path)
     try:
-        runner = Runner(store, keys=keys, strict=strict,
-                        on_step=console.step if verbose else None, on_scenario=console.scenario if verbose else None)
+        runner = Runner(
+            store,
+            keys=keys,
+            strict=strict,
+            on_step=console.step if verbose else None,
+            on_scenario=console.scenario if verbose else None,
+        )
         verdict = conformance.run(plan, runner)
     finally:
         store.close()
     for line in conformance.table(verdict, color=sys.stdout.isatty(), style=click.style):
         click.echo(line)
     if report_path:
-        reports._atomic_write(report_path, conformance.to_json_text(verdict))
+        reports.atomic_write(report_path, conformance.to_json_text(verdict))
     if junit_path:
         reports.write_junit(verdict.results, junit_path)
     sys.exit(EXIT_OK if verdict.ready else EXIT_FAILED)

@@ -1,4 +1,5 @@
 """Exit codes and the usage error every command raises (Click prints `Error: ...`)."""
+
 from __future__ import annotations
 
 import click

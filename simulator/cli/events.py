@@ -1,4 +1,5 @@
 """`accessrc-sim events`: the catalogue's events."""
+
 from __future__ import annotations
 
 import json

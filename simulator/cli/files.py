@@ -1,12 +1,13 @@
 """The files `--db` and `--keys-dir` name: opened, or refused with exit 2 before anything is written."""
+
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
 from .. import signing
+from ..store import DATABASE_ERRORS
 from .errors import UsageProblem
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -37,8 +38,9 @@ def check_db(db_path: str | Path) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise UsageProblem(f"--db {db_path}: is a folder; give the path of a database file")
     if not stat.S_ISREG(st.st_mode):
-        raise UsageProblem(f"--db {db_path}: is not a regular file (a device, FIFO or socket); give the path of a "
-                           "database file")
+        raise UsageProblem(
+            f"--db {db_path}: is not a regular file (a device, FIFO or socket); give the path of a database file"
+        )
     if st.st_size:
         try:
             with open(path, "rb") as fh:
@@ -46,8 +48,10 @@ def check_db(db_path: str | Path) -> None:
         except OSError as exc:
             raise UsageProblem(f"--db {db_path}: cannot read it: {exc.strerror or exc}") from exc
         if head != SQLITE_HEADER:
-            raise UsageProblem(f"--db {db_path}: is not an SQLite database (it does not start with SQLite's "
-                               "header); give another path, or move the file away")
+            raise UsageProblem(
+                f"--db {db_path}: is not an SQLite database (it does not start with SQLite's "
+                "header); give another path, or move the file away"
+            )
 
 
 def open_store(db_path: str | Path):
@@ -57,7 +61,7 @@ def open_store(db_path: str | Path):
     check_db(db_path)
     try:
         return Store(db_path)
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
     except OSError as exc:
         raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc.strerror or exc}") from exc

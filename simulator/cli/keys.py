@@ -1,4 +1,5 @@
 """`accessrc-sim keys show|generate`: the Accredit RSA key pair."""
+
 from __future__ import annotations
 
 from pathlib import Path

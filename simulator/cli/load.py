@@ -1,4 +1,5 @@
 """`accessrc-sim load`: the Click edge of simulator.load."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,17 @@ import sys
 import click
 
 from .. import catalogue, delivery, platforms
-from ..load import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MAX_REQUESTS, LoadError, LoadPlan, LoadResult, LoadRun, \
-    run_load
+from ..load import (
+    MAX_CONCURRENCY,
+    MAX_DURATION,
+    MAX_RATE,
+    MAX_REQUESTS,
+    LoadError,
+    LoadPlan,
+    LoadResult,
+    LoadRun,
+    run_load,
+)
 from ..load.signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
 from .errors import EXIT_FAILED, EXIT_OK, UsageProblem
 from .files import open_keys
@@ -40,30 +50,41 @@ def fmt_ms(value) -> str:
 
 def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
     s = result.summary()
-    lines = [f"sent {s['sent']}, accepted {s['accepted']}, failed {s['failed']}"
-             + (f" ({', '.join(f'{k}: {v}' for k, v in s['failed_by_status'].items())})" if s["failed"] else "")
-             + (f", not sent {s['unsent']} (the sender fell behind)" if s["unsent"] else ""),
-             "latency ms: p50 {} p95 {} p99 {} max {}".format(
-                 *(fmt_ms(s["latency_ms"][k]) for k in ("p50", "p95", "p99", "max"))),
-             f"achieved rate {s['achieved_rate']:.1f}/s (requested {s['requested_rate']:g}/s), "
-             f"start lag p99 {fmt_ms(s['start_lag_ms']['p99'])} ms, {s['elapsed_s']:.2f} s in all; "
-             + signing_note(s["signing_processes"])]
+    lines = [
+        f"sent {s['sent']}, accepted {s['accepted']}, failed {s['failed']}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in s['failed_by_status'].items())})" if s["failed"] else "")
+        + (f", not sent {s['unsent']} (the sender fell behind)" if s["unsent"] else ""),
+        "latency ms: p50 {} p95 {} p99 {} max {}".format(
+            *(fmt_ms(s["latency_ms"][k]) for k in ("p50", "p95", "p99", "max"))
+        ),
+        f"achieved rate {s['achieved_rate']:.1f}/s (requested {s['requested_rate']:g}/s), "
+        f"start lag p99 {fmt_ms(s['start_lag_ms']['p99'])} ms, {s['elapsed_s']:.2f} s in all; "
+        + signing_note(s["signing_processes"]),
+    ]
     if s["sent"] >= 2 and s["achieved_rate"] < 0.95 * s["requested_rate"]:
         p50 = (s["latency_ms"]["p50"] or 0) / 1000
         busy = s["sender_cpu_s"] / s["elapsed_s"] if s["elapsed_s"] > 0 else 0.0  # cores the sender kept busy
         if busy >= CPU_BOUND:  # more requests in flight would only queue for the same CPU
-            lines.append(f"the requested rate was not held: the sender is at this machine's ceiling for this event "
-                         f"(it kept {busy:.0%} of a core busy; see the README's performance section); lower --rate")
+            lines.append(
+                f"the requested rate was not held: the sender is at this machine's ceiling for this event "
+                f"(it kept {busy:.0%} of a core busy; see the README's performance section); lower --rate"
+            )
         elif p50 * s["requested_rate"] > 0.8 * concurrency:
-            lines.append(f"the requested rate was not held: answers take {p50 * 1000:.0f} ms, so {concurrency} in "
-                         f"flight carry about {concurrency / p50 if p50 else 0:.0f}/s; raise --concurrency")
+            lines.append(
+                f"the requested rate was not held: answers take {p50 * 1000:.0f} ms, so {concurrency} in "
+                f"flight carry about {concurrency / p50 if p50 else 0:.0f}/s; raise --concurrency"
+            )
         elif s["signing_processes"]:
-            lines.append(f"the requested rate was not held: the {signing_processes(s['signing_processes'])} could "
-                         "not build events faster, or other work on this machine took the CPU; raise --signers if "
-                         "cores are free, or lower --rate")
+            lines.append(
+                f"the requested rate was not held: the {signing_processes(s['signing_processes'])} could "
+                "not build events faster, or other work on this machine took the CPU; raise --signers if "
+                "cores are free, or lower --rate"
+            )
         else:
-            lines.append(f"the requested rate was not held, though the sender kept only {busy:.0%} of a core busy: "
-                         "other work on this machine took the CPU; lower --rate")
+            lines.append(
+                f"the requested rate was not held, though the sender kept only {busy:.0%} of a core busy: "
+                "other work on this machine took the CPU; lower --rate"
+            )
     for sample in s["failure_samples"]:
         what = [f"HTTP {sample['status']}" if sample["status"] is not None else "no answer"]
         if sample["error"]:
@@ -77,28 +98,77 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
 @click.command("load")
 @click.argument("event")
 @click.option("--url", required=True, help="The receiver's callback URL (loopback or ACCESSRC_SIM_ALLOW_HOSTS).")
-@click.option("--rate", type=Number(0, MAX_RATE, min_open=True), required=True,
-              help=f"Requests per second, held steady (at most {MAX_RATE:g}).")
-@click.option("--duration", type=Number(0, MAX_DURATION, min_open=True), required=True,
-              help=f"Seconds to send for (at most {MAX_DURATION:g}).")
-@click.option("--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), default=4, show_default=True,
-              help="Requests in flight at most (worker threads).")
-@click.option("--max-requests", type=click.IntRange(1, MAX_REQUESTS),
-              help="Stop after this many requests [default: rate × duration].")
-@click.option("--signers", type=click.IntRange(0, MAX_SIGNERS),
-              help="Processes that generate and sign the events just before their slots; 0: the worker threads do "
-                   f"it [default: for RSA-signed events from {PROCESS_SIGNING_FROM:g}/s, one per "
-                   f"{SIGNS_PER_PROCESS:,}/s of rate, at most cores - 1; otherwise 0].")
+@click.option(
+    "--rate",
+    type=Number(0, MAX_RATE, min_open=True),
+    required=True,
+    help=f"Requests per second, held steady (at most {MAX_RATE:g}).",
+)
+@click.option(
+    "--duration",
+    type=Number(0, MAX_DURATION, min_open=True),
+    required=True,
+    help=f"Seconds to send for (at most {MAX_DURATION:g}).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    default=4,
+    show_default=True,
+    help="Requests in flight at most (worker threads).",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(1, MAX_REQUESTS),
+    help="Stop after this many requests [default: rate × duration].",
+)
+@click.option(
+    "--signers",
+    type=click.IntRange(0, MAX_SIGNERS),
+    help="Processes that generate and sign the events just before their slots; 0: the worker threads do "
+    f"it [default: for RSA-signed events from {PROCESS_SIGNING_FROM:g}/s, one per "
+    f"{SIGNS_PER_PROCESS:,}/s of rate, at most cores - 1; otherwise 0].",
+)
 @payload_options
 @auth_options
-@click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds to wait for each answer.")
-@click.option("--profile", type=click.Choice(platforms.PROFILE_NAMES), default=None,
-              help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds X-JobId/X-JobAttempt.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=delivery.DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(platforms.PROFILE_NAMES),
+    default=None,
+    help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds X-JobId/X-JobAttempt.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress line).")
 @keys_option
-def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, seed, sets, count, force, hmac_secret,
-             api_key_header, api_key, basic, authorization, rsa_padding, timeout, profile, as_json, keys_dir) -> None:
+def load_cmd(
+    event,
+    url,
+    rate,
+    duration,
+    concurrency,
+    max_requests,
+    signers,
+    seed,
+    sets,
+    count,
+    force,
+    hmac_secret,
+    api_key_header,
+    api_key,
+    basic,
+    authorization,
+    rsa_padding,
+    timeout,
+    profile,
+    as_json,
+    keys_dir,
+) -> None:
     """Send fresh signed EVENTs to URL at a steady rate; print live progress and a latency summary.
 
     Every request is a new event (new ids, timestamps of now; X-JobId and X-JobAttempt 0 where the profile sends
@@ -109,14 +179,30 @@ def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, see
     """
     spec, _ = make_payload(event, seed, sets, count, force)  # refuses bad --set / --count with a clear message
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
-    plan = LoadPlan(spec.name, url, rate, duration, concurrency, max_requests, timeout, auth, parse_sets(sets), count,
-                    force, seed, signers, profile)
+    plan = LoadPlan(
+        spec.name,
+        url,
+        rate,
+        duration,
+        concurrency,
+        max_requests,
+        timeout,
+        auth,
+        parse_sets(sets),
+        count,
+        force,
+        seed,
+        signers,
+        profile,
+    )
     keys = open_keys(keys_dir) if platforms.get(spec.platform).signs_with_keys else None
     tty = sys.stdout.isatty() and not as_json
 
     def progress(snap: dict) -> None:
-        line = (f"{snap['t']:6.1f} s  sent {snap['sent']}  ok {snap['accepted']}  failed {snap['failed']}  "
-                f"{snap['rate']:.1f}/s  p50 {fmt_ms(snap['p50_ms'])} ms")
+        line = (
+            f"{snap['t']:6.1f} s  sent {snap['sent']}  ok {snap['accepted']}  failed {snap['failed']}  "
+            f"{snap['rate']:.1f}/s  p50 {fmt_ms(snap['p50_ms'])} ms"
+        )
         if tty:
             click.echo("\r" + line.ljust(78), nl=False)
         else:
@@ -128,13 +214,17 @@ def load_cmd(event, url, rate, duration, concurrency, max_requests, signers, see
         raise UsageProblem(str(exc)) from exc
     try:
         if not as_json:
-            click.echo(f"{spec.name} ({spec.platform}) -> {url}: {rate:g}/s for {duration:g} s, "
-                       f"{concurrency} in flight at most, {plan.total} requests at most, "
-                       f"{signing_note(run.result.signers)}")
+            click.echo(
+                f"{spec.name} ({spec.platform}) -> {url}: {rate:g}/s for {duration:g} s, "
+                f"{concurrency} in flight at most, {plan.total} requests at most, "
+                f"{signing_note(run.result.signers)}"
+            )
             cores = os.cpu_count() or 1
             if run.result.signers > cores - 1:
-                click.echo(f"note: {signing_processes(run.result.signers)} on {cores} core{'s' if cores > 1 else ''}"
-                           " leave no core to the sending threads; they will compete for the CPU")
+                click.echo(
+                    f"note: {signing_processes(run.result.signers)} on {cores} core{'s' if cores > 1 else ''}"
+                    " leave no core to the sending threads; they will compete for the CPU"
+                )
         result = run_load(run, None if as_json else progress, 0.25 if tty else 1.0)
     finally:
         run.close()

@@ -1,7 +1,9 @@
 """The payload a command prints or sends: generated or the documents' example, `--set` applied, rules checked."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -21,9 +23,17 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     return overrides
 
 
-def make_payload(event: str, seed: int | None, sets: tuple[str, ...], count: int | None, force: bool,
-                 example: str | None = None, strict: bool = False, event_name: str | None = None,
-                 echo: Callable[[str], None] | None = None) -> tuple[catalogue.EventSpec, dict]:
+def make_payload(
+    event: str,
+    seed: int | None,
+    sets: tuple[str, ...],
+    count: int | None,
+    force: bool,
+    example: str | None = None,
+    strict: bool = False,
+    event_name: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> tuple[catalogue.EventSpec, dict]:
     """The payload to print or send: generated (or the documents' example), overrides applied, checked against the
     documented rules (refused: exit 2); the inferred rules it breaks are printed as notes (refused with --strict)."""
     try:
@@ -31,21 +41,29 @@ def make_payload(event: str, seed: int | None, sets: tuple[str, ...], count: int
         overrides = parse_sets(sets)
         if event_name is not None:
             if spec.name != "Entity.Event":
-                raise UsageProblem(f"--event-name goes with Entity.Event, Accredit's base notification (send "
-                                   f"Entity.Event --event-name Contact.Updated); {spec.name} has its own name")
+                raise UsageProblem(
+                    f"--event-name goes with Entity.Event, Accredit's base notification (send "
+                    f"Entity.Event --event-name Contact.Updated); {spec.name} has its own name"
+                )
             overrides = {"Event": event_name, **overrides}
-        payload = catalogue.generate(spec.name, seed=seed, overrides=overrides, count=count, force=force,
-                                     strict=strict, example=example)
+        payload = catalogue.generate(
+            spec.name, seed=seed, overrides=overrides, count=count, force=force, strict=strict, example=example
+        )
     except catalogue.CatalogueError as exc:
-        detail = "".join(f"\n  - {p}" for p in exc.problems) if len(exc.problems) > 1 or \
-            (exc.problems and exc.problems[0] not in str(exc)) else ""
+        detail = (
+            "".join(f"\n  - {p}" for p in exc.problems)
+            if len(exc.problems) > 1 or (exc.problems and exc.problems[0] not in str(exc))
+            else ""
+        )
         hint = "" if force else "\n(use --force to send it anyway)" if exc.problems else ""
         raise UsageProblem(f"{exc}{detail}{hint}") from exc
     say = echo or (lambda line: click.echo(line, err=True))
     if example is not None:
         shown = catalogue.find_example(spec, example or None)
-        say(f"example {shown.name} of {spec.name}, as written in {shown.source}"
-            + (f" ({shown.note})" if shown.note else ""))
+        say(
+            f"example {shown.name} of {spec.name}, as written in {shown.source}"
+            + (f" ({shown.note})" if shown.note else "")
+        )
     if not force:
         for advice in catalogue.advise(spec, payload):
             say(f"note: {advice} - advice only, see `accessrc-sim rules {spec.name}`")

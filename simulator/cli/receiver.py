@@ -1,4 +1,5 @@
 """`accessrc-sim receiver`: the reference receiver on waitress."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,16 +17,41 @@ from .options import auth_options, build_auth, keys_option
 @click.option("--port", type=click.IntRange(1, 65535), default=9000, show_default=True)
 @click.option("--platform", type=click.Choice(catalogue.PLATFORMS), default="accredit", show_default=True)
 @click.option("--event", help="Expect only this event (default: tell it from the body).")
-@click.option("--fail-first", type=click.IntRange(0), default=0, show_default=True,
-              help="Answer 500 to the first N attempts of each job.")
-@click.option("--strict", is_flag=True, help="Refuse (400) bodies that break inferred rules too; by default they "
-              "are accepted and logged as advice.")
+@click.option(
+    "--fail-first",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Answer 500 to the first N attempts of each job.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse (400) bodies that break inferred rules too; by default they are accepted and logged as advice.",
+)
 @auth_options
-@click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
-              help="Accredit: PEM public key to verify with [default: the one in --keys-dir].")
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Accredit: PEM public key to verify with [default: the one in --keys-dir].",
+)
 @keys_option
-def receiver_cmd(host, port, platform, event, fail_first, strict, hmac_secret, api_key_header, api_key, basic,
-                 authorization, rsa_padding, public_key, keys_dir) -> None:
+def receiver_cmd(
+    host,
+    port,
+    platform,
+    event,
+    fail_first,
+    strict,
+    hmac_secret,
+    api_key_header,
+    api_key,
+    basic,
+    authorization,
+    rsa_padding,
+    public_key,
+    keys_dir,
+) -> None:
     """Run the reference receiver: verifies signatures, validates bodies, dedupes X-JobId, answers the envelopes.
 
     Example: accessrc-sim receiver --port 9001 --platform accessrc --hmac-secret abcd1234
@@ -41,15 +67,17 @@ def receiver_cmd(host, port, platform, event, fail_first, strict, hmac_secret, a
     pem = None
     if platforms.get(platform).signs_with_keys:
         pem = public_key_pem(public_key) if public_key else open_keys(keys_dir).public_pem
-    app = create_receiver(ReceiverConfig(platform, auth, pem, event, fail_first,
-                                         log=lambda line: click.echo(line), strict=strict))
+    app = create_receiver(
+        ReceiverConfig(platform, auth, pem, event, fail_first, log=lambda line: click.echo(line), strict=strict)
+    )
     from waitress.server import create_server
 
     try:
         server = create_server(app, host=host, port=port, threads=8)
     except (OSError, ValueError) as exc:  # ValueError: waitress refuses the host
-        raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                           "(another receiver running?); choose another --port") from exc
+        raise UsageProblem(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another receiver running?); choose another --port"
+        ) from exc
     click.echo(f"reference receiver for {platform} on http://{host}:{port}/ (auth: {auth.kind})")
     try:
         server.run()

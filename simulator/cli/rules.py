@@ -1,4 +1,5 @@
 """`accessrc-sim rules`: every rule, documented (with its quote) or inferred (with its reason)."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,7 @@ def rules_cmd(event: str | None, platform: str | None, source: str | None, as_js
         tag = click.style(r.source, fg="green" if r.documented else "yellow") if color else r.source
         click.echo(f"{r.id}  [{tag}]  {r.text}")
         if r.documented:
-            click.echo(f"    quote ({r.where}): \"{' '.join(r.quote.split())}\"")
+            click.echo(f'    quote ({r.where}): "{" ".join(r.quote.split())}"')
         if r.reason:
             click.echo(f"    {'why' if not r.documented else 'note'}: {r.reason}")
     counts = {s: sum(1 for r in selected if r.source == s) for s in ("documented", "inferred")}

@@ -1,4 +1,5 @@
 """`accessrc-sim run`: scenario files against a receiver."""
+
 from __future__ import annotations
 
 import sys
@@ -68,8 +69,9 @@ def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo
     # a bad --keys-dir or --db stops the run before its first request (the keys only when a scenario signs)
     keys = open_keys(keys_dir) if any(sc.auth.kind == "rsa" for sc in scenarios) else lambda: open_keys(keys_dir)
     store = open_store(db_path)
-    runner = Runner(store, keys=keys, on_step=console.step,
-                    on_scenario=console.scenario, fail_fast=fail_fast, strict=strict)
+    runner = Runner(
+        store, keys=keys, on_step=console.step, on_scenario=console.scenario, fail_fast=fail_fast, strict=strict
+    )
     try:
         results = runner.run(scenarios)
     finally:

@@ -1,4 +1,5 @@
 """`accessrc-sim sample`: print a payload without sending it."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from .payloads import make_payload
 def sample_cmd(event: str, seed, sets, count, force, example, strict, event_name, compact: bool) -> None:
     """Print a generated payload for EVENT (or, with --example, the documents' own).
 
-    Example: accessrc-sim sample APPLICATIONS_IMPORT_RESULT --seed 7 --set summary.totalRecords=120 --set summary.failureCount=5
+    Example: accessrc-sim sample APPLICATIONS_IMPORT_RESULT --seed 7 --set summary.failureCount=5
     """
     _, payload = make_payload(event, seed, sets, count, force, example, strict, event_name)
     if compact:

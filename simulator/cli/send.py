@@ -1,14 +1,15 @@
 """`accessrc-sim send`: one event, signed and retried as its platform does, every attempt recorded."""
+
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 
 import click
 
 from .. import catalogue, delivery, limits, platforms
 from ..delivery import DeliveryError
+from ..store import DATABASE_ERRORS
 from .errors import EXIT_FAILED, EXIT_OK, UsageProblem
 from .files import open_keys, open_store
 from .options import auth_options, build_auth, db_option, document_options, keys_option, payload_options
@@ -21,20 +22,53 @@ from .payloads import make_payload
 @payload_options
 @document_options
 @auth_options
-@click.option("--retry-delays", metavar="LIST", help="Seconds before each retry, e.g. 0,0,0,0,0 "
-              f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}, our choice: AccessRC documents "
-              "no retry policy; ReachFive never retries].")
-@click.option("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds to wait for each answer.")
-@click.option("--profile", type=click.Choice(platforms.PROFILE_NAMES), default=None,
-              help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds Accredit's "
-                   "X-JobId/X-JobAttempt headers, which AccessRC does not document.")
+@click.option(
+    "--retry-delays",
+    metavar="LIST",
+    help="Seconds before each retry, e.g. 0,0,0,0,0 "
+    f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}, our choice: AccessRC documents "
+    "no retry policy; ReachFive never retries].",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=delivery.DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(platforms.PROFILE_NAMES),
+    default=None,
+    help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds Accredit's "
+    "X-JobId/X-JobAttempt headers, which AccessRC does not document.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the job and its attempts as JSON.")
 @db_option
 @keys_option
-def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, hmac_secret, api_key_header,
-             api_key, basic, authorization, rsa_padding, retry_delays, timeout, profile, as_json, db_path,
-             keys_dir) -> None:
+def send_cmd(
+    event,
+    url,
+    seed,
+    sets,
+    count,
+    force,
+    example,
+    strict,
+    event_name,
+    hmac_secret,
+    api_key_header,
+    api_key,
+    basic,
+    authorization,
+    rsa_padding,
+    retry_delays,
+    timeout,
+    profile,
+    as_json,
+    db_path,
+    keys_dir,
+) -> None:
     """Send EVENT to URL, signed and retried as its platform does; every attempt is recorded.
 
     Exit 0 when a 2xx came back, 1 when every attempt failed, 2 on bad usage.
@@ -44,8 +78,16 @@ def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, 
     spec, payload = make_payload(event, seed, sets, count, force, example, strict, event_name)
     auth = build_auth(spec.platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     try:
-        job = delivery.new_job(spec.name, spec.platform, url, catalogue.body_bytes(payload), auth,
-                               delays=delivery.parse_delays(retry_delays), timeout=timeout, profile=profile)
+        job = delivery.new_job(
+            spec.name,
+            spec.platform,
+            url,
+            catalogue.body_bytes(payload),
+            auth,
+            delays=delivery.parse_delays(retry_delays),
+            timeout=timeout,
+            profile=profile,
+        )
     except DeliveryError as exc:
         raise UsageProblem(str(exc)) from exc
     keys = open_keys(keys_dir) if platforms.get(spec.platform).signs_with_keys else None
@@ -57,8 +99,15 @@ def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, 
             return
         ok = attempt.ok
         status = str(attempt.status) if attempt.status is not None else "---"
-        mark = click.style("ok  ", fg="green") if ok and color else "ok  " if ok else \
-            click.style("FAIL", fg="red") if color else "FAIL"
+        mark = (
+            click.style("ok  ", fg="green")
+            if ok and color
+            else "ok  "
+            if ok
+            else click.style("FAIL", fg="red")
+            if color
+            else "FAIL"
+        )
         line = f"{mark} attempt {attempt.number}  {status}  {attempt.duration_ms:.0f} ms"
         if attempt.error:
             line += f"  {attempt.error}"
@@ -77,10 +126,11 @@ def send_cmd(event, url, seed, sets, count, force, example, strict, event_name, 
     deliverer = delivery.Deliverer(store, keys, on_attempt=report)
     try:
         deliverer.submit(job)
-    except sqlite3.Error as exc:  # a full disk (SQLITE_FULL), an I/O error: say so, no traceback
+    except DATABASE_ERRORS as exc:  # a full disk (SQLITE_FULL), an I/O error: say so, no traceback
         sent = " (its last attempt may have reached the receiver)" if job.attempts_made else ""
-        raise click.ClickException(f"--db {db_path}: {exc}: the delivery could not be recorded{sent}; free some "
-                                   "space and send again") from exc
+        raise click.ClickException(
+            f"--db {db_path}: {exc}: the delivery could not be recorded{sent}; free some space and send again"
+        ) from exc
     if as_json:
         click.echo(json.dumps(job_json(job, store.attempts(job.id)), indent=2))
     elif job.state == "succeeded":
@@ -103,18 +153,32 @@ def answer_message(body: bytes, limit: int = 120) -> str | None:
         said = err.get("message") if isinstance(err, dict) else data.get("message")
         if isinstance(said, str) and said:
             return said[:limit]
-    text = " ".join(body[:limit * 2].decode("utf-8", "replace").split())
+    text = " ".join(body[: limit * 2].decode("utf-8", "replace").split())
     return (text[:limit] + "…") if len(text) > limit else text or None
 
 
 def job_json(job, attempts) -> dict:
     """`send --json`: the job and every attempt, bodies as text."""
     return {
-        "id": job.id, "event": job.event, "platform": job.platform, "profile": job.profile, "url": job.url,
+        "id": job.id,
+        "event": job.event,
+        "platform": job.platform,
+        "profile": job.profile,
+        "url": job.url,
         "state": job.state,
-        "attempts_made": job.attempts_made, "last_status": job.last_status, "last_error": job.last_error,
+        "attempts_made": job.attempts_made,
+        "last_status": job.last_status,
+        "last_error": job.last_error,
         "body": job.body.decode("utf-8", "replace"),
-        "attempts": [{"number": a.number, "status": a.status, "duration_ms": a.duration_ms, "error": a.error,
-                      "request_headers": a.request_headers,
-                      "response_body": a.response_body.decode("utf-8", "replace")} for a in attempts],
+        "attempts": [
+            {
+                "number": a.number,
+                "status": a.status,
+                "duration_ms": a.duration_ms,
+                "error": a.error,
+                "request_headers": a.request_headers,
+                "response_body": a.response_body.decode("utf-8", "replace"),
+            }
+            for a in attempts
+        ],
     }

@@ -4,11 +4,11 @@ SIGTERM or Ctrl-C stops it gracefully: no new claims, in-flight attempts finish 
 A server holds a lock beside its SQLite file for its whole life: a second server on the same file exits 2.
 The HTTP edge is bounded (see `server_options`): connections, idle time and request bodies.
 """
+
 from __future__ import annotations
 
 import logging
 import signal
-import sqlite3
 import sys
 
 import click
@@ -16,6 +16,7 @@ import click
 from .. import __version__, delivery
 from ..config import ENV_API_KEY, Settings
 from ..delivery import DeliveryError
+from ..store import DATABASE_ERRORS
 from .errors import UsageProblem
 from .files import check_db, open_keys
 from .options import db_option, keys_option
@@ -27,16 +28,22 @@ BODY_CAP_FACTOR = 2  # waitress itself refuses bodies over twice the app's limit
 FD_HEADROOM = 256  # descriptors beyond the connection limit: database, logs, outbound deliveries, threads
 
 
-def server_options(max_content_length: int, connection_limit: int = CONNECTION_LIMIT,
-                   idle_timeout: int = IDLE_TIMEOUT) -> dict:
+def server_options(
+    max_content_length: int, connection_limit: int = CONNECTION_LIMIT, idle_timeout: int = IDLE_TIMEOUT
+) -> dict:
     """waitress settings that keep the server answering under idle, slow or huge clients, with or without a key.
 
     Bodies up to `max_content_length` reach the app; over it, up to BODY_CAP_FACTOR times it, the app answers 413
     in its envelope; beyond that waitress answers its own 413 (text/plain) and closes, without reading the rest:
     right after the headers when Content-Length says so. poll(), not select(): descriptors above 1023 work.
     """
-    return {"connection_limit": connection_limit, "channel_timeout": idle_timeout, "cleanup_interval": 1,
-            "asyncore_use_poll": True, "max_request_body_size": BODY_CAP_FACTOR * max_content_length}
+    return {
+        "connection_limit": connection_limit,
+        "channel_timeout": idle_timeout,
+        "cleanup_interval": 1,
+        "asyncore_use_poll": True,
+        "max_request_body_size": BODY_CAP_FACTOR * max_content_length,
+    }
 
 
 def raise_open_files_limit(connection_limit: int) -> int:
@@ -81,32 +88,87 @@ def serve_settings(db_path: str, keys_dir: str, retry_delays: str | None, timeou
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="Port to listen on (0: any free port, printed at start).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free port, printed at start).",
+)
 @db_option(help="SQLite file: subscriptions, jobs, attempts.")
 @keys_option(help="Folder of the Accredit RSA key pair, created on first use.")
-@click.option("--retry-delays", metavar="LIST", help="Seconds before each retry, e.g. 0,0,0,0,0 "
-              f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}; ReachFive never retries].")
+@click.option(
+    "--retry-delays",
+    metavar="LIST",
+    help="Seconds before each retry, e.g. 0,0,0,0,0 "
+    f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}; ReachFive never retries].",
+)
 @click.option("--timeout", type=float, help=f"Seconds to wait for each answer [default: {delivery.DEFAULT_TIMEOUT:g}].")
 @click.option("--allow-planned", is_flag=True, help="Let AccessRC Subscribe accept planned event types.")
-@click.option("--delivery-threads", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Attempts sent at the same time.")
-@click.option("--http-threads", type=click.IntRange(2, 256), default=16, show_default=True,
-              help="Waitress worker threads (each open /api/stream holds one).")
-@click.option("--connection-limit", type=click.IntRange(10, 100_000), default=CONNECTION_LIMIT, show_default=True,
-              help="Open connections at most; beyond it new ones wait until some close.")
-@click.option("--idle-timeout", type=click.IntRange(1, 3600), default=IDLE_TIMEOUT, show_default=True,
-              help="Seconds before a connection with no request in progress and no bytes moving is closed.")
-@click.option("--demo", is_flag=True, help="Also run the reference receivers in-process (127.0.0.1) and point the "
-              "dashboard's samples and demo subscriptions at them.")
-@click.option("--no-auth-local", is_flag=True, help="Let any browser on this machine (loopback address and name) "
-              "use the dashboard without logging in. Every local account can then act as the admin.")
-@click.option("--retention", type=click.FloatRange(0, min_open=True), metavar="DAYS", default=None,
-              help="Delete jobs (and their attempts) that finished more than DAYS days ago, at start and every hour "
-                   "[default: keep every job].")
-def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planned, delivery_threads,
-              http_threads, connection_limit=CONNECTION_LIMIT, idle_timeout=IDLE_TIMEOUT, demo=False,
-              no_auth_local=False, retention=None) -> None:
+@click.option(
+    "--delivery-threads",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Attempts sent at the same time.",
+)
+@click.option(
+    "--http-threads",
+    type=click.IntRange(2, 256),
+    default=16,
+    show_default=True,
+    help="Waitress worker threads (each open /api/stream holds one).",
+)
+@click.option(
+    "--connection-limit",
+    type=click.IntRange(10, 100_000),
+    default=CONNECTION_LIMIT,
+    show_default=True,
+    help="Open connections at most; beyond it new ones wait until some close.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.IntRange(1, 3600),
+    default=IDLE_TIMEOUT,
+    show_default=True,
+    help="Seconds before a connection with no request in progress and no bytes moving is closed.",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Also run the reference receivers in-process (127.0.0.1) and point the "
+    "dashboard's samples and demo subscriptions at them.",
+)
+@click.option(
+    "--no-auth-local",
+    is_flag=True,
+    help="Let any browser on this machine (loopback address and name) "
+    "use the dashboard without logging in. Every local account can then act as the admin.",
+)
+@click.option(
+    "--retention",
+    type=click.FloatRange(0, min_open=True),
+    metavar="DAYS",
+    default=None,
+    help="Delete jobs (and their attempts) that finished more than DAYS days ago, at start and every hour "
+    "[default: keep every job].",
+)
+def serve_cmd(
+    host,
+    port,
+    db_path,
+    keys_dir,
+    retry_delays,
+    timeout,
+    allow_planned,
+    delivery_threads,
+    http_threads,
+    connection_limit=CONNECTION_LIMIT,
+    idle_timeout=IDLE_TIMEOUT,
+    demo=False,
+    no_auth_local=False,
+    retention=None,
+) -> None:
     """Serve the subscription APIs, the schedules, the delivery queue and the delivery log.
 
     The admin API key comes from ACCESSRC_SIM_API_KEY, or is generated at first start and printed once; the database
@@ -125,8 +187,7 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
 
     settings = serve_settings(db_path, keys_dir, retry_delays, timeout)
     db_path, keys_dir = settings.db_path, settings.keys_dir
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # streams hold threads by design
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per firing
     check_db(db_path)  # a bad --db or --keys-dir: exit 2 with what is wrong, before the database is written
@@ -138,27 +199,45 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
         raise UsageProblem(f"--db {db_path}: cannot lock it ({db_path}.lock): {exc.strerror or exc}") from exc
     open_keys(keys_dir)
     try:
-        app = create_app({"ALLOW_PLANNED": allow_planned, "DELIVERY_THREADS": delivery_threads,
-                          "START_WORKERS": False, "NO_AUTH_LOCAL": no_auth_local, "RETENTION_DAYS": retention},
-                         settings=settings)
-    except sqlite3.Error as exc:
+        app = create_app(
+            {
+                "ALLOW_PLANNED": allow_planned,
+                "DELIVERY_THREADS": delivery_threads,
+                "START_WORKERS": False,
+                "NO_AUTH_LOCAL": no_auth_local,
+                "RETENTION_DAYS": retention,
+            },
+            settings=settings,
+        )
+    except DATABASE_ERRORS as exc:
         raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]
-    new_key_line = f"admin API key (generated now, shown once; only its hash is kept in {db_path}): " \
-                   f"{services.settings.api_key}"
+    new_key_line = (
+        f"admin API key (generated now, shown once; only its hash is kept in {db_path}): {services.settings.api_key}"
+    )
     fitting = raise_open_files_limit(connection_limit)
     if fitting < connection_limit:
-        click.echo(f"warning: the open-files limit allows {fitting} connections, not {connection_limit} "
-                   "(raise `ulimit -n`)", err=True)
+        click.echo(
+            f"warning: the open-files limit allows {fitting} connections, not {connection_limit} (raise `ulimit -n`)",
+            err=True,
+        )
     try:
-        server = create_server(app, host=host, port=port, threads=http_threads, ident="accessrc-sim",
-                               clear_untrusted_proxy_headers=True,
-                               **server_options(app.config["MAX_CONTENT_LENGTH"], fitting, idle_timeout))
+        server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=http_threads,
+            ident="accessrc-sim",
+            clear_untrusted_proxy_headers=True,
+            **server_options(app.config["MAX_CONTENT_LENGTH"], fitting, idle_timeout),
+        )
     except OSError as exc:
         if services.settings.api_key_generated:  # generated and stored: say it now, or it is never shown
             click.echo(new_key_line)
-        raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                           "(another accessrc-sim running?); choose another --port") from exc
+        raise UsageProblem(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(another accessrc-sim running?); choose another --port"
+        ) from exc
 
     def stop(signum, frame):
         services.stopping.set()  # open event streams end, freeing their threads
@@ -170,15 +249,22 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     url = f"http://{server.effective_host}:{server.effective_port}/"
     click.echo(f"accessrc-sim {__version__} serving on {url} (db {db_path}, keys {keys_dir})")
     token = app.extensions[SESSIONS].login_token
-    click.echo(f"dashboard: {login_url(server.effective_host, server.effective_port, token)} "
-               "(log-in link for your browser, valid until this server stops)")
+    click.echo(
+        f"dashboard: {login_url(server.effective_host, server.effective_port, token)} "
+        "(log-in link for your browser, valid until this server stops)"
+    )
     if no_auth_local:
-        click.echo(f"warning: --no-auth-local: any browser on this machine opening {url} uses the dashboard "
-                   "without logging in, so every local account can act as the admin", err=True)
+        click.echo(
+            f"warning: --no-auth-local: any browser on this machine opening {url} uses the dashboard "
+            "without logging in, so every local account can act as the admin",
+            err=True,
+        )
     demo_receiver = serve_demo(app, url, click.echo) if demo else None
     if services.queue.recovered:
-        click.echo(f"resumed {len(services.queue.recovered)} job(s) interrupted by the last stop (an attempt in "
-                   f"flight is sent again once its lease has run out, within {services.queue.lease:g} s)")
+        click.echo(
+            f"resumed {len(services.queue.recovered)} job(s) interrupted by the last stop (an attempt in "
+            f"flight is sent again once its lease has run out, within {services.queue.lease:g} s)"
+        )
     if retention is not None:
         click.echo(f"retention: jobs that finished more than {retention:g} day(s) ago are deleted, now and every hour")
     if services.settings.api_key_generated:
@@ -186,9 +272,11 @@ def serve_cmd(host, port, db_path, keys_dir, retry_delays, timeout, allow_planne
     elif settings.api_key:
         click.echo(f"admin API key: from {ENV_API_KEY}")
     else:
-        click.echo(f"admin API key: the one generated at first start or by `admin-key --rotate` (only its hash is "
-                   f"kept; lost it? `accessrc-sim admin-key --rotate --db {db_path}` makes a new one); set "
-                   f"{ENV_API_KEY} to choose your own")
+        click.echo(
+            f"admin API key: the one generated at first start or by `admin-key --rotate` (only its hash is "
+            f"kept; lost it? `accessrc-sim admin-key --rotate --db {db_path}` makes a new one); set "
+            f"{ENV_API_KEY} to choose your own"
+        )
     sys.stdout.flush()
     try:
         server.run()

@@ -1,4 +1,5 @@
 """A target URL given on the command line: http(s), and one we may send to (loopback or the allow-list)."""
+
 from __future__ import annotations
 
 from .. import guard

@@ -4,6 +4,7 @@ the API does not offer (preset payloads, and a send of an edited body or a forge
 Every asset is in this package (no CDN). The page never carries the admin key: its calls ride on a session
 (simulator.api.session) opened by the login URL `serve` prints, or by pasting the admin key into the page's form.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,22 +15,36 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, redirect, render_template, request
 
 from .. import __version__, catalogue, delivery, signing
-from ..api import (check_admin, event_spec, json_body, optional_delays, optional_number, optional_profile,
-                   platform_auth, query_int, reject_unknown, require_string, require_url, services)
 from ..api import session as sessions
+from ..api.access import require_admin, services
 from ..api.errors import ApiError, bad_request, json_response
+from ..api.inputs import (
+    event_spec,
+    json_body,
+    optional_delays,
+    optional_number,
+    optional_profile,
+    platform_auth,
+    query_int,
+    reject_unknown,
+    require_string,
+    require_url,
+)
 from ..api.stream import event_stream
 from ..auth import Auth
 from ..delivery import DeliveryError
 from . import presets
 
-bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/dashboard/static")
+bp = Blueprint(
+    "dashboard", __name__, template_folder="templates", static_folder="static", static_url_path="/dashboard/static"
+)
 
 DEMO_EXTENSION = "accessrc_sim_demo"
 SOURCE_DASHBOARD, SOURCE_FORGED = "dashboard", "dashboard:forged-signature"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 def _is_loopback_host(host: str | None) -> bool:
@@ -37,7 +52,7 @@ def _is_loopback_host(host: str | None) -> bool:
         return False
     host = host.strip().lower()
     if host.startswith("["):  # [::1]:8080
-        host = host[1:host.find("]")] if "]" in host else host
+        host = host[1 : host.find("]")] if "]" in host else host
     elif host.count(":") == 1:  # 127.0.0.1:8080, localhost:8080
         host = host.rsplit(":", 1)[0]
     if host in ("localhost", "localhost."):
@@ -54,17 +69,28 @@ def local_without_key() -> bool:
     Loopback peer: nobody on the network gets one. Loopback Host header: a web page that rebinds its own DNS name
     to 127.0.0.1 does not either (its requests carry its own name). Any local account does, hence opt-in only.
     """
-    return bool(current_app.config.get("NO_AUTH_LOCAL")) and _is_loopback_host(request.remote_addr) and \
-        _is_loopback_host(request.host)
+    return (
+        bool(current_app.config.get("NO_AUTH_LOCAL"))
+        and _is_loopback_host(request.remote_addr)
+        and _is_loopback_host(request.host)
+    )
 
 
 def _routes() -> dict:
     return {
-        "jobs": "/api/jobs", "job": "/api/jobs/{id}", "redeliver": "/api/jobs/{id}/redeliver",
-        "stream": "/dashboard/api/stream", "subscriptions": "/api/subscriptions", "subscription": "/api/subscriptions/{id}",
-        "sub_fire": "/api/subscriptions/{id}/fire", "sub_pause": "/api/subscriptions/{id}/pause",
-        "sub_resume": "/api/subscriptions/{id}/resume", "sample": "/dashboard/api/sample",
-        "send": "/dashboard/api/send", "scenarios": _scenario_routes(), "readiness": "/dashboard/api/readiness",
+        "jobs": "/api/jobs",
+        "job": "/api/jobs/{id}",
+        "redeliver": "/api/jobs/{id}/redeliver",
+        "stream": "/dashboard/api/stream",
+        "subscriptions": "/api/subscriptions",
+        "subscription": "/api/subscriptions/{id}",
+        "sub_fire": "/api/subscriptions/{id}/fire",
+        "sub_pause": "/api/subscriptions/{id}/pause",
+        "sub_resume": "/api/subscriptions/{id}/resume",
+        "sample": "/dashboard/api/sample",
+        "send": "/dashboard/api/send",
+        "scenarios": _scenario_routes(),
+        "readiness": "/dashboard/api/readiness",
         "login": "/dashboard/login",
     }
 
@@ -99,13 +125,21 @@ def index():
         if sessions.sessions().check_login_token(request.args.get("token")):
             rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
             return _page_headers(sessions.start_session(redirect(request.path + (f"?{rest}" if rest else ""), 303)))
-        login_error = ("This login link is not (or no longer) valid: open the login URL that accessrc-sim serve "
-                       "printed at its last start, or paste the admin key.")
+        login_error = (
+            "This login link is not (or no longer) valid: open the login URL that accessrc-sim serve "
+            "printed at its last start, or paste the admin key."
+        )
     opened = not sessions.has_session() and local_without_key()
     demo = current_app.extensions.get(DEMO_EXTENSION)
-    boot = {"version": __version__, "session": opened or sessions.has_session(), "login_error": login_error,
-            "routes": _routes(), "events": _catalogue_json(), "presets": [p.to_dict() for p in presets.PRESETS],
-            "demo": demo.to_dict() if demo else None}
+    boot = {
+        "version": __version__,
+        "session": opened or sessions.has_session(),
+        "login_error": login_error,
+        "routes": _routes(),
+        "events": _catalogue_json(),
+        "presets": [p.to_dict() for p in presets.PRESETS],
+        "demo": demo.to_dict() if demo else None,
+    }
     response = current_app.make_response(render_template("dashboard/index.html", boot=boot, version=__version__))
     if opened:
         sessions.start_session(response)
@@ -125,7 +159,7 @@ def login():
 @bp.before_request
 def _admin_for_api():
     if request.path.startswith("/dashboard/api/"):
-        check_admin(("x-api-key", "bearer"), session=True)
+        require_admin()
 
 
 @bp.get("/dashboard/api/sample")
@@ -173,9 +207,18 @@ def send():
     timeout = optional_number(data, "timeout")
     profile = optional_profile(data, spec.platform)
     try:
-        job = delivery.new_job(spec.name, spec.platform, url, body, auth, delays=_delays(data),
-                               timeout=timeout if timeout is not None else services().settings.timeout,
-                               source=SOURCE_FORGED if forge else SOURCE_DASHBOARD, headers=headers, profile=profile)
+        job = delivery.new_job(
+            spec.name,
+            spec.platform,
+            url,
+            body,
+            auth,
+            delays=_delays(data),
+            timeout=timeout if timeout is not None else services().settings.timeout,
+            source=SOURCE_FORGED if forge else SOURCE_DASHBOARD,
+            headers=headers,
+            profile=profile,
+        )
     except DeliveryError as exc:
         field = "timeout" if "timeout" in str(exc) else "retry_delays" if "retr" in str(exc) else "url"
         raise bad_request(str(exc), field) from exc
@@ -210,8 +253,7 @@ def forged_headers(auth: Auth, body: bytes) -> dict[str, str]:
         return {"Authorization": signing.basic_value(auth.username or "", "forged")}
     if auth.kind == "authorization":
         return {"Authorization": "Bearer forged"}
-    raise bad_request("nothing to forge: this delivery has no signature or credential (auth none)",
-                      "forge_signature")
+    raise bad_request("nothing to forge: this delivery has no signature or credential (auth none)", "forge_signature")
 
 
 @bp.get("/dashboard/api/stream")
@@ -224,4 +266,3 @@ def stream():
 def _light(record: dict) -> dict:
     """A log row without the bodies: the page fetches the whole job when it is opened."""
     return {k: v for k, v in record.items() if k not in ("body", "request_body", "response_body")}
-

@@ -13,6 +13,7 @@ One receiver server, one path per behaviour (each path is its own reference rece
 
 A forged signature (the send panel's "Forge" box) is answered 401 by /accredit and /accessrc.
 """
+
 from __future__ import annotations
 
 import time
@@ -52,14 +53,38 @@ class Target:
 
 TARGETS = (
     Target("accredit", "Accredit receiver (RSA)", "accredit", "/accredit", Auth("rsa"), default=True),
-    Target("accredit-flaky", f"Accredit receiver failing {FLAKY_FAILURES}× first", "accredit", "/accredit-flaky",
-           Auth("rsa"), fail_first=FLAKY_FAILURES),
-    Target("accessrc", "AccessRC receiver (HMAC)", "accessrc", "/accessrc", Auth("hmac", secret=DEMO_HMAC_SECRET),
-           default=True),
-    Target("accessrc-flaky", f"AccessRC receiver failing {FLAKY_FAILURES}× first", "accessrc", "/accessrc-flaky",
-           Auth("hmac", secret=DEMO_HMAC_SECRET), fail_first=FLAKY_FAILURES),
-    Target("reachfive", "ReachFive receiver", "reachfive", "/reachfive",
-           Auth("authorization", authorization=DEMO_AUTHORIZATION), default=True),
+    Target(
+        "accredit-flaky",
+        f"Accredit receiver failing {FLAKY_FAILURES}× first",
+        "accredit",
+        "/accredit-flaky",
+        Auth("rsa"),
+        fail_first=FLAKY_FAILURES,
+    ),
+    Target(
+        "accessrc",
+        "AccessRC receiver (HMAC)",
+        "accessrc",
+        "/accessrc",
+        Auth("hmac", secret=DEMO_HMAC_SECRET),
+        default=True,
+    ),
+    Target(
+        "accessrc-flaky",
+        f"AccessRC receiver failing {FLAKY_FAILURES}× first",
+        "accessrc",
+        "/accessrc-flaky",
+        Auth("hmac", secret=DEMO_HMAC_SECRET),
+        fail_first=FLAKY_FAILURES,
+    ),
+    Target(
+        "reachfive",
+        "ReachFive receiver",
+        "reachfive",
+        "/reachfive",
+        Auth("authorization", authorization=DEMO_AUTHORIZATION),
+        default=True,
+    ),
 )
 
 # Ready-made subscriptions (marked meta.demo): fire them from the Subscriptions view.
@@ -90,10 +115,22 @@ class Demo:
         return self.url + target.path + "/hook"
 
     def to_dict(self) -> dict:
-        return {"receiver": self.url, "scenario_vars": {"HMAC_SECRET": DEMO_HMAC_SECRET,
-                                                          "AUTHORIZATION": DEMO_AUTHORIZATION}, "targets": [
-            {"id": t.id, "label": t.label, "platform": t.platform, "url": self.target_url(t.id),
-             "auth": t.auth_json(), "fail_first": t.fail_first, "default": t.default} for t in self.targets]}
+        return {
+            "receiver": self.url,
+            "scenario_vars": {"HMAC_SECRET": DEMO_HMAC_SECRET, "AUTHORIZATION": DEMO_AUTHORIZATION},
+            "targets": [
+                {
+                    "id": t.id,
+                    "label": t.label,
+                    "platform": t.platform,
+                    "url": self.target_url(t.id),
+                    "auth": t.auth_json(),
+                    "fail_first": t.fail_first,
+                    "default": t.default,
+                }
+                for t in self.targets
+            ],
+        }
 
     def stop(self) -> None:
         self.server.stop()
@@ -107,8 +144,11 @@ def start_demo(app, port: int = 0, log=None) -> Demo:
     services = app.extensions[EXTENSION]
     mounts, received = {}, {}
     for target in TARGETS:
-        receiver = create_receiver(ReceiverConfig(target.platform, target.auth, services.keys.public_pem,
-                                                  fail_first=target.fail_first, log=log))
+        receiver = create_receiver(
+            ReceiverConfig(
+                target.platform, target.auth, services.keys.public_pem, fail_first=target.fail_first, log=log
+            )
+        )
         mounts[target.path] = receiver
         received[target.id] = receiver.extensions["received"]
     server = ServerThread(DispatcherMiddleware(_not_found, mounts), host="127.0.0.1", port=port).start()
@@ -127,19 +167,29 @@ def _demo_subscriptions(services, demo: Demo) -> None:
     now = time.time()
     for target_id, event, overrides, schedule in DEMO_SUBSCRIPTIONS:
         target = next(t for t in demo.targets if t.id == target_id)
-        if platforms.get(target.platform).one_subscription_per_event and \
-                repo.list(platform=target.platform, event=event):
+        if platforms.get(target.platform).one_subscription_per_event and repo.list(
+            platform=target.platform, event=event
+        ):
             continue  # the user's own AccessRC subscription (one per event type) stays; no demo beside it
-        sub = Subscription(target.platform, event, demo.target_url(target_id), target.auth, overrides=dict(overrides),
-                           schedule=schedule, paused=schedule is not None, meta={"demo": True})
+        sub = Subscription(
+            target.platform,
+            event,
+            demo.target_url(target_id),
+            target.auth,
+            overrides=dict(overrides),
+            schedule=schedule,
+            paused=schedule is not None,
+            meta={"demo": True},
+        )
         services.save_subscription(sub, new=True, now=now)
 
 
 def serve_demo(app, dashboard_url: str, echo) -> Demo:
     """The `serve --demo` hook: start the receivers and tell the trainer where everything is."""
     demo = start_demo(app)
-    echo(f"demo: reference receivers on {demo.url} — "
-         + ", ".join(f"{t.path}/hook ({t.label})" for t in demo.targets))
-    echo(f"demo: open {dashboard_url} (log in with the dashboard link above) to send events, watch deliveries, "
-         "fire the demo subscriptions")
+    echo(f"demo: reference receivers on {demo.url} — " + ", ".join(f"{t.path}/hook ({t.label})" for t in demo.targets))
+    echo(
+        f"demo: open {dashboard_url} (log in with the dashboard link above) to send events, watch deliveries, "
+        "fire the demo subscriptions"
+    )
     return demo

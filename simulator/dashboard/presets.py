@@ -2,6 +2,7 @@
 
 Pure data over the catalogue; every preset is checked against its event's schema by the tests.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -41,48 +42,101 @@ def _channel_presets() -> list[Preset]:
     for status in ("Approved", "Rejected"):
         for request_type in REQUEST_TYPES:
             label = f"{status} — {request_type}" + (" (with a reason)" if status == "Rejected" else "")
-            out.append(Preset(f"channel-{status.lower()}-{_slug(request_type)}", "DELIVERY_CHANNEL_STATUS_UPDATED",
-                              label, {"status": status, "requestType": request_type},
-                              note="The IM team's review of a delivery channel request; a rejection carries "
-                                   "its reason in the message field." if status == "Rejected" else
-                                   "The IM team approved a delivery channel request; the message field is empty."))
+            out.append(
+                Preset(
+                    f"channel-{status.lower()}-{_slug(request_type)}",
+                    "DELIVERY_CHANNEL_STATUS_UPDATED",
+                    label,
+                    {"status": status, "requestType": request_type},
+                    note="The IM team's review of a delivery channel request; a rejection carries "
+                    "its reason in the message field."
+                    if status == "Rejected"
+                    else "The IM team approved a delivery channel request; the message field is empty.",
+                )
+            )
     return out
 
 
 def _example_presets() -> list[Preset]:
     """Each example payload the documents show, as a preset: sent as written (examples are always valid)."""
-    return [Preset(f"example-{_slug(spec.name)}-{ex.name}", spec.name, f"Documents' example: {ex.name}",
-                   example=ex.name, note=f"As written in {ex.source}." + (f" {ex.note}" if ex.note else ""))
-            for spec in catalogue.EVENTS for ex in spec.examples]
+    return [
+        Preset(
+            f"example-{_slug(spec.name)}-{ex.name}",
+            spec.name,
+            f"Documents' example: {ex.name}",
+            example=ex.name,
+            note=f"As written in {ex.source}." + (f" {ex.note}" if ex.note else ""),
+        )
+        for spec in catalogue.EVENTS
+        for ex in spec.examples
+    ]
 
 
 PRESETS: tuple[Preset, ...] = (
     *_channel_presets(),
-    Preset("delivery-request-sent", "DELIVERY_REQUEST_SENT", "Delivery request with N deliveries", count=2,
-           note="A Program Manager created a delivery request."),
+    Preset(
+        "delivery-request-sent",
+        "DELIVERY_REQUEST_SENT",
+        "Delivery request with N deliveries",
+        count=2,
+        note="A Program Manager created a delivery request.",
+    ),
     Preset("delivery-refund-requested", "DELIVERY_REFUND_REQUESTED", "Refund requested for a delivery"),
-    Preset("eligibility-n", "PROGRAM_ELIGIBILITY_EVALUATED", "Eligibility evaluated for N applications", count=3,
-           note="finalEvaluation is mostly FITS_CRITERIA exactly when every mandatory criterion fits (inferred); at "
-                "times FITS_CRITERIA with unvalidated profiles, as the documents' own example."),
+    Preset(
+        "eligibility-n",
+        "PROGRAM_ELIGIBILITY_EVALUATED",
+        "Eligibility evaluated for N applications",
+        count=3,
+        note="finalEvaluation is mostly FITS_CRITERIA exactly when every mandatory criterion fits (inferred); at "
+        "times FITS_CRITERIA with unvalidated profiles, as the documents' own example.",
+    ),
     Preset("pull-form", "PROGRAM_PULL_FORM", "Program pulls its application form"),
-    Preset("import-success", "APPLICATIONS_IMPORT_RESULT", "Import SUCCESS (120 records)",
-           {"status": "SUCCESS", "summary.totalRecords": 120}),
-    Preset("import-partial", "APPLICATIONS_IMPORT_RESULT", "Import PARTIAL_SUCCESS (120 records, 5 failures)",
-           {"summary.totalRecords": 120, "summary.failureCount": 5},
-           note="successCount + failureCount = totalRecords; errors lists the failures (at times fewer entries "
-                "than failureCount, as the documents' own example)."),
-    Preset("import-failed", "APPLICATIONS_IMPORT_RESULT", "Import FAILED (40 records)",
-           {"status": "FAILED", "summary.totalRecords": 40}),
+    Preset(
+        "import-success",
+        "APPLICATIONS_IMPORT_RESULT",
+        "Import SUCCESS (120 records)",
+        {"status": "SUCCESS", "summary.totalRecords": 120},
+    ),
+    Preset(
+        "import-partial",
+        "APPLICATIONS_IMPORT_RESULT",
+        "Import PARTIAL_SUCCESS (120 records, 5 failures)",
+        {"summary.totalRecords": 120, "summary.failureCount": 5},
+        note="successCount + failureCount = totalRecords; errors lists the failures (at times fewer entries "
+        "than failureCount, as the documents' own example).",
+    ),
+    Preset(
+        "import-failed",
+        "APPLICATIONS_IMPORT_RESULT",
+        "Import FAILED (40 records)",
+        {"status": "FAILED", "summary.totalRecords": 40},
+    ),
     Preset("accredit-base", "Entity.Event", "Base notification (Event, Timestamp)"),
     Preset("badge-zip", "BadgeExportZipFile.Created", "Badge export ZIP created"),
-    Preset("reachfive-import-success", "END_JOB_NOTIFICATION", "Import job SUCCESS",
-           {"type": "import", "status": "SUCCESS"}),
-    Preset("reachfive-import-failure", "END_JOB_NOTIFICATION", "Import job FAILURE",
-           {"type": "import", "status": "FAILURE"}),
-    Preset("reachfive-export-success", "END_JOB_NOTIFICATION", "Export job SUCCESS",
-           {"type": "export", "status": "SUCCESS"}),
-    Preset("reachfive-export-failure", "END_JOB_NOTIFICATION", "Export job FAILURE",
-           {"type": "export", "status": "FAILURE"}),
+    Preset(
+        "reachfive-import-success",
+        "END_JOB_NOTIFICATION",
+        "Import job SUCCESS",
+        {"type": "import", "status": "SUCCESS"},
+    ),
+    Preset(
+        "reachfive-import-failure",
+        "END_JOB_NOTIFICATION",
+        "Import job FAILURE",
+        {"type": "import", "status": "FAILURE"},
+    ),
+    Preset(
+        "reachfive-export-success",
+        "END_JOB_NOTIFICATION",
+        "Export job SUCCESS",
+        {"type": "export", "status": "SUCCESS"},
+    ),
+    Preset(
+        "reachfive-export-failure",
+        "END_JOB_NOTIFICATION",
+        "Export job FAILURE",
+        {"type": "export", "status": "FAILURE"},
+    ),
     *_example_presets(),
 )
 

@@ -9,14 +9,23 @@ in the background, one row at a time, so the page can show the table filling in.
 `conformance --url-for/--strict`. A row is pass, warn (only inferred checks failed: advice), fail or n/a. Runs live in
 the services' run registry (simulator/runs.py: the last `kept`), which `Services.stop()` stops.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app
 
 from .. import catalogue
-from ..api import (check_admin, json_body, optional_number, optional_object, platform_auth, reject_unknown,
-                   require_string, require_url, services)
+from ..api.access import require_admin, services
 from ..api.errors import ApiError, bad_request, json_response
+from ..api.inputs import (
+    json_body,
+    optional_number,
+    optional_object,
+    platform_auth,
+    reject_unknown,
+    require_string,
+    require_url,
+)
 from ..delivery import DeliveryError, check_timeout
 from ..runs import Run
 from ..scenarios import conformance
@@ -25,6 +34,7 @@ from ..scenarios.runner import Runner
 from ..signing import KeyPair
 
 bp = Blueprint("readiness", __name__)
+bp.before_request(require_admin)
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -55,16 +65,31 @@ class ReadinessRun(Run):
             rows = []
             for planned in self.plan.rows:
                 row = done.get(planned.id)
-                rows.append(conformance.row_dict(row) if row else
-                            {"id": planned.id, "title": planned.title, "state": "pending", "evidence": [],
-                             "checks": []})
+                rows.append(
+                    conformance.row_dict(row)
+                    if row
+                    else {"id": planned.id, "title": planned.title, "state": "pending", "evidence": [], "checks": []}
+                )
             advice = list(self.advice)
         p = self.plan
-        return {"id": self.id, "status": self.status, "platform": p.platform, "url": p.url,
-                "targets": [{"event": t.event, "url": t.url} for t in p.targets], "auth": p.auth.masked(),
-                "timeout": p.timeout, "strict": self.strict, "rows": rows, "ready": self.ready,
-                "ready_strict": self.ready_strict, "advice": advice, "error": self.error, "stopped": self.stopped,
-                "started_at": self.started_at, "finished_at": self.finished_at}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "platform": p.platform,
+            "url": p.url,
+            "targets": [{"event": t.event, "url": t.url} for t in p.targets],
+            "auth": p.auth.masked(),
+            "timeout": p.timeout,
+            "strict": self.strict,
+            "rows": rows,
+            "ready": self.ready,
+            "ready_strict": self.ready_strict,
+            "advice": advice,
+            "error": self.error,
+            "stopped": self.stopped,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
 
     def work(self, store, keys: KeyPair) -> None:
         """Check every row (on the registry's thread); stopped, the verdict is incomplete: not ready."""
@@ -81,11 +106,6 @@ class ReadinessRun(Run):
         self.ready, self.ready_strict = verdict.ready, verdict.ready_strict
         if not verdict.complete:
             self.cut_short("every row was checked")
-
-
-@bp.before_request
-def _admin() -> None:
-    check_admin(("x-api-key", "bearer"), session=True)
 
 
 @bp.post("/dashboard/api/readiness")
@@ -109,8 +129,7 @@ def start_readiness():
     except DeliveryError as exc:
         raise bad_request(str(exc), "timeout") from exc
     try:
-        plan = conformance.plan(platform, url, auth, timeout, current_app.config.get("SCENARIOS_DIR"),
-                                url_for=url_for)
+        plan = conformance.plan(platform, url, auth, timeout, current_app.config.get("SCENARIOS_DIR"), url_for=url_for)
     except ScenarioFileError as exc:
         raise ApiError(400, "the conformance set has problems: " + "; ".join(exc.problems[:3]), "platform") from exc
     except conformance.ConformanceError as exc:

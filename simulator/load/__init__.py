@@ -10,6 +10,7 @@ microseconds instead of ~1 ms. Bounded: at most `max_requests`
 requests, no new request after `duration` (+1 s grace for a late slot); each one ends within `timeout`.
 Load mode does not write to the SQLite delivery log (see the README); failures are tallied and sampled.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,16 +21,16 @@ import threading
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import requests
 
 from .. import catalogue, delivery, platforms, transport
 from ..auth import Auth
+from ..signing import KeyPair
 from .events import Built, FakerPools, LoadError, PayloadSource, build_event
 from .signers import MAX_SIGNERS, SignerPool, default_signers
-from ..signing import KeyPair
 
 MAX_RATE = 10_000.0  # requests per second
 MAX_DURATION = 3600.0  # seconds
@@ -63,7 +64,7 @@ class LoadPlan:
         planned = math.floor(self.rate * self.duration + 1e-9)
         return min(planned, self.max_requests) if self.max_requests is not None else planned
 
-    def check(self) -> "LoadPlan":
+    def check(self) -> LoadPlan:
         if not (0 < self.rate <= MAX_RATE):
             raise LoadError(f"rate must be more than 0 and at most {MAX_RATE:g} requests per second")
         if not (0 < self.duration <= MAX_DURATION):
@@ -123,14 +124,25 @@ class LoadResult:
         lat, lag = sorted(self.latencies_ms), sorted(self.lag_ms)
         r = lambda v: None if v is None else round(v, 3)  # noqa: E731
         return {
-            "planned": self.planned, "sent": self.sent, "accepted": self.accepted, "failed": self.failures,
-            "failed_by_status": dict(sorted(self.failed.items())), "unsent": self.unsent,
-            "latency_ms": {"p50": r(percentile(lat, 50)), "p95": r(percentile(lat, 95)),
-                           "p99": r(percentile(lat, 99)), "max": r(lat[-1] if lat else None)},
+            "planned": self.planned,
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "failed": self.failures,
+            "failed_by_status": dict(sorted(self.failed.items())),
+            "unsent": self.unsent,
+            "latency_ms": {
+                "p50": r(percentile(lat, 50)),
+                "p95": r(percentile(lat, 95)),
+                "p99": r(percentile(lat, 99)),
+                "max": r(lat[-1] if lat else None),
+            },
             "start_lag_ms": {"p50": r(percentile(lag, 50)), "p99": r(percentile(lag, 99))},
-            "requested_rate": self.requested_rate, "achieved_rate": round(self.achieved_rate, 2),
-            "elapsed_s": round(self.elapsed, 3), "sender_cpu_s": round(self.cpu_s, 3),
-            "signing_processes": self.signers, "failure_samples": self.samples,
+            "requested_rate": self.requested_rate,
+            "achieved_rate": round(self.achieved_rate, 2),
+            "elapsed_s": round(self.elapsed, 3),
+            "sender_cpu_s": round(self.cpu_s, 3),
+            "signing_processes": self.signers,
+            "failure_samples": self.samples,
         }
 
 
@@ -150,14 +162,28 @@ class LoadRun:
     With signing processes, they start in the constructor (a fraction of a second, before the clock starts) and
     stop when `run()` ends; a LoadRun that is never run must be `close()`d."""
 
-    def __init__(self, plan: LoadPlan, keys: KeyPair | None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep,
-                 session_factory: Callable[[], requests.Session] | None = None):
+    def __init__(
+        self,
+        plan: LoadPlan,
+        keys: KeyPair | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        session_factory: Callable[[], requests.Session] | None = None,
+    ):
         self.plan = plan.check()
         self.spec = catalogue.get_event(plan.event)
         try:
-            self.template = delivery.new_job(self.spec.name, self.spec.platform, plan.url, b"", plan.auth,
-                                             delays=(), timeout=plan.timeout, source="load", profile=plan.profile)
+            self.template = delivery.new_job(
+                self.spec.name,
+                self.spec.platform,
+                plan.url,
+                b"",
+                plan.auth,
+                delays=(),
+                timeout=plan.timeout,
+                source="load",
+                profile=plan.profile,
+            )
         except delivery.DeliveryError as exc:  # bad URL, refused by the outbound guard, bad timeout
             raise LoadError(str(exc)) from exc
         if platforms.get(self.spec.platform).signs_with_keys and keys is None:
@@ -165,8 +191,7 @@ class LoadRun:
         self.keys = keys
         self.clock, self.sleep = clock, sleep
         self.session_factory = session_factory or _session
-        source_args = {"event": self.spec.name, "overrides": plan.overrides, "count": plan.count,
-                       "force": plan.force}
+        source_args = {"event": self.spec.name, "overrides": plan.overrides, "count": plan.count, "force": plan.force}
         self.source = PayloadSource(**source_args, pools=FakerPools(plan.seed), rng=random.Random(plan.seed))
         try:
             self.source.check()
@@ -177,17 +202,25 @@ class LoadRun:
         self.next_slot = 0
         self.start = 0.0
         self.done = threading.Event()
-        signers = plan.signers if plan.signers is not None else default_signers(
-            plan.auth.kind == "rsa", plan.rate, os.cpu_count())
-        self.pool = SignerPool(signers, self.template, keys, source_args, plan.seed, plan.concurrency,
-                               clock) if signers else None  # None: the worker threads build and sign
+        signers = (
+            plan.signers
+            if plan.signers is not None
+            else default_signers(plan.auth.kind == "rsa", plan.rate, os.cpu_count())
+        )
+        self.pool = (
+            SignerPool(signers, self.template, keys, source_args, plan.seed, plan.concurrency, clock)
+            if signers
+            else None
+        )  # None: the worker threads build and sign
         self.result.signers = signers
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> LoadResult:
         self.start = self.clock() + 0.05  # a moment for the workers to reach their first slot
-        workers = [threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
-                   for i in range(self.plan.concurrency)]
+        workers = [
+            threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
+            for i in range(self.plan.concurrency)
+        ]
         previous = sys.getswitchinterval()
         cpu_before = time.process_time()
         # RSA signing releases the GIL, but taking it back waits for the next switch (5 ms by default) while
@@ -250,8 +283,9 @@ class LoadRun:
                     with self.lock:
                         self.result.unsent += self._give_up()
                     return
-                resp = delivery.post(session, self.template.url, event.body, event.headers, self.plan.timeout,
-                                     self.clock)
+                resp = delivery.post(
+                    session, self.template.url, event.body, event.headers, self.plan.timeout, self.clock
+                )
                 self._record(event.job_id, started, started - self.start - due, resp)
         finally:
             session.close()
@@ -266,8 +300,9 @@ class LoadRun:
         with self.lock:
             self.result.failed["not sent: could not build the event"] += 1
             if len(self.result.samples) < 5:
-                self.result.samples.append({"job_id": event.job_id, "status": None, "response_body": "",
-                                            "error": event.error})
+                self.result.samples.append(
+                    {"job_id": event.job_id, "status": None, "response_body": "", "error": event.error}
+                )
 
     def _record(self, job_id: str, started: float, lag: float, resp: delivery.Response) -> None:
         ok = resp.error is None and resp.status is not None and 200 <= resp.status < 300
@@ -284,16 +319,28 @@ class LoadRun:
             reason = failure_reason(resp.status, resp.error)
             r.failed[reason] += 1
             if len(r.samples) < 5:
-                r.samples.append({"job_id": job_id, "status": resp.status, "error": resp.error,
-                                  "response_body": resp.body[:300].decode("utf-8", "replace")})
+                r.samples.append(
+                    {
+                        "job_id": job_id,
+                        "status": resp.status,
+                        "error": resp.error,
+                        "response_body": resp.body[:300].decode("utf-8", "replace"),
+                    }
+                )
 
     def snapshot(self) -> dict:
         with self.lock:
             r = self.result
             now = self.clock() - self.start
             lat = sorted(r.latencies_ms[-2000:])
-            return {"t": max(0.0, now), "sent": r.sent, "accepted": r.accepted, "failed": r.failures,
-                    "rate": r.sent / now if now > 0 else 0.0, "p50_ms": percentile(lat, 50)}
+            return {
+                "t": max(0.0, now),
+                "sent": r.sent,
+                "accepted": r.accepted,
+                "failed": r.failures,
+                "rate": r.sent / now if now > 0 else 0.0,
+                "p50_ms": percentile(lat, 50),
+            }
 
 
 def _session() -> requests.Session:
@@ -304,6 +351,7 @@ def run_load(run: LoadRun, progress: Callable[[dict], None] | None = None, inter
     """`run.run()`, calling `progress(snapshot)` every `interval` seconds from a reporter thread."""
     reporter = None
     if progress is not None:
+
         def report() -> None:
             while not run.done.wait(interval):
                 progress(run.snapshot())

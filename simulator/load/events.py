@@ -3,13 +3,15 @@
 Shared by the worker threads of a load run and by its signing processes (simulator.load.signers), so both
 build an event the same way.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import random
 import threading
-from datetime import datetime, timezone
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from faker import Faker
 
@@ -68,9 +70,16 @@ class PooledFaker:
 class PayloadSource:
     """Fresh payloads of one event: new ids (from the RNG), timestamps of now, Faker fields from the pools."""
 
-    def __init__(self, event: str, overrides: dict | None = None, count: int | None = None, force: bool = False,
-                 pools: FakerPools | None = None, rng: random.Random | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(
+        self,
+        event: str,
+        overrides: dict | None = None,
+        count: int | None = None,
+        force: bool = False,
+        pools: FakerPools | None = None,
+        rng: random.Random | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.spec = catalogue.get_event(event)
         self.overrides = dict(overrides or {})
         self.count = count
@@ -88,7 +97,7 @@ class PayloadSource:
     def body(self) -> bytes:
         return catalogue.body_bytes(self.payload())
 
-    def worker(self, index: int, seed: int | None = None) -> "PayloadSource":
+    def worker(self, index: int, seed: int | None = None) -> PayloadSource:
         """A source for one worker thread: same pools, its own RNG (seeded from `seed` and `index` if given)."""
         rng = random.Random(None if seed is None else seed * 1_000_003 + index)
         return PayloadSource(self.spec.name, self.overrides, self.count, self.force, self.pools, rng, self.now)
@@ -101,7 +110,6 @@ class PayloadSource:
             problems = catalogue.validate(self.spec, self.payload())
             if problems:
                 raise LoadError(f"generated {self.spec.name} payloads break its schema: " + "; ".join(problems[:3]))
-
 
 
 class Built(NamedTuple):

@@ -6,7 +6,8 @@ thread waits for the signer's Python in turn, and a saturated run measured ~0.8 
 (bench/bench.py). A signing process builds events in its own interpreter, so the posting threads keep the GIL;
 measured 0.86-1.02 on the same 2-core machine.
 
-Each process has one socket to the parent. The parent asks for a batch of slots, `(first_slot, n)`, no earlier than the batch's
+Each process has one socket to the parent. The parent asks for a batch of slots, `(first_slot, n)`, no earlier
+than the batch's
 first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
 ahead of the posting threads than a few batches (so a slow receiver does not leave a pile of stale events).
 The child answers with the `Built` events of those slots. A child is a fresh interpreter
@@ -15,6 +16,7 @@ which re-runs the parent's main script and fails when there is none, e.g. `pytho
 (Ctrl-C is the parent's to handle), talking over one end of a socketpair. It gets its settings and the private key
 over that socket, never on a command line, and exits when the socket closes, so it cannot outlive its parent.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,15 +26,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 
-from .events import Built, FakerPools, LoadError, PayloadSource, build_event
 from ..models import Job
 from ..signing import KeyPair
+from .events import Built, FakerPools, LoadError, PayloadSource, build_event
 
 BATCH_SECONDS = 0.005  # a batch holds the slots of this much time (at least 1, at most MAX_BATCH events)
 MAX_BATCH = 16
@@ -70,8 +72,15 @@ def child_main(fd: int) -> None:
     _child(conn, **settings)
 
 
-def _child(conn: Connection, template: Job, private_pem: bytes | None, public_pem: str, source_args: dict,
-           seed: int | None, index: int) -> None:
+def _child(
+    conn: Connection,
+    template: Job,
+    private_pem: bytes | None,
+    public_pem: str,
+    source_args: dict,
+    seed: int | None,
+    index: int,
+) -> None:
     try:
         keys = None
         if private_pem is not None:
@@ -100,8 +109,16 @@ class SignerPool:
 
     Start with `start(t0, rate, total)` once the run's clock is set; `close()` always (stops the processes)."""
 
-    def __init__(self, processes: int, template: Job, keys: KeyPair | None, source_args: dict,
-                 seed: int | None = None, concurrency: int = 1, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        processes: int,
+        template: Job,
+        keys: KeyPair | None,
+        source_args: dict,
+        seed: int | None = None,
+        concurrency: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not 1 <= processes <= MAX_SIGNERS:
             raise LoadError(f"signing processes must be between 0 and {MAX_SIGNERS}")
         if not SUPPORTED:
@@ -122,25 +139,45 @@ class SignerPool:
         self.conns: list[Connection] = []
         self.procs = []
         self.in_flight: dict[Connection, int] = {}
-        private_pem = None if keys is None else keys.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(PACKAGE_ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+        private_pem = (
+            None
+            if keys is None
+            else keys.private_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(
+                [str(PACKAGE_ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+            ),
+        )
         try:
             for index in range(processes):
                 parent_end, child_end = socket.socketpair()
                 with parent_end, child_end:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "simulator.load.signers", str(child_end.fileno())],
-                        pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                        pass_fds=(child_end.fileno(),),
+                        stdin=subprocess.DEVNULL,
+                        env=env,
+                        start_new_session=True,
+                    )
                     conn = Connection(os.dup(parent_end.fileno()))
                 self.procs.append(proc)
                 self.conns.append(conn)
                 self.in_flight[conn] = 0
-                conn.send({"template": template, "private_pem": private_pem,
-                           "public_pem": keys.public_pem if keys else "", "source_args": source_args,
-                           "seed": seed, "index": index})
-            for conn, proc in zip(self.conns, self.procs):
+                conn.send(
+                    {
+                        "template": template,
+                        "private_pem": private_pem,
+                        "public_pem": keys.public_pem if keys else "",
+                        "source_args": source_args,
+                        "seed": seed,
+                        "index": index,
+                    }
+                )
+            for conn, proc in zip(self.conns, self.procs, strict=True):
                 self._await_ready(conn, proc)
         except BaseException:
             self.close()
@@ -162,8 +199,10 @@ class SignerPool:
         self.batch = batch_size(rate)
         self.lead = 0.005 + self.batch * BUILD_COST
         self.ahead = DEPTH * self.batch * self.processes + self.concurrency
-        self.threads = [threading.Thread(target=self._request, name="load-signers-request", daemon=True),
-                        threading.Thread(target=self._collect, name="load-signers-collect", daemon=True)]
+        self.threads = [
+            threading.Thread(target=self._request, name="load-signers-request", daemon=True),
+            threading.Thread(target=self._collect, name="load-signers-collect", daemon=True),
+        ]
         for thread in self.threads:
             thread.start()
 

@@ -1,5 +1,6 @@
 """AccessRC: subscriptions choose none / header / basic / hmac auth (its Subscribe `auth` object), one callback URL
 per event type; no retry policy, timeout or dedup header is documented (shared/platforms/accessrc.md)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,11 +11,18 @@ from .base import ACCREDIT_LIKE, Platform, Profile
 NAME = "accessrc"
 # The Subscribe `auth` object's fields and their length limits (characters).
 AUTH_LIMITS = {"type": 16, "headerName": 64, "headerValue": 512, "username": 128, "password": 512, "secret": 512}
-_FIELD_OF = {"header_name": "headerName", "header_value": "headerValue", "username": "username",
-             "password": "password", "secret": "secret"}
-_HINTS = {"kind": " (AccessRC's Subscribe auth object names it `type`)",
-          "header_name": " (the Subscribe object's name is `headerName`)",
-          "header_value": " (the Subscribe object's name is `headerValue`)"}
+_FIELD_OF = {
+    "header_name": "headerName",
+    "header_value": "headerValue",
+    "username": "username",
+    "password": "password",
+    "secret": "secret",
+}
+_HINTS = {
+    "kind": " (AccessRC's Subscribe auth object names it `type`)",
+    "header_name": " (the Subscribe object's name is `headerName`)",
+    "header_value": " (the Subscribe object's name is `headerValue`)",
+}
 
 
 def parse_subscribe_auth(value: Any) -> Auth:
@@ -36,8 +44,14 @@ def parse_subscribe_auth(value: Any) -> Auth:
         return Auth("none")
     if kind not in ("header", "basic", "hmac"):
         raise AuthError("auth.type must be one of hmac, header, basic", "auth.type")
-    auth = Auth(kind=kind, header_name=value.get("headerName"), header_value=value.get("headerValue"),
-                username=value.get("username"), password=value.get("password"), secret=value.get("secret"))
+    auth = Auth(
+        kind=kind,
+        header_name=value.get("headerName"),
+        header_value=value.get("headerValue"),
+        username=value.get("username"),
+        password=value.get("password"),
+        secret=value.get("secret"),
+    )
     try:
         return auth.check_fields()
     except AuthError as exc:  # spoken in the Subscribe object's names
@@ -48,10 +62,23 @@ def parse_subscribe_auth(value: Any) -> Auth:
 PLATFORM = Platform(
     name=NAME,
     auth_kinds=("none", "header", "basic", "hmac"),
-    profiles=(Profile(NAME, retries=True, job_headers=False, retry_rule="accessrc.retries.policy",
-                      header_rule="accessrc.headers.no-job-headers"),
-              Profile(NAME, retries=True, job_headers=True, name=ACCREDIT_LIKE, retry_rule="accessrc.retries.policy",
-                      header_rule="accessrc.headers.accredit-like")),
+    profiles=(
+        Profile(
+            NAME,
+            retries=True,
+            job_headers=False,
+            retry_rule="accessrc.retries.policy",
+            header_rule="accessrc.headers.no-job-headers",
+        ),
+        Profile(
+            NAME,
+            retries=True,
+            job_headers=True,
+            name=ACCREDIT_LIKE,
+            retry_rule="accessrc.retries.policy",
+            header_rule="accessrc.headers.accredit-like",
+        ),
+    ),
     options=frozenset({"hmac_secret", "api_key", "api_key_header", "basic"}),
     parse_json=parse_subscribe_auth,
     one_subscription_per_event=True,

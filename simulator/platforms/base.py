@@ -1,9 +1,11 @@
 """What a platform is to the simulator: its auth kinds, delivery profiles, error envelope and the parsing of its
 auth input. One `Platform` value per platform module; nothing here sends or stores anything."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..auth import Auth, AuthError
 
@@ -41,10 +43,14 @@ class Profile:
         """One line saying which parts of this delivery are our choice, not the platform's (None: all documented)."""
         if self.retries_documented:
             return None
-        retries = (f"retries after {','.join(f'{d:g}' for d in delays)} s" if delays else "no retries") + \
-            f" are our choice ({self.platform} documents no retry policy; --retry-delays changes them)"
-        headers = "X-JobId/X-JobAttempt added (profile accredit-like, not documented for AccessRC)" \
-            if self.job_headers else "no X-JobId/X-JobAttempt (none documented; --profile accredit-like adds them)"
+        retries = (
+            f"retries after {','.join(f'{d:g}' for d in delays)} s" if delays else "no retries"
+        ) + f" are our choice ({self.platform} documents no retry policy; --retry-delays changes them)"
+        headers = (
+            "X-JobId/X-JobAttempt added (profile accredit-like, not documented for AccessRC)"
+            if self.job_headers
+            else "no X-JobId/X-JobAttempt (none documented; --profile accredit-like adds them)"
+        )
         return f"{retries}; {headers}"
 
 
@@ -77,8 +83,9 @@ class Platform:
 
     def check_auth(self, auth: Auth) -> Auth:
         if auth.kind not in self.auth_kinds:
-            raise AuthError(f"{self.name} does not use {auth.kind!r} auth; it uses {', '.join(self.auth_kinds)}",
-                            "kind")
+            raise AuthError(
+                f"{self.name} does not use {auth.kind!r} auth; it uses {', '.join(self.auth_kinds)}", "kind"
+            )
         return auth.check_fields()
 
     def auth_from_file(self, data: Mapping[str, Any] | None) -> Auth:
@@ -93,8 +100,9 @@ class Platform:
         """The auth object the platform's own API takes (AccessRC's Subscribe `auth`, …), checked."""
         return self.check_auth(self.parse_json(value))
 
-    def auth_from_options(self, spell: Callable[[str], str] = lambda name: name, *, rsa_padding: str = "pkcs1v15",
-                          **given: str | None) -> Auth:
+    def auth_from_options(
+        self, spell: Callable[[str], str] = lambda name: name, *, rsa_padding: str = "pkcs1v15", **given: str | None
+    ) -> Auth:
         """The auth that `send`'s options (or `simulator.testing.Sender`'s keywords) ask for; AuthError naming the
         options as `spell(name)` spells them (`--hmac-secret`, `hmac_secret`)."""
         given = {name: given.get(name) for name in OPTION_NAMES}
@@ -109,8 +117,9 @@ class Platform:
         if given["hmac_secret"] is not None:
             return self.check_auth(Auth("hmac", secret=given["hmac_secret"]))
         if given["api_key"] is not None:
-            return self.check_auth(Auth("header", header_name=given["api_key_header"] or "x-api-key",
-                                        header_value=given["api_key"]))
+            return self.check_auth(
+                Auth("header", header_name=given["api_key_header"] or "x-api-key", header_value=given["api_key"])
+            )
         if given["api_key_header"] is not None:
             raise AuthError(f"{spell('api_key_header')} needs {spell('api_key')}")
         if given["basic"] is not None:
@@ -131,5 +140,7 @@ class Platform:
                 return found
         if name not in PROFILE_NAMES:
             raise ProfileError(f"profile must be one of {', '.join(PROFILE_NAMES)}, got {name!r}")
-        raise ProfileError(f"profile {name} is for accessrc only; {self.name} delivers as its documents say "
-                           f"(profile: {', '.join(p.name for p in self.profiles)})")
+        raise ProfileError(
+            f"profile {name} is for accessrc only; {self.name} delivers as its documents say "
+            f"(profile: {', '.join(p.name for p in self.profiles)})"
+        )

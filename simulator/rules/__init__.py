@@ -6,6 +6,7 @@ we chose it). The data lives in the YAML files beside this module, one per topic
 
 Inferred rules never refuse a value or fail a receiver unless the user asks for `--strict`.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

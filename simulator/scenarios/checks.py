@@ -1,5 +1,6 @@
 """The checks of a receiver's answer: status, body paths, the echoed reply data, the documented envelope, latency
 and attempts. Pure: an Exchange and the step's `expect` in, the Failures out."""
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,14 @@ def check_exchange(expect: dict, ex: Exchange, wanted_status: list) -> list[Fail
     body = ex.response_json()
     for path, value in (expect.get("body") or {}).items():
         if body is None:
-            out.append(Failure(f"body.{path}", value, "answer is not JSON: " +
-                               ex.response_body[:120].decode("utf-8", "replace"), label))
+            out.append(
+                Failure(
+                    f"body.{path}",
+                    value,
+                    "answer is not JSON: " + ex.response_body[:120].decode("utf-8", "replace"),
+                    label,
+                )
+            )
             continue
         try:
             got = paths.get(body, path)
@@ -63,8 +70,14 @@ def check_exchange(expect: dict, ex: Exchange, wanted_status: list) -> list[Fail
         if problem:
             out.append(Failure("envelope", problem[0], problem[1], label))
     if "latency_ms" in expect and (ex.status is None or ex.ms > float(expect["latency_ms"])):
-        out.append(Failure("latency_ms", f"at most {expect['latency_ms']} ms",
-                           f"{ex.ms:.0f} ms" + (f" ({ex.error})" if ex.error else ""), label))
+        out.append(
+            Failure(
+                "latency_ms",
+                f"at most {expect['latency_ms']} ms",
+                f"{ex.ms:.0f} ms" + (f" ({ex.error})" if ex.error else ""),
+                label,
+            )
+        )
     if "attempts" in expect and ex.job.attempts_made != expect["attempts"]:
         out.append(Failure("attempts", expect["attempts"], ex.job.attempts_made, label))
     return out
@@ -86,8 +99,9 @@ def echo_failures(ex: Exchange, body: Any) -> list[Failure]:
     for key, value in wanted.items():
         got = data.get(key, MISSING)
         if got is MISSING or (not isinstance(value, (dict, list)) and got != value):
-            out.append(Failure(f"body.data.{key}", value if not isinstance(value, (dict, list)) else "present",
-                               got, ex.label))
+            out.append(
+                Failure(f"body.data.{key}", value if not isinstance(value, (dict, list)) else "present", got, ex.label)
+            )
     return out
 
 

@@ -8,12 +8,13 @@ unless the run is strict. A row the platform's documents make meaningless is not
 AccessRC subscribes one callbackUrl per event type, so it can be tested per event: each target is an (event, URL)
 pair, every row runs once per target with `${EVENT}` set, and no check posts an event to another event's URL.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .. import catalogue
 from ..auth import Auth
@@ -40,13 +41,16 @@ NOT_APPLICABLE = {
 }
 NO_AUTH = {
     "accessrc": "no auth configured (subscription auth null): nothing to verify; give --hmac-secret, --api-key or "
-                "--basic to check it",
+    "--basic to check it",
     "reachfive": "no Authorization configured, so ReachFive sends none; give --authorization to check that the "
-                 "header is enforced",
+    "header is enforced",
 }
 # The event a platform's set tests at --url (${EVENT}); AccessRC may name other events with --url-for.
-DEFAULT_EVENT = {"accessrc": "DELIVERY_CHANNEL_STATUS_UPDATED", "accredit": "BadgeExportZipFile.Created",
-                 "reachfive": "END_JOB_NOTIFICATION"}
+DEFAULT_EVENT = {
+    "accessrc": "DELIVERY_CHANNEL_STATUS_UPDATED",
+    "accredit": "BadgeExportZipFile.Created",
+    "reachfive": "END_JOB_NOTIFICATION",
+}
 PER_EVENT_URLS = ("accessrc",)  # platforms whose subscriptions are one callback URL per event type (--url-for)
 CHECKED_KINDS = ("send", "fault", "expect")  # the steps that are checks: each names its rule
 
@@ -171,8 +175,10 @@ def targets(platform: str, url: str | None, url_for: dict[str, str] | None = Non
     `url_for` event at its own URL."""
     url_for = dict(url_for or {})
     if url_for and platform not in PER_EVENT_URLS:
-        raise ConformanceError(f"--url-for: {platform} is tested with one event at --url (only "
-                               f"{', '.join(PER_EVENT_URLS)} subscribes one callback URL per event type)")
+        raise ConformanceError(
+            f"--url-for: {platform} is tested with one event at --url (only "
+            f"{', '.join(PER_EVENT_URLS)} subscribes one callback URL per event type)"
+        )
     named: dict[str, str] = {}
     for name, event_url in url_for.items():
         try:
@@ -186,18 +192,28 @@ def targets(platform: str, url: str | None, url_for: dict[str, str] | None = Non
     out = []
     if url:
         if default in named:
-            raise ConformanceError(f"--url is the URL of {default} (the event tested by default), but --url-for "
-                                   f"gives that event its own URL: drop one of them")
+            raise ConformanceError(
+                f"--url is the URL of {default} (the event tested by default), but --url-for "
+                f"gives that event its own URL: drop one of them"
+            )
         out.append(Target(default, url))
     elif not named:
-        raise ConformanceError("give the receiver's URL with --url" +
-                               (" or one --url-for EVENT=URL per event" if platform in PER_EVENT_URLS else ""))
+        raise ConformanceError(
+            "give the receiver's URL with --url"
+            + (" or one --url-for EVENT=URL per event" if platform in PER_EVENT_URLS else "")
+        )
     out.extend(Target(event, event_url) for event, event_url in named.items())
     return out
 
 
-def plan(platform: str, url: str | None, auth: Auth, timeout: float, scenarios_dir: str | Path | None = None,
-         url_for: dict[str, str] | None = None) -> Plan:
+def plan(
+    platform: str,
+    url: str | None,
+    auth: Auth,
+    timeout: float,
+    scenarios_dir: str | Path | None = None,
+    url_for: dict[str, str] | None = None,
+) -> Plan:
     if platform not in PLATFORMS:
         raise ConformanceError(f"platform must be one of {', '.join(PLATFORMS)}")
     base = Path(scenarios_dir) if scenarios_dir else default_dir()
@@ -242,8 +258,10 @@ def _unruled(steps: list[Step]) -> list[str]:
         if step.kind == "repeat":
             out.extend(_unruled(step.children))
         elif step.kind in CHECKED_KINDS and step.rule is None:
-            out.append(f"{step.where}: a conformance check needs `rule:` (the id of the documented or inferred rule "
-                       "it checks; `accessrc-sim rules` lists them)")
+            out.append(
+                f"{step.where}: a conformance check needs `rule:` (the id of the documented or inferred rule "
+                "it checks; `accessrc-sim rules` lists them)"
+            )
     return out
 
 
@@ -275,8 +293,9 @@ def run(p: Plan, runner: Runner, on_row: Callable[[Row, list[ScenarioResult]], N
         results.extend(done)
         if on_row:
             on_row(row, done)
-    return Verdict(p.platform, p.targets, p.auth, p.timeout, runner.strict, rows, results,
-                   complete=len(rows) == len(p.rows))
+    return Verdict(
+        p.platform, p.targets, p.auth, p.timeout, runner.strict, rows, results, complete=len(rows) == len(p.rows)
+    )
 
 
 def _check(step: StepResult, event: str) -> Check:
@@ -288,8 +307,17 @@ def _check(step: StepResult, event: str) -> Check:
         state = "warn" if step.warned else "fail"
         evidence = f"{step.name}: " + "; ".join(f.text() for f in step.failures)
     rule = step.rule
-    return Check(step.name, state, event, evidence, rule.id if rule else None, rule.source if rule else None,
-                 rule.quote if rule else None, rule.where if rule else None, rule.reason if rule else None)
+    return Check(
+        step.name,
+        state,
+        event,
+        evidence,
+        rule.id if rule else None,
+        rule.source if rule else None,
+        rule.quote if rule else None,
+        rule.where if rule else None,
+        rule.reason if rule else None,
+    )
 
 
 def _row_state(checks: list[Check]) -> str:
@@ -312,8 +340,7 @@ CREDENTIALS_HINT = {
 
 def table(v: Verdict, color: bool = False, style: Callable | None = None) -> list[str]:
     style = style or (lambda text, **_: text)
-    marks = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "warn": ("WARN", "yellow"),
-             "n/a": ("N/A ", "yellow")}
+    marks = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "warn": ("WARN", "yellow"), "n/a": ("N/A ", "yellow")}
     settings = f"auth {v.auth.kind}, timeout {v.timeout:g} s" + (", strict" if v.strict else "")
     if len(v.targets) == 1:
         lines = [f"Receiver readiness for {v.platform} at {v.url} ({settings})", ""]
@@ -322,8 +349,10 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
         lines += [f"  {t.event} at {t.url}" for t in v.targets] + [""]
     for row in v.rows:
         text, colour = marks[row.state]
-        lines.append(f"  {style(text, fg=colour) if color else text}  {row.title}"
-                     + (f"  [{row.sources}]" if row.sources else ""))
+        lines.append(
+            f"  {style(text, fg=colour) if color else text}  {row.title}"
+            + (f"  [{row.sources}]" if row.sources else "")
+        )
         for item in row.evidence:
             mark, _, rest = item.partition(" ")
             if mark + " " in MARKS.values():  # aligned: ok / FAIL / WARN / skip, then the step's evidence
@@ -333,8 +362,9 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
     lines.append("")
     lines.extend(_one_line(f"advice: {text}", 700) for text in advice_lines(v))
     if v.advice:
-        lines.append("(advice: what the documents do not say, so it does not decide the verdict; --strict makes it "
-                     "count)")
+        lines.append(
+            "(advice: what the documents do not say, so it does not decide the verdict; --strict makes it count)"
+        )
         lines.append("")
     failed = [r for r in v.applicable if r.state == "fail"]
     refused = [r for r in failed if any("Connection refused" in e for e in r.evidence)]
@@ -342,20 +372,27 @@ def table(v: Verdict, color: bool = False, style: Callable | None = None) -> lis
     if refused and len(refused) == len(failed):
         lines.append(f"Nothing answered at {urls} (connection refused): is the receiver running on that port?")
     elif any(e.startswith(FAILED) and "expected 2xx, got 401" in e for r in failed for e in r.evidence):
-        lines.append(f"Genuine deliveries were refused with 401: does the receiver expect the credentials this run "
-                     f"sends? ({CREDENTIALS_HINT.get(v.auth.kind, 'auth ' + v.auth.kind)})")
-    not_applicable_note = f" ({len(v.rows) - len(v.applicable)} not applicable)" \
-        if len(v.rows) != len(v.applicable) else ""
+        lines.append(
+            f"Genuine deliveries were refused with 401: does the receiver expect the credentials this run "
+            f"sends? ({CREDENTIALS_HINT.get(v.auth.kind, 'auth ' + v.auth.kind)})"
+        )
+    not_applicable_note = (
+        f" ({len(v.rows) - len(v.applicable)} not applicable)" if len(v.rows) != len(v.applicable) else ""
+    )
     if v.ready and not v.advice:
         lines.append(f"Verdict: READY - all {len(v.applicable)} applicable checks passed{not_applicable_note}")
     elif v.ready:
-        lines.append(f"Verdict: READY - every documented check passed{not_applicable_note}; {len(v.advice)} "
-                     f"inferred check(s) failed: see advice (NOT READY with --strict)")
+        lines.append(
+            f"Verdict: READY - every documented check passed{not_applicable_note}; {len(v.advice)} "
+            f"inferred check(s) failed: see advice (NOT READY with --strict)"
+        )
     elif not v.applicable:
         lines.append("Verdict: NOT READY - no check applies")
     else:
-        lines.append(f"Verdict: NOT READY - {len(failed)} of {len(v.applicable)} applicable checks failed: "
-                     + ", ".join(r.title for r in failed))
+        lines.append(
+            f"Verdict: NOT READY - {len(failed)} of {len(v.applicable)} applicable checks failed: "
+            + ", ".join(r.title for r in failed)
+        )
     return lines
 
 
@@ -363,8 +400,11 @@ def advice_lines(v: Verdict) -> list[str]:
     """One line per failed check of an inferred rule: the row, the check and what happened, the rule and why we
     chose it."""
     several = len(v.targets) > 1
-    return [f"{row.title}: {f'[{check.event}] ' if several else ''}{check.evidence} - inferred ({check.rule}): "
-            f"{check.reason}" for row, check in v.advice]
+    return [
+        f"{row.title}: {f'[{check.event}] ' if several else ''}{check.evidence} - inferred ({check.rule}): "
+        f"{check.reason}"
+        for row, check in v.advice
+    ]
 
 
 def _one_line(text: str, limit: int = 400) -> str:
@@ -374,14 +414,31 @@ def _one_line(text: str, limit: int = 400) -> str:
 
 
 def row_dict(row: Row) -> dict:
-    return {"id": row.id, "title": row.title, "state": row.state, "evidence": list(row.evidence),
-            "checks": [c.to_dict() for c in row.checks]}
+    return {
+        "id": row.id,
+        "title": row.title,
+        "state": row.state,
+        "evidence": list(row.evidence),
+        "checks": [c.to_dict() for c in row.checks],
+    }
 
 
 def to_json_text(v: Verdict) -> str:
-    return json.dumps({"platform": v.platform, "url": v.url,
-                       "targets": [{"event": t.event, "url": t.url} for t in v.targets],
-                       "auth": v.auth.masked(), "timeout": v.timeout, "strict": v.strict,
-                       "ready": v.ready, "ready_strict": v.ready_strict,
-                       "advice": advice_lines(v),
-                       "rows": [row_dict(r) for r in v.rows]}, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "platform": v.platform,
+                "url": v.url,
+                "targets": [{"event": t.event, "url": t.url} for t in v.targets],
+                "auth": v.auth.masked(),
+                "timeout": v.timeout,
+                "strict": v.strict,
+                "ready": v.ready,
+                "ready_strict": v.ready_strict,
+                "advice": advice_lines(v),
+                "rows": [row_dict(r) for r in v.rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )

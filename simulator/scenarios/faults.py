@@ -4,12 +4,13 @@ signing, broken JSON, a dropped required field, a wrong Content-Type, an oversiz
 Pure: a body and its correct headers in, the faulty body and headers out. Sending and recording is the runner's job.
 FAULTS is the table of every fault a scenario step can name: adding one is one entry (and its name in schema.json).
 """
+
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .. import catalogue
 from ..auth import Auth, flip_char
@@ -60,8 +61,11 @@ def tampered_payload(event: str, payload: dict, tamper: str | None, seed: int | 
     still fits the schema and only the signature can tell."""
     other = catalogue.generate(event, seed=(seed or 0) + 7919)
     changed = json.loads(json.dumps(payload))
-    candidates = [tamper] if tamper else [k for k in payload if isinstance(payload[k], (str, int)) and
-                                           not isinstance(payload[k], bool)]
+    candidates = (
+        [tamper]
+        if tamper
+        else [k for k in payload if isinstance(payload[k], (str, int)) and not isinstance(payload[k], bool)]
+    )
     for path in candidates:
         if paths.exists(other, path) and paths.get(other, path) != paths.get(payload, path):
             paths.set_path(changed, path, paths.get(other, path))
@@ -186,25 +190,40 @@ class Fault:
         return self.answer == CREDENTIALS
 
 
-FAULTS: dict[str, Fault] = {f.name: f for f in (
-    Fault("bad_signature", CREDENTIALS, _bad_signature),
-    Fault("missing_signature", CREDENTIALS, _missing_signature),
-    Fault("wrong_key", CREDENTIALS, _wrong_key),
-    Fault("tampered_body", CREDENTIALS, _tampered_body, ("tamper",)),
-    Fault("duplicate", ("2xx",), resends=True),
-    Fault("replay", ("2xx",), options=("after",), resends=True),
-    Fault("out_of_order", ("2xx",), options=("earlier", "later")),
-    Fault("malformed_json", (400,), _malformed_json),
-    Fault("missing_required_field", (400,), _missing_required_field, ("field",)),
-    Fault("wrong_content_type", (400, 415), _wrong_content_type, ("content_type",)),
-    Fault("oversized_body", (400, 413), _oversized_body, ("size",)),
-)}
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        Fault("bad_signature", CREDENTIALS, _bad_signature),
+        Fault("missing_signature", CREDENTIALS, _missing_signature),
+        Fault("wrong_key", CREDENTIALS, _wrong_key),
+        Fault("tampered_body", CREDENTIALS, _tampered_body, ("tamper",)),
+        Fault("duplicate", ("2xx",), resends=True),
+        Fault("replay", ("2xx",), options=("after",), resends=True),
+        Fault("out_of_order", ("2xx",), options=("earlier", "later")),
+        Fault("malformed_json", (400,), _malformed_json),
+        Fault("missing_required_field", (400,), _missing_required_field, ("field",)),
+        Fault("wrong_content_type", (400, 415), _wrong_content_type, ("content_type",)),
+        Fault("oversized_body", (400, 413), _oversized_body, ("size",)),
+    )
+}
 NAMES = tuple(name for name, fault in FAULTS.items() if fault.make)  # the faults of one request, built here
 
 
-def build(kind: str, event: str, auth: Auth, headers: dict, body: bytes, payload: dict, resign, *,
-          tamper: str | None = None, seed: int | None = None, field: str | None = None,
-          content_type: str | None = None, size: int | None = None) -> tuple[bytes, dict, dict | None, list[str]]:
+def build(
+    kind: str,
+    event: str,
+    auth: Auth,
+    headers: dict,
+    body: bytes,
+    payload: dict,
+    resign,
+    *,
+    tamper: str | None = None,
+    seed: int | None = None,
+    field: str | None = None,
+    content_type: str | None = None,
+    size: int | None = None,
+) -> tuple[bytes, dict, dict | None, list[str]]:
     """One fault applied to a genuine request (`body`, its `headers`, its `payload`): the faulty body, headers and
     payload (None when not JSON), and the fake credentials to mask. `resign(body)` gives correct headers for new
     bytes, for faults that must reach the receiver's parser, not its auth check. Used by the scenario runner and
@@ -212,5 +231,18 @@ def build(kind: str, event: str, auth: Auth, headers: dict, body: bytes, payload
     fault = FAULTS.get(kind)
     if fault is None or fault.make is None:
         raise FaultError(f"fault must be one of {', '.join(NAMES)}, got {kind!r}")
-    return fault.make(Genuine(event, auth, headers, body, payload, resign, tamper=tamper, seed=seed, field=field,
-                              content_type=content_type, size=size))
+    return fault.make(
+        Genuine(
+            event,
+            auth,
+            headers,
+            body,
+            payload,
+            resign,
+            tamper=tamper,
+            seed=seed,
+            field=field,
+            content_type=content_type,
+            size=size,
+        )
+    )

@@ -3,14 +3,16 @@ schema.json (validation.py), turned into steps checked against the catalogue, th
 
 Every problem of a file is reported as `file:line:column: what is wrong`, all of them, before anything is sent.
 """
+
 from __future__ import annotations
 
 import difflib
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .. import catalogue, platforms, rules
 from ..auth import Auth, AuthError
@@ -27,8 +29,18 @@ DEFAULT_TIMEOUT = 10.0
 RESENDING = tuple(name for name, f in faults.FAULTS.items() if f.resends)
 OPTION_OWNERS = {option: name for name, f in faults.FAULTS.items() for option in f.options}  # field -> its fault
 
-__all__ = ["KINDS", "SUFFIXES", "Scenario", "ScenarioFileError", "Step", "collect_files", "load_all", "load_file",
-           "load_text", "schema"]
+__all__ = [
+    "KINDS",
+    "SUFFIXES",
+    "Scenario",
+    "ScenarioFileError",
+    "Step",
+    "collect_files",
+    "load_all",
+    "load_file",
+    "load_text",
+    "schema",
+]
 
 
 @dataclass
@@ -39,7 +51,7 @@ class Step:
     where: str
     skip: str | None = None
     event: str | None = None  # canonical event name for send/fault steps
-    children: list["Step"] = field(default_factory=list)
+    children: list[Step] = field(default_factory=list)
     rule: rules.Rule | None = None  # the rule the step checks: inferred ones warn instead of failing, unless strict
 
 
@@ -76,8 +88,13 @@ def collect_files(targets: Iterable[str | Path]) -> tuple[list[Path], list[str]]
     return files, problems
 
 
-def load_file(path: str | Path, cli_vars: Mapping[str, str] | None = None, url: str | None = None,
-              auth: Auth | None = None, env: Mapping[str, str] | None = None) -> Scenario:
+def load_file(
+    path: str | Path,
+    cli_vars: Mapping[str, str] | None = None,
+    url: str | None = None,
+    auth: Auth | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Scenario:
     """Load one scenario. `url` replaces the file's target URL; `auth` replaces its auth settings."""
     path = Path(path)
     try:
@@ -88,12 +105,17 @@ def load_file(path: str | Path, cli_vars: Mapping[str, str] | None = None, url: 
     return load_text(text, str(path), cli_vars, url, auth, env)
 
 
-def load_text(text: str, filename: str, cli_vars: Mapping[str, str] | None = None, url: str | None = None,
-              auth: Auth | None = None, env: Mapping[str, str] | None = None) -> Scenario:
+def load_text(
+    text: str,
+    filename: str,
+    cli_vars: Mapping[str, str] | None = None,
+    url: str | None = None,
+    auth: Auth | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Scenario:
     """Load a scenario from text (`filename` names it in messages; `.json` reads it as JSON, else YAML)."""
     data, pos = parse(text, filename, filename.lower().endswith(".json"))
-    return _Builder(filename, data, pos, dict(cli_vars or {}), url, auth,
-                    os.environ if env is None else env).build()
+    return _Builder(filename, data, pos, dict(cli_vars or {}), url, auth, os.environ if env is None else env).build()
 
 
 def load_all(paths_: Iterable[str | Path], cli_vars=None, url=None, auth=None, env=None) -> list[Scenario]:
@@ -125,17 +147,24 @@ class _Builder:
     def build(self) -> Scenario:
         data = self.data
         if not isinstance(data, dict):
-            raise ScenarioFileError([f"{self.pos.at(())}: a scenario file is a mapping with name, platform, url "
-                                     f"and steps (got {json_type(data)})"])
+            raise ScenarioFileError(
+                [
+                    f"{self.pos.at(())}: a scenario file is a mapping with name, platform, url "
+                    f"and steps (got {json_type(data)})"
+                ]
+            )
         raw_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
         env_vars = refs.Vars(self.cli_vars, {}, self.env)
-        file_vars = {k: refs.substitute(v, ("vars", k), env_vars, self.pos, self.problems, [])
-                     for k, v in raw_vars.items()}
+        file_vars = {
+            k: refs.substitute(v, ("vars", k), env_vars, self.pos, self.problems, []) for k, v in raw_vars.items()
+        }
         vars_ = refs.Vars(self.cli_vars, file_vars, self.env)
         if self.url_override and "url" in data:  # replaced: its variables need not be defined
             data = {**data, "url": self.url_override}
-        data = {k: (v if k == "vars" else refs.substitute(v, (k,), vars_, self.pos, self.problems, self.refs))
-                for k, v in data.items()}
+        data = {
+            k: (v if k == "vars" else refs.substitute(v, (k,), vars_, self.pos, self.problems, self.refs))
+            for k, v in data.items()
+        }
         self.problems.extend(validation.problems("", data, (), self.pos, "scenario"))
         steps_data = data.get("steps") if isinstance(data.get("steps"), list) else []
         platform = data.get("platform") if data.get("platform") in catalogue.PLATFORMS else None
@@ -150,9 +179,19 @@ class _Builder:
         if self.problems:
             raise ScenarioFileError(sorted(_dedupe(self.problems), key=_position))
         url = self.url_override or data["url"]
-        return Scenario(path=self.filename, name=data["name"], description=data.get("description", ""),
-                        platform=platform, url=url, auth=auth, timeout=timeout, retry=retry, steps=steps,
-                        vars={k: v for k, v in {**file_vars, **self.cli_vars}.items()}, profile=self.profile)
+        return Scenario(
+            path=self.filename,
+            name=data["name"],
+            description=data.get("description", ""),
+            platform=platform,
+            url=url,
+            auth=auth,
+            timeout=timeout,
+            retry=retry,
+            steps=steps,
+            vars={k: v for k, v in {**file_vars, **self.cli_vars}.items()},
+            profile=self.profile,
+        )
 
     def _auth(self, data: dict, platform: str | None) -> Auth:
         if platform is None:
@@ -182,9 +221,12 @@ class _Builder:
     def _check_job_attempt(self, item: dict, path: tuple, platform: str) -> None:
         """`job_attempt` sets X-JobAttempt: refused where the scenario's profile sends no such header."""
         if "job_attempt" in item and not get_profile(platform, self.profile).job_headers:
-            hint = "" if self.profile != DOCUMENTED or len(platforms.get(platform).profiles) < 2 else \
-                " under the documented profile (X-JobId/X-JobAttempt are not in its documents; add " \
+            hint = (
+                ""
+                if self.profile != DOCUMENTED or len(platforms.get(platform).profiles) < 2
+                else " under the documented profile (X-JobId/X-JobAttempt are not in its documents; add "
                 "`profile: accredit-like` to the scenario to send them)"
+            )
             self.fail(path + ("job_attempt",), f"job_attempt: {platform} sends no X-JobAttempt header{hint}")
 
     def _retry(self, value: Any, path: tuple, platform: str | None) -> tuple[float, ...] | None:
@@ -217,8 +259,13 @@ class _Builder:
                 known_fields = validation.step_fields()
                 first = next((k for k in item if k not in known_fields), next(iter(item), None))
                 where = path + (first,) if first is not None else path
-                self.fail(where, f"unknown step kind {first!r}: a step starts with one of {', '.join(KINDS)}"
-                          if first is not None else f"empty step: use one of {', '.join(KINDS)}", key=True)
+                self.fail(
+                    where,
+                    f"unknown step kind {first!r}: a step starts with one of {', '.join(KINDS)}"
+                    if first is not None
+                    else f"empty step: use one of {', '.join(KINDS)}",
+                    key=True,
+                )
             else:
                 self.fail(path, f"a step has exactly one kind, this one has {', '.join(kinds)}")
             if "as" in item:  # most likely a send with a misspelt kind: its name still counts, one message
@@ -282,9 +329,15 @@ class _Builder:
             rule = rules.get(rule_id)
         except rules.RuleError:
             close = difflib.get_close_matches(rule_id, [r.id for r in rules.select(platform)], n=1, cutoff=0.75)
-            self.fail(path, f"rule: no rule {rule_id!r} in the registry"
-                      + (f": did you mean {close[0]!r}?" if close else f" (`accessrc-sim rules --platform {platform}` "
-                         "lists them)"))
+            self.fail(
+                path,
+                f"rule: no rule {rule_id!r} in the registry"
+                + (
+                    f": did you mean {close[0]!r}?"
+                    if close
+                    else f" (`accessrc-sim rules --platform {platform}` lists them)"
+                ),
+            )
             return None
         if rule.platform != platform:
             self.fail(path, f"rule: {rule_id} is a rule of {rule.platform}; this scenario is {platform}")
@@ -303,11 +356,13 @@ class _Builder:
         """`${name.…}` in a step may use earlier steps; in its own `expect`, the step itself too (checked once
         the step's event is known)."""
         self._own_refs = []
-        for ref in [r for r in self.refs if r.path[:len(path)] == path and len(r.path) > len(path)
-                    and not r.checked]:
+        for ref in [r for r in self.refs if r.path[: len(path)] == path and len(r.path) > len(path) and not r.checked]:
             ref.checked = True
-            own = kind in ("send", "fault") and ref.name == item.get("as") and \
-                ref.path[:len(path) + 1] == path + ("expect",)
+            own = (
+                kind in ("send", "fault")
+                and ref.name == item.get("as")
+                and ref.path[: len(path) + 1] == path + ("expect",)
+            )
             if own:
                 self._own_refs.append(ref)
             else:
@@ -320,8 +375,16 @@ class _Builder:
             self.fail(path, str(exc))
             return None
 
-    def _check_payload(self, event: str, item: dict, path: tuple, platform: str, set_key: str = "set",
-                       sets: dict | None = None, set_path: tuple | None = None) -> dict | None:
+    def _check_payload(
+        self,
+        event: str,
+        item: dict,
+        path: tuple,
+        platform: str,
+        set_key: str = "set",
+        sets: dict | None = None,
+        set_path: tuple | None = None,
+    ) -> dict | None:
         sets = item.get(set_key) if sets is None else sets
         sets = sets if isinstance(sets, dict) else {}
         set_path = set_path or path + (set_key,)
@@ -332,15 +395,23 @@ class _Builder:
         if bad:
             return None
         try:
-            sample = catalogue.generate(event, seed=item.get("seed", 0), overrides=static, count=item.get("count"),
-                                        force=bool(item.get("force")))
+            sample = catalogue.generate(
+                event,
+                seed=item.get("seed", 0),
+                overrides=static,
+                count=item.get("count"),
+                force=bool(item.get("force")),
+            )
         except catalogue.CatalogueError as exc:
             for problem in exc.problems or [str(exc)]:
                 key = _attribute(problem, sets)
                 if key is not None:
                     missing = re.match(r"^path '(.+)' does not exist (\(.*\))$", problem)
-                    text = f"path '{missing.group(1)}' does not exist in {event} {missing.group(2)}" if missing \
+                    text = (
+                        f"path '{missing.group(1)}' does not exist in {event} {missing.group(2)}"
+                        if missing
                         else f"{problem} ({event})"
+                    )
                     self.fail(set_path + (key,), f"set: {text}", key=True)
                 else:
                     where = set_path if sets else path + (("send",) if "send" in item else ("event",))
@@ -366,19 +437,24 @@ class _Builder:
             else:
                 step.event = defined[of]
             if "event" in item:
-                self.fail(path + ("event",), "event: give either of (resend an earlier step) or event, not both",
-                          key=True)
+                self.fail(
+                    path + ("event",), "event: give either of (resend an earlier step) or event, not both", key=True
+                )
         elif "event" not in item:
-            self.fail(path, f"fault {kind}: missing required field 'event'"
-                      + (" (or of: NAME to resend an earlier step)" if spec.resends else ""))
+            self.fail(
+                path,
+                f"fault {kind}: missing required field 'event'"
+                + (" (or of: NAME to resend an earlier step)" if spec.resends else ""),
+            )
         else:
             step.event = self._event(item["event"], path + ("event",), platform)
         if step.event and of is None:
             sample = self._check_payload(step.event, item, path, platform)
             for side in ("earlier", "later"):
                 if isinstance(item.get(side), dict) and "set" in item[side]:
-                    self._check_payload(step.event, item, path, platform, sets=item[side]["set"],
-                                        set_path=path + (side, "set"))
+                    self._check_payload(
+                        step.event, item, path, platform, sets=item[side]["set"], set_path=path + (side, "set")
+                    )
             if sample is not None:
                 for key in ("field", "tamper"):
                     if key in item and (not _valid_path(item[key]) or not paths.exists(sample, item[key])):
@@ -389,18 +465,25 @@ class _Builder:
         self._check_job_attempt(item, path, platform)
         if step.skip is None and spec.credentials:
             if auth.kind == "none":
-                self.fail(path + ("fault",), f"fault {kind}: this scenario sends no credentials (auth kind none); "
-                          "set auth, or limit the step with when: {auth: [...]}")
+                self.fail(
+                    path + ("fault",),
+                    f"fault {kind}: this scenario sends no credentials (auth kind none); "
+                    "set auth, or limit the step with when: {auth: [...]}",
+                )
             elif kind == "tampered_body" and not auth.how.covers_body:
-                self.fail(path + ("fault",), f"fault tampered_body: {auth.kind} auth does not cover the body, so "
-                          "a changed body cannot be detected; it needs rsa or hmac")
+                self.fail(
+                    path + ("fault",),
+                    f"fault tampered_body: {auth.kind} auth does not cover the body, so "
+                    "a changed body cannot be detected; it needs rsa or hmac",
+                )
         step.name = step.name or f"{kind}" + (f" of {of}" if of else f" ({step.event or item.get('event')})")
 
     def _check_ref(self, ref: refs.Ref, defined: dict) -> None:
         where = self.pos.within(ref.path, ref.text)
         if ref.name not in defined:
-            self.problems.append(f"{where}: undefined variable {ref.text!r}: no earlier step is named "
-                                 f"{ref.name!r} (name one with as:)")
+            self.problems.append(
+                f"{where}: undefined variable {ref.text!r}: no earlier step is named {ref.name!r} (name one with as:)"
+            )
             return
         parts = ref.rest.split(".")
         if parts[0] not in REF_ROOTS:
@@ -419,9 +502,15 @@ class _Builder:
                     break
                 literal.append(p)
             checked = ".".join(literal)
-            if checked and not paths.exists(sample, checked) and not any(
-                    paths.exists(sample, ".".join(literal[:i])) and isinstance(
-                        paths.get(sample, ".".join(literal[:i])), list) for i in range(1, len(literal))):
+            if (
+                checked
+                and not paths.exists(sample, checked)
+                and not any(
+                    paths.exists(sample, ".".join(literal[:i]))
+                    and isinstance(paths.get(sample, ".".join(literal[:i])), list)
+                    for i in range(1, len(literal))
+                )
+            ):
                 self.problems.append(f"{where}: {ref.text!r}: path {path!r} does not exist in {event}")
         if parts[0] == "response" and len(parts) > 1 and parts[1] not in ("status", "body", "headers", "ms"):
             self.problems.append(f"{where}: {ref.text!r}: a response has status, body, headers and ms")
@@ -429,8 +518,9 @@ class _Builder:
     def _check_refs(self, defined: dict) -> None:
         for ref in self.refs:
             if not ref.checked and ref.path[:1] != ("steps",):
-                self.problems.append(f"{self.pos.within(ref.path, ref.text)}: {ref.text!r}: step results can "
-                                     "only be used inside steps")
+                self.problems.append(
+                    f"{self.pos.within(ref.path, ref.text)}: {ref.text!r}: step results can only be used inside steps"
+                )
 
 
 def _valid_path(text: Any) -> bool:

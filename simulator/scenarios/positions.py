@@ -4,6 +4,7 @@ Positions come from PyYAML's composed nodes (JSON files are read by `json` for t
 their positions: JSON is YAML once tabs, which JSON only allows as whitespace, are counted as spaces). The text is
 composed within limits.MAX_DEPTH and limits.MAX_NODES before anything is expanded.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,7 @@ def parse(text: str, filename: str, is_json: bool) -> tuple[Any, Positions]:
         try:
             value = limits.loads(text)
         except limits.TooDeep as exc:
-            raise ScenarioFileError([f"{filename}:{exc.lineno}:{exc.colno}: lists and mappings "
-                                     f"{exc.msg}"]) from None
+            raise ScenarioFileError([f"{filename}:{exc.lineno}:{exc.colno}: lists and mappings {exc.msg}"]) from None
         except json.JSONDecodeError as exc:
             raise ScenarioFileError([f"{filename}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
         text_for_marks = text.replace("\t", " ")
@@ -86,8 +86,9 @@ def parse(text: str, filename: str, is_json: bool) -> tuple[Any, Positions]:
     except yaml.reader.ReaderError as exc:  # a control character: PyYAML refuses the text before parsing it
         if is_json:  # valid JSON (e.g. a raw U+FFFE in a string): values are right, positions fall back to 1:1
             return _count_json(value, filename), pos
-        raise ScenarioFileError([f"{pos.fmt(exc.position)}: YAML cannot contain character "
-                                 f"#x{exc.character:04x} ({exc.reason})"]) from None
+        raise ScenarioFileError(
+            [f"{pos.fmt(exc.position)}: YAML cannot contain character #x{exc.character:04x} ({exc.reason})"]
+        ) from None
     try:
         node = loader.get_single_node()
         problems: list[str] = []
@@ -111,8 +112,9 @@ def parse(text: str, filename: str, is_json: bool) -> tuple[Any, Positions]:
 def check_size(size: int, filename: str) -> None:
     """Refuse a scenario over limits.MAX_SCENARIO_BYTES (before reading it, when the size is known)."""
     if size > limits.MAX_SCENARIO_BYTES:
-        raise ScenarioFileError([f"{filename}:1:1: a scenario is at most {limits.MAX_SCENARIO_BYTES:,} bytes "
-                                 f"(1 MiB); this one is {size:,}"])
+        raise ScenarioFileError(
+            [f"{filename}:1:1: a scenario is at most {limits.MAX_SCENARIO_BYTES:,} bytes (1 MiB); this one is {size:,}"]
+        )
 
 
 def _count_json(value: Any, filename: str) -> Any:
@@ -122,8 +124,9 @@ def _count_json(value: Any, filename: str) -> Any:
         item = stack.pop()
         count += 1
         if count > limits.MAX_NODES:
-            raise ScenarioFileError([f"{filename}:1:1: the document has more than {limits.MAX_NODES:,} values "
-                                     "(the limit)"])
+            raise ScenarioFileError(
+                [f"{filename}:1:1: the document has more than {limits.MAX_NODES:,} values (the limit)"]
+            )
         if isinstance(item, dict):
             stack.extend(item.values())
             count += len(item)  # the keys
@@ -151,8 +154,9 @@ class _BoundedLoader(yaml.SafeLoader):
         event = self.peek_event()
         container = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
         if container and self._depth >= limits.MAX_DEPTH:
-            self._refuse(event.start_mark, f"lists and mappings nested deeper than {limits.MAX_DEPTH} levels "
-                                           "(the limit)")
+            self._refuse(
+                event.start_mark, f"lists and mappings nested deeper than {limits.MAX_DEPTH} levels (the limit)"
+            )
         self._depth += container
         try:
             node = super().compose_node(parent, index)
@@ -161,12 +165,15 @@ class _BoundedLoader(yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
             measured = self._measured.get(id(node))
             if measured is None:  # the alias names a node still being composed: one that contains it
-                self._refuse(event.start_mark, f"alias *{event.anchor} repeats a node that contains it "
-                                               "(a recursive alias)")
+                self._refuse(
+                    event.start_mark, f"alias *{event.anchor} repeats a node that contains it (a recursive alias)"
+                )
             size, height = measured
             if self._depth + height > limits.MAX_DEPTH:
-                self._refuse(event.start_mark, f"alias *{event.anchor} nests lists and mappings deeper than "
-                                               f"{limits.MAX_DEPTH} levels (the limit)")
+                self._refuse(
+                    event.start_mark,
+                    f"alias *{event.anchor} nests lists and mappings deeper than {limits.MAX_DEPTH} levels (the limit)",
+                )
         else:
             if isinstance(node, yaml.MappingNode):
                 children = [n for pair in node.value for n in pair]
@@ -179,8 +186,11 @@ class _BoundedLoader(yaml.SafeLoader):
             height = int(container) + max((m[1] for m in measures), default=0)
             self._measured[id(node)] = (size, height)
         if size > limits.MAX_NODES:
-            self._refuse(event.start_mark, f"this value expands to more than {limits.MAX_NODES:,} values (the "
-                                           "limit; an alias counts as every value it repeats)")
+            self._refuse(
+                event.start_mark,
+                f"this value expands to more than {limits.MAX_NODES:,} values (the "
+                "limit; an alias counts as every value it repeats)",
+            )
         return node
 
 

@@ -7,20 +7,34 @@
 Loading substitutes variables and collects step references (to check them); running resolves step references.
 Each escape is turned into `${` once: when loading, except in steps, whose values are resolved again when they run.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from ..catalogue import paths
 from .positions import Positions
 
 ESCAPE = "$${"
 RUN_TIME = "steps"  # the top-level key whose values are resolved (again) when they run
-NUMERIC_FIELDS = {"timeout", "latency_ms", "attempts", "seed", "count", "job_attempt", "size", "after", "wait",
-                  "repeat", "status", "delays"}  # a whole `${VAR}` there is a number when it reads as one
+NUMERIC_FIELDS = {
+    "timeout",
+    "latency_ms",
+    "attempts",
+    "seed",
+    "count",
+    "job_attempt",
+    "size",
+    "after",
+    "wait",
+    "repeat",
+    "status",
+    "delays",
+}  # a whole `${VAR}` there is a number when it reads as one
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
@@ -123,8 +137,10 @@ def substitute(value: Any, path: tuple, vars_: Vars, pos: Positions, problems: l
         if isinstance(ref, Variable):
             found, got, typed = vars_.lookup(ref.name, ref.default)
             if not found:
-                problems.append(f"{pos.within(path, match.group(0))}: undefined variable {ref.name!r} "
-                                f"(define it under vars, or pass --var {ref.name}=VALUE)")
+                problems.append(
+                    f"{pos.within(path, match.group(0))}: undefined variable {ref.name!r} "
+                    f"(define it under vars, or pass --var {ref.name}=VALUE)"
+                )
                 return match.group(0)
             if match.group(0) == value:
                 whole.append((got, typed))
@@ -132,8 +148,10 @@ def substitute(value: Any, path: tuple, vars_: Vars, pos: Positions, problems: l
         if isinstance(ref, StepRef):
             refs.append(Ref(path, match.group(0), ref.step, ref.path))
             return match.group(0)
-        problems.append(f"{pos.within(path, match.group(0))}: bad variable reference {match.group(0)!r} "
-                        "(use ${NAME}, ${NAME:-default} or ${step.payload.PATH})")
+        problems.append(
+            f"{pos.within(path, match.group(0))}: bad variable reference {match.group(0)!r} "
+            "(use ${NAME}, ${NAME:-default} or ${step.payload.PATH})"
+        )
         return match.group(0)
 
     result = _TOKEN.sub(replace, value)
@@ -180,8 +198,10 @@ def resolve(value: Any, named: Mapping[str, Viewable], keep: tuple = ()) -> Any:
         ref = parse(match.group(1))
         name, rest = (ref.step, ref.path) if isinstance(ref, StepRef) else (match.group(1).strip(), "")
         if name not in named:
-            raise Unresolved(f"{match.group(0)} from an earlier step",
-                             f"step {name!r} has no answer (it did not run or failed to send)")
+            raise Unresolved(
+                f"{match.group(0)} from an earlier step",
+                f"step {name!r} has no answer (it did not run or failed to send)",
+            )
         try:
             got = paths.get(named[name].view(), rest)
         except paths.PathError as exc:

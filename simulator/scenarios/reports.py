@@ -1,13 +1,14 @@
 """Scenario results for people (live console lines, the `N passed, M failed` summary), CI (JUnit XML) and
 machines (JSON)."""
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .loader import Scenario
 from .results import MISSING, ScenarioResult, StepResult
@@ -58,35 +59,56 @@ class Console:
 def write_junit(results: list[ScenarioResult], path: str | Path) -> None:
     """One testsuite per scenario file, one testcase per step; failures carry expected and actual. A warned step
     (its rule inferred, not --strict) is a passing testcase with the advice in <system-out>, never a failure."""
-    root = ET.Element("testsuites", name="accessrc-sim", tests=str(sum(len(_counted(r)) for r in results)),
-                      failures=str(sum(r.failed for r in results)),
-                      time=f"{sum(r.duration for r in results):.3f}")
+    root = ET.Element(
+        "testsuites",
+        name="accessrc-sim",
+        tests=str(sum(len(_counted(r)) for r in results)),
+        failures=str(sum(r.failed for r in results)),
+        time=f"{sum(r.duration for r in results):.3f}",
+    )
     for r in results:
         sc = r.scenario
         cases = [s for s in r.steps if s.counted or s.skipped]
-        suite = ET.SubElement(root, "testsuite", name=sc.name, file=sc.path, tests=str(len(cases)),
-                              failures=str(r.failed), errors="0",
-                              skipped=str(sum(1 for s in r.steps if s.skipped)), time=f"{r.duration:.3f}")
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=sc.name,
+            file=sc.path,
+            tests=str(len(cases)),
+            failures=str(r.failed),
+            errors="0",
+            skipped=str(sum(1 for s in r.steps if s.skipped)),
+            time=f"{r.duration:.3f}",
+        )
         ET.SubElement(ET.SubElement(suite, "properties"), "property", name="platform", value=sc.platform)
         for s in cases:
-            case = ET.SubElement(suite, "testcase", classname=sc.name, name=s.name, file=sc.path,
-                                 time=f"{s.duration:.3f}")
+            case = ET.SubElement(
+                suite, "testcase", classname=sc.name, name=s.name, file=sc.path, time=f"{s.duration:.3f}"
+            )
             if s.skipped:
                 ET.SubElement(case, "skipped", message=s.skipped)
             elif s.failures and not s.warned:
                 first = s.failures[0]
                 fail = ET.SubElement(case, "failure", message=first.text(), type=first.check)
-                fail.text = "\n".join(
-                    f"{f.label + ': ' if f.label else ''}{f.check}\n  expected: {json.dumps(f.expected, default=str)}"
-                    f"\n  actual:   {_junit_value(f.actual)}" for f in s.failures) + f"\n(step at {s.where})"
-            jobs = [f"job {ex.job.id} attempt {ex.number}: {ex.status if ex.status is not None else ex.error}"
-                    for ex in s.exchanges]
+                fail.text = (
+                    "\n".join(
+                        f"{f.label + ': ' if f.label else ''}{f.check}\n"
+                        f"  expected: {json.dumps(f.expected, default=str)}"
+                        f"\n  actual:   {_junit_value(f.actual)}"
+                        for f in s.failures
+                    )
+                    + f"\n(step at {s.where})"
+                )
+            jobs = [
+                f"job {ex.job.id} attempt {ex.number}: {ex.status if ex.status is not None else ex.error}"
+                for ex in s.exchanges
+            ]
             if s.warned:
                 jobs = [f"WARN {f.text()}" for f in s.failures] + [f"advice: {s.advice}"] + jobs
             if jobs:
                 ET.SubElement(case, "system-out").text = "\n".join(jobs)
     ET.indent(root)
-    _atomic_write(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
+    atomic_write(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def _counted(r: ScenarioResult) -> list[StepResult]:
@@ -94,16 +116,20 @@ def _counted(r: ScenarioResult) -> list[StepResult]:
 
 
 def to_json(results: list[ScenarioResult], stopped: bool = False) -> dict:
-    return {"passed": sum(r.passed for r in results), "failed": sum(r.failed for r in results),
-            "warned": sum(r.warned for r in results), "stopped_early": stopped,
-            "scenarios": [r.to_dict() for r in results]}
+    return {
+        "passed": sum(r.passed for r in results),
+        "failed": sum(r.failed for r in results),
+        "warned": sum(r.warned for r in results),
+        "stopped_early": stopped,
+        "scenarios": [r.to_dict() for r in results],
+    }
 
 
 def write_json(results: list[ScenarioResult], path: str | Path, stopped: bool = False) -> None:
-    _atomic_write(path, json.dumps(to_json(results, stopped), indent=2, default=str) + "\n")
+    atomic_write(path, json.dumps(to_json(results, stopped), indent=2, default=str) + "\n")
 
 
-def _atomic_write(path: str | Path, text: str) -> None:
+def atomic_write(path: str | Path, text: str) -> None:
     """Write the whole report or nothing (a half-written report would mislead CI)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

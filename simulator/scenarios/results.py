@@ -1,5 +1,6 @@
 """What a scenario run records: each request of a step and its answer (Exchange), each step's verdict (StepResult,
 with its Failures) and each scenario's (ScenarioResult). Reports and the conformance table read these."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,13 @@ class Failure:
 
     def to_dict(self) -> dict:
         if self.actual is MISSING:  # JSON: no value, and says so
-            return {"check": self.check, "expected": self.expected, "actual": None, "missing": True,
-                    "label": self.label}
+            return {
+                "check": self.check,
+                "expected": self.expected,
+                "actual": None,
+                "missing": True,
+                "label": self.label,
+            }
         return {"check": self.check, "expected": self.expected, "actual": self.actual, "label": self.label}
 
 
@@ -80,11 +86,18 @@ class Exchange:
     def view(self) -> dict:
         """What `${name.…}` can reach."""
         parsed = self.response_json()
-        return {"payload": self.payload, "job_id": self.headers.get("X-JobId", self.job.id),
-                "attempts": self.job.attempts_made,
-                "request": {"headers": dict(self.headers), "body": self.body.decode("utf-8", "replace")},
-                "response": {"status": self.status, "headers": dict(self.response_headers), "ms": round(self.ms, 1),
-                             "body": parsed if parsed is not None else self.response_body.decode("utf-8", "replace")}}
+        return {
+            "payload": self.payload,
+            "job_id": self.headers.get("X-JobId", self.job.id),
+            "attempts": self.job.attempts_made,
+            "request": {"headers": dict(self.headers), "body": self.body.decode("utf-8", "replace")},
+            "response": {
+                "status": self.status,
+                "headers": dict(self.response_headers),
+                "ms": round(self.ms, 1),
+                "body": parsed if parsed is not None else self.response_body.decode("utf-8", "replace"),
+            },
+        }
 
 
 @dataclass
@@ -130,15 +143,32 @@ class StepResult:
         return f"{self.name}: " + ", ".join(parts) if parts else self.name
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "where": self.where, "passed": self.passed,
-                "warned": self.warned, "rule": self.rule.id if self.rule else None,
-                "source": self.rule.source if self.rule else None,
-                "skipped": self.skipped, "status": self.status, "ms": self.ms,
-                "duration_s": round(self.duration, 4),
-                "failures": [f.to_dict() for f in self.failures],
-                "jobs": [{"job_id": ex.job.id, "x_job_id": ex.headers.get("X-JobId"), "attempt": ex.number,
-                          "status": ex.status, "ms": round(ex.ms, 1), "error": ex.error, "label": ex.label}
-                         for ex in self.exchanges]}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "where": self.where,
+            "passed": self.passed,
+            "warned": self.warned,
+            "rule": self.rule.id if self.rule else None,
+            "source": self.rule.source if self.rule else None,
+            "skipped": self.skipped,
+            "status": self.status,
+            "ms": self.ms,
+            "duration_s": round(self.duration, 4),
+            "failures": [f.to_dict() for f in self.failures],
+            "jobs": [
+                {
+                    "job_id": ex.job.id,
+                    "x_job_id": ex.headers.get("X-JobId"),
+                    "attempt": ex.number,
+                    "status": ex.status,
+                    "ms": round(ex.ms, 1),
+                    "error": ex.error,
+                    "label": ex.label,
+                }
+                for ex in self.exchanges
+            ],
+        }
 
 
 @dataclass
@@ -163,7 +193,15 @@ class ScenarioResult:
 
     def to_dict(self) -> dict:
         sc = self.scenario
-        return {"file": sc.path, "name": sc.name, "platform": sc.platform, "url": sc.url, "auth": sc.auth.masked(),
-                "passed": self.passed, "failed": self.failed, "warned": self.warned,
-                "duration_s": round(self.duration, 4),
-                "steps": [s.to_dict() for s in self.steps]}
+        return {
+            "file": sc.path,
+            "name": sc.name,
+            "platform": sc.platform,
+            "url": sc.url,
+            "auth": sc.auth.masked(),
+            "passed": self.passed,
+            "failed": self.failed,
+            "warned": self.warned,
+            "duration_s": round(self.duration, 4),
+            "steps": [s.to_dict() for s in self.steps],
+        }

@@ -4,12 +4,14 @@ recorded in the Store (jobs with source="scenario"), and the receiver's answers 
 No Flask. The store, the HTTP session and `sleep` are passed in. A stop flag set from another thread ends a run
 before its next step (a step sending finishes first, its retries included; a wait step ends at once).
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 import requests
 
@@ -17,7 +19,7 @@ from .. import catalogue, delivery, transport
 from ..auth import mask_headers
 from ..catalogue import paths
 from ..delivery import Deliverer, DeliveryError
-from ..models import Job
+from ..models import EXHAUSTED, Job
 from ..signing import KeyPair
 from . import faults, refs
 from .checks import check_exchange, default_status, status_matches
@@ -40,11 +42,18 @@ class Stop(Exception):
 
 
 class Runner:
-    def __init__(self, store, keys: KeyPair | Callable[[], KeyPair] | None = None,
-                 session: requests.Session | None = None, sleep: Callable[[float], None] | None = None,
-                 on_step: Callable[[Scenario, StepResult], None] | None = None,
-                 on_scenario: Callable[[Scenario], None] | None = None, fail_fast: bool = False,
-                 strict: bool = False, stop_flag: threading.Event | None = None):
+    def __init__(
+        self,
+        store,
+        keys: KeyPair | Callable[[], KeyPair] | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+        on_step: Callable[[Scenario, StepResult], None] | None = None,
+        on_scenario: Callable[[Scenario], None] | None = None,
+        fail_fast: bool = False,
+        strict: bool = False,
+        stop_flag: threading.Event | None = None,
+    ):
         """`sleep` (tests drive time with it) waits retry delays and pauses; without it, pauses wait on `stop_flag`:
         an event another thread sets to stop the run (simulator.runs), which then ends them at once."""
         self.store = store
@@ -120,8 +129,14 @@ class Runner:
                 raise Stop()
 
     def _run_step(self, sc: Scenario, step: Step, named: dict, state: dict, suffix: str) -> StepResult:
-        res = StepResult(name=step.name + suffix, kind=step.kind, where=step.where, passed=None,
-                         fault=step.data.get("fault"), rule=step.rule)
+        res = StepResult(
+            name=step.name + suffix,
+            kind=step.kind,
+            where=step.where,
+            passed=None,
+            fault=step.data.get("fault"),
+            rule=step.rule,
+        )
         if step.skip:
             res.skipped = step.skip
             return res
@@ -140,8 +155,7 @@ class Runner:
                 of = expect.get("of")
                 target = named.get(of) if of else state["last"]
                 if target is None:
-                    raise StepFailed(Failure("of", f"an answer of {of or 'a previous step'}",
-                                             "that step did not run"))
+                    raise StepFailed(Failure("of", f"an answer of {of or 'a previous step'}", "that step did not run"))
                 exchanges = [target]
             res.exchanges = exchanges if step.kind != "expect" else []
             checked = [ex for ex in exchanges if ex.checked]
@@ -152,8 +166,9 @@ class Runner:
                 expect = refs.resolve(step.data.get("expect") or {}, named)
             for ex in exchanges:
                 if not ex.checked and not status_matches(ex.status, ["2xx"]):
-                    res.failures.append(Failure("status", "2xx", ex.status if ex.status is not None else ex.error,
-                                                ex.label))
+                    res.failures.append(
+                        Failure("status", "2xx", ex.status if ex.status is not None else ex.error, ex.label)
+                    )
             if "status" in expect:
                 wanted = expect["status"] if isinstance(expect["status"], list) else [expect["status"]]
             elif step.kind == "expect":
@@ -176,12 +191,18 @@ class Runner:
         return res
 
     # -- send -------------------------------------------------------------------------------------------------
-    def _payload(self, step: Step, data: dict, sets: dict | None = None, now: datetime | None = None,
-                 seed_offset: int = 0) -> dict:
+    def _payload(
+        self, step: Step, data: dict, sets: dict | None = None, now: datetime | None = None, seed_offset: int = 0
+    ) -> dict:
         seed = data.get("seed")
-        payload = catalogue.generate(step.event, seed=None if seed is None else seed + seed_offset,
-                                     overrides=data.get("set") if sets is None else sets, now=now,
-                                     count=data.get("count"), force=bool(data.get("force")))
+        payload = catalogue.generate(
+            step.event,
+            seed=None if seed is None else seed + seed_offset,
+            overrides=data.get("set") if sets is None else sets,
+            now=now,
+            count=data.get("count"),
+            force=bool(data.get("force")),
+        )
         for path in data.get("remove") or []:
             paths.remove(payload, path)
         return payload
@@ -201,18 +222,34 @@ class Runner:
         return self.keys if sc.auth.kind == "rsa" else None
 
     def _deliverer(self, sc: Scenario) -> Deliverer:
-        return Deliverer(self.store, self._signing_keys(sc), session=self.session, sleep=self.sleep)
+        """The one delivery path; its waits between retries are pauses too, so a stopped run stops there."""
+        return Deliverer(self.store, self._signing_keys(sc), session=self.session, sleep=self._pause)
 
     def _send(self, sc: Scenario, step: Step, data: dict) -> Exchange:
         payload = self._payload(step, data)
         body = catalogue.body_bytes(payload)
         url = data.get("url") or sc.url
-        job = delivery.new_job(step.event, sc.platform, url, body, sc.auth, delays=self._delays(sc, data),
-                               timeout=self._timeout(sc, data), source=SOURCE, headers=data.get("headers") or {},
-                               profile=sc.profile)
+        job = delivery.new_job(
+            step.event,
+            sc.platform,
+            url,
+            body,
+            sc.auth,
+            delays=self._delays(sc, data),
+            timeout=self._timeout(sc, data),
+            source=SOURCE,
+            headers=data.get("headers") or {},
+            profile=sc.profile,
+        )
         if data.get("job_attempt"):
             job.attempts_made = int(data["job_attempt"])
-        sent = self._deliverer(sc).submit(job)
+        try:
+            sent = self._deliverer(sc).submit(job)
+        except Stop:  # stopped while waiting for a retry: the job ends here, saying why
+            job.state, job.next_attempt_at = EXHAUSTED, None
+            job.last_error = f"the run was stopped before retry {job.attempts_made}"
+            self.store.update_job(job)
+            raise
         return _exchange_of(sent, job, step.event, payload)
 
     # -- faults -------------------------------------------------------------------------------------------------
@@ -222,14 +259,24 @@ class Runner:
         send = self._SEQUENCES.get(data["fault"], Runner._faulty_request)
         return send(self, sc, step, data, named)
 
-    def _fresh(self, sc: Scenario, step: Step, data: dict, payload: Any, number: int | None = None,
-               body: bytes | None = None) -> tuple[Job, dict]:
+    def _fresh(
+        self, sc: Scenario, step: Step, data: dict, payload: Any, number: int | None = None, body: bytes | None = None
+    ) -> tuple[Job, dict]:
         """A one-attempt job of this step for `payload` (or these `body` bytes), and the headers it would send
         unaltered."""
         body = catalogue.body_bytes(payload) if body is None else body
-        job = delivery.new_job(step.event, sc.platform, data.get("url") or sc.url, body, sc.auth, delays=(),
-                               timeout=self._timeout(sc, data), source=SOURCE, headers=data.get("headers") or {},
-                               profile=sc.profile)
+        job = delivery.new_job(
+            step.event,
+            sc.platform,
+            data.get("url") or sc.url,
+            body,
+            sc.auth,
+            delays=(),
+            timeout=self._timeout(sc, data),
+            source=SOURCE,
+            headers=data.get("headers") or {},
+            profile=sc.profile,
+        )
         job.attempts_made = int(data.get("job_attempt") or 0) if number is None else number
         return job, delivery.prepare(job, job.attempts_made, self._signing_keys(sc)).headers
 
@@ -245,9 +292,19 @@ class Runner:
             return delivery.prepare(job, job.attempts_made, keys).headers
 
         body, headers, payload, fakes = faults.build(
-            data["fault"], step.event, sc.auth, headers, job.body, payload, resign, tamper=data.get("tamper"),
-            seed=data.get("seed"), field=data.get("field"), content_type=data.get("content_type"),
-            size=data.get("size"))
+            data["fault"],
+            step.event,
+            sc.auth,
+            headers,
+            job.body,
+            payload,
+            resign,
+            tamper=data.get("tamper"),
+            seed=data.get("seed"),
+            field=data.get("field"),
+            content_type=data.get("content_type"),
+            size=data.get("size"),
+        )
         return [self._exchange(sc, job, headers, body, payload, fakes=fakes)]
 
     def _resend(self, sc: Scenario, step: Step, data: dict, named: dict) -> list[Exchange]:
@@ -278,13 +335,18 @@ class Runner:
     def _out_of_order(self, sc: Scenario, step: Step, data: dict, named: dict) -> list[Exchange]:
         """Two events of the same entity, the later one (a week newer) sent first."""
         shared = dict(data.get("set") or {})
-        now = datetime.now(timezone.utc)
-        earlier = self._payload(step, data, sets={**shared, **((data.get("earlier") or {}).get("set") or {})},
-                                now=now - timedelta(days=7))
+        now = datetime.now(UTC)
+        earlier = self._payload(
+            step, data, sets={**shared, **((data.get("earlier") or {}).get("set") or {})}, now=now - timedelta(days=7)
+        )
         same_entity = {k: v for k, v in earlier.items() if k.endswith("Id") and isinstance(v, str)}
-        later = self._payload(step, data, sets={**same_entity, **shared,
-                                                **((data.get("later") or {}).get("set") or {})},
-                              now=now, seed_offset=1)
+        later = self._payload(
+            step,
+            data,
+            sets={**same_entity, **shared, **((data.get("later") or {}).get("set") or {})},
+            now=now,
+            seed_offset=1,
+        )
         job_e, headers_e = self._fresh(sc, step, data, earlier)
         job_l, headers_l = self._fresh(sc, step, data, later)
         first = self._exchange(sc, job_l, headers_l, job_l.body, later, label="later event sent first")
@@ -294,8 +356,18 @@ class Runner:
     # the faults that are a sequence of requests (faults.FAULTS entries without `make`)
     _SEQUENCES: ClassVar[dict[str, Callable]] = {"duplicate": _resend, "replay": _resend, "out_of_order": _out_of_order}
 
-    def _exchange(self, sc: Scenario, job: Job, headers: dict, body: bytes, payload: Any, *, label: str = "",
-                  fakes: list[str] = (), checked: bool = True) -> Exchange:
+    def _exchange(
+        self,
+        sc: Scenario,
+        job: Job,
+        headers: dict,
+        body: bytes,
+        payload: Any,
+        *,
+        label: str = "",
+        fakes: list[str] = (),
+        checked: bool = True,
+    ) -> Exchange:
         """Send exactly these bytes and headers once, through the Deliverer, as `job` (a job of its own in the
         store, source scenario, whose X-JobId is the one sent when that id is not taken yet)."""
         job.body = body
@@ -314,11 +386,23 @@ class Runner:
         return _exchange_of(sent, job, job.event, payload, label=label, checked=checked)
 
 
-def _exchange_of(sent: delivery.Sent, job: Job, event: str, payload: Any, label: str = "",
-                 checked: bool = True) -> Exchange:
+def _exchange_of(
+    sent: delivery.Sent, job: Job, event: str, payload: Any, label: str = "", checked: bool = True
+) -> Exchange:
     """A step's view of the attempt `sent`: the request exactly as sent and the answer as read."""
-    return Exchange(label=label, event=event, url=sent.request.url, body=sent.request.body,
-                    headers=dict(sent.request.headers), number=sent.attempt.number, payload=payload, job=job,
-                    status=sent.response.status, response_headers=sent.response.headers,
-                    response_body=sent.response.body, ms=sent.response.duration_ms, error=sent.attempt.error,
-                    checked=checked)
+    return Exchange(
+        label=label,
+        event=event,
+        url=sent.request.url,
+        body=sent.request.body,
+        headers=dict(sent.request.headers),
+        number=sent.attempt.number,
+        payload=payload,
+        job=job,
+        status=sent.response.status,
+        response_headers=sent.response.headers,
+        response_body=sent.response.body,
+        ms=sent.response.duration_ms,
+        error=sent.attempt.error,
+        checked=checked,
+    )

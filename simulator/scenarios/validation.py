@@ -1,5 +1,6 @@
 """Scenario files against schema.json: every error as `file:line:column: what is wrong`, in the format's words
 (a misspelt field gets a "did you mean", a type error names the type wanted and the one found)."""
+
 from __future__ import annotations
 
 import copy
@@ -36,8 +37,15 @@ _ONE_OF_HELP = {
     "latency_ms": "must be a number of milliseconds above 0",
     "attempts": "must be a whole number from 1 to 6",
 }
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
-               "number": "a number", "boolean": "true or false", "null": "null"}
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
 def json_type(value: Any) -> str:
@@ -67,9 +75,11 @@ def problems(kind: str, instance: Any, base: tuple, pos: Positions, context: str
             for extra in [k for k in err.instance if k not in allowed]:
                 owner = ".".join(str(p) for p in rel) or context
                 close = difflib.get_close_matches(str(extra), sorted(allowed), n=1, cutoff=0.75)
-                found.append(f"{pos.at(path + (extra,), key=True)}: unknown field {extra!r} in {owner}"
-                             + (f": did you mean {close[0]!r}?" if close else "")
-                             + f" (allowed: {', '.join(sorted(allowed))})")
+                found.append(
+                    f"{pos.at(path + (extra,), key=True)}: unknown field {extra!r} in {owner}"
+                    + (f": did you mean {close[0]!r}?" if close else "")
+                    + f" (allowed: {', '.join(sorted(allowed))})"
+                )
         elif err.validator == "unevaluatedProperties" and isinstance(err.instance, dict):
             continue  # reported by additionalProperties of the referenced schema
         elif err.validator == "required":
@@ -77,12 +87,13 @@ def problems(kind: str, instance: Any, base: tuple, pos: Positions, context: str
             found.append(f"{pos.at(path)}: {label}: missing required field {missing[0] if missing else ''!r}")
         elif err.validator == "type":
             wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-            found.append(f"{pos.at(path)}: {label}: expected {' or '.join(_TYPE_NAMES[w] for w in wanted)}, "
-                         f"got {json_type(err.instance)}")
+            found.append(
+                f"{pos.at(path)}: {label}: expected {' or '.join(_TYPE_NAMES[w] for w in wanted)}, "
+                f"got {json_type(err.instance)}"
+            )
         elif err.validator in ("enum", "const"):
             options = err.validator_value if err.validator == "enum" else [err.validator_value]
-            found.append(f"{pos.at(path)}: {label}: {err.instance!r} is not one of "
-                         f"{', '.join(map(str, options))}")
+            found.append(f"{pos.at(path)}: {label}: {err.instance!r} is not one of {', '.join(map(str, options))}")
         elif err.validator == "oneOf":
             key = next((p for p in reversed(path) if isinstance(p, str)), label)
             if key in _ONE_OF_HELP:

@@ -13,15 +13,26 @@ docstrings, and nothing else is called from outside:
     subscriptions add_subscription, save_subscription, get_subscription, list_subscriptions, delete_subscription,
                   count_fired, link_redelivery, redelivery_of
     settings      setting, set_setting_once, put_setting
-    errors        LeaseLost; storage_error(exc) and storage_full(exc) tell the backend's own failures apart
+    errors        LeaseLost; DATABASE_ERRORS (the backend's exception types, for `except`); storage_error(exc) and
+                  storage_full(exc) tell the backend's own failures apart
 """
+
 from __future__ import annotations
 
 from .jobs import LEASE_SECONDS, JobQueries, LeaseLost
-from .sqlite import DatabaseInUse, lock_for_serving, storage_error, storage_full
+from .sqlite import DATABASE_ERRORS, DatabaseInUse, lock_for_serving, storage_error, storage_full
 from .subscriptions import SubscriptionQueries
 
-__all__ = ["Store", "LeaseLost", "LEASE_SECONDS", "DatabaseInUse", "lock_for_serving", "storage_error", "storage_full"]
+__all__ = [
+    "Store",
+    "LeaseLost",
+    "LEASE_SECONDS",
+    "DATABASE_ERRORS",
+    "DatabaseInUse",
+    "lock_for_serving",
+    "storage_error",
+    "storage_full",
+]
 
 
 class Store(JobQueries, SubscriptionQueries):

@@ -1,4 +1,5 @@
 """Jobs (the delivery queue), attempts (the delivery log) and the change feed over both."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,9 +25,29 @@ CAPPED_JOB_SOURCES = ("scenario",)
 # `delivering` by a server that died is claimed again only once its lease has run out.
 LEASE_SECONDS = 15.0
 
-JOB_COLUMNS = ("id", "event", "platform", "url", "body", "auth_json", "headers_json", "retry_delays_json", "timeout",
-               "state", "attempts_made", "next_attempt_at", "created_at", "updated_at", "last_status", "last_error",
-               "subscription_id", "source", "profile", "body_length", "body_sha256")
+JOB_COLUMNS = (
+    "id",
+    "event",
+    "platform",
+    "url",
+    "body",
+    "auth_json",
+    "headers_json",
+    "retry_delays_json",
+    "timeout",
+    "state",
+    "attempts_made",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+    "last_status",
+    "last_error",
+    "subscription_id",
+    "source",
+    "profile",
+    "body_length",
+    "body_sha256",
+)
 
 
 class LeaseLost(RuntimeError):
@@ -45,8 +66,10 @@ class JobQueries(SQLiteFile):
         row = _job_row(job)
         job.body_length, job.body_sha256 = row["body_length"], row["body_sha256"]
         with self._transaction() as db:
-            db.execute(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
-                       [row[c] for c in JOB_COLUMNS])
+            db.execute(
+                f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
+                [row[c] for c in JOB_COLUMNS],
+            )
         return job
 
     def get_job(self, job_id: str) -> Job | None:
@@ -57,15 +80,30 @@ class JobQueries(SQLiteFile):
         row = self._connection().execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row[0] if row else None
 
-    def query_jobs(self, *, job_id: str | None = None, event: str | None = None, subscription_id: str | None = None,
-                   state: str | None = None, platform: str | None = None, source: str | None = None,
-                   after_seq: int | None = None, before_seq: int | None = None,
-                   limit: int | None = 100) -> list[tuple[int, Job]]:
+    def query_jobs(
+        self,
+        *,
+        job_id: str | None = None,
+        event: str | None = None,
+        subscription_id: str | None = None,
+        state: str | None = None,
+        platform: str | None = None,
+        source: str | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int | None = 100,
+    ) -> list[tuple[int, Job]]:
         """(seq, job) of the jobs matching every filter given: newest first, or, with `after_seq`, oldest first
         (the change feed). `limit=None`: all of them."""
         where, args = [], []
-        for column, value in (("id", job_id), ("event", event), ("subscription_id", subscription_id),
-                              ("state", state), ("platform", platform), ("source", source)):
+        for column, value in (
+            ("id", job_id),
+            ("event", event),
+            ("subscription_id", subscription_id),
+            ("state", state),
+            ("platform", platform),
+            ("source", source),
+        ):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
@@ -73,8 +111,11 @@ class JobQueries(SQLiteFile):
             if value is not None:
                 where.append(bound)
                 args.append(value)
-        sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + \
-            f" ORDER BY seq {'ASC' if after_seq is not None else 'DESC'} LIMIT ?"
+        sql = (
+            "SELECT * FROM jobs"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY seq {'ASC' if after_seq is not None else 'DESC'} LIMIT ?"
+        )
         rows = self._connection().execute(sql, [*args, -1 if limit is None else limit])
         return [(row["seq"], _job_from_row(row)) for row in rows]
 
@@ -84,8 +125,11 @@ class JobQueries(SQLiteFile):
 
     def feed_position(self) -> tuple[int, int]:
         """Where the change feed ends now: (the last attempt id, the last job seq); 0 for none."""
-        row = self._connection().execute("SELECT (SELECT COALESCE(MAX(id), 0) FROM attempts), "
-                                         "(SELECT COALESCE(MAX(seq), 0) FROM jobs)").fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT (SELECT COALESCE(MAX(id), 0) FROM attempts), (SELECT COALESCE(MAX(seq), 0) FROM jobs)")
+            .fetchone()
+        )
         return row[0], row[1]
 
     def count_jobs(self, state: str | None = None) -> int:
@@ -93,8 +137,9 @@ class JobQueries(SQLiteFile):
             return self._connection().execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
         return self._connection().execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
 
-    def claim_due(self, now: float, limit: int = 10, owner: str | None = None,
-                  lease: float = LEASE_SECONDS) -> list[Job]:
+    def claim_due(
+        self, now: float, limit: int = 10, owner: str | None = None, lease: float = LEASE_SECONDS
+    ) -> list[Job]:
         """Mark up to `limit` due jobs as delivering by `owner` until `now + lease` and return them (one writer
         wins each job). Due: pending and due, or delivering under another owner's lease that has run out (a
         server that died mid-attempt; the attempt number continues from the attempts recorded).
@@ -102,16 +147,21 @@ class JobQueries(SQLiteFile):
         with self._transaction() as db:
             rows = db.execute(
                 f"SELECT * FROM jobs WHERE state = ? AND next_attempt_at <= ? AND {_QUEUED} "
-                "ORDER BY next_attempt_at, seq LIMIT ?", (PENDING, now, *SELF_DRIVEN, limit)).fetchall()
+                "ORDER BY next_attempt_at, seq LIMIT ?",
+                (PENDING, now, *SELF_DRIVEN, limit),
+            ).fetchall()
             if len(rows) < limit:
                 rows += db.execute(
                     f"SELECT * FROM jobs WHERE state = ? AND (lease_until IS NULL OR lease_until <= ?) "
                     f"AND (owner IS NULL OR owner IS NOT ?) AND {_QUEUED} ORDER BY seq LIMIT ?",
-                    (DELIVERING, now, owner, *SELF_DRIVEN, limit - len(rows))).fetchall()
+                    (DELIVERING, now, owner, *SELF_DRIVEN, limit - len(rows)),
+                ).fetchall()
             jobs = [_job_from_row(r) for r in rows]
             for job in jobs:
-                db.execute("UPDATE jobs SET state = ?, updated_at = ?, owner = ?, lease_until = ? WHERE id = ?",
-                           (DELIVERING, now, owner, now + lease, job.id))
+                db.execute(
+                    "UPDATE jobs SET state = ?, updated_at = ?, owner = ?, lease_until = ? WHERE id = ?",
+                    (DELIVERING, now, owner, now + lease, job.id),
+                )
                 job.state = DELIVERING
         return jobs
 
@@ -121,15 +171,23 @@ class JobQueries(SQLiteFile):
         if not ids:
             return 0
         with self._transaction() as db:
-            return db.execute(f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND state = ? AND id IN "
-                              f"({', '.join('?' * len(ids))})", (until, owner, DELIVERING, *ids)).rowcount
+            return db.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND state = ? AND id IN "
+                f"({', '.join('?' * len(ids))})",
+                (until, owner, DELIVERING, *ids),
+            ).rowcount
 
     def release(self, job: Job, due: float, owner: str | None = None) -> bool:
         """Give a claimed job back, due at `due`, its attempt count unchanged (nothing was recorded)."""
         with self._transaction() as db:
-            return db.execute("UPDATE jobs SET state = ?, next_attempt_at = ?, owner = NULL, lease_until = NULL "
-                              "WHERE id = ? AND state = ? AND owner IS ?",
-                              (PENDING, due, job.id, DELIVERING, owner)).rowcount > 0
+            return (
+                db.execute(
+                    "UPDATE jobs SET state = ?, next_attempt_at = ?, owner = NULL, lease_until = NULL "
+                    "WHERE id = ? AND state = ? AND owner IS ?",
+                    (PENDING, due, job.id, DELIVERING, owner),
+                ).rowcount
+                > 0
+            )
 
     def mark_delivering(self, job: Job, now: float) -> None:
         with self._transaction() as db:
@@ -147,19 +205,43 @@ class JobQueries(SQLiteFile):
             changed = db.execute(
                 "UPDATE jobs SET state = ?, attempts_made = ?, next_attempt_at = ?, updated_at = ?, last_status = ?, "
                 f"last_error = ?, auth_json = ?, owner = NULL, lease_until = NULL WHERE id = ?{fence}",
-                (job.state, job.attempts_made, job.next_attempt_at, job.updated_at, job.last_status, job.last_error,
-                 _auth_json(job), job.id, *((owner, DELIVERING) if owner is not None else ()))).rowcount
+                (
+                    job.state,
+                    job.attempts_made,
+                    job.next_attempt_at,
+                    job.updated_at,
+                    job.last_status,
+                    job.last_error,
+                    _auth_json(job),
+                    job.id,
+                    *((owner, DELIVERING) if owner is not None else ()),
+                ),
+            ).rowcount
             if owner is not None and changed == 0:
-                raise LeaseLost(f"job {job.id} is no longer claimed by this server (its lease ran out and another "
-                                f"server claimed it); attempt {attempt.number} was not recorded here")
+                raise LeaseLost(
+                    f"job {job.id} is no longer claimed by this server (its lease ran out and another "
+                    f"server claimed it); attempt {attempt.number} was not recorded here"
+                )
             attempt.id = db.execute(
                 "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
                 "request_body, status, response_headers_json, response_body, error, request_body_length, "
                 "request_body_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (attempt.job_id, attempt.number, attempt.started_at, attempt.duration_ms, attempt.url,
-                 json.dumps(attempt.request_headers), body, attempt.status,
-                 json.dumps(attempt.response_headers), attempt.response_body, attempt.error, length,
-                 sha256)).lastrowid
+                (
+                    attempt.job_id,
+                    attempt.number,
+                    attempt.started_at,
+                    attempt.duration_ms,
+                    attempt.url,
+                    json.dumps(attempt.request_headers),
+                    body,
+                    attempt.status,
+                    json.dumps(attempt.response_headers),
+                    attempt.response_body,
+                    attempt.error,
+                    length,
+                    sha256,
+                ),
+            ).lastrowid
         attempt.request_body, attempt.request_body_length, attempt.request_body_sha256 = body, length, sha256
 
     def update_job(self, job: Job) -> None:
@@ -167,8 +249,10 @@ class JobQueries(SQLiteFile):
         row = _job_row(job)
         cols = [c for c in JOB_COLUMNS if c != "id"]
         with self._transaction() as db:
-            db.execute(f"UPDATE jobs SET {', '.join(c + ' = ?' for c in cols)}, owner = NULL, lease_until = NULL "
-                       "WHERE id = ?", [row[c] for c in cols] + [job.id])
+            db.execute(
+                f"UPDATE jobs SET {', '.join(c + ' = ?' for c in cols)}, owner = NULL, lease_until = NULL WHERE id = ?",
+                [row[c] for c in cols] + [job.id],
+            )
 
     def recover_interrupted(self, now: float | None = None) -> list[str]:
         """At a start: the jobs left `delivering` by a stop or a crash. Those whose lease has run out go back to
@@ -177,11 +261,17 @@ class JobQueries(SQLiteFile):
         now = time.time() if now is None else now
         expired = "(lease_until IS NULL OR lease_until <= ?)"
         with self._transaction() as db:
-            ids = [r[0] for r in db.execute(f"SELECT id FROM jobs WHERE state = ? AND {_QUEUED} ORDER BY seq",
-                                            (DELIVERING, *SELF_DRIVEN))]
-            db.execute(f"UPDATE jobs SET state = ?, next_attempt_at = ?, updated_at = ?, owner = NULL, "
-                       f"lease_until = NULL WHERE state = ? AND {expired} AND {_QUEUED}",
-                       (PENDING, now, now, DELIVERING, now, *SELF_DRIVEN))
+            ids = [
+                r[0]
+                for r in db.execute(
+                    f"SELECT id FROM jobs WHERE state = ? AND {_QUEUED} ORDER BY seq", (DELIVERING, *SELF_DRIVEN)
+                )
+            ]
+            db.execute(
+                f"UPDATE jobs SET state = ?, next_attempt_at = ?, updated_at = ?, owner = NULL, "
+                f"lease_until = NULL WHERE state = ? AND {expired} AND {_QUEUED}",
+                (PENDING, now, now, DELIVERING, now, *SELF_DRIVEN),
+            )
         return ids
 
     def purge_finished(self, before: float, batch: int = 500) -> int:
@@ -191,8 +281,13 @@ class JobQueries(SQLiteFile):
         finals = ", ".join("?" * len(FINAL_STATES))
         while True:
             with self._transaction() as db:
-                ids = [r[0] for r in db.execute(f"SELECT id FROM jobs WHERE state IN ({finals}) AND updated_at < ? "
-                                                "LIMIT ?", (*FINAL_STATES, before, batch))]
+                ids = [
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT id FROM jobs WHERE state IN ({finals}) AND updated_at < ? LIMIT ?",
+                        (*FINAL_STATES, before, batch),
+                    )
+                ]
                 if not ids:
                     return deleted
                 marks = ", ".join("?" * len(ids))
@@ -202,8 +297,11 @@ class JobQueries(SQLiteFile):
             deleted += len(ids)
 
     def next_due_at(self) -> float | None:
-        row = self._connection().execute(f"SELECT MIN(next_attempt_at) FROM jobs WHERE state = ? AND {_QUEUED}",
-                                         (PENDING, *SELF_DRIVEN)).fetchone()
+        row = (
+            self._connection()
+            .execute(f"SELECT MIN(next_attempt_at) FROM jobs WHERE state = ? AND {_QUEUED}", (PENDING, *SELF_DRIVEN))
+            .fetchone()
+        )
         return row[0]
 
     # -- attempts --------------------------------------------------------------------------------
@@ -212,8 +310,7 @@ class JobQueries(SQLiteFile):
         return [_attempt_from_row(r) for r in rows]
 
     def recent_attempts(self, since_id: int = 0, limit: int = 200) -> list[Attempt]:
-        rows = self._connection().execute("SELECT * FROM attempts WHERE id > ? ORDER BY id LIMIT ?",
-                                          (since_id, limit))
+        rows = self._connection().execute("SELECT * FROM attempts WHERE id > ? ORDER BY id LIMIT ?", (since_id, limit))
         return [_attempt_from_row(r) for r in rows]
 
 
@@ -231,35 +328,72 @@ def _job_row(job: Job) -> dict:
     if job.body_length is not None and job.body_length > len(job.body):  # read back already cut: keep as stored
         body, length, sha256 = job.body, job.body_length, job.body_sha256
     else:
-        body, length, sha256 = _capped(job.body, STORED_BODY_CAP if job.source in CAPPED_JOB_SOURCES
-                                       else len(job.body))
-    return {"id": job.id, "event": job.event, "platform": job.platform, "url": job.url, "body": body,
-            "body_length": length, "body_sha256": sha256,
-            "auth_json": _auth_json(job), "headers_json": json.dumps(job.headers),
-            "retry_delays_json": json.dumps(list(job.retry_delays)), "timeout": job.timeout, "state": job.state,
-            "attempts_made": job.attempts_made, "next_attempt_at": job.next_attempt_at,
-            "created_at": job.created_at, "updated_at": job.updated_at, "last_status": job.last_status,
-            "last_error": job.last_error, "subscription_id": job.subscription_id, "source": job.source,
-            "profile": job.profile}
+        body, length, sha256 = _capped(job.body, STORED_BODY_CAP if job.source in CAPPED_JOB_SOURCES else len(job.body))
+    return {
+        "id": job.id,
+        "event": job.event,
+        "platform": job.platform,
+        "url": job.url,
+        "body": body,
+        "body_length": length,
+        "body_sha256": sha256,
+        "auth_json": _auth_json(job),
+        "headers_json": json.dumps(job.headers),
+        "retry_delays_json": json.dumps(list(job.retry_delays)),
+        "timeout": job.timeout,
+        "state": job.state,
+        "attempts_made": job.attempts_made,
+        "next_attempt_at": job.next_attempt_at,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "last_status": job.last_status,
+        "last_error": job.last_error,
+        "subscription_id": job.subscription_id,
+        "source": job.source,
+        "profile": job.profile,
+    }
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:
-    return Job(id=row["id"], event=row["event"], platform=row["platform"], url=row["url"], body=bytes(row["body"]),
-               auth=Auth.from_dict(json.loads(row["auth_json"])), headers=json.loads(row["headers_json"]),
-               retry_delays=tuple(json.loads(row["retry_delays_json"])), timeout=row["timeout"], state=row["state"],
-               attempts_made=row["attempts_made"], next_attempt_at=row["next_attempt_at"],
-               created_at=row["created_at"], updated_at=row["updated_at"], last_status=row["last_status"],
-               last_error=row["last_error"], subscription_id=row["subscription_id"], source=row["source"],
-               profile=row["profile"], body_length=row["body_length"], body_sha256=row["body_sha256"])
+    return Job(
+        id=row["id"],
+        event=row["event"],
+        platform=row["platform"],
+        url=row["url"],
+        body=bytes(row["body"]),
+        auth=Auth.from_dict(json.loads(row["auth_json"])),
+        headers=json.loads(row["headers_json"]),
+        retry_delays=tuple(json.loads(row["retry_delays_json"])),
+        timeout=row["timeout"],
+        state=row["state"],
+        attempts_made=row["attempts_made"],
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        subscription_id=row["subscription_id"],
+        source=row["source"],
+        profile=row["profile"],
+        body_length=row["body_length"],
+        body_sha256=row["body_sha256"],
+    )
 
 
 def _attempt_from_row(row: sqlite3.Row) -> Attempt:
-    return Attempt(id=row["id"], job_id=row["job_id"], number=row["number"], started_at=row["started_at"],
-                   duration_ms=row["duration_ms"], url=row["url"],
-                   request_headers=json.loads(row["request_headers_json"]), request_body=bytes(row["request_body"]),
-                   status=row["status"], response_headers=json.loads(row["response_headers_json"]),
-                   response_body=bytes(row["response_body"]), error=row["error"],
-                   request_body_length=row["request_body_length"], request_body_sha256=row["request_body_sha256"])
-
-
-
+    return Attempt(
+        id=row["id"],
+        job_id=row["job_id"],
+        number=row["number"],
+        started_at=row["started_at"],
+        duration_ms=row["duration_ms"],
+        url=row["url"],
+        request_headers=json.loads(row["request_headers_json"]),
+        request_body=bytes(row["request_body"]),
+        status=row["status"],
+        response_headers=json.loads(row["response_headers_json"]),
+        response_body=bytes(row["response_body"]),
+        error=row["error"],
+        request_body_length=row["request_body_length"],
+        request_body_sha256=row["request_body_sha256"],
+    )

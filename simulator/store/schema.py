@@ -1,4 +1,5 @@
 """The one schema of the simulator's SQLite file, and the columns added to it since a release (migrations)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -87,11 +88,19 @@ CREATE TABLE IF NOT EXISTS sim_settings (
 # NULL body lengths and hashes mean "the stored body is whole": computed when read.
 # A subscription stored before profiles existed fires with its platform's documented profile from now on.
 MIGRATIONS = (
-    ("jobs", "profile", "TEXT NOT NULL DEFAULT 'documented'",
-     "UPDATE jobs SET profile = 'accredit-like' WHERE platform = 'accessrc'"),
-    ("jobs", "owner", "TEXT",
-     "UPDATE jobs SET auth_json = json_remove(auth_json, '$.header_value', '$.password', '$.secret', "
-     "'$.authorization') WHERE state IN ('succeeded', 'exhausted')"),
+    (
+        "jobs",
+        "profile",
+        "TEXT NOT NULL DEFAULT 'documented'",
+        "UPDATE jobs SET profile = 'accredit-like' WHERE platform = 'accessrc'",
+    ),
+    (
+        "jobs",
+        "owner",
+        "TEXT",
+        "UPDATE jobs SET auth_json = json_remove(auth_json, '$.header_value', '$.password', '$.secret', "
+        "'$.authorization') WHERE state IN ('succeeded', 'exhausted')",
+    ),
     ("jobs", "lease_until", "REAL", None),
     ("jobs", "body_length", "INTEGER", None),
     ("jobs", "body_sha256", "TEXT", None),

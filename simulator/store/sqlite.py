@@ -2,6 +2,7 @@
 
 Every write is a short transaction so a crash leaves either the old or the new row, never half of one.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,7 +66,7 @@ class SQLiteFile:
             if self.db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
                 self.db.execute("ROLLBACK")
 
-    def _transaction(self) -> "SQLiteFile._Tx":
+    def _transaction(self) -> SQLiteFile._Tx:
         """A write transaction taken at once (BEGIN IMMEDIATE): committed on success, rolled back on error."""
         return SQLiteFile._Tx(self._connection())
 
@@ -81,6 +82,9 @@ class SQLiteFile:
         self._connection().execute("SELECT 1").fetchone()
 
 
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)  # what `except` catches around this backend
+
+
 def storage_error(exc: BaseException) -> bool:
     """True for a failure of the database itself (full disk, I/O, locked too long), not of the caller's input."""
     return isinstance(exc, sqlite3.Error) and not isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError))
@@ -88,8 +92,9 @@ def storage_error(exc: BaseException) -> bool:
 
 def storage_full(exc: BaseException) -> bool:
     """True when SQLite could not write because the disk (or the database's page limit) is full."""
-    return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
-                                                or "database or disk is full" in str(exc))
+    return isinstance(exc, sqlite3.Error) and (
+        getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "database or disk is full" in str(exc)
+    )
 
 
 class DatabaseInUse(RuntimeError):
@@ -120,9 +125,11 @@ def lock_for_serving(path: str | Path) -> Path | None:
     except OSError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         os.close(fd)
-        raise DatabaseInUse(f"another accessrc-sim serve{f' (pid {holder})' if holder.isdigit() else ''} is using "
-                            f"{path} (it holds {lock}); one server per database file: stop it, or give this one "
-                            "its own --db. send, run and admin-key work beside a running server.") from None
+        raise DatabaseInUse(
+            f"another accessrc-sim serve{f' (pid {holder})' if holder.isdigit() else ''} is using "
+            f"{path} (it holds {lock}); one server per database file: stop it, or give this one "
+            "its own --db. send, run and admin-key work beside a running server."
+        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message above; the lock, not this, is what counts
     _HELD[str(lock)] = fd

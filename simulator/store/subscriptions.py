@@ -1,5 +1,6 @@
 """Subscriptions, the redelivery links (which job a resend repeats) and the simulator's settings (the admin key's
 hash): the SQL of what the simulator keeps beside the queue."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ class SubscriptionQueries(SQLiteFile):
         sub.created_at = sub.updated_at = time.time() if now is None else now
         row = _row(sub)
         with self._transaction() as db:
-            db.execute(f"INSERT INTO subscriptions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                       list(row.values()))
+            db.execute(
+                f"INSERT INTO subscriptions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+            )
         return sub
 
     def save_subscription(self, sub: Subscription, now: float | None = None) -> Subscription:
@@ -29,16 +31,18 @@ class SubscriptionQueries(SQLiteFile):
         for counted in ("id", "fired_count", "last_fired_at", "created_at"):  # owned by add/count_fired
             row.pop(counted)
         with self._transaction() as db:
-            db.execute(f"UPDATE subscriptions SET {', '.join(c + ' = ?' for c in row)} WHERE id = ?",
-                       [*row.values(), sub.id])
+            db.execute(
+                f"UPDATE subscriptions SET {', '.join(c + ' = ?' for c in row)} WHERE id = ?", [*row.values(), sub.id]
+            )
         return sub
 
     def get_subscription(self, sub_id: str) -> Subscription | None:
         row = self._connection().execute("SELECT * FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
         return _from_row(row) if row else None
 
-    def list_subscriptions(self, platform: str | None = None, event: str | None = None, url: str | None = None,
-                           active_only: bool = False) -> list[Subscription]:
+    def list_subscriptions(
+        self, platform: str | None = None, event: str | None = None, url: str | None = None, active_only: bool = False
+    ) -> list[Subscription]:
         """Those matching every filter given, oldest first."""
         where, args = [], []
         for column, value in (("platform", platform), ("event", event), ("url", url)):
@@ -60,19 +64,18 @@ class SubscriptionQueries(SQLiteFile):
             row = db.execute("SELECT fired_count FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
             if row is None:
                 return -1
-            db.execute("UPDATE subscriptions SET fired_count = fired_count + 1, last_fired_at = ? WHERE id = ?",
-                       (now, sub_id))
+            db.execute(
+                "UPDATE subscriptions SET fired_count = fired_count + 1, last_fired_at = ? WHERE id = ?", (now, sub_id)
+            )
             return row[0]
 
     # -- redeliveries (which job a resend repeats; ReachFive has no X-JobId to tell it) -----------
     def link_redelivery(self, job_id: str, original_id: str) -> None:
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO redeliveries (job_id, original_id) VALUES (?, ?)",
-                       (job_id, original_id))
+            db.execute("INSERT OR REPLACE INTO redeliveries (job_id, original_id) VALUES (?, ?)", (job_id, original_id))
 
     def redelivery_of(self, job_id: str) -> str | None:
-        row = self._connection().execute("SELECT original_id FROM redeliveries WHERE job_id = ?",
-                                         (job_id,)).fetchone()
+        row = self._connection().execute("SELECT original_id FROM redeliveries WHERE job_id = ?", (job_id,)).fetchone()
         return row[0] if row else None
 
     # -- simulator settings (the admin key's hash) --------------------------------------------------
@@ -95,25 +98,45 @@ class SubscriptionQueries(SQLiteFile):
 
 
 def _row(sub: Subscription) -> dict:
-    return {"id": sub.id, "platform": sub.platform, "event": sub.event, "url": sub.url,
-            "auth_json": json.dumps(sub.auth.to_dict()), "seed": sub.seed,
-            "overrides_json": json.dumps(sub.overrides),
-            "schedule_json": json.dumps(sub.schedule.to_dict()) if sub.schedule else None,
-            "paused": int(sub.paused),
-            "retry_delays_json": json.dumps(list(sub.retry_delays)) if sub.retry_delays is not None else None,
-            "timeout": sub.timeout, "meta_json": json.dumps(sub.meta), "profile": sub.profile,
-            "fired_count": sub.fired_count,
-            "last_fired_at": sub.last_fired_at, "created_at": sub.created_at, "updated_at": sub.updated_at}
+    return {
+        "id": sub.id,
+        "platform": sub.platform,
+        "event": sub.event,
+        "url": sub.url,
+        "auth_json": json.dumps(sub.auth.to_dict()),
+        "seed": sub.seed,
+        "overrides_json": json.dumps(sub.overrides),
+        "schedule_json": json.dumps(sub.schedule.to_dict()) if sub.schedule else None,
+        "paused": int(sub.paused),
+        "retry_delays_json": json.dumps(list(sub.retry_delays)) if sub.retry_delays is not None else None,
+        "timeout": sub.timeout,
+        "meta_json": json.dumps(sub.meta),
+        "profile": sub.profile,
+        "fired_count": sub.fired_count,
+        "last_fired_at": sub.last_fired_at,
+        "created_at": sub.created_at,
+        "updated_at": sub.updated_at,
+    }
 
 
 def _from_row(row: sqlite3.Row) -> Subscription:
     delays = row["retry_delays_json"]
-    return Subscription(id=row["id"], platform=row["platform"], event=row["event"], url=row["url"],
-                        auth=Auth.from_dict(json.loads(row["auth_json"])), seed=row["seed"],
-                        overrides=json.loads(row["overrides_json"]),
-                        schedule=Schedule.from_dict(json.loads(row["schedule_json"]) if row["schedule_json"] else None),
-                        paused=bool(row["paused"]),
-                        retry_delays=tuple(json.loads(delays)) if delays is not None else None,
-                        timeout=row["timeout"], meta=json.loads(row["meta_json"]), profile=row["profile"],
-                        fired_count=row["fired_count"],
-                        last_fired_at=row["last_fired_at"], created_at=row["created_at"], updated_at=row["updated_at"])
+    return Subscription(
+        id=row["id"],
+        platform=row["platform"],
+        event=row["event"],
+        url=row["url"],
+        auth=Auth.from_dict(json.loads(row["auth_json"])),
+        seed=row["seed"],
+        overrides=json.loads(row["overrides_json"]),
+        schedule=Schedule.from_dict(json.loads(row["schedule_json"]) if row["schedule_json"] else None),
+        paused=bool(row["paused"]),
+        retry_delays=tuple(json.loads(delays)) if delays is not None else None,
+        timeout=row["timeout"],
+        meta=json.loads(row["meta_json"]),
+        profile=row["profile"],
+        fired_count=row["fired_count"],
+        last_fired_at=row["last_fired_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,67 @@
+"""`POST /api/send`: one event (or a list of `count`) to a URL now, without a subscription.
+
+    {"event", "url", "auth", "seed", "overrides", "count", "force", "retry_delays", "timeout", "profile"} -> 201 the job
+
+Admin key as `x-api-key` or `Authorization: Bearer`, or a dashboard session.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from ..delivery import DeliveryError
+from ..services import FireError
+from .access import require_admin, services
+from .errors import enqueue_error, json_response
+from .inputs import (
+    event_spec,
+    json_body,
+    optional_bool,
+    optional_delays,
+    optional_int,
+    optional_object,
+    optional_profile,
+    optional_timeout,
+    platform_auth,
+    reject_unknown,
+    require_string,
+    require_url,
+)
+from .jobs import job_json, job_seq
+
+bp = Blueprint("send", __name__)
+bp.before_request(require_admin)
+
+SEND_FIELDS = ("event", "url", "auth", "seed", "overrides", "count", "force", "retry_delays", "timeout", "profile")
+
+
+@bp.post("/api/send")
+def send() -> Response:
+    data = json_body()
+    reject_unknown(data, SEND_FIELDS)
+    name = require_string(data, "event")
+    spec = event_spec(name)
+    url = require_url(data, "url")
+    auth = platform_auth(spec.platform, data.get("auth"))
+    seed = optional_int(data, "seed", 0, 2**63 - 1)
+    count = optional_int(data, "count", 0, 10_000)
+    force = optional_bool(data, "force")
+    delays, timeout = optional_delays(data), optional_timeout(data)
+    profile = optional_profile(data, spec.platform)
+    try:
+        job = services().enqueue(
+            spec.name,
+            url,
+            auth,
+            seed=seed,
+            overrides=optional_object(data, "overrides"),
+            count=count,
+            force=force,
+            retry_delays=delays,
+            timeout=timeout,
+            source="api",
+            profile=profile,
+        )
+    except (FireError, DeliveryError) as exc:
+        raise enqueue_error(exc) from exc
+    return json_response(job_json(job, job_seq(job.id)), 201)
