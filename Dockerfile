@@ -13,16 +13,16 @@ RUN groupadd --system --gid 10001 sim \
     && useradd --system --uid 10001 --gid sim --home-dir /data --no-create-home --shell /usr/sbin/nologin sim \
     && mkdir -p /data/keys \
     && chown -R sim:sim /data \
-    && chmod 0700 /data/keys
+    && chmod 0700 /data /data/keys
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY simulator ./simulator
 RUN pip install --no-cache-dir .
 
-# The RSA key pair (private key 0600, generated on first start) and the SQLite file live on the volume.
-ENV ACCESSRC_SIM_DB=/data/accessrc-sim.db \
-    ACCESSRC_SIM_KEYS_DIR=/data/keys
+# The data folder is the volume: the RSA key pair in /data/keys (private key 0600, generated on first start)
+# and the SQLite file /data/accessrc-sim.db.
+ENV ACCESSRC_SIM_HOME=/data
 WORKDIR /data
 VOLUME ["/data"]
 

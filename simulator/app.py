@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from .config import Settings
+from .platforms.provider_calls import REVIEW_MODES
 from .services import EXTENSION, Services
 
 
@@ -30,6 +31,8 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         LOGIN_TOKEN=None,  # None: a fresh one; `serve` prints the dashboard's login URL with it
         NO_AUTH_LOCAL=False,  # True: a browser on this machine by a loopback name gets a session without a key
         JSON_SORT_KEYS=False,
+        REVIEW="approve",  # how a DeliveryChannel/Create is decided: approve | reject | manual (serve --review)
+        REVIEW_DELAY=3.0,  # seconds before an automatic decision (serve --review-delay)
     )
     if config:
         app.config.from_mapping(config)
@@ -44,6 +47,10 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         threads=app.config["DELIVERY_THREADS"],
         retention_days=app.config["RETENTION_DAYS"],
     )
+    if app.config["REVIEW"] not in REVIEW_MODES or not 0 <= float(app.config["REVIEW_DELAY"]) <= 86400:
+        raise ValueError(f"REVIEW must be one of {', '.join(REVIEW_MODES)} and REVIEW_DELAY 0 to 86400 seconds")
+    services.settings.review_mode = app.config["REVIEW"]
+    services.settings.review_delay = float(app.config["REVIEW_DELAY"])
     app.extensions[EXTENSION] = services
 
     from . import dashboard
@@ -55,7 +62,10 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         events,
         health,
         jobs,
+        loop,
         openapi,
+        print_queue,
+        provider_calls,
         scenario_runs,
         send,
         session,
@@ -66,6 +76,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
 
     errors.init_app(app)
     session.init_app(app)
+    loop.init_app(app)
     # Blueprints: one line each (the dashboard and scenarios add theirs here).
     app.register_blueprint(health.bp)
     app.register_blueprint(events.bp)
@@ -75,6 +86,9 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
     app.register_blueprint(stream.bp)
     app.register_blueprint(accredit.bp)
     app.register_blueprint(accessrc.bp)
+    app.register_blueprint(provider_calls.bp)
+    app.register_blueprint(print_queue.bp)
+    app.register_blueprint(loop.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(dashboard.bp)

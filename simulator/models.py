@@ -42,6 +42,7 @@ class Job:
     profile: str = "documented"  # delivery profile (simulator.platforms): documented | accredit-like
     body_length: int | None = None  # the whole body's length when `body` holds only its first bytes (see Store)
     body_sha256: str | None = None
+    fault: str | None = None  # the scenario fault this request carries (scenarios/faults.py), if any
 
     @property
     def max_attempts(self) -> int:

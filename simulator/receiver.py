@@ -9,13 +9,16 @@ the same body) and answers the documented envelopes. `fail_first` answers 500 to
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import catalogue, envelopes, limits, platforms
 from .auth import Auth
@@ -171,11 +174,34 @@ def create_receiver(config: ReceiverConfig) -> Flask:
     return app
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _log_stream_is_tty() -> bool:
+    """Whether werkzeug's request lines land on a terminal: its logger's handler's stream, else stderr."""
+    logger = logging.getLogger("werkzeug")
+    for handler in [*logger.handlers, *logging.getLogger().handlers]:
+        stream = getattr(handler, "stream", None)
+        if stream is not None:
+            return bool(getattr(stream, "isatty", lambda: False)())
+    return sys.stderr.isatty()
+
+
+class RequestLog(WSGIRequestHandler):
+    """werkzeug's request lines, with its colour codes only when they go to a terminal (a log file or a pipe
+    gets plain text)."""
+
+    def log(self, type: str, message: str, *args) -> None:
+        if not _log_stream_is_tty():
+            message, args = ANSI.sub("", message % args if args else message).replace("%", "%%"), ()
+        super().log(type, message, *args)
+
+
 class ServerThread:
     """A WSGI app served on 127.0.0.1 from a background thread (tests, demos, `serve --demo`)."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        self.server = make_server(host, port, app, threaded=True)
+        self.server = make_server(host, port, app, threaded=True, request_handler=RequestLog)
         self.port = self.server.server_port
         self.url = f"http://{host}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

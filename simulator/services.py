@@ -10,16 +10,25 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from . import catalogue, delivery
 from .auth import Auth
 from .models import Job
+from .platforms.accessrc import NAME as ACCESSRC
+from .platforms.provider_calls import (
+    AUTO_REJECT_REASON,
+    CHANNEL,
+    CHANNEL_EVENT,
+    PENDING_REVIEW,
+    REVIEW_DELAY,
+)
 from .queue import QueueWorker
 from .runs import JOIN_TIMEOUT, RunRegistry
 from .scheduler import Scheduler
 from .signing import KeyPair
-from .store import Store
+from .store import ProviderObject, Store
 from .subscriptions import Subscription, SubscriptionRepo
 
 EXTENSION = "accessrc_sim"
@@ -40,10 +49,20 @@ class ServeSettings:
     api_key_configured: bool = False  # from ACCESSRC_SIM_API_KEY / config: the stored hash is not used
     retention_days: float | None = None  # finished jobs older than this are deleted; None: kept
     retention_check: float = RETENTION_CHECK  # seconds between two purges
+    review_mode: str = "approve"  # one of REVIEW_MODES
+    review_delay: float = REVIEW_DELAY
 
 
 class RedeliveryRefused(ValueError):
     """A finished job that cannot be sent again as it is stored (credentials cleared, body not kept whole)."""
+
+
+class ReviewError(ValueError):
+    """A decision on a delivery channel that cannot be taken: `status` 404 (none proposed) or 409 (decided)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class FireError(ValueError):
@@ -102,6 +121,7 @@ class Services:
     runs: RunRegistry = field(default_factory=RunRegistry, repr=False)  # scenario and readiness runs
     _started: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _review_timers: dict[str, threading.Timer] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -149,10 +169,17 @@ class Services:
             self.scheduler.start(self.subscriptions.list())
             if self.settings.retention_days is not None:
                 threading.Thread(target=self._retention_loop, name="accessrc-sim-retention", daemon=True).start()
+        for channel in self.store.list_provider_objects(ACCESSRC, CHANNEL, PENDING_REVIEW):
+            self._schedule_review(channel)  # a review due during a stop is decided now (outside the lock)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the runs (started or not: the HTTP API starts them), then the scheduler and the queue worker."""
+        """Stop the runs and review timers (started or not: the HTTP API starts them), then the scheduler and the queue
+        worker."""
         self.runs.stop(min(timeout, JOIN_TIMEOUT))
+        with self._lock:
+            timers, self._review_timers = list(self._review_timers.values()), {}
+        for timer in timers:  # pending reviews stay in the store; the next start schedules them again
+            timer.cancel()
         with self._lock:
             if not self._started:
                 return
@@ -331,3 +358,93 @@ class Services:
         )
         self.subscriptions.link_redelivery(again.id, original)  # first, so no reader sees the job unlinked
         return self.add(again)
+
+    # -- the loop: a DeliveryChannel/Create is reviewed and answered ---------------------------------------------
+    def propose_channel(self, channel_id: str, body: dict, now: float | None = None) -> ProviderObject | None:
+        """Keep a proposed delivery channel, pending review, and schedule its decision (none with --review manual).
+        None when one with this id is pending or approved (rule accessrc.api.delivery-channel-create.duplicate)."""
+        now = time.time() if now is None else now
+        mode = self.settings.review_mode
+        obj = ProviderObject(
+            ACCESSRC,
+            CHANNEL,
+            channel_id,
+            PENDING_REVIEW,
+            {"request": body, "requestType": "Delivery Channel Create", "requestedAt": now, "review": mode},
+            due_at=None if mode == "manual" else now + self.settings.review_delay,
+        )
+        if not self.store.add_provider_object(obj, now):
+            existing = self.store.get_provider_object(ACCESSRC, CHANNEL, channel_id)
+            if existing is None or existing.status != "Rejected":
+                return None
+            obj.created_at = now
+            self.store.save_provider_object(obj, only_if_status="Rejected", now=now)
+        self._schedule_review(obj)
+        return obj
+
+    def decide_channel(self, channel_id: str, approve: bool, reason: str = "", by: str = "trainer"):
+        """Approve or reject a pending channel and answer with DELIVERY_CHANNEL_STATUS_UPDATED to every AccessRC
+        subscription of that event (the one delivery path). (the channel, its jobs); ReviewError when it is not
+        pending. Rules accessrc.api.review.*"""
+        channel = self.store.get_provider_object(ACCESSRC, CHANNEL, channel_id)
+        if channel is None:
+            raise ReviewError(f"no delivery channel {channel_id} was proposed (POST /api/DeliveryChannel/Create)", 404)
+        if channel.status != PENDING_REVIEW:
+            raise ReviewError(f"delivery channel {channel_id} was already decided: {channel.status}", 409)
+        status = "Approved" if approve else "Rejected"
+        channel.status, channel.due_at = status, None
+        channel.data.update({"decidedBy": by, "reason": reason, "decidedAt": time.time()})
+        if not self.store.save_provider_object(channel, only_if_status=PENDING_REVIEW):
+            raise ReviewError(f"delivery channel {channel_id} was decided meanwhile", 409)
+        with self._lock:
+            timer = self._review_timers.pop(channel_id, None)
+        if timer is not None:
+            timer.cancel()
+        requested = datetime.fromtimestamp(channel.data.get("requestedAt") or channel.created_at, UTC)
+        overrides = {
+            "providerDeliveryChannelId": channel_id,
+            "status": status,
+            "message": "" if approve else (reason or AUTO_REJECT_REASON),
+            "requestType": channel.data.get("requestType", "Delivery Channel Create"),
+            "requestedDate": requested.strftime("%m/%d/%Y %H:%M:%S"),
+        }
+        jobs = []
+        for sub in self.subscriptions.list(platform=ACCESSRC, event=CHANNEL_EVENT):
+            try:
+                jobs.append(self.fire(sub, source="review", overrides=overrides))
+            except (FireError, delivery.DeliveryError) as exc:
+                log.error("review of %s: not sent to %s: %s", channel_id, sub.url, exc)
+        if not jobs:
+            log.warning(
+                "review of %s (%s): no AccessRC subscription to %s, nothing sent", channel_id, status, CHANNEL_EVENT
+            )
+        channel.job_id = jobs[0].id if jobs else None
+        channel.data["jobs"] = [job.id for job in jobs]
+        self.store.save_provider_object(channel)
+        return channel, jobs
+
+    def _schedule_review(self, channel: ProviderObject) -> None:
+        if channel.due_at is None or channel.status != PENDING_REVIEW:
+            return
+        timer = threading.Timer(max(0.0, channel.due_at - time.time()), self._review_due, (channel.id,))
+        timer.daemon = True
+        with self._lock:
+            old = self._review_timers.pop(channel.id, None)
+            self._review_timers[channel.id] = timer
+        if old is not None:
+            old.cancel()
+        timer.start()
+
+    def _review_due(self, channel_id: str) -> None:
+        with self._lock:
+            self._review_timers.pop(channel_id, None)
+        channel = self.store.get_provider_object(ACCESSRC, CHANNEL, channel_id)
+        if channel is None or channel.status != PENDING_REVIEW:
+            return
+        approve = channel.data.get("review", self.settings.review_mode) != "reject"
+        try:
+            self.decide_channel(channel_id, approve, "" if approve else AUTO_REJECT_REASON, by="review")
+        except ReviewError:
+            pass  # decided by the trainer meanwhile
+        except Exception:
+            log.exception("review of delivery channel %s failed", channel_id)

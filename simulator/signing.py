@@ -11,6 +11,8 @@ import binascii
 import hashlib
 import hmac
 import os
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +67,7 @@ def generate_keys(keys_dir: str | Path, force: bool = False) -> KeyPair:
     if (private_path.exists() or private_path.is_symlink()) and not force:
         raise FileExistsError(f"{private_path} exists; use --force to replace it")
     try:
-        keys_dir.mkdir(parents=True, exist_ok=True)
+        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise KeyFileError(f"cannot create the keys folder {keys_dir}: {_reason(exc)}") from exc
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -98,9 +100,11 @@ def generate_keys(keys_dir: str | Path, force: bool = False) -> KeyPair:
     return KeyPair(private_key, public_pem)
 
 
-def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
-    """Load the pair from `keys_dir`, generating it on first use when `create`. A private key file that is not
-    one (garbage, a folder, a dangling link, unreadable) is a KeyFileError naming it, never a traceback."""
+def load_keys(keys_dir: str | Path, create: bool = True, on_generated: Callable[[Path], None] | None = None) -> KeyPair:
+    """Load the pair from `keys_dir`, generating it on first use when `create`; `on_generated(keys_dir)` is then
+    called, so the caller can tell its user (a new pair means receivers holding the old public key answer 401).
+    A private key file that is not one (garbage, a folder, a dangling link, unreadable) is a KeyFileError naming
+    it, never a traceback."""
     private_path = Path(keys_dir) / PRIVATE_FILE
     if private_path.is_symlink() and not private_path.exists():
         raise KeyFileError(
@@ -111,9 +115,13 @@ def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
         if not create:
             raise FileNotFoundError(f"no private key at {private_path}; run `accessrc-sim keys generate`")
         try:
-            return generate_keys(keys_dir)
+            pair = generate_keys(keys_dir)
         except FileExistsError:  # another process generated it first
             pass
+        else:
+            if on_generated is not None:
+                on_generated(Path(keys_dir))
+            return pair
     if private_path.is_dir():
         raise KeyFileError(f"{private_path} is a folder, not a private key file")
     if not private_path.is_file():
@@ -139,6 +147,15 @@ def load_keys(keys_dir: str | Path, create: bool = True) -> KeyPair:
     except OSError as exc:
         raise KeyFileError(f"cannot write the public key {public_path}: {_reason(exc)}") from exc
     return KeyPair(private_key, public_pem)
+
+
+def generated_message(keys_dir: str | Path) -> str:
+    """The one line a command prints when it has just generated a key pair: where, and how to see its public key."""
+    folder = Path(keys_dir).absolute()
+    return (
+        f"accessrc-sim: generated a new RSA key pair in {folder}; "
+        f"its public key: accessrc-sim keys show --keys-dir {shlex.quote(str(folder))}"
+    )
 
 
 def _padding(name: str):

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import catalogue, delivery, platforms, signing
+from . import catalogue, config, delivery, platforms, signing
 from .auth import AuthError
 from .config import Settings
 from .models import Job
@@ -50,12 +51,17 @@ class SignedRequest:
     fault: str | None = None  # the fault it carries, None for a genuine request
 
 
+def _warn_new_keys(keys_dir: Path) -> None:
+    warnings.warn(signing.generated_message(keys_dir), UserWarning, stacklevel=4)
+
+
 class Sender:
     """Plays one platform: Accredit (RSA `X-Signature`), AccessRC (none, API-key header, Basic or HMAC) or ReachFive
     (none or a static `Authorization`). The auth options mirror `accessrc-sim send`'s flags.
 
     Accredit's key pair lives in `keys_dir` (created on first use), by default the simulator's own
-    (`$ACCESSRC_SIM_KEYS_DIR`, else `./keys`), so a receiver configured with `accessrc-sim keys show` verifies it.
+    (`$ACCESSRC_SIM_KEYS_DIR`, else `keys/` in its data folder), so a receiver configured with `accessrc-sim keys
+    show` verifies it; a pair generated there is announced with a UserWarning (one given `keys_dir` stays quiet).
     `profile` is the delivery profile (`documented`, or `accredit-like` for AccessRC: adds X-JobId/X-JobAttempt).
     """
 
@@ -92,6 +98,7 @@ class Sender:
             self.profile = delivery.get_profile(platform, profile)
         except delivery.DeliveryError as exc:
             raise SenderError(str(exc)) from exc
+        self._default_keys = keys_dir is None
         self.keys_dir = Path(keys_dir if keys_dir is not None else Settings.load().keys_dir)
         self._keys: KeyPair | None = None
 
@@ -105,7 +112,11 @@ class Sender:
         if self.auth.kind != "rsa":
             return None
         if self._keys is None:
-            self._keys = signing.load_keys(self.keys_dir)
+            if self._default_keys:  # the simulator's own data folder: private (0700), and a new pair is news
+                config.make_folder(self.keys_dir.parent)
+                self._keys = signing.load_keys(self.keys_dir, on_generated=_warn_new_keys)
+            else:
+                self._keys = signing.load_keys(self.keys_dir)
         return self._keys
 
     @property

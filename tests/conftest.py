@@ -3,14 +3,30 @@ simulator's app (`make_app`, `app`, `client`) on a temp database with the sessio
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from sim_helpers import API_KEY
 
-from simulator import signing
+from simulator import config, signing
 from simulator.app import create_app
 from simulator.auth import Auth
 from simulator.receiver import ReceiverConfig, ServerThread, create_receiver
 from simulator.store import Store
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sim_home(tmp_path_factory):
+    """The suite never writes in the real user's data folder: ACCESSRC_SIM_HOME is a temp folder for the whole
+    session (set in os.environ, so every app, CLI run and child process defaults to it)."""
+    home = tmp_path_factory.mktemp("sim-home") / "accessrc-sim"
+    before = os.environ.get(config.ENV_HOME)
+    os.environ[config.ENV_HOME] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop(config.ENV_HOME, None)
+    else:
+        os.environ[config.ENV_HOME] = before
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ class ServeProcess:
 
     def healthy(self) -> bool:
         try:
-            return requests.get(self.url + "/healthz", timeout=2).json()["status"] == "ok"
+            return requests.get(self.url + "/healthz", timeout=2).json()["data"]["status"] == "ok"
         except (requests.RequestException, ValueError, KeyError):
             return False
 

@@ -25,7 +25,7 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: s
 
 
 def job_of(client, job_id, headers=XKEY):
-    return client.get(f"/api/jobs/{job_id}", headers=headers).get_json()
+    return client.get(f"/api/jobs/{job_id}", headers=headers).get_json()["data"]
 
 
 def wait_job_final(client, job_id, timeout=10.0):

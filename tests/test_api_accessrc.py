@@ -38,7 +38,7 @@ def test_each_documented_auth_reaches_a_verifying_receiver(client, receiver, aut
     data = body["data"]
     assert data["message"] == "Webhook successfully subscribed" and data["eventType"] == EVENT
     assert data["callbackUrl"] == target.url + "/hooks/arc" and data["date"].endswith("Z")
-    job = client.post(f"/api/subscriptions/{data['subscriptionId']}/fire", headers=XKEY).get_json()
+    job = client.post(f"/api/subscriptions/{data['subscriptionId']}/fire", headers=XKEY).get_json()["data"]
     job = wait_job_final(client, job["id"])
     assert job["state"] == "succeeded", job
     assert [r.outcome for r in target.received] == ["accepted"]
@@ -63,7 +63,7 @@ def test_secrets_are_masked_in_the_log(client, receiver):
             "auth": {"type": "basic", "username": "u", "password": "pw-secret"},
         },
     ).get_json()
-    job = client.post(f"/api/subscriptions/{sub['data']['subscriptionId']}/fire", headers=XKEY).get_json()
+    job = client.post(f"/api/subscriptions/{sub['data']['subscriptionId']}/fire", headers=XKEY).get_json()["data"]
     job = wait_job_final(client, job["id"])
     assert job["attempts"][0]["request_headers"]["Authorization"] == "***"
     # a finished job keeps no credentials at all (issue 14, item 12): only their kind

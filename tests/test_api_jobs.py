@@ -16,7 +16,7 @@ def send(client, url, **body):
     body.setdefault("event", EVENT)
     resp = client.post("/api/send", headers=XKEY, json={"url": url, **body})
     assert resp.status_code == 201, resp.get_json()
-    return resp.get_json()
+    return resp.get_json()["data"]
 
 
 def test_one_job_shows_every_attempt_with_request_and_response(client, receiver):
@@ -40,7 +40,7 @@ def test_exhausted_when_retries_run_out(client, receiver):
     job = wait_job_final(client, send(client, target.url + "/h", retry_delays=[0, 0])["id"])
     assert job["state"] == "exhausted" and job["attempts_made"] == 3 and job["last_status"] == 500
     listed = client.get("/api/jobs?status=exhausted", headers=XKEY).get_json()
-    assert [j["id"] for j in listed["jobs"]] == [job["id"]] and listed["counts"]["exhausted"] == 1
+    assert [j["id"] for j in listed["data"]] == [job["id"]] and listed["meta"]["counts"]["exhausted"] == 1
 
 
 def test_redeliver_sends_the_same_body_and_x_job_id_again(client, receiver):
@@ -49,7 +49,7 @@ def test_redeliver_sends_the_same_body_and_x_job_id_again(client, receiver):
     assert original["state"] == "exhausted"
     resp = client.post(f"/api/jobs/{original['id']}/redeliver", headers=XKEY)
     assert resp.status_code == 201
-    again = wait_job_final(client, resp.get_json()["id"])
+    again = wait_job_final(client, resp.get_json()["data"]["id"])
     assert again["redelivery_of"] == original["id"] and again["x_job_id"] == original["id"]
     assert again["body"] == original["body"] and again["source"] == "redeliver"
     assert [a["request_headers"]["X-JobId"] for a in again["attempts"]] == [original["id"]]
@@ -60,9 +60,11 @@ def test_redeliver_sends_the_same_body_and_x_job_id_again(client, receiver):
 def test_reachfive_redelivery_is_linked_without_a_job_id_header(client, receiver):
     target = receiver("reachfive")
     original = wait_job_final(client, send(client, target.url + "/jobs", event="END_JOB_NOTIFICATION")["id"])
-    again = client.post(f"/api/jobs/{original['id']}/redeliver", headers=XKEY).get_json()
+    again = client.post(f"/api/jobs/{original['id']}/redeliver", headers=XKEY).get_json()["data"]
     assert again["redelivery_of"] == original["id"] and again["x_job_id"] is None
-    twice = client.post(f"/api/jobs/{wait_job_final(client, again['id'])['id']}/redeliver", headers=XKEY).get_json()
+    twice = client.post(f"/api/jobs/{wait_job_final(client, again['id'])['id']}/redeliver", headers=XKEY).get_json()[
+        "data"
+    ]
     assert twice["redelivery_of"] == original["id"]
     done = wait_job_final(client, twice["id"])
     assert "X-JobId" not in done["attempts"][0]["request_headers"] and done["body"] == original["body"]
@@ -72,7 +74,7 @@ def test_reachfive_redelivery_is_linked_without_a_job_id_header(client, receiver
 def test_redeliver_of_an_unfinished_job_is_409_and_unknown_is_404(client, receiver):
     target = receiver("accessrc", fail_first=99)
     job = send(client, target.url + "/h", retry_delays=[60])
-    wait_until(lambda: client.get(f"/api/jobs/{job['id']}", headers=XKEY).get_json()["attempts_made"] == 1)
+    wait_until(lambda: client.get(f"/api/jobs/{job['id']}", headers=XKEY).get_json()["data"]["attempts_made"] == 1)
     resp = client.post(f"/api/jobs/{job['id']}/redeliver", headers=XKEY)
     assert resp.status_code == 409 and resp.get_json()["error"]["type"] == "Conflict"
     assert client.post("/api/jobs/nope/redeliver", headers=XKEY).status_code == 404
@@ -83,16 +85,20 @@ def test_filters_and_paging(client, receiver):
     target = receiver("accessrc")
     ids = [send(client, target.url + "/h")["id"] for _ in range(5)]
     refund = send(client, target.url + "/r", event="DELIVERY_REFUND_REQUESTED")["id"]
-    wait_until(lambda: client.get("/api/jobs?status=succeeded", headers=XKEY).get_json()["counts"]["succeeded"] == 6)
+    wait_until(
+        lambda: client.get("/api/jobs?status=succeeded", headers=XKEY).get_json()["meta"]["counts"]["succeeded"] == 6
+    )
     newest = client.get("/api/jobs?limit=4", headers=XKEY).get_json()
-    assert [j["id"] for j in newest["jobs"]] == [refund, *ids[::-1][:3]]
-    older = client.get(f"/api/jobs?limit=4&before_id={newest['page']['next_before_id']}", headers=XKEY).get_json()
-    assert [j["id"] for j in older["jobs"]] == ids[1::-1] and "next_before_id" not in older["page"]
-    since = client.get(f"/api/jobs?since_id={newest['jobs'][1]['seq']}", headers=XKEY).get_json()
-    assert [j["id"] for j in since["jobs"]] == [refund]
-    by_event = client.get("/api/jobs?event=DELIVERY_REFUND_REQUESTED", headers=BEARER).get_json()
-    assert [j["id"] for j in by_event["jobs"]] == [refund]
-    assert client.get("/api/jobs?platform=accredit", headers=XKEY).get_json()["jobs"] == []
+    assert newest["status"] == "success" and newest["error"] is None
+    assert [j["id"] for j in newest["data"]] == [refund, *ids[::-1][:3]]
+    older = client.get(f"/api/jobs?limit=4&before_id={newest['meta']['page']['next_before_id']}", headers=XKEY)
+    older = older.get_json()
+    assert [j["id"] for j in older["data"]] == ids[1::-1] and "next_before_id" not in older["meta"]["page"]
+    since = client.get(f"/api/jobs?since_id={newest['data'][1]['seq']}", headers=XKEY).get_json()["data"]
+    assert [j["id"] for j in since] == [refund]
+    by_event = client.get("/api/jobs?event=DELIVERY_REFUND_REQUESTED", headers=BEARER).get_json()["data"]
+    assert [j["id"] for j in by_event] == [refund]
+    assert client.get("/api/jobs?platform=accredit", headers=XKEY).get_json()["data"] == []
 
 
 @pytest.mark.parametrize(
@@ -140,13 +146,13 @@ def test_actions_reach_every_active_subscription(client, receiver):
     client.post("/api/Event/Subscribe", headers=XKEY, json={"eventType": EVENT, "callbackUrl": target.url + "/h"})
     paused = client.post(
         "/api/subscriptions", headers=XKEY, json={"event": EVENT, "url": paused_target.url + "/h", "paused": True}
-    ).get_json()
+    ).get_json()["data"]
     assert paused["paused"]
     resp = client.post(
         "/api/actions/reject-delivery-channel", headers=XKEY, json={"message": "Description is not clear enough"}
     )
     assert resp.status_code == 201
-    [job] = resp.get_json()["jobs"]
+    [job] = resp.get_json()["data"]["jobs"]
     job = wait_job_final(client, job["id"])
     payload = json.loads(job["body"])
     assert payload["status"] == "Rejected" and payload["message"] == "Description is not clear enough"
@@ -168,7 +174,7 @@ def test_finish_import_action_with_records_and_failures(client, receiver):
             "auth": {"type": "hmac", "secret": "abcd1234"},
         },
     )
-    job = wait_job_final(client, resp.get_json()["jobs"][0]["id"])
+    job = wait_job_final(client, resp.get_json()["data"]["jobs"][0]["id"])
     payload = json.loads(job["body"])
     assert payload["summary"] == {"totalRecords": 120, "successCount": 115, "failureCount": 5}
     assert 1 <= len(payload["errors"]) <= 5  # at times fewer entries than failures, as seed 000 itself shows
@@ -183,7 +189,7 @@ def test_sync_eligibility_action_for_a_program(client, receiver):
         headers=XKEY,
         json={"programId": program, "applications": 3, "url": target.url + "/elig"},
     )
-    job = wait_job_final(client, resp.get_json()["jobs"][0]["id"])
+    job = wait_job_final(client, resp.get_json()["data"]["jobs"][0]["id"])
     payload = json.loads(job["body"])
     assert payload["programId"] == program and len(payload["applications"]) == 3 and job["state"] == "succeeded"
 
@@ -208,7 +214,7 @@ def test_bad_actions(client, app, name, body, status, field):
 
 
 def test_actions_are_listed(client):
-    names = {a["name"] for a in client.get("/api/actions", headers=XKEY).get_json()["actions"]}
+    names = {a["name"] for a in client.get("/api/actions", headers=XKEY).get_json()["data"]}
     assert {"approve-delivery-channel", "reject-delivery-channel", "sync-eligibility", "finish-import"} <= names
 
 
@@ -236,7 +242,9 @@ def test_stream_reports_jobs_and_attempts_within_a_second(app, receiver):
         reader = threading.Thread(target=read)
         reader.start()
         wait_until(lambda: any(k == "hello" for k, _ in events), timeout=5)
-        job = requests.post(f"{base}/api/send", headers=XKEY, json={"event": EVENT, "url": target.url + "/h"}).json()
+        job = requests.post(f"{base}/api/send", headers=XKEY, json={"event": EVENT, "url": target.url + "/h"}).json()[
+            "data"
+        ]
         wait_until(lambda: any(k == "attempt" and d["job"]["id"] == job["id"] for k, d in events), timeout=1.0)
         kinds = [k for k, d in events if k != "hello" and (d.get("id") or d["job"]["id"]) == job["id"]]
         assert kinds[0] == "job" and kinds[-1] == "attempt" and set(kinds[1:-1]) <= {"job"}, kinds  # + state changes

@@ -13,7 +13,7 @@ def test_config_overrides_defaults(make_app, tmp_path):
     services = app.extensions["accessrc_sim"]
     assert app.config["DB_PATH"] == str(tmp_path / "sim.db") and services.settings.allow_planned
     assert not services.queue.running and not services.scheduler.running
-    assert app.test_client().get("/healthz").get_json()["queue"] is False
+    assert app.test_client().get("/healthz").get_json()["data"]["queue"] is False
 
 
 def test_start_is_once_per_app(app):
@@ -88,3 +88,44 @@ def test_oversized_body_is_413(client):
 def test_bad_json_on_simulator_routes_names_the_body(client, raw):
     resp = client.post("/api/subscriptions", headers={**XKEY, "Content-Type": "application/json"}, data=raw)
     assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "body"
+
+
+def test_the_simulators_own_routes_answer_one_success_envelope(client):
+    """Issue 15: every own route answers `{"status": "success", "data": …, "error": null}` (a list is `data`, its
+    paging and counts `meta`); POST /api/subscriptions and POST /api/scenario-runs alike."""
+    sub = client.post(
+        "/api/subscriptions", headers=XKEY, json={"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"}
+    )
+    run = client.post(
+        "/api/scenario-runs",
+        headers=XKEY,
+        json={"file": "accessrc/delivery-refund-requested.yaml", "url": "http://127.0.0.1:9/h"},
+    )
+    answers = [sub, run] + [
+        client.get(path, headers=XKEY)
+        for path in (
+            "/healthz",
+            "/api/events",
+            "/api/events/DELIVERY_REFUND_REQUESTED",
+            "/api/subscriptions",
+            f"/api/subscriptions/{sub.get_json()['data']['id']}",
+            "/api/jobs",
+            "/api/attempts",
+            "/api/actions",
+            "/api/scenarios",
+            "/api/scenario-runs",
+            "/dashboard/api/sample?event=DELIVERY_REFUND_REQUESTED",
+        )
+    ]
+    for resp in answers:
+        body = resp.get_json()
+        assert resp.status_code in (200, 201, 202) and body["status"] == "success", (resp.request.path, body)
+        assert body["error"] is None and body["data"] is not None, resp.request.path
+        assert set(body) <= {"status", "data", "error", "meta"}, resp.request.path
+    assert sub.status_code == 201 and run.status_code == 202, run.get_json()
+    jobs = client.get("/api/jobs", headers=XKEY).get_json()
+    assert isinstance(jobs["data"], list) and set(jobs["meta"]) == {"page", "counts"}
+    assert set(client.get("/api/attempts", headers=XKEY).get_json()["meta"]) == {"last_id"}
+    # the platforms' stand-ins keep their own shapes: Accredit's list is a bare array
+    accredit = client.get("/api/webhookSubscription", headers={"Authorization": f"Bearer {API_KEY}"}).get_json()
+    assert isinstance(accredit, list)

@@ -141,10 +141,11 @@ def test_send_bad_usage_exits_2_with_a_clear_message(run, args, message):
     assert message in out.output
 
 
-def test_keys_show_prints_public_pem_only(run, keys):
+def test_keys_show_prints_public_pem_only(run, keys, keys_dir):
     out = run("keys", "show")
-    assert out.output == keys.public_pem
+    assert out.stdout == keys.public_pem  # stdout: the PEM alone (`keys show > accredit_public.pem`)
     assert "PRIVATE" not in out.output
+    assert out.stderr == f"accessrc-sim: the key pair is in {keys_dir}\n"  # stderr: where the key folder is
 
 
 def test_keys_generate_refuses_without_force(run, tmp_path):
@@ -168,7 +169,7 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_console_script_sends_to_the_reference_receiver(tmp_path, keys_dir):
-    """The README's quick start, as processes: receiver and sender from the installed console script."""
+    """The tour's first delivery, as processes: receiver and sender from the installed console script."""
     exe = os.path.join(os.path.dirname(sys.executable), "accessrc-sim")
     port = int(refused_url().split(":")[2].split("/")[0])
     env = dict(os.environ, ACCESSRC_SIM_DB=str(tmp_path / "q.db"), ACCESSRC_SIM_KEYS_DIR=str(keys_dir))
@@ -472,3 +473,26 @@ def test_send_on_a_disk_that_fills_up_is_a_clear_error(tmp_path, keys_dir, start
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"Error: --db {db}: " in done.stderr and "could not be recorded" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_send_refused_with_401_says_which_credential_flag_is_missing(run, start_receiver):
+    from simulator.auth import Auth
+
+    rx = start_receiver("accessrc", Auth("hmac", secret="abcd1234"))
+    out = run("send", "DELIVERY_REFUND_REQUESTED", "--url", rx.url + "/hook", "--retry-delays", "")
+    assert out.exit_code == 1
+    assert "hint: the receiver answered 401 and no credential was sent" in out.output
+    assert "add --hmac-secret/--api-key/--basic as its subscription says" in out.output
+    out = run(
+        "send", "DELIVERY_REFUND_REQUESTED", "--url", rx.url + "/hook", "--retry-delays", "", "--hmac-secret", "x"
+    )
+    assert out.exit_code == 1 and "to the hmac credentials sent: check they are the ones" in out.output
+
+
+def test_send_refused_by_an_accredit_receiver_points_at_keys_show(run, start_receiver, tmp_path):
+    other = signing.generate_keys(tmp_path / "other-keys")
+    rx = start_receiver("accredit", public_key_pem=other.public_pem)
+    out = run("send", "BadgeExportZipFile.Created", "--url", rx.url + "/hook", "--retry-delays", "")
+    assert out.exit_code == 1
+    assert "hint: the receiver answered 401: check it verifies X-Signature with the public key from" in out.output
+    assert "accessrc-sim keys show" in out.output

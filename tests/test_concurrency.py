@@ -133,7 +133,7 @@ def test_twenty_concurrent_api_clients(tmp_path, keys_dir):
                             },
                         )  # counted per X-JobId
                         assert resp.status_code == 201, resp.text
-                        accepted[n].append(resp.json()["id"])
+                        accepted[n].append(resp.json()["data"]["id"])
                 except Exception as exc:
                     errors.append(repr(exc))
 
@@ -149,7 +149,9 @@ def test_twenty_concurrent_api_clients(tmp_path, keys_dir):
             elapsed = time.monotonic() - started
 
             def recorded():  # the answer is recorded just after the receiver sent it
-                counts = requests.get(served.url + "/api/jobs?limit=1", headers=XKEY, timeout=10).json()["counts"]
+                counts = requests.get(served.url + "/api/jobs?limit=1", headers=XKEY, timeout=10).json()["meta"][
+                    "counts"
+                ]
                 return counts if counts["succeeded"] >= len(ids) else None
 
             counts = wait_until(recorded, 30, what="all recorded")

@@ -69,7 +69,7 @@ def post_json(client, url, obj, headers=XKEY):
 
 
 def job_of(client, job_id):
-    return client.get(f"/api/jobs/{job_id}", headers=XKEY).get_json()
+    return client.get(f"/api/jobs/{job_id}", headers=XKEY).get_json()["data"]
 
 
 def final_job(client, job_id, timeout=10.0):
@@ -150,10 +150,10 @@ def test_a_session_changes_things_only_with_the_header_no_other_site_can_send(ap
     assert client.post("/api/send", json=body, headers={"X-Requested-With": "accessrc-sim"}).status_code == 201
     sub = client.post("/api/subscriptions", json=body, headers={"X-Requested-With": "accessrc-sim"})
     assert sub.status_code == 201
-    assert client.delete(f"/api/subscriptions/{sub.get_json()['id']}").status_code == 401
+    assert client.delete(f"/api/subscriptions/{sub.get_json()['data']['id']}").status_code == 401
     assert (
         client.delete(
-            f"/api/subscriptions/{sub.get_json()['id']}", headers={"X-Requested-With": "accessrc-sim"}
+            f"/api/subscriptions/{sub.get_json()['data']['id']}", headers={"X-Requested-With": "accessrc-sim"}
         ).status_code
         == 200
     )
@@ -178,7 +178,7 @@ def test_pasting_the_admin_key_opens_a_session(client):
     assert wrong.status_code == 401 and "Set-Cookie" not in wrong.headers
     assert client.get("/api/jobs").status_code == 401
     right = client.post("/dashboard/login", json={"key": API_KEY})
-    assert right.status_code == 200 and right.get_json() == {"session": True}
+    assert right.status_code == 200 and right.get_json()["data"] == {"session": True}
     assert "HttpOnly" in cookie_header(right) and API_KEY not in cookie_header(right)
     assert client.get("/api/jobs").status_code == 200
     assert client.post("/dashboard/login", json={"key": API_KEY, "more": 1}).status_code == 400
@@ -240,7 +240,7 @@ def test_every_documented_example_is_a_preset_sent_as_written(client):
     for preset in examples:
         answer = client.get(f"/dashboard/api/sample?event={preset.event}&preset={preset.id}", headers=XKEY)
         assert answer.status_code == 200
-        assert answer.get_json()["payload"] == catalogue.example(preset.event, preset.example)
+        assert answer.get_json()["data"]["payload"] == catalogue.example(preset.event, preset.example)
         assert "As written in " in preset.note
 
 
@@ -249,11 +249,11 @@ def test_sample_route_shapes_payloads_by_preset_and_count(client):
         "/dashboard/api/sample?event=PROGRAM_ELIGIBILITY_EVALUATED&preset=eligibility-n&count=4", headers=XKEY
     )
     assert answer.status_code == 200
-    assert len(answer.get_json()["payload"]["applications"]) == 4
+    assert len(answer.get_json()["data"]["payload"]["applications"]) == 4
     seeded = [
         client.get(
             "/dashboard/api/sample?event=END_JOB_NOTIFICATION&preset=reachfive-export-failure&seed=9", headers=XKEY
-        ).get_json()["payload"]
+        ).get_json()["data"]["payload"]
         for _ in range(2)
     ]
     assert seeded[0] == seeded[1] and seeded[0]["status"] == "FAILURE" and seeded[0]["type"] == "export"
@@ -288,7 +288,7 @@ def test_send_delivers_the_edited_body_byte_for_byte(client, start_receiver):
         {"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": receiver.url + "/hook", "payload": payload, "auth": None},
     )
     assert answer.status_code == 201, answer.get_json()
-    job = final_job(client, answer.get_json()["id"])
+    job = final_job(client, answer.get_json()["data"]["id"])
     assert job["state"] == "succeeded"
     assert job["source"] == "dashboard"
     assert receiver.received[-1].body == catalogue.body_bytes(payload).decode("utf-8")
@@ -309,7 +309,7 @@ def test_send_with_hmac_is_signed_and_masks_nothing_secret(client, start_receive
             "auth": {"type": "hmac", "secret": "s3cret-value"},
         },
     )
-    job = final_job(client, answer.get_json()["id"])
+    job = final_job(client, answer.get_json()["data"]["id"])
     assert job["state"] == "succeeded"
     headers = job["attempts"][0]["request_headers"]
     assert headers["x-signature"] == signing.hmac_signature("s3cret-value", catalogue.body_bytes(payload))
@@ -346,10 +346,10 @@ def test_forged_credentials_are_rejected_by_the_reference_receiver(client, start
         "retry_delays": [],
     }
     honest = post_json(client, "/dashboard/api/send", base)
-    assert final_job(client, honest.get_json()["id"])["state"] == "succeeded"
+    assert final_job(client, honest.get_json()["data"]["id"])["state"] == "succeeded"
     forged = post_json(client, "/dashboard/api/send", {**base, "forge_signature": True})
     assert forged.status_code == 201, forged.get_json()
-    job = final_job(client, forged.get_json()["id"])
+    job = final_job(client, forged.get_json()["data"]["id"])
     assert job["source"] == "dashboard:forged-signature"
     assert {a["status"] for a in job["attempts"]} == {401}
     assert job["state"] == "exhausted"
@@ -458,7 +458,7 @@ def test_stream_tells_of_new_jobs_and_each_attempt_then_resumes_from_its_id(app,
             "url": receiver.url + "/hook",
             "payload": catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=5),
         },
-    ).json()
+    ).json()["data"]
 
     def done(events):
         return any(e["event"] == "attempt" and e["data"]["attempt"]["status"] == 200 for e in events)
@@ -521,7 +521,7 @@ def test_demo_receivers_accept_verify_retry_and_reject_forgeries(app, client):
             },
         )
         assert answer.status_code == 201, answer.get_json()
-        return final_job(client, answer.get_json()["id"])
+        return final_job(client, answer.get_json()["data"]["id"])
 
     assert send("accredit", "BadgeExportZipFile.Created")["state"] == "succeeded"
     assert (
@@ -542,16 +542,19 @@ def test_demo_subscriptions_are_replaced_at_each_start_and_fire(app, client):
     first = demo_mod.start_demo(app)
     first.stop()
     demo = demo_mod.start_demo(app)
-    subs = client.get("/api/subscriptions", headers=XKEY).get_json()["subscriptions"]
+    subs = client.get("/api/subscriptions", headers=XKEY).get_json()["data"]
     demo_subs = [s for s in subs if s["meta"].get("demo")]
     assert len(demo_subs) == len(demo_mod.DEMO_SUBSCRIPTIONS)
     assert all(s["url"].startswith(demo.url) for s in demo_subs)
     scheduled = [s for s in demo_subs if s["schedule"]]
-    assert scheduled and all(s["paused"] for s in scheduled)  # nothing fires until the trainer resumes it
+    assert len(scheduled) == 1 and not scheduled[0]["paused"]  # life at once: one gentle schedule, active
+    assert scheduled[0]["schedule"] == {"kind": "interval", "seconds": demo_mod.DEMO_SCHEDULE_SECONDS}
+    assert demo.to_dict()["schedule"]["subscription_id"] == scheduled[0]["id"]
     for sub in demo_subs:
         fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY)
         assert fired.status_code == 201
-        assert final_job(client, fired.get_json()["id"])["state"] == "succeeded"
+        done = final_job(client, fired.get_json()["data"]["id"])
+        assert done["state"] == "succeeded" and done["origin"] == "demo"  # the log's Source filter: demo
 
 
 def test_page_lists_the_demo_targets(app, client):
@@ -565,11 +568,15 @@ def test_serve_demo_runs_the_whole_loop_in_one_command(tmp_path, keys_dir):
     import os
     import re
     import signal
+    import socket
     import subprocess
     import sys
 
     log = tmp_path / "serve.log"
     env = {**os.environ, "ACCESSRC_SIM_API_KEY": API_KEY}
+    with socket.socket() as probe:  # a free port for --demo-port
+        probe.bind(("127.0.0.1", 0))
+        demo_port = probe.getsockname()[1]
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [
@@ -578,6 +585,8 @@ def test_serve_demo_runs_the_whole_loop_in_one_command(tmp_path, keys_dir):
                 "from simulator.cli import main; main()",
                 "serve",
                 "--demo",
+                "--demo-port",
+                str(demo_port),
                 "--port",
                 "0",
                 "--db",
@@ -602,26 +611,35 @@ def test_serve_demo_runs_the_whole_loop_in_one_command(tmp_path, keys_dir):
         assert page.url == base + "/" and API_KEY not in page.text  # redirected without the token
         boot = boot_of(page.text)
         assert boot["session"] is True and boot["demo"]["receiver"] == receiver
-        subs = session.get(base + "/api/subscriptions", timeout=10).json()["subscriptions"]
+        subs = session.get(base + "/api/subscriptions", timeout=10).json()["data"]
         flaky = next(s for s in subs if s["url"].startswith(receiver + "/accessrc-flaky"))
-        job = session.post(f"{base}/api/subscriptions/{flaky['id']}/fire", headers=XKEY, timeout=10).json()
+        job = session.post(f"{base}/api/subscriptions/{flaky['id']}/fire", headers=XKEY, timeout=10).json()["data"]
 
         def finished():
-            j = session.get(f"{base}/api/jobs/{job['id']}", headers=XKEY, timeout=10).json()
+            j = session.get(f"{base}/api/jobs/{job['id']}", headers=XKEY, timeout=10).json()["data"]
             return j if j["state"] in ("succeeded", "exhausted") else None
 
         done = wait_until(finished, 20)
         assert [a["status"] for a in done["attempts"]] == [500, 500, 200]  # a retry after a failure
+        assert done["origin"] == "demo" and done["source"] == "api"
+        # life at once: the demo schedule fired at start (not 15 s later), and says how to pause it
+        assert receiver == f"http://127.0.0.1:{demo_port}"
+        wait_until(lambda: "pause it on the dashboard" in log.read_text(), 10)
+        scheduled = session.get(base + "/api/jobs?source=schedule", timeout=10).json()["data"]
+        assert scheduled and all(j["origin"] == "demo" for j in scheduled)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    assert "stopped" in log.read_text()
+    text = log.read_text()
+    assert "stopped" in text
+    # the demo receivers' request lines, to a file: plain text, no colour codes (werkzeug colours a 500)
+    assert '"POST /accessrc-flaky/hook HTTP/1.1" 500' in text and "\x1b[" not in text
 
 
 # -- receiver readiness ------------------------------------------------------------------------------------
 def readiness_result(client, run_id, timeout=60.0):
     def finished():
-        run = client.get(f"/dashboard/api/readiness/{run_id}", headers=XKEY).get_json()
+        run = client.get(f"/dashboard/api/readiness/{run_id}", headers=XKEY).get_json()["data"]
         return run if run["status"] == "finished" else None
 
     return wait_until(finished, timeout, 0.1)
@@ -637,7 +655,7 @@ def test_readiness_of_a_correct_receiver_is_ready_row_by_row(client, start_recei
         {"platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}},
     )
     assert started.status_code == 202
-    first = started.get_json()
+    first = started.get_json()["data"]
     assert first["status"] == "running" and first["auth"]["secret"] == "***"
     assert [r["id"] for r in first["rows"]] == [
         "credentials",
@@ -660,7 +678,7 @@ def test_readiness_of_a_receiver_that_checks_nothing_is_not_ready(client, start_
         "/dashboard/api/readiness",
         {"platform": "accessrc", "url": receiver.url + "/hook", "auth": {"type": "hmac", "secret": "s3cret-value"}},
     )
-    run = readiness_result(client, started.get_json()["id"])
+    run = readiness_result(client, started.get_json()["data"]["id"])
     states = {r["id"]: r["state"] for r in run["rows"]}
     assert run["ready"] is False and states["credentials"] == "fail"
 
@@ -671,12 +689,12 @@ def test_stopping_the_services_ends_a_readiness_run_with_no_verdict(app, client)
 
     with ScriptedServer(default=(200, b'{"status":"success","message":"ok","data":{}}', 0.3, {})) as slow:
         started = post_json(client, "/dashboard/api/readiness", {"platform": "accessrc", "url": slow.url + "/hook"})
-        run_id = started.get_json()["id"]
+        run_id = started.get_json()["data"]["id"]
         wait_until(lambda: slow.requests, 10, 0.05)
         began = time.monotonic()
         app.extensions["accessrc_sim"].stop(5)
         assert time.monotonic() - began < 3
-        run = client.get(f"/dashboard/api/readiness/{run_id}", headers=XKEY).get_json()
+        run = client.get(f"/dashboard/api/readiness/{run_id}", headers=XKEY).get_json()["data"]
     assert run["status"] == "finished" and run["stopped"] is True and run["ready"] is False
     assert run["error"] == "stopped before every row was checked: the simulator is stopping"
     assert run["rows"][-1]["state"] == "pending"
@@ -706,7 +724,7 @@ def test_readiness_of_a_receiver_failing_only_inferred_checks_is_ready_with_advi
             },
         )
         assert started.status_code == 202, started.get_json()
-        run = readiness_result(client, started.get_json()["id"])
+        run = readiness_result(client, started.get_json()["data"]["id"])
     finally:
         srv.stop()
     states = {r["id"]: r["state"] for r in run["rows"]}
@@ -790,8 +808,25 @@ def test_a_users_accessrc_subscribe_replaces_the_demo_row_and_survives_a_restart
     mine = resp.get_json()["data"]["subscriptionId"]
     first.stop()
     demo_mod.start_demo(app)
-    subs = client.get("/api/subscriptions", headers=XKEY).get_json()["subscriptions"]
+    subs = client.get("/api/subscriptions", headers=XKEY).get_json()["data"]
     same_event = [s for s in subs if s["platform"] == "accessrc" and s["event"] == "DELIVERY_CHANNEL_STATUS_UPDATED"]
     assert [(s["id"], s["url"], s["overrides"], s["meta"].get("demo")) for s in same_event] == [
         (mine, target, {}, None)
     ]
+
+
+def test_serve_refuses_a_busy_demo_port_before_anything_is_made(tmp_path, keys_dir):
+    import socket
+
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        db = tmp_path / "sim.db"
+        result = CliRunner().invoke(main, ["serve", "--demo", "--demo-port", str(port), "--db", str(db)])
+    assert result.exit_code == 2 and "choose another --demo-port" in result.output
+    assert not db.exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
+from sim_helpers import wait_until
 
 from simulator.app import create_app
 from simulator.dashboard.demo import start_demo
@@ -31,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 API_KEY = "browser-test-key"
+XKEY = {"x-api-key": API_KEY}
 DELAYS = (0.3, 0.3, 0.3, 0.3, 0.3)
 
 if not Path(CHROMIUM).exists():  # .ci/run installs it; say so loudly rather than pass quietly
@@ -156,7 +158,7 @@ def test_event_sent_from_the_panel_appears_and_turns_green_without_a_reload(page
     expect(line).to_contain_text("DELIVERY_CHANNEL_STATUS_UPDATED")
     expect(line).to_contain_text("AccessRC")
     expect(line).to_contain_text("✔ 200")
-    expect(line).to_contain_text("1 / 6")
+    expect(line.locator("td.attempts")).to_have_text("1 of 6")
     assert page.evaluate("window.__sameDocument") is True
     assert page.errors == []
 
@@ -208,7 +210,7 @@ def test_a_retry_after_a_failure_and_a_rejected_forgery(page, sim):
     forged = send_from_panel(page, "accredit", "BadgeExportZipFile.Created", target="accredit", forge=True)
     page.click("nav.tabs a[data-view=deliveries]")
     expect(row(page, flaky)).to_have_attribute("data-state", "succeeded")
-    expect(row(page, flaky)).to_contain_text("3 / 6")
+    expect(row(page, flaky).locator("td.attempts")).to_have_text("3 of 6")
     expect(row(page, forged)).to_have_attribute("data-state", "exhausted")
     expect(row(page, forged).locator(".status")).to_have_text("✖Failed")
     expect(row(page, forged)).to_contain_text("✖ 401")
@@ -355,6 +357,8 @@ def test_without_a_session_the_page_asks_to_log_in_and_a_pasted_key_opens_one(pa
 def test_phone_width_and_keyboard(browser, sim):
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     page = context.new_page()
+    schedule = f"{sim.base_url}/api/subscriptions/{sim.demo.scheduled.id}"
+    requests.post(schedule + "/pause", headers=XKEY, timeout=10)  # the newest row stays the one sent here
     try:
         open_dashboard(page, sim)
         job_id = send_from_panel(page, "accredit", "Entity.Event", target="accredit")
@@ -365,8 +369,8 @@ def test_phone_width_and_keyboard(browser, sim):
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"{view} scrolls sideways by {overflow}px on a phone"
         page.click("nav.tabs a[data-view=deliveries]")
-        page.focus("#filter-platform")
-        page.keyboard.press("Tab")  # from the last filter, Tab reaches the newest row
+        page.focus("#demo-schedule-toggle")
+        page.keyboard.press("Tab")  # from the last control above the log (the demo's pause), Tab reaches the newest row
         expect(row(page, job_id)).to_be_focused()
         page.keyboard.press("Enter")
         expect(page.locator("#detail")).to_be_visible()
@@ -376,6 +380,7 @@ def test_phone_width_and_keyboard(browser, sim):
         expect(row(page, job_id)).to_be_focused()
     finally:
         context.close()
+        requests.post(schedule + "/resume", headers=XKEY, timeout=10)
 
 
 def test_a_shipped_scenario_runs_against_the_demo_receiver_and_passes_live(page, sim):
@@ -491,7 +496,7 @@ def test_a_body_over_64_kib_shows_its_length_and_sha256(page, sim):
         },
     )
     assert sent.status_code == 201, sent.text
-    job = sent.json()
+    job = sent.json()["data"]
     open_dashboard(page, sim)
     page.goto(f"{sim.base_url}/#job/{job['id']}")
     expect(page.locator("#attempt-list > li")).to_have_count(1)
@@ -500,3 +505,51 @@ def test_a_body_over_64_kib_shows_its_length_and_sha256(page, sim):
     expect(page.locator("#attempt-list .body-cap")).to_contain_text(
         f"{job['body_length']} bytes sent, the first 64 KiB stored (SHA-256 {job['body_sha256']})"
     )
+
+
+def test_demo_schedule_runs_at_once_pauses_and_the_log_filters_by_source(page, sim):
+    """Issue 15: the demo's one schedule is running and says how to pause it; the log's Source filter keeps the
+    demo's traffic by default; a ReachFive job reads "1 of 1"; a scenario's refused fault is an expected failure."""
+    open_dashboard(page, sim)
+    banner = page.locator("#demo-schedule")
+    expect(banner).to_contain_text("Demo schedule running: one BadgeExportZipFile.Created every 15 s")
+    sub_id = sim.demo.scheduled.id
+    fired = requests.post(f"{sim.base_url}/api/subscriptions/{sub_id}/fire", headers=XKEY, timeout=10).json()["data"]
+    reach = send_from_panel(page, "reachfive", "END_JOB_NOTIFICATION", target="reachfive")
+    page.click("nav.tabs a[data-view=deliveries]")
+    expect(page.locator("#filter-source")).to_have_value("")  # all sources, demo traffic included
+    expect(row(page, fired["id"])).to_have_attribute("data-state", "succeeded")
+    expect(row(page, reach).locator("td.attempts")).to_have_text("1 of 1")
+    page.select_option("#filter-source", "demo")
+    expect(row(page, fired["id"])).to_be_visible()
+    expect(row(page, reach)).to_have_count(0)
+    page.select_option("#filter-source", "dashboard")
+    expect(row(page, reach)).to_be_visible()
+    expect(row(page, fired["id"])).to_have_count(0)
+    page.select_option("#filter-source", "")
+
+    page.click("#demo-schedule-toggle")
+    expect(banner).to_contain_text("Demo schedule paused")
+    assert requests.get(f"{sim.base_url}/api/subscriptions/{sub_id}", headers=XKEY, timeout=10).json()["data"]["paused"]
+    page.click("#demo-schedule-toggle")
+    expect(banner).to_contain_text("Demo schedule running")
+
+    demo = sim.demo.to_dict()
+    target = next(t for t in demo["targets"] if t["id"] == "accessrc")
+    secret = demo["scenario_vars"]["HMAC_SECRET"]
+    text = (
+        f"name: fault\nplatform: accessrc\nurl: {target['url']}\nauth: {{kind: hmac, secret: {secret}}}\n"
+        "steps:\n  - fault: bad_signature\n    event: DELIVERY_CHANNEL_STATUS_UPDATED\n    expect: {status: 401}\n"
+    )
+    run = requests.post(f"{sim.base_url}/api/scenario-runs", headers=XKEY, json={"scenario": text}, timeout=10)
+    assert run.status_code == 202, run.text
+    run_url = f"{sim.base_url}/api/scenario-runs/{run.json()['data']['id']}"
+    wait_until(lambda: requests.get(run_url, headers=XKEY, timeout=10).json()["data"]["status"] == "finished", 20)
+    newest = requests.get(f"{sim.base_url}/api/jobs?source=scenario&limit=1", headers=XKEY, timeout=10).json()["data"]
+    assert newest[0]["fault"] == "bad_signature" and newest[0]["expected_failure"] is True
+    refused = row(page, newest[0]["id"])
+    expect(refused.locator(".status")).to_have_text("⚑Expected failure")
+    expect(refused).to_have_attribute("data-state", "exhausted")
+    refused.click()
+    expect(page.locator("#detail")).to_contain_text("with the fault “bad_signature” on purpose")
+    assert page.errors == []

@@ -135,12 +135,12 @@ def sent_headers(client, job_id):
 
 def test_api_send_follows_the_profile(client, receiver):
     target = receiver("accessrc")
-    plain = client.post("/api/send", headers=XKEY, json={"event": REFUND, "url": target.url + "/r"}).get_json()
+    plain = client.post("/api/send", headers=XKEY, json={"event": REFUND, "url": target.url + "/r"}).get_json()["data"]
     assert plain["profile"] == "documented" and plain["x_job_id"] is None
     assert sent_headers(client, plain["id"]) == [{}]
     like = client.post(
         "/api/send", headers=XKEY, json={"event": REFUND, "url": target.url + "/r", "profile": "accredit-like"}
-    ).get_json()
+    ).get_json()["data"]
     assert like["profile"] == "accredit-like" and like["x_job_id"] == like["id"]
     assert sent_headers(client, like["id"]) == [{"X-JobId": like["id"], "X-JobAttempt": "0"}]
     assert [r.job_id for r in target.received] == [None, like["id"]]
@@ -169,17 +169,17 @@ def test_subscription_profile_is_kept_patched_and_followed(client, receiver):
     target = receiver("accessrc")
     sub = client.post(
         "/api/subscriptions", headers=XKEY, json={"event": REFUND, "url": target.url + "/r", "profile": "accredit-like"}
-    ).get_json()
+    ).get_json()["data"]
     assert sub["profile"] == "accredit-like"
-    fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
+    fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()["data"]
     assert fired["profile"] == "accredit-like"
     assert sent_headers(client, fired["id"]) == [{"X-JobId": fired["id"], "X-JobAttempt": "0"}]
     patched = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"profile": "documented"})
-    assert patched.status_code == 200 and patched.get_json()["profile"] == "documented"
-    again = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
+    assert patched.status_code == 200 and patched.get_json()["data"]["profile"] == "documented"
+    again = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()["data"]
     assert sent_headers(client, again["id"]) == [{}]
     default = client.post("/api/subscriptions", headers=XKEY, json={"event": REFUND, "url": target.url + "/d"})
-    assert default.get_json()["profile"] == "documented"
+    assert default.get_json()["data"]["profile"] == "documented"
     bad = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"profile": "loud"})
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "profile"
 
@@ -188,10 +188,10 @@ def test_accessrc_resubscribe_keeps_the_profile_set_on_the_simulator_api(client,
     target = receiver("accessrc")
     subscribe = {"eventType": REFUND, "callbackUrl": target.url + "/r", "auth": None}
     sub_id = client.post("/api/Event/Subscribe", headers=XKEY, json=subscribe).get_json()["data"]["subscriptionId"]
-    assert client.get(f"/api/subscriptions/{sub_id}", headers=XKEY).get_json()["profile"] == "documented"
+    assert client.get(f"/api/subscriptions/{sub_id}", headers=XKEY).get_json()["data"]["profile"] == "documented"
     client.patch(f"/api/subscriptions/{sub_id}", headers=XKEY, json={"profile": "accredit-like"})
     client.post("/api/Event/Subscribe", headers=XKEY, json={**subscribe, "callbackUrl": target.url + "/r2"})
-    kept = client.get(f"/api/subscriptions/{sub_id}", headers=XKEY).get_json()
+    kept = client.get(f"/api/subscriptions/{sub_id}", headers=XKEY).get_json()["data"]
     assert kept["profile"] == "accredit-like" and kept["url"] == target.url + "/r2"
 
 
@@ -203,16 +203,16 @@ def test_actions_use_each_subscriptions_profile_or_the_one_given_with_url(client
         headers=XKEY,
         json={"event": REFUND, "url": target.url + "/like", "profile": "accredit-like"},
     )
-    jobs = client.post("/api/actions/request-refund", headers=XKEY, json={}).get_json()["jobs"]
+    jobs = client.post("/api/actions/request-refund", headers=XKEY, json={}).get_json()["data"]["jobs"]
     by_url = {j["url"].rsplit("/", 1)[1]: sent_headers(client, j["id"]) for j in jobs}
     assert by_url["plain"] == [{}] and by_url["like"][0]["X-JobAttempt"] == "0"
     one = client.post(
         "/api/actions/request-refund", headers=XKEY, json={"url": target.url + "/one", "profile": "accredit-like"}
-    ).get_json()["jobs"][0]
+    ).get_json()["data"]["jobs"][0]
     assert sent_headers(client, one["id"]) == [{"X-JobId": one["id"], "X-JobAttempt": "0"}]
     alone = client.post("/api/actions/request-refund", headers=XKEY, json={"profile": "accredit-like"})
     assert alone.status_code == 400 and alone.get_json()["error"]["field"] == "profile"
-    listed = {a["name"]: a["params"] for a in client.get("/api/actions", headers=XKEY).get_json()["actions"]}
+    listed = {a["name"]: a["params"] for a in client.get("/api/actions", headers=XKEY).get_json()["data"]}
     assert "profile" in listed["request-refund"] and "profile" not in listed["create-badge-export"]
 
 
@@ -220,9 +220,11 @@ def test_redelivery_keeps_the_profile(client, receiver):
     target = receiver("accessrc")
     plain = wait_job_final(
         client,
-        client.post("/api/send", headers=XKEY, json={"event": REFUND, "url": target.url + "/r"}).get_json()["id"],
+        client.post("/api/send", headers=XKEY, json={"event": REFUND, "url": target.url + "/r"}).get_json()["data"][
+            "id"
+        ],
     )
-    again = client.post(f"/api/jobs/{plain['id']}/redeliver", headers=XKEY).get_json()
+    again = client.post(f"/api/jobs/{plain['id']}/redeliver", headers=XKEY).get_json()["data"]
     assert again["profile"] == "documented" and again["x_job_id"] is None
     assert sent_headers(client, again["id"]) == [{}]
 
@@ -236,7 +238,7 @@ def test_dashboard_send_takes_the_profile(client, receiver):
         json={"event": REFUND, "url": target.url + "/h", "payload": payload, "profile": "accredit-like"},
     )
     assert sent.status_code == 201, sent.get_json()
-    job = sent.get_json()
+    job = sent.get_json()["data"]
     assert sent_headers(client, job["id"]) == [{"X-JobId": job["id"], "X-JobAttempt": "0"}]
     refused = client.post(
         "/dashboard/api/send",
@@ -257,7 +259,7 @@ def test_accredit_through_the_queue_sends_both_headers_and_retries_after_a_400(c
             "/api/send",
             headers=XKEY,
             json={"event": "BadgeExportZipFile.Created", "url": srv.url + "/baseWebhookNotification"},
-        ).get_json()
+        ).get_json()["data"]
         done = wait_job_final(client, job["id"])
     assert done["state"] == "succeeded" and [a["status"] for a in done["attempts"]] == [400, 200]
     assert [job_headers(r["headers"]) for r in srv.requests] == [
@@ -333,6 +335,7 @@ def test_a_database_file_from_before_profiles_is_migrated(tmp_path):
         "jobs.body_length",
         "jobs.body_sha256",
         "subscriptions.profile",
+        "jobs.fault",
     ]  # one schema: the Store migrates every table
     # the old code sent job headers on AccessRC: a job resumed after the upgrade keeps sending them
     assert {j: store.get_job(j).profile for j in ("a1", "c1", "r1")} == {

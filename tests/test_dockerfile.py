@@ -194,8 +194,11 @@ def test_runs_as_the_non_root_user_the_build_creates(image):
 def test_keys_and_database_on_the_volume(image):
     volumes = image.last("VOLUME").exec_form()
     assert volumes == ["/data"]
-    assert image.env[config.ENV_DB].startswith("/data/") and image.env[config.ENV_KEYS].startswith("/data/")
+    assert image.env[config.ENV_HOME] == "/data"  # the data folder: /data/accessrc-sim.db and /data/keys
+    assert config.ENV_DB not in image.env and config.ENV_KEYS not in image.env  # they would win over the home
     assert image.last("WORKDIR").args == "/data"
+    settings = config.Settings.load(image.env)
+    assert (settings.db_path, settings.keys_dir) == ("/data/accessrc-sim.db", "/data/keys")
     # serve reads these variables for its --db and --keys-dir
     from simulator.cli.serve import serve_cmd
 
@@ -307,8 +310,8 @@ def test_build_steps_install_and_the_command_serves_a_healthy_server(image, tmp_
     port = free_port()
     cmd = image.last("CMD").exec_form()
     cmd[cmd.index("--port") + 1] = str(port)
-    run_env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
-    run_env.pop(config.ENV_API_KEY, None)
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("ACCESSRC_SIM_")}  # the image's alone
+    run_env["PATH"] = f"{bindir}:{os.environ['PATH']}"
     for name, value in env.items():
         run_env[name] = str(host(value, "/")) if value.startswith("/data") else value
     log = tmp_path / "serve.log"

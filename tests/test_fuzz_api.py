@@ -163,5 +163,5 @@ def test_the_trials_deep_inputs_are_400_with_a_clear_message(served, path, body,
 
 def test_the_server_survived_the_fuzzing(served, api_schema):
     """After everything above: still healthy, and no unhandled exception in its log."""
-    assert requests.get(served.url + "/healthz", timeout=5).json()["status"] == "ok"
+    assert requests.get(served.url + "/healthz", timeout=5).json()["data"]["status"] == "ok"
     assert "Traceback" not in served.output and "unhandled error" not in served.output

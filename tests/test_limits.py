@@ -103,7 +103,7 @@ def test_chunked_and_huge_bodies_are_refused_and_the_server_carries_on(served):
     assert _waitress_413(huge)
     assert _rows(served) == 0
     ok = requests.get(served.url + "/api/jobs", headers=XKEY, timeout=10)
-    assert ok.status_code == 200 and requests.get(served.url + "/healthz", timeout=5).json()["status"] == "ok"
+    assert ok.status_code == 200 and requests.get(served.url + "/healthz", timeout=5).json()["data"]["status"] == "ok"
     assert "Traceback" not in served.output
 
 
@@ -152,7 +152,7 @@ def test_a_300_mb_body_without_a_key_is_refused_right_after_its_headers(served):
     assert _waitress_413(chunked)
     assert counter[0] < 64 * LIMIT, f"{counter[0]} bytes sent before the server cut the body"
     assert _written(served) - before < 16 * LIMIT  # no hundreds of MB spooled anywhere
-    assert requests.get(served.url + "/healthz", timeout=5).json()["status"] == "ok"
+    assert requests.get(served.url + "/healthz", timeout=5).json()["data"]["status"] == "ok"
 
 
 def test_a_body_without_a_key_is_not_looked_at(served):
@@ -176,7 +176,7 @@ def test_200_idle_connections_leave_the_server_answering(served):
         time.sleep(0.5)  # accepted by now
         started = time.monotonic()
         health = requests.get(served.url + "/healthz", timeout=1)
-        assert health.json()["status"] == "ok" and time.monotonic() - started < 1
+        assert health.json()["data"]["status"] == "ok" and time.monotonic() - started < 1
         assert requests.get(served.url + "/api/jobs", headers=XKEY, timeout=1).status_code == 200
     finally:
         for sock in idle:
@@ -212,7 +212,7 @@ def test_idle_connections_are_closed_after_the_idle_timeout(tmp_path, keys_dir):
         kept_alive.close()
         streamed = b"".join(stream.iter_content(None))  # a request in progress is not idle: it runs to its end
         assert stream.status_code == 200 and time.monotonic() - started > 3.5 and b"retry:" in streamed
-        assert requests.get(server.url + "/healthz", timeout=5).json()["status"] == "ok"
+        assert requests.get(server.url + "/healthz", timeout=5).json()["data"]["status"] == "ok"
     finally:
         server.stop()
 
@@ -226,7 +226,7 @@ def test_connections_beyond_descriptor_1023_are_served(tmp_path, keys_dir):
             idle.append(_connect(server))
         time.sleep(1.0)
         started = time.monotonic()
-        assert requests.get(server.url + "/healthz", timeout=2).json()["status"] == "ok"
+        assert requests.get(server.url + "/healthz", timeout=2).json()["data"]["status"] == "ok"
         assert time.monotonic() - started < 1
         assert server.proc.poll() is None and "Traceback" not in server.output
     finally:

@@ -20,6 +20,9 @@ OWN_BLUEPRINTS = {
     "stream",
     "accredit",
     "accessrc",
+    "provider_calls",
+    "print_queue",
+    "loop",
     "jobs",
     "openapi",
     "scenarios",
@@ -69,9 +72,9 @@ def test_answers_match_their_schemas(client, receiver):
         "/api/subscriptions",
         headers=XKEY,
         json={"event": "DELIVERY_CHANNEL_STATUS_UPDATED", "url": target.url + "/h", "schedule": {"cron": "0 * * * *"}},
-    ).get_json()
+    ).get_json()["data"]
     _check("Subscription", sub)
-    job = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
+    job = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()["data"]
     _check("Job", job)
     done = wait_job_final(client, job["id"])
     for attempt in done.pop("attempts"):
@@ -91,7 +94,7 @@ def test_answers_match_their_schemas(client, receiver):
             json={"eventType": "DELIVERY_REFUND_REQUESTED", "callbackUrl": target.url + "/r"},
         ).get_json(),
     )
-    for event in client.get("/api/events", headers=XKEY).get_json()["events"]:
+    for event in client.get("/api/events", headers=XKEY).get_json()["data"]:
         _check("Event", event)
 
 
@@ -102,16 +105,23 @@ def test_dashboard_answers_match_their_schemas(client, receiver):
     sent = client.post(
         "/dashboard/api/send",
         headers=XKEY,
-        json={"event": "DELIVERY_REFUND_REQUESTED", "url": target.url + "/h", "payload": sample.get_json()["payload"]},
+        json={
+            "event": "DELIVERY_REFUND_REQUESTED",
+            "url": target.url + "/h",
+            "payload": sample.get_json()["data"]["payload"],
+        },
     )
     assert sent.status_code == 201
-    _check("Job", sent.get_json())
+    _check("Job", sent.get_json()["data"])
     started = client.post(
         "/dashboard/api/readiness", headers=XKEY, json={"platform": "accessrc", "url": target.url + "/h", "timeout": 2}
     )
     assert started.status_code == 202
-    _check("ReadinessRun", started.get_json())
-    _check("ReadinessRun", client.get(f"/dashboard/api/readiness/{started.get_json()['id']}", headers=XKEY).get_json())
+    _check("ReadinessRun", started.get_json()["data"])
+    _check(
+        "ReadinessRun",
+        client.get(f"/dashboard/api/readiness/{started.get_json()['data']['id']}", headers=XKEY).get_json()["data"],
+    )
 
 
 def test_dropped_credentials_are_documented_and_answered(client):
@@ -128,10 +138,10 @@ def test_dropped_credentials_are_documented_and_answered(client):
             "url": "http://127.0.0.1:9/a",
             "auth": {"type": "header", "headerName": "X-Key", "headerValue": "v-123456"},
         },
-    ).get_json()
+    ).get_json()["data"]
     patched = client.patch(f"/api/subscriptions/{sub['id']}", headers=XKEY, json={"url": "http://127.0.0.1:9/b"})
-    _check("Subscription", patched.get_json())
-    assert patched.get_json()["credentials_dropped"] is True
+    _check("Subscription", patched.get_json()["data"])
+    assert patched.get_json()["data"]["credentials_dropped"] is True
     moved = client.post(
         "/api/Event/Subscribe",
         headers=XKEY,
@@ -146,3 +156,29 @@ def test_the_login_routes_are_documented(client):
     assert "303" in paths["/"]["get"]["responses"] and paths["/"]["get"]["parameters"][0]["name"] == "token"
     assert "/dashboard" in paths and "post" in paths["/dashboard/login"]
     assert client.post("/dashboard/login", json={"key": "wrong"}).status_code == 401
+
+
+def test_every_own_success_answer_is_documented_in_the_shared_envelope():
+    """Issue 15: the simulator's own routes' 2xx JSON answers all refer to components.schemas.Success."""
+    platform = (
+        "/api/webhookSubscription",
+        "/api/Event/",
+        "/api/LookUp/",
+        "/api/openapi.json",
+        "/api/DeliveryChannel/",  # the loop's platform stand-ins (issue 18) answer in their platform's shapes
+        "/api/DeliveryRequest/",
+        "/api/Delivery/",
+        "/api/printQueue",
+    )
+    loose = []
+    for path, item in document()["paths"].items():
+        if path.startswith(platform):
+            continue
+        for method, op in item.items():
+            for code, answer in op.get("responses", {}).items():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                if code.startswith("2") and schema is not None and "Success" not in str(schema):
+                    if schema.get("$ref", "").endswith("/JobPage"):
+                        continue  # JobPage is itself Success + data + meta
+                    loose.append(f"{method.upper()} {path} {code}")
+    assert loose == []

@@ -154,7 +154,7 @@ def public_key_file(tmp_path_factory, keys_dir):
     result = CliRunner().invoke(main, ["keys", "show", "--keys-dir", str(keys_dir)])
     assert result.exit_code == 0
     path = tmp_path_factory.mktemp("pem") / "accredit_public.pem"
-    path.write_text(result.output)
+    path.write_text(result.stdout)  # what `>` keeps; where the keys are goes to stderr
     return path
 
 

@@ -89,7 +89,7 @@ class Creators:
                     if resp.status_code != 201:
                         raise AssertionError(f"POST /api/send answered {resp.status_code}: {resp.text[:300]}")
                     with self.lock:
-                        self.accepted[resp.json()["id"]] = marker
+                        self.accepted[resp.json()["data"]["id"]] = marker
                     break
         except Exception as exc:  # surfaced by the test
             self.errors.append(repr(exc))

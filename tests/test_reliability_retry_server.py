@@ -29,11 +29,11 @@ def _send(served, url, event="DELIVERY_REFUND_REQUESTED", delays=DELAYS, profile
         body["profile"] = profile
     resp = requests.post(served.url + "/api/send", headers=XKEY, timeout=10, json=body)
     assert resp.status_code == 201, resp.text
-    return resp.json()["id"]
+    return resp.json()["data"]["id"]
 
 
 def _job(served, job_id):
-    return requests.get(f"{served.url}/api/jobs/{job_id}", headers=XKEY, timeout=10).json()
+    return requests.get(f"{served.url}/api/jobs/{job_id}", headers=XKEY, timeout=10).json()["data"]
 
 
 def _final(served, job_id):

@@ -3,6 +3,7 @@ the store record of every request, and faults checked byte for byte at the recei
 
 import json
 import re
+import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import broken_receivers
 import pytest
 from click.testing import CliRunner
+from scripted_server import refused_url
 
 from simulator import signing
 from simulator.auth import Auth
@@ -39,8 +41,8 @@ def run(tmp_path, keys_dir):
 
 @pytest.fixture
 def receivers(start_receiver):
-    """The README's receivers: Accredit (RSA), AccessRC (HMAC abcd1234), ReachFive (Bearer), Accredit failing
-    the first two attempts of each job."""
+    """The receivers of docs/scenarios.md: Accredit (RSA), AccessRC (HMAC abcd1234), ReachFive (Bearer), Accredit
+    failing the first two attempts of each job."""
     return {
         "accredit": start_receiver("accredit"),
         "accessrc": start_receiver("accessrc", HMAC),
@@ -438,15 +440,15 @@ def test_unreachable_receiver_is_a_failure_not_a_crash(run, tmp_path):
     assert result.output.rstrip().splitlines()[-1] == "0 passed, 2 failed"
 
 
-def readme_section():
-    text = (ROOT / "README.md").read_text()
-    return text[text.index("## Scenarios: scripted flows") :]
+def scenarios_doc():
+    return (ROOT / "docs" / "scenarios.md").read_text()
 
 
-def test_readme_ten_line_example_runs_and_its_error_messages_are_exact(start_receiver, run, tmp_path):
-    section = readme_section()
+def test_docs_ten_line_example_runs_and_its_error_messages_are_exact(start_receiver, run, tmp_path):
+    section = scenarios_doc()
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
-    assert len(example.strip().splitlines()) == 10
+    assert example.startswith("# file: refund.yaml\n")  # tests/test_docs.py writes it there for the doc's commands
+    assert len(example.strip().splitlines()[1:]) == 10
     srv = start_receiver("accessrc", HMAC)
     path = write(tmp_path, "refund.yaml", example)
     junit = tmp_path / "report.xml"
@@ -454,7 +456,7 @@ def test_readme_ten_line_example_runs_and_its_error_messages_are_exact(start_rec
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().splitlines()[-1] == "2 passed, 0 failed"
     assert len(ET.parse(junit).getroot().findall("testsuite/testcase")) == 2
-    # the README's error listing is what the loader prints for the same file with two typos
+    # the doc's error listing is what the loader prints for the same file with two typos
     broken = example.replace("send: DELIVERY_REFUND_REQUESTED", "send: DELIVERY_REFUND_REQUESTD").replace(
         "${refund.payload", "${refnd.payload"
     )
@@ -467,16 +469,18 @@ def test_readme_ten_line_example_runs_and_its_error_messages_are_exact(start_rec
         assert any(p.startswith(line.rstrip("…")) for p in printed), (line, printed)
 
 
-def test_readme_receivers_match_the_shipped_defaults():
-    """The shipped files' default URLs and credentials are the receivers the README starts."""
-    section = readme_section()
+def test_docs_receivers_match_the_shipped_defaults():
+    """The shipped files' default URLs and credentials are the receivers docs/scenarios.md starts with BASE=9000."""
+    section = scenarios_doc()
     from simulator.scenarios.loader import load_file
 
-    commands = {
-        line.split("--port ")[1].split()[0]: line
-        for line in section.splitlines()
-        if line.startswith("accessrc-sim receiver --port")
-    }
+    assert "BASE=${BASE:-9000}" in section
+    commands = {}
+    for line in section.splitlines():
+        if line.startswith("accessrc-sim receiver --port"):
+            port = line.split("--port ")[1].split()[0]
+            offset = 0 if port == "$BASE" else int(re.fullmatch(r"\$\(\(BASE\+(\d)\)\)", port).group(1))
+            commands[str(9000 + offset)] = line
     for path in shipped_files():
         sc = load_file(path, env={})
         port = sc.url.split(":")[2].split("/")[0]
@@ -661,3 +665,57 @@ def test_echo_is_refused_for_an_event_without_reply_data(run, tmp_path):
     result = run(path)
     assert result.exit_code == 2
     assert f"{path}:6:20: expect.echo: Entity.Event documents no reply data to echo" in result.output
+
+
+MIXED = {
+    "accessrc": "DELIVERY_REFUND_REQUESTED",
+    "accredit": "BadgeExportZipFile.Created",
+    "reachfive": "END_JOB_NOTIFICATION",
+}
+
+
+def mixed_folder(tmp_path):
+    """A folder of one scenario per platform (each file's url a port where nothing listens), and a conformance/
+    set below it."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for platform, event in MIXED.items():
+        write(
+            folder,
+            f"{platform}.yaml",
+            f"name: {platform} one\nplatform: {platform}\nurl: http://127.0.0.1:9/nothing\n"
+            f"steps:\n- send: {event}\n  expect: {{status: 2xx}}\n",
+        )
+    (folder / "conformance").mkdir()
+    shutil.copy(SCENARIOS / "conformance" / "accessrc" / "credentials.yaml", folder / "conformance")
+    return folder
+
+
+def test_run_over_a_mixed_folder_takes_a_url_per_platform_and_skips_conformance(start_receiver, run, tmp_path):
+    rx = {p: start_receiver(p) for p in MIXED}
+    args = [f"--url-for={p}={rx[p].url}/hook" for p in MIXED]
+    result = run(mixed_folder(tmp_path), *args)
+    assert result.exit_code == 0, result.output
+    assert summary(result.output) == (3, 0)
+    assert {p: [r.event for r in rx[p].received] for p in MIXED} == {p: [e] for p, e in MIXED.items()}
+    assert "1 conformance file(s) skipped" in result.output and "--include-conformance" in result.output
+
+
+def test_run_includes_conformance_sets_when_asked(start_receiver, run, tmp_path):
+    rx = {p: start_receiver(p) for p in MIXED}
+    args = [f"--url-for={p}={rx[p].url}/hook" for p in MIXED]
+    result = run(mixed_folder(tmp_path), *args, "--include-conformance")
+    assert "skipped" not in result.output
+    assert "AccessRC conformance - credentials" in result.output
+
+
+def test_run_url_for_an_unknown_platform_is_a_usage_error(run, tmp_path):
+    result = run(mixed_folder(tmp_path), "--url-for", "accrdit=http://127.0.0.1:9/x")
+    assert result.exit_code == 2 and "PLATFORM must be one of accessrc, accredit, reachfive" in result.output
+
+
+def test_run_when_nothing_answers_asks_whether_the_receiver_runs(run, tmp_path):
+    url = refused_url()
+    result = run(mixed_folder(tmp_path) / "accessrc.yaml", "--url", url)
+    assert result.exit_code == 1
+    assert f"Nothing answered at {url} (connection refused): is your receiver running at {url}?" in result.output

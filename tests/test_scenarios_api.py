@@ -232,3 +232,26 @@ def test_a_run_that_ends_on_its_own_is_not_stopped(client, start_receiver):
         client, client.post("/api/scenario-runs", headers=H, json={"scenario": text}).get_json()["data"]["id"]
     )
     assert data["stopped"] is False and data["error"] is None and data["result"] == "passed"
+
+
+def test_a_fault_the_receiver_refuses_is_an_expected_failure_in_the_log(client, start_receiver):
+    """Issue 15: a scenario's deliberate fault, refused (4xx) by the receiver, is marked as such on the job; a
+    genuine delivery of the same run is not, and neither is a fault the receiver accepted."""
+    srv = start_receiver("accessrc", auth=Auth("hmac", secret="abcd1234"))
+    text = (
+        f"name: faults\nplatform: accessrc\nurl: {srv.url}/hook\nauth: {{kind: hmac, secret: abcd1234}}\nsteps:\n"
+        "  - send: DELIVERY_CHANNEL_STATUS_UPDATED\n    as: genuine\n"
+        "  - fault: bad_signature\n    event: DELIVERY_CHANNEL_STATUS_UPDATED\n    expect: {status: 401}\n"
+        "  - fault: duplicate\n    of: genuine\n"
+    )
+    r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
+    assert r.status_code == 202, r.get_json()
+    data, _ = wait_finished(client, r.get_json()["data"]["id"])
+    assert data["result"] == "passed"
+    jobs = client.get("/api/jobs?source=scenario", headers=H).get_json()["data"][::-1]  # oldest first
+    assert [(j["fault"], j["last_status"], j["expected_failure"], j["origin"]) for j in jobs] == [
+        (None, 200, False, "scenario"),
+        ("bad_signature", 401, True, "scenario"),
+        ("duplicate", 200, False, "scenario"),
+    ]
+    assert jobs[1]["state"] == "exhausted"  # the record says what happened; the page says it was meant

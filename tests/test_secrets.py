@@ -203,7 +203,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
             },
         )
         assert reach.status_code == 201, reach.text
-        subs.append(reach.json()["id"])
+        subs.append(reach.json()["data"]["id"])
 
         # -- firing: on demand, on a schedule, actions; the AccessRC subscription re-keyed ---------------------
         for sub_id in subs:
@@ -257,7 +257,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
             assert resp.status_code == 201, resp.text
         for forge in (False, True):
             for event, url, auth in sends[:3] + sends[4:5]:
-                payload = api.get("/dashboard/api/sample", params={"event": event}).json()["payload"]
+                payload = api.get("/dashboard/api/sample", params={"event": event}).json()["data"]["payload"]
                 resp = api.post(
                     "/dashboard/api/send",
                     json={
@@ -326,9 +326,9 @@ def test_a_full_run_leaks_no_secret(tmp_path):
             },
         )
         assert run.status_code == 202, run.text
-        run_id = run.json()["id"]
+        run_id = run.json()["data"]["id"]
         wait_until(
-            lambda: api.get(f"/dashboard/api/readiness/{run_id}").json()["status"] != "running",
+            lambda: api.get(f"/dashboard/api/readiness/{run_id}").json()["data"]["status"] != "running",
             90,
             interval=0.3,
             what="readiness run",
@@ -378,11 +378,11 @@ def test_a_full_run_leaks_no_secret(tmp_path):
 
         # -- everything finishes; redeliver what finished ----------------------------------------------------
         def all_final():
-            counts = api.get("/api/jobs", params={"limit": 1}).json()["counts"]
+            counts = api.get("/api/jobs", params={"limit": 1}).json()["meta"]["counts"]
             return counts["pending"] == 0 and counts["delivering"] == 0
 
         wait_until(all_final, 30, what="every job final")
-        jobs = api.get("/api/jobs", params={"limit": 500}).json()["jobs"]
+        jobs = api.get("/api/jobs", params={"limit": 500}).json()["data"]
         assert {j["state"] for j in jobs} == {"succeeded", "exhausted"}
         redelivered = 0
         for job in jobs:
@@ -411,10 +411,10 @@ def test_a_full_run_leaks_no_secret(tmp_path):
         page, before = 0, None
         while True:
             listing = api.get("/api/jobs", params={"limit": 100, **({"before_id": before} if before else {})}).json()
-            for job in listing["jobs"]:
+            for job in listing["data"]:
                 detail = api.get(f"/api/jobs/{job['id']}")
                 assert detail.status_code == 200
-            before = listing["page"].get("next_before_id")
+            before = listing["meta"]["page"].get("next_before_id")
             page += 1
             if not before:
                 break
@@ -436,7 +436,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
 
     # Sanity: the run exercised what it claims (deliveries accepted with each credential, forgeries refused).
     total_attempts = sum(
-        len(json.loads(a[3])["attempts"])
+        len(json.loads(a[3])["data"]["attempts"])
         for a in api.answers
         if a[0].startswith("GET /api/jobs/") and a[0].count("/") == 3
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import signal
@@ -71,7 +70,7 @@ def serve(tmp_path, keys_dir):
 
 def _healthy(url):
     try:
-        return requests.get(url + "/healthz", timeout=1).json()["status"] == "ok"
+        return requests.get(url + "/healthz", timeout=1).json()["data"]["status"] == "ok"
     except requests.RequestException:
         return False
 
@@ -85,7 +84,7 @@ def start_receiver(platform, auth=None, pem=None, fail_first=0):
 
 def test_health_and_usage_errors(serve, tmp_path):
     served = serve()
-    health = requests.get(served.url + "/healthz", timeout=5).json()
+    health = requests.get(served.url + "/healthz", timeout=5).json()["data"]
     assert health == {"status": "ok", "queue": True, "scheduler": True, "pending": 0}
     assert "admin API key: from ACCESSRC_SIM_API_KEY" in served.output
     missing = requests.get(served.url + "/no/such/route", timeout=5)
@@ -159,8 +158,10 @@ def test_both_platform_apis_and_scheduled_signed_firings(serve):
         wait_until(lambda: len(accredit.received) >= 3 and len(hmac_receiver.received) >= 3, timeout=15)
         assert all(r.outcome == "accepted" and r.event == "BadgeExportZipFile.Created" for r in accredit.received)
         assert all(r.outcome == "accepted" for r in hmac_receiver.received)
-        log = requests.get(served.url + f"/api/jobs?subscription_id={sub['id']}", headers=XKEY, timeout=5).json()
-        assert len(log["jobs"]) >= 3 and {j["source"] for j in log["jobs"]} == {"schedule"}
+        log = requests.get(served.url + f"/api/jobs?subscription_id={sub['id']}", headers=XKEY, timeout=5).json()[
+            "data"
+        ]
+        assert len(log) >= 3 and {j["source"] for j in log} == {"schedule"}
     finally:
         accredit.stop()
         hmac_receiver.stop()
@@ -194,7 +195,7 @@ def test_sigterm_lets_the_attempt_in_flight_finish(serve, tmp_path):
             headers=XKEY,
             timeout=5,
             json={"event": "DELIVERY_REFUND_REQUESTED", "url": slow.url},
-        ).json()
+        ).json()["data"]
         assert slow.started.wait(10)
         stopping = time.monotonic()
         served.proc.send_signal(signal.SIGTERM)
@@ -223,15 +224,15 @@ def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
         flaky_ids = [
             requests.post(
                 served.url + "/api/send", headers=XKEY, timeout=5, json={**like, "url": flaky.url + "/h"}
-            ).json()["id"]
+            ).json()["data"]["id"]
             for _ in range(6)
         ]
         slow_id = requests.post(
             served.url + "/api/send", headers=XKEY, timeout=5, json={**like, "url": slow.url}
-        ).json()["id"]
+        ).json()["data"]["id"]
 
         def first_attempts_done():
-            jobs = requests.get(served.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["jobs"]
+            jobs = requests.get(served.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["data"]
             return all(j["attempts_made"] == 1 for j in jobs if j["id"] in flaky_ids)
 
         wait_until(first_attempts_done, timeout=10)
@@ -250,7 +251,7 @@ def test_kill_9_loses_nothing_and_x_job_attempt_continues(serve, tmp_path):
         assert "resumed 1 job(s)" in restarted.output
 
         def all_done():
-            jobs = requests.get(restarted.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["jobs"]
+            jobs = requests.get(restarted.url + "/api/jobs?limit=100", headers=XKEY, timeout=5).json()["data"]
             return len(jobs) == 7 and all(j["state"] == "succeeded" for j in jobs)
 
         wait_until(all_done, timeout=30)
@@ -281,29 +282,25 @@ def test_processes_starting_together_in_a_fresh_folder_share_one_key_pair(tmp_pa
     assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["accredit_private.pem", "accredit_public.pem"]
 
 
-def test_busy_port_is_a_clear_usage_error_and_a_new_key_is_still_shown(tmp_path, keys_dir):
+def test_busy_port_fails_before_any_database_key_pair_or_admin_key_is_made(tmp_path):
+    """Issue 15: a fresh home and a busy port: exit 2 naming the port, and nothing made (nor printed) in the home."""
     import socket
 
-    env = {k: v for k, v in os.environ.items() if k != "ACCESSRC_SIM_API_KEY"}
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCESSRC_SIM_")}
+    env["ACCESSRC_SIM_HOME"] = str(home)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
         done = subprocess.run(
-            [*CLI, "serve", "--port", str(port), "--db", str(tmp_path / "b.db"), "--keys-dir", str(keys_dir)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=60,
-            env=env,
+            [*CLI, "serve", "--port", str(port)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
         )
-    assert done.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr + done.stdout
-    key = re.search(r"admin API key \(generated now.*\): (\S+)", done.stdout).group(1)
-    db = sqlite3.connect(tmp_path / "b.db")  # kept as its hash: the key printed is the one the file accepts
-    [(stored,)] = db.execute("SELECT value FROM sim_settings WHERE name = 'admin_api_key_sha256'").fetchall()
-    db.close()
-    assert stored == hashlib.sha256(key.encode()).hexdigest()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "choose another --port" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "admin API key" not in done.stdout + done.stderr and "key pair" not in done.stdout + done.stderr
+    assert not home.exists() and os.listdir(tmp_path) == []  # no home, no database, no keys, no lock file
 
 
 # -- the dashboard's log-in (issue 14, item 1) ---------------------------------------------------------------------
@@ -391,7 +388,7 @@ def test_a_second_server_on_the_same_database_exits_2_and_a_killed_ones_lock_is_
             first.start()
             in_flight = requests.post(
                 first.url + "/api/send", headers=RKEY, timeout=5, json={**like, "url": rcv.url}
-            ).json()["id"]
+            ).json()["data"]["id"]
             wait_until(lambda: rcv.total() == 1, 10, what="the first attempt in flight")
             second = subprocess.run(
                 [*CLI, "serve", "--port", "0", "--db", str(first.db), "--keys-dir", str(keys_dir)],
@@ -407,8 +404,8 @@ def test_a_second_server_on_the_same_database_exits_2_and_a_killed_ones_lock_is_
 
             more = [
                 requests.post(first.url + "/api/send", headers=RKEY, timeout=5, json={**like, "url": rcv.url}).json()[
-                    "id"
-                ]
+                    "data"
+                ]["id"]
                 for _ in range(3)
             ]
             # the commands that only read or append work beside it, on the same file
@@ -451,7 +448,7 @@ def test_a_second_server_on_the_same_database_exits_2_and_a_killed_ones_lock_is_
             assert rotated.returncode == 0 and rotated.stdout.startswith("sim_"), rotated.stderr
 
             def all_done():
-                jobs = requests.get(first.url + "/api/jobs?source=api", headers=RKEY, timeout=5).json()["jobs"]
+                jobs = requests.get(first.url + "/api/jobs?source=api", headers=RKEY, timeout=5).json()["data"]
                 return len(jobs) == 4 and all(j["state"] == "succeeded" for j in jobs)
 
             wait_until(all_done, 20, what="the first server's jobs delivered")
@@ -467,7 +464,7 @@ def test_a_second_server_on_the_same_database_exits_2_and_a_killed_ones_lock_is_
             assert time.monotonic() - began < 15 and "another accessrc-sim serve" not in first.output
             after = requests.post(
                 first.url + "/api/send", headers=RKEY, timeout=5, json={**like, "url": rcv.url}
-            ).json()["id"]
+            ).json()["data"]["id"]
             wait_until(lambda: rcv.snapshot().get(after) == [(0, 200)], 20, what="delivered by the new server")
         finally:
             first.stop()
@@ -513,7 +510,7 @@ def test_serve_retention_deletes_old_finished_jobs_at_start(serve, tmp_path, key
     assert "retention: jobs that finished more than 30 day(s) ago are deleted" in served.output
 
     def ids():
-        return {j["id"] for j in requests.get(served.url + "/api/jobs", headers=XKEY, timeout=5).json()["jobs"]}
+        return {j["id"] for j in requests.get(served.url + "/api/jobs", headers=XKEY, timeout=5).json()["data"]}
 
     wait_until(lambda: ids() == {made["recent"], made["old-waiting"]}, 10, what="old finished jobs deleted")
     bad = subprocess.run(

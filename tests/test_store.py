@@ -23,7 +23,7 @@ from simulator.queue import QueueWorker
 from simulator.receiver import ServerThread
 from simulator.store import Store
 
-STORED_BODY_CAP = 64 * 1024  # the README's number (Guarantees)
+STORED_BODY_CAP = 64 * 1024  # docs/operations.md's number (Guarantees)
 
 
 def _job(url, event="DELIVERY_REFUND_REQUESTED", delays=(), auth=None, source="api", count=None):
@@ -195,7 +195,7 @@ def test_three_64_mib_scenario_bodies_store_64_kib_each_with_length_and_sha256(t
     assert set(jobs.values()) == {STORED_BODY_CAP}
 
     client = make_app(DB_PATH=str(db), START_WORKERS=False).test_client()
-    job = client.get(f"/api/jobs/{rows[0][0]}", headers=XKEY).get_json()
+    job = client.get(f"/api/jobs/{rows[0][0]}", headers=XKEY).get_json()["data"]
     [attempt] = job.pop("attempts")
     _check("Attempt", attempt)
     _check("Job", job)
@@ -220,15 +220,15 @@ def test_a_queued_body_over_64_kib_is_sent_whole_on_retry_and_redelivery(make_ap
         json={"event": "DELIVERY_REQUEST_SENT", "count": 400, "url": flaky_then_ok.url, "profile": "accredit-like"},
     )
     assert sent.status_code == 201, sent.get_json()
-    job_id = sent.get_json()["id"]
+    job_id = sent.get_json()["data"]["id"]
     body = app.extensions["accessrc_sim"].store.get_job(job_id).body
-    assert len(body) > STORED_BODY_CAP and sent.get_json()["body_length"] == len(body)
-    wait_until(lambda: client.get(f"/api/jobs/{job_id}", headers=XKEY).get_json()["state"] == SUCCEEDED, 10)
+    assert len(body) > STORED_BODY_CAP and sent.get_json()["data"]["body_length"] == len(body)
+    wait_until(lambda: client.get(f"/api/jobs/{job_id}", headers=XKEY).get_json()["data"]["state"] == SUCCEEDED, 10)
     redo = client.post(f"/api/jobs/{job_id}/redeliver", headers=XKEY)
     assert redo.status_code == 201
     wait_until(lambda: len(flaky_then_ok.got) == 3, 10)
     assert [b for _, _, b in flaky_then_ok.got] == [body] * 3
-    view = client.get(f"/api/jobs/{job_id}", headers=XKEY).get_json()
+    view = client.get(f"/api/jobs/{job_id}", headers=XKEY).get_json()["data"]
     assert view["body_truncated"] is True and view["body_length"] == len(body)  # the view shows 64 KiB of it
     for a in view["attempts"]:
         assert a["request_body_truncated"] and a["request_body_length"] == len(body)
@@ -357,7 +357,7 @@ def test_disk_full_answers_503_and_a_delivered_job_is_never_ended_for_it(tmp_pat
         json={"event": "DELIVERY_REFUND_REQUESTED", "url": hook.url, "profile": "accredit-like"},
     )
     assert sent.status_code == 201
-    job_id = sent.get_json()["id"]
+    job_id = sent.get_json()["data"]["id"]
     assert filled.wait(10)
     wait_until(lambda: services.store.get_job(job_id).state == PENDING, 10, what="the job given back to the queue")
     job = services.store.get_job(job_id)
@@ -401,12 +401,12 @@ def test_a_finished_job_keeps_no_credentials_and_redelivery_takes_the_subscripti
             "url": target.url + "/h",
             "auth": {"type": "hmac", "secret": old.secret},
         },
-    ).get_json()
-    fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()
+    ).get_json()["data"]
+    fired = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY).get_json()["data"]
     wait_until(lambda: store.get_job(fired["id"]).finished)
     [(row,)] = sql(store.path, "SELECT auth_json FROM jobs WHERE id = ?", (fired["id"],))
     assert json.loads(row) == {"kind": "hmac", "rsa_padding": "pkcs1v15"} and secret not in row
-    view = client.get(f"/api/jobs/{fired['id']}", headers=XKEY).get_json()
+    view = client.get(f"/api/jobs/{fired['id']}", headers=XKEY).get_json()["data"]
     assert view["credentials_cleared"] is True and view["state"] == EXHAUSTED  # the receiver wants the new secret
 
     patched = client.patch(
@@ -415,7 +415,9 @@ def test_a_finished_job_keeps_no_credentials_and_redelivery_takes_the_subscripti
     assert patched.status_code == 200
     again = client.post(f"/api/jobs/{fired['id']}/redeliver", headers=XKEY)
     assert again.status_code == 201
-    wait_until(lambda: store.get_job(again.get_json()["id"]).state == SUCCEEDED)  # signed with the current secret
+    wait_until(
+        lambda: store.get_job(again.get_json()["data"]["id"]).state == SUCCEEDED
+    )  # signed with the current secret
     assert [r.outcome for r in target.received][-1] == "accepted"
 
 
@@ -432,7 +434,7 @@ def test_redelivering_a_finished_job_whose_credentials_are_gone_is_a_clear_409(m
             "url": target.url + "/h",
             "auth": {"type": "basic", "username": "u", "password": "pw-0b5e2c"},
         },
-    ).get_json()
+    ).get_json()["data"]
     wait_until(lambda: store.get_job(sent["id"]).state == SUCCEEDED)
     assert "pw-0b5e2c" not in sql(store.path, "SELECT auth_json FROM jobs")[0][0]
     refused = client.post(f"/api/jobs/{sent['id']}/redeliver", headers=XKEY)
@@ -455,11 +457,11 @@ def test_retention_deletes_old_finished_jobs_and_their_attempts_periodically(mak
     ids = [
         client.post(
             "/api/send", headers=XKEY, json={"event": "DELIVERY_REFUND_REQUESTED", "url": target.url + "/h"}
-        ).get_json()["id"]
+        ).get_json()["data"]["id"]
         for _ in range(3)
     ]
     wait_until(lambda: all(store.get_job(i).state == SUCCEEDED for i in ids))
-    redo = client.post(f"/api/jobs/{ids[2]}/redeliver", headers=XKEY).get_json()["id"]
+    redo = client.post(f"/api/jobs/{ids[2]}/redeliver", headers=XKEY).get_json()["data"]["id"]
     wait_until(lambda: store.get_job(redo).state == SUCCEEDED)
     waiting = store.add_job(_job(target.url + "/h"), now=time.time() + 3600)  # pending: never deleted
     old = time.time() - 8 * 86400

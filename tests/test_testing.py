@@ -250,3 +250,21 @@ def test_bad_input_is_a_clear_value_error(build, message):
 
 def test_a_sender_never_shows_its_secret():
     assert SECRET not in repr(Sender("accessrc", hmac_secret=SECRET))
+
+
+def test_a_sender_on_the_simulators_own_keys_warns_once_when_it_generates_a_pair(tmp_path, monkeypatch):
+    """Issue 15: a new pair in the shared data folder is news (receivers holding the old key answer 401)."""
+    import stat
+    import warnings
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ACCESSRC_SIM_HOME", str(home))
+    monkeypatch.delenv("ACCESSRC_SIM_KEYS_DIR", raising=False)
+    with pytest.warns(UserWarning, match=r"generated a new RSA key pair in .*; its public key: accessrc-sim keys show"):
+        pem = Sender("accredit").public_key_pem
+    assert (home / "keys" / signing.PUBLIC_FILE).read_text() == pem
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Sender("accredit").public_key_pem == pem  # the same pair, no warning
+        assert Sender("accredit", keys_dir=tmp_path / "own").public_key_pem  # a folder of its own: quiet

@@ -1,8 +1,10 @@
 """Platform actions: what a real platform user does (approve a delivery channel, finish an import, …), sent as
 the event it causes, to a given URL or to every active subscription of that event.
 
-    GET  /api/actions          {"actions": [{"name", "event", "platform", "params", "description"}, ...]}
-    POST /api/actions/<name>   the action's params (+ url, auth, seed, profile) -> 201 {"action", "event", "jobs"}
+    GET  /api/actions          data: [{"name", "event", "platform", "params", "description"}, ...]
+    POST /api/actions/<name>   the action's params (+ url, auth, seed, profile) -> 201 data: {"action", "event", "jobs"}
+
+Answers in the simulator's envelope `{"status": "success", "data": …, "error": null}` (errors.success).
 
 Admin key as `x-api-key` or `Authorization: Bearer`, or a dashboard session.
 """
@@ -13,7 +15,7 @@ from flask import Blueprint, Response, request
 
 from .. import catalogue, platforms
 from .access import require_admin, services
-from .errors import ApiError, bad_request, json_response
+from .errors import ApiError, bad_request, success
 from .inputs import json_body, optional_int, optional_profile, platform_auth, reject_unknown, require_url
 from .jobs import job_json, job_seq
 
@@ -102,19 +104,17 @@ def list_actions() -> Response:
             optional.append("profile")  # goes with url, like auth
         return sorted(a["params"]) + ([a["count"]] if a.get("count") else []) + optional
 
-    return json_response(
-        {
-            "actions": [
-                {
-                    "name": name,
-                    "event": a["event"],
-                    "platform": catalogue.get_event(a["event"]).platform,
-                    "params": params(a),
-                    "description": a["description"],
-                }
-                for name, a in ACTIONS.items()
-            ]
-        }
+    return success(
+        [
+            {
+                "name": name,
+                "event": a["event"],
+                "platform": catalogue.get_event(a["event"]).platform,
+                "params": params(a),
+                "description": a["description"],
+            }
+            for name, a in ACTIONS.items()
+        ]
     )
 
 
@@ -179,7 +179,7 @@ def run_action(name: str) -> Response:
                 profile=profile,
             )
         )
-    return json_response({"action": name, "event": event, "jobs": [job_json(j, job_seq(j.id)) for j in jobs]}, 201)
+    return success({"action": name, "event": event, "jobs": [job_json(j, job_seq(j.id)) for j in jobs]}, 201)
 
 
 def _sub_overrides(sub_id: str | None) -> dict:

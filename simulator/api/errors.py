@@ -2,6 +2,8 @@
 
 Accredit routes answer `{"code": "ACR_…", "message": …, "field": …}`; AccessRC routes and the simulator's own
 routes answer the AccessRC envelope `{"error": {"code", "message", "type", "field"}, "data": null, "status": "failed"}`.
+The simulator's own routes answer success in the same envelope (`success`): `{"status": "success", "data": …,
+"error": null}`, with a list's paging and counts in `meta`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ ACR_INVALID_LENGTH = "ACR_01.000.004"
 ACR_NO_SUBSCRIPTION = "ACR_02.003.000"
 ACR_UNKNOWN_EVENT = "ACR_02.003.001"
 ACR_DUPLICATE = "ACR_02.003.002"
+ACR_ZIP_NOT_FOUND = "ACR_02.004.000"  # Print Queue (rules accredit.api.print-queue.*)
+ACR_ZIP_METADATA_NOT_FOUND = "ACR_02.004.001"
+ACR_INVALID_PRINT_STATUS = "ACR_02.004.002"
 ACR_UNAUTHORISED = "ACR_00.001.002"  # "user is not an API user": the closest documented 401 code
 ACR_INTERNAL = "ACR_00.000.000"
 
@@ -87,7 +92,7 @@ def _accessrc_error(status: int, message: str, field: str | None, acr_code: str 
     return {"error": error, "data": None, "status": "failed"}
 
 
-ACCREDIT_API = "/api/webhookSubscription"  # Accredit's subscription API answers in its own error shape
+ACCREDIT_API = ("/api/webhookSubscription", "/api/printQueue")  # Accredit's APIs answer its error shape
 
 
 def envelope(
@@ -100,6 +105,14 @@ def envelope(
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def success(data: Any, status: int = 200, meta: dict | None = None) -> Response:
+    """The simulator's own routes' success body: the error envelope's shape, `data` the object or the list."""
+    body: dict[str, Any] = {"status": "success", "data": data, "error": None}
+    if meta is not None:
+        body["meta"] = meta
+    return json_response(body, status)
 
 
 def init_app(app: Flask) -> None:

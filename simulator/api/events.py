@@ -1,8 +1,8 @@
 """The events catalogue: every event type (filter by platform), one with its JSON Schema, a generated sample.
 
-    GET /api/events[?platform=]           {"events": [...]}
-    GET /api/events/<name>                the event and its schema
-    GET /api/events/<name>/sample[?seed=] {"event", "payload"}: a fresh payload, reproducible with a seed
+    GET /api/events[?platform=]           data: [...]
+    GET /api/events/<name>                data: the event and its schema
+    GET /api/events/<name>/sample[?seed=] data: {"event", "payload"}: a fresh payload, reproducible with a seed
 
 Admin key as `x-api-key` or `Authorization: Bearer`, or a dashboard session.
 """
@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 
 from .. import catalogue
 from .access import require_admin
-from .errors import bad_request, json_response
+from .errors import bad_request, success
 from .inputs import event_spec
 
 bp = Blueprint("events", __name__)
@@ -25,13 +25,13 @@ def list_events() -> Response:
     platform = request.args.get("platform")
     if platform and platform not in catalogue.PLATFORMS:
         raise bad_request(f"platform must be one of {', '.join(catalogue.PLATFORMS)}", "platform")
-    return json_response({"events": [s.to_dict() for s in catalogue.events(platform)]})
+    return success([s.to_dict() for s in catalogue.events(platform)])
 
 
 @bp.get("/api/events/<name>")
 def get_event(name: str) -> Response:
     spec = event_spec(name, status=404)
-    return json_response({**spec.to_dict(), "schema": spec.schema})
+    return success({**spec.to_dict(), "schema": spec.schema})
 
 
 @bp.get("/api/events/<name>/sample")
@@ -43,4 +43,4 @@ def sample_event(name: str) -> Response:
     except ValueError:
         raise bad_request("seed must be an integer", "seed") from None
     payload = catalogue.generate(spec.name, seed=seed_value)
-    return json_response({"event": spec.name, "payload": payload})
+    return success({"event": spec.name, "payload": payload})

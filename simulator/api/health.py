@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from .access import services
-from .errors import json_response
+from .errors import success
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +17,7 @@ bp = Blueprint("health", __name__)
 def healthz() -> Response:
     svc = services()
     svc.store.ping()
-    return json_response(
+    return success(
         {
             "status": "ok",
             "queue": svc.queue.running,

@@ -1,14 +1,20 @@
-"""The delivery log: jobs (filter, page), one job with every attempt, redeliver; attempts since an id."""
+"""The delivery log: jobs (filter, page), one job with every attempt, redeliver; attempts since an id.
+
+GET /api/jobs       data: [job, ...], meta: {"page": {"limit", "last_id", "next_before_id"}, "counts": {state: n}}
+GET /api/attempts   data: [attempt, ...], meta: {"last_id"}
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+import time
+
+from flask import Blueprint, g, request
 
 from ..delivery import profile_of
-from ..models import FINAL_STATES, STATES, Attempt, Job
+from ..models import EXHAUSTED, FINAL_STATES, STATES, Attempt, Job
 from ..services import RedeliveryRefused
 from .access import require_admin, services
-from .errors import ApiError, bad_request, json_response
+from .errors import ApiError, bad_request, success
 from .inputs import query_int
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
@@ -20,6 +26,34 @@ BODY_PREVIEW = 64 * 1024
 
 def _text(data: bytes) -> str:
     return data[:BODY_PREVIEW].decode("utf-8", "replace")
+
+
+def origin(job: Job) -> str:
+    """Who caused the job, for the log's filter: demo (a demo subscription's), api, cli, scenario, dashboard,
+    schedule, redeliver, load or testing (the `source` without its detail, e.g. action:finish-import -> api)."""
+    if job.subscription_id and job.subscription_id in _demo_subscriptions():
+        return "demo"
+    kind = job.source.split(":", 1)[0]
+    return ORIGINS.get(kind, kind)
+
+
+def _demo_subscriptions() -> set[str]:
+    """The ids of the demo subscriptions (meta.demo), looked up at most every 2 s of a request (a stream is long)."""
+    now = time.monotonic()
+    cached = g.get("demo_subscriptions")
+    if cached is None or now - cached[0] > 2.0:
+        cached = (now, {s.id for s in services().subscriptions.list() if s.meta.get("demo")})
+        g.demo_subscriptions = cached
+    return cached[1]
+
+
+ORIGINS = {"action": "api", "sample": "api", "review": "api"}  # sources a caller of the API asked for
+
+
+def expected_failure(job: Job) -> bool:
+    """A scenario's fault request that the receiver refused (a 4xx answer): the refusal the fault is there to
+    provoke, not a failed delivery. A 5xx, a timeout or a 2xx is not this."""
+    return bool(job.fault) and job.state == EXHAUSTED and job.last_status is not None and 400 <= job.last_status < 500
 
 
 def job_json(job: Job, seq: int | None = None) -> dict:
@@ -40,6 +74,9 @@ def job_json(job: Job, seq: int | None = None) -> dict:
         "last_error": job.last_error,
         "subscription_id": job.subscription_id,
         "source": job.source,
+        "origin": origin(job),
+        "fault": job.fault,
+        "expected_failure": expected_failure(job),
         "profile": job.profile,
         "x_job_id": x_job_id,
         "redelivery_of": services().subscriptions.redelivery_of(job.id) if job.source == "redeliver" else None,
@@ -129,7 +166,7 @@ def get_job_or_404(job_id: str) -> Job:
 def list_jobs():
     jobs, page = query_jobs()
     counts = {state: 0 for state in STATES} | services().store.count_by_state()
-    return json_response({"jobs": [job_json(job, seq) for seq, job in jobs], "page": page, "counts": counts})
+    return success([job_json(job, seq) for seq, job in jobs], meta={"page": page, "counts": counts})
 
 
 @bp.get("/jobs/<job_id>")
@@ -137,7 +174,7 @@ def get_job(job_id: str):
     job = get_job_or_404(job_id)
     body = job_json(job, job_seq(job_id))
     body["attempts"] = [attempt_json(a) for a in services().store.attempts(job_id)]
-    return json_response(body)
+    return success(body)
 
 
 @bp.post("/jobs/<job_id>/redeliver")
@@ -149,7 +186,7 @@ def redeliver(job_id: str):
         again = services().redeliver(job)
     except RedeliveryRefused as exc:
         raise ApiError(409, str(exc), "id") from exc
-    return json_response(job_json(again, job_seq(again.id)), 201)
+    return success(job_json(again, job_seq(again.id)), 201)
 
 
 @bp.get("/attempts")
@@ -157,6 +194,4 @@ def recent_attempts():
     since_id = query_int("since_id", 0)
     limit = query_int("limit", 200, 1, MAX_LIMIT)
     attempts = services().store.recent_attempts(since_id, limit)
-    return json_response(
-        {"attempts": [attempt_json(a) for a in attempts], "last_id": attempts[-1].id if attempts else since_id}
-    )
+    return success([attempt_json(a) for a in attempts], meta={"last_id": attempts[-1].id if attempts else since_id})

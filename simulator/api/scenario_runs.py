@@ -24,7 +24,7 @@ from ..scenarios.results import StepResult
 from ..scenarios.runner import Runner
 from ..signing import KeyPair
 from .access import require_admin, services
-from .errors import ApiError, bad_request, json_response
+from .errors import ApiError, bad_request, json_response, success
 from .inputs import json_body, optional_object, reject_unknown, require_url
 
 bp = Blueprint("scenarios", __name__, url_prefix="/api")
@@ -97,7 +97,7 @@ def list_scenarios():
             out.append({"file": rel, "name": sc.name, "platform": sc.platform, "steps": len(sc.steps)})
         except ScenarioFileError as exc:
             out.append({"file": rel, "name": None, "platform": None, "problems": exc.problems})
-    return json_response({"status": "success", "data": out})
+    return success(out)
 
 
 @bp.post("/scenario-runs")
@@ -136,7 +136,7 @@ def start_run():
     svc = services()
     run = ScenarioRun(scenario)
     svc.runs.start(run, lambda: run.work(svc.store, svc.keys))
-    return json_response({"status": "success", "data": run.to_dict()}, 202)
+    return success(run.to_dict(), 202)
 
 
 def _shipped(name) -> Path:
@@ -155,14 +155,11 @@ def _shipped(name) -> Path:
 
 @bp.get("/scenario-runs")
 def list_runs():
-    return json_response(
-        {
-            "status": "success",
-            "data": [
-                {k: v for k, v in r.to_dict(since=len(r.steps)).items() if k != "steps"}
-                for r in services().runs.list(ScenarioRun.kind)
-            ],
-        }
+    return success(
+        [
+            {k: v for k, v in r.to_dict(since=len(r.steps)).items() if k != "steps"}
+            for r in services().runs.list(ScenarioRun.kind)
+        ]
     )
 
 
@@ -174,4 +171,4 @@ def get_run(run_id: str):
     raw = request.args.get("since", "0")
     if not raw.isdigit():
         raise bad_request("since must be a whole number", "since")
-    return json_response({"status": "success", "data": run.to_dict(since=int(raw))})
+    return success(run.to_dict(since=int(raw)))

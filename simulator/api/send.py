@@ -12,7 +12,7 @@ from flask import Blueprint, Response
 from ..delivery import DeliveryError
 from ..services import FireError
 from .access import require_admin, services
-from .errors import enqueue_error, json_response
+from .errors import enqueue_error, success
 from .inputs import (
     event_spec,
     json_body,
@@ -64,4 +64,4 @@ def send() -> Response:
         )
     except (FireError, DeliveryError) as exc:
         raise enqueue_error(exc) from exc
-    return json_response(job_json(job, job_seq(job.id)), 201)
+    return success(job_json(job, job_seq(job.id)), 201)

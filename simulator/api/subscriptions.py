@@ -22,7 +22,7 @@ from ..services import FireError
 from ..subscriptions import Schedule, Subscription
 from .access import require_admin, services
 from .accessrc import check_available
-from .errors import ApiError, bad_request, enqueue_error, json_response
+from .errors import ApiError, bad_request, enqueue_error, success
 from .inputs import (
     event_spec,
     json_body,
@@ -93,7 +93,7 @@ def sub_json(sub: Subscription) -> dict:
 def list_subscriptions() -> Response:
     platform, event = request.args.get("platform") or None, request.args.get("event") or None
     subs = services().subscriptions.list(platform=platform, event=event)
-    return json_response({"subscriptions": [sub_json(s) for s in subs]})
+    return success([sub_json(s) for s in subs])
 
 
 @bp.post("/api/subscriptions")
@@ -124,12 +124,12 @@ def create_subscription() -> Response:
         profile=optional_profile(data, platform) or "documented",
     )
     services().save_subscription(sub, new=True)
-    return json_response(sub_json(sub), 201)
+    return success(sub_json(sub), 201)
 
 
 @bp.get("/api/subscriptions/<sub_id>")
 def get_subscription(sub_id: str) -> Response:
-    return json_response(sub_json(_sub_or_404(sub_id)))
+    return success(sub_json(_sub_or_404(sub_id)))
 
 
 @bp.patch("/api/subscriptions/<sub_id>")
@@ -159,21 +159,21 @@ def update_subscription(sub_id: str) -> Response:
     if "profile" in data:
         sub.profile = optional_profile(data, sub.platform) or "documented"
     services().save_subscription(sub)
-    return json_response({**sub_json(sub), "credentials_dropped": dropped})
+    return success({**sub_json(sub), "credentials_dropped": dropped})
 
 
 @bp.delete("/api/subscriptions/<sub_id>")
 def delete_subscription(sub_id: str) -> Response:
     sub = _sub_or_404(sub_id)
     services().remove_subscription(sub)
-    return json_response(sub_json(sub))
+    return success(sub_json(sub))
 
 
 def _set_paused(sub_id: str, paused: bool) -> Response:
     sub = _sub_or_404(sub_id)
     sub.paused = paused
     services().save_subscription(sub)
-    return json_response(sub_json(sub))
+    return success(sub_json(sub))
 
 
 @bp.post("/api/subscriptions/<sub_id>/pause")
@@ -197,7 +197,7 @@ def set_schedule(sub_id: str) -> Response:
     if sub.schedule is None:
         raise bad_request("give interval_seconds or cron (DELETE the schedule to stop firing)", "schedule")
     services().save_subscription(sub)
-    return json_response(sub_json(sub))
+    return success(sub_json(sub))
 
 
 @bp.delete("/api/subscriptions/<sub_id>/schedule")
@@ -205,7 +205,7 @@ def delete_schedule(sub_id: str) -> Response:
     sub = _sub_or_404(sub_id)
     sub.schedule = None
     services().save_subscription(sub)
-    return json_response(sub_json(sub))
+    return success(sub_json(sub))
 
 
 @bp.post("/api/subscriptions/<sub_id>/fire")
@@ -220,4 +220,4 @@ def fire_subscription(sub_id: str) -> Response:
         job = services().fire(sub, source="api", overrides=overrides, seed=seed)
     except (FireError, DeliveryError) as exc:
         raise enqueue_error(exc) from exc
-    return json_response(job_json(job, job_seq(job.id)), 201)
+    return success(job_json(job, job_seq(job.id)), 201)

@@ -20,6 +20,9 @@ from .run import run_cmd
 from .sample import sample_cmd
 from .send import send_cmd
 from .serve import serve_cmd
+from .tail import tail_cmd
+from .trigger import trigger_cmd
+from .verify import verify_cmd
 
 __all__ = ["main"]
 
@@ -45,5 +48,8 @@ for command in (
     load_cmd,
     run_cmd,
     conformance_cmd,
+    tail_cmd,
+    trigger_cmd,
+    verify_cmd,
 ):
     main.add_command(command)

@@ -26,7 +26,7 @@ def admin_key_cmd(rotate: bool, db_path) -> None:
     The database keeps only the key's SHA-256, so a key cannot be shown again; without --rotate this says whether
     one is set and how to get a new one. A server started with ACCESSRC_SIM_API_KEY uses that key instead.
 
-    Example: KEY=$(accessrc-sim admin-key --rotate --db accessrc-sim.db)
+    Example: KEY=$(accessrc-sim admin-key --rotate)
     """
     from ..services import API_KEY_HASH_SETTING, API_KEY_SETTING, rotate_api_key
     from ..subscriptions import SubscriptionRepo

@@ -12,21 +12,7 @@ from ..scenarios.runner import Runner
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageProblem
 from .files import open_keys, open_store
 from .options import auth_options, build_auth, db_option, keys_option
-from .targets import check_url
-
-
-def parse_url_for(values: tuple[str, ...]) -> dict[str, str]:
-    """`--url-for EVENT=URL` options as a mapping, each URL checked; a bad or repeated one is a usage error."""
-    out: dict[str, str] = {}
-    for text in values:
-        event, sep, url = text.partition("=")
-        if not sep or not event.strip() or not url.strip():
-            raise UsageProblem(f"--url-for takes EVENT=URL, got {text!r}")
-        if event.strip() in out:
-            raise UsageProblem(f"--url-for: {event.strip()} is given twice")
-        check_url(url.strip())
-        out[event.strip()] = url.strip()
-    return out
+from .targets import check_url, parse_url_for
 
 
 @click.command("conformance")

@@ -6,7 +6,9 @@ import os
 import stat
 from pathlib import Path
 
-from .. import signing
+import click
+
+from .. import config, signing
 from ..store import DATABASE_ERRORS
 from .errors import UsageProblem
 
@@ -59,6 +61,7 @@ def open_store(db_path: str | Path):
     from ..store import Store
 
     check_db(db_path)
+    make_db_folder(db_path)
     try:
         return Store(db_path)
     except DATABASE_ERRORS as exc:
@@ -67,9 +70,28 @@ def open_store(db_path: str | Path):
         raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc.strerror or exc}") from exc
 
 
-def open_keys(keys_dir: str | Path) -> signing.KeyPair:
-    """The key pair in --keys-dir (generated on first use), or exit 2 naming the file that is not a key."""
+def make_db_folder(db_path: str | Path) -> None:
+    """Create the database's missing folders (0700: config.make_folder), or exit 2 saying which cannot be made."""
+    if str(db_path) == ":memory:":
+        return
     try:
-        return signing.load_keys(keys_dir)
+        config.make_folder(Path(db_path).absolute().parent)
+    except OSError as exc:
+        raise UsageProblem(f"--db {db_path}: cannot create its folder: {exc.strerror or exc}") from exc
+
+
+def announce_new_keys(keys_dir: Path) -> None:
+    click.echo(signing.generated_message(keys_dir), err=True)
+
+
+def open_keys(keys_dir: str | Path) -> signing.KeyPair:
+    """The key pair in --keys-dir, or exit 2 naming the file that is not a key. Generated on first use (its missing
+    folders 0700), saying so in one line on stderr with the command that shows its public key."""
+    try:
+        config.make_folder(Path(keys_dir).absolute().parent)
+    except OSError as exc:
+        raise UsageProblem(f"--keys-dir {keys_dir}: cannot create the keys folder: {exc.strerror or exc}") from exc
+    try:
+        return signing.load_keys(keys_dir, on_generated=announce_new_keys)
     except signing.KeyFileError as exc:
         raise UsageProblem(f"--keys-dir {keys_dir}: {exc}") from exc

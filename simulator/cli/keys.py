@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import signing
+from .. import config, signing
 from .errors import UsageProblem
 from .files import open_keys
 from .options import keys_option
@@ -22,9 +22,15 @@ def keys_group() -> None:
 def keys_show(keys_dir) -> None:
     """Print the public key (PEM) that receivers verify X-Signature with; generates the pair on first use.
 
+    The PEM goes to stdout; where the key folder is goes to stderr.
+
     Example: accessrc-sim keys show > accredit_public.pem
     """
-    click.echo(open_keys(keys_dir).public_pem, nl=False)
+    existed = (Path(keys_dir) / signing.PRIVATE_FILE).exists()
+    pem = open_keys(keys_dir).public_pem  # a new pair is announced on stderr, with its folder
+    if existed:
+        click.echo(f"accessrc-sim: the key pair is in {Path(keys_dir).absolute()}", err=True)
+    click.echo(pem, nl=False)
 
 
 @keys_group.command("generate")
@@ -35,6 +41,10 @@ def keys_generate(keys_dir, force: bool) -> None:
 
     Example: accessrc-sim keys generate --force
     """
+    try:
+        config.make_folder(Path(keys_dir).absolute().parent)
+    except OSError as exc:
+        raise UsageProblem(f"cannot create the keys folder {keys_dir}: {exc.strerror or exc}") from exc
     try:
         signing.generate_keys(keys_dir, force=force)
     except (FileExistsError, signing.KeyFileError) as exc:

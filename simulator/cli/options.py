@@ -9,13 +9,14 @@ import click
 
 from .. import config, platforms, signing
 from ..auth import Auth, AuthError
-from ..config import DEFAULT_DB, DEFAULT_KEYS_DIR, ENV_DB, ENV_KEYS
+from ..config import DB_FILE, ENV_DB, ENV_HOME, ENV_KEYS, KEYS_FOLDER
 from .errors import UsageProblem
 
 F = TypeVar("F", bound=Callable)
 
 DB_HELP = f"SQLite file for jobs and attempts (env {ENV_DB})."
 KEYS_HELP = f"Folder of the RSA key pair, created on first use (env {ENV_KEYS})."
+DATA_FOLDER = f"${ENV_HOME}, else in {config.home({})}"  # the data folder, for --help
 
 
 class EnvOption(click.Option):
@@ -33,29 +34,29 @@ def _apply(options: list, f: F) -> F:
 
 
 def db_option(f: F | None = None, *, help: str = DB_HELP):
-    """`--db` (env ACCESSRC_SIM_DB, default config.DEFAULT_DB); `@db_option` or `@db_option(help=...)`."""
+    """`--db` (env ACCESSRC_SIM_DB, default config.default_db()); `@db_option` or `@db_option(help=...)`."""
     option = click.option(
         "--db",
         "db_path",
         cls=EnvOption,
         type=click.Path(dir_okay=False),
         envvar=ENV_DB,
-        default=DEFAULT_DB,
-        show_default=True,
+        default=config.default_db,
+        show_default=f"{DB_FILE} in {DATA_FOLDER}",
         help=help,
     )
     return option if f is None else option(f)
 
 
 def keys_option(f: F | None = None, *, help: str = KEYS_HELP):
-    """`--keys-dir` (env ACCESSRC_SIM_KEYS_DIR, default config.DEFAULT_KEYS_DIR); `@keys_option` or with help=."""
+    """`--keys-dir` (env ACCESSRC_SIM_KEYS_DIR, default config.default_keys_dir()); `@keys_option` or with help=."""
     option = click.option(
         "--keys-dir",
         cls=EnvOption,
         type=click.Path(file_okay=False),
         envvar=ENV_KEYS,
-        default=DEFAULT_KEYS_DIR,
-        show_default=True,
+        default=config.default_keys_dir,
+        show_default=f"{KEYS_FOLDER}/ in {DATA_FOLDER}",
         help=help,
     )
     return option if f is None else option(f)

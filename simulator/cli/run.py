@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
+from .. import platforms
 from ..scenarios import reports
-from ..scenarios.loader import ScenarioFileError, load_all
+from ..scenarios.loader import ScenarioFileError, collect_files, load_file
+from ..scenarios.positions import parse
 from ..scenarios.runner import Runner
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageProblem
 from .files import open_keys, open_store
 from .options import db_option, keys_option
-from .targets import check_url
+from .targets import check_url, parse_url_for
+
+CONFORMANCE_DIR = "conformance"  # scenarios/conformance/<platform>/: the sets `accessrc-sim conformance` runs
 
 
 def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -29,6 +34,19 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
 @click.command("run")
 @click.argument("targets", nargs=-1, required=True, metavar="FILE|DIR ...")
 @click.option("--url", help="Target URL of every scenario (replaces each file's url).")
+@click.option(
+    "--url-for",
+    "url_for_values",
+    multiple=True,
+    metavar="PLATFORM=URL",
+    help="Target URL of the scenarios of one platform (repeatable; wins over --url for that platform).",
+)
+@click.option(
+    "--include-conformance",
+    is_flag=True,
+    help="Also run the conformance sets found in a folder (conformance/ below it; skipped by default: "
+    "`accessrc-sim conformance` runs them with their variables).",
+)
 @click.option("--var", "var_values", multiple=True, metavar="NAME=VALUE", help="Set a variable (repeatable).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report here.")
@@ -36,25 +54,52 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--strict", is_flag=True, help="Steps of inferred rules fail like the others (default: they warn).")
 @db_option
 @keys_option
-def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, strict, db_path, keys_dir) -> None:
+def run_cmd(
+    targets,
+    url,
+    url_for_values,
+    include_conformance,
+    var_values,
+    junit_path,
+    report_path,
+    fail_fast,
+    strict,
+    db_path,
+    keys_dir,
+) -> None:
     """Run scenario files (YAML or JSON; a folder: every file below it) against a receiver.
 
     Every file is checked first; any problem is listed as file:line:column and nothing is sent (exit 2).
     Then one line per step, and the summary `N passed, M failed` (`, K warned` when steps whose `rule:` is
     inferred failed: advice, not failures, unless --strict). Exit 0 when nothing failed, 1 otherwise.
+    A folder's conformance/ sets are skipped unless --include-conformance (or the folder named is one).
 
+    \b
     Example: accessrc-sim run scenarios/accessrc --var RECEIVER_URL=http://127.0.0.1:9001/hook --junit report.xml
+    Example: accessrc-sim run scenarios --url-for accessrc=http://127.0.0.1:9001/hook \\
+      --url-for accredit=http://127.0.0.1:9002/notify --url-for reachfive=http://127.0.0.1:9003/jobs
     """
     cli_vars = parse_vars(var_values)
     if url:
         check_url(url)
-    try:
-        scenarios = load_all(targets, cli_vars=cli_vars, url=url)
-    except ScenarioFileError as exc:
-        for problem in exc.problems:
+    url_for = parse_url_for(url_for_values, "PLATFORM", platforms.NAMES)
+    files, problems, skipped = scenario_files(targets, include_conformance)
+    scenarios = []
+    for path in files:
+        try:
+            scenarios.append(load_file(path, cli_vars, url_for.get(_platform_of(path)) or url))
+        except ScenarioFileError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        for problem in problems:
             click.echo(problem, err=True)
-        click.echo(f"{len(exc.problems)} problem(s); nothing was sent", err=True)
+        click.echo(f"{len(problems)} problem(s); nothing was sent", err=True)
         sys.exit(EXIT_USAGE)
+    if skipped:
+        click.echo(
+            f"note: {skipped} conformance file(s) skipped (run them with `accessrc-sim conformance`, "
+            "or add --include-conformance)"
+        )
     results, stopped = run_scenarios(scenarios, db_path, keys_dir, fail_fast, strict=strict)
     if junit_path:
         reports.write_junit(results, junit_path)
@@ -62,6 +107,36 @@ def run_cmd(targets, url, var_values, junit_path, report_path, fail_fast, strict
         reports.write_json(results, report_path, stopped)
     failed = sum(r.failed for r in results)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def scenario_files(targets, include_conformance: bool) -> tuple[list[Path], list[str], int]:
+    """The files to run, the problems of the targets, and how many conformance files a folder held and were
+    skipped (a folder's conformance/ below it, unless asked; a conformance folder named itself is run)."""
+    files, problems, skipped = [], [], 0
+    for target in targets:
+        found, missing = collect_files([target])
+        problems.extend(missing)
+        if not Path(target).is_dir() or include_conformance:
+            files.extend(found)
+            continue
+        kept = [f for f in found if CONFORMANCE_DIR not in f.relative_to(target).parts[:-1]]
+        skipped += len(found) - len(kept)
+        if found and not kept:
+            problems.append(
+                f"{target}: only conformance sets below this folder; add --include-conformance, or run "
+                "`accessrc-sim conformance`"
+            )
+        files.extend(kept)
+    return files, problems, skipped
+
+
+def _platform_of(path: Path) -> str | None:
+    """The `platform:` a scenario file names (None when it cannot tell: loading it reports why)."""
+    try:
+        data, _ = parse(path.read_text("utf-8"), str(path), path.suffix.lower() == ".json")
+    except (OSError, UnicodeDecodeError, ScenarioFileError):
+        return None
+    return data.get("platform") if isinstance(data, dict) and isinstance(data.get("platform"), str) else None
 
 
 def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo, strict: bool = False):
@@ -78,5 +153,19 @@ def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo
         store.close()
     if runner.stopped:
         echo("stopped at the first failure (--fail-fast); later steps were not run")
+    for url in unanswered(results):
+        echo(f"Nothing answered at {url} (connection refused): is your receiver running at {url}?")
     echo(reports.summary_line(results))
     return results, runner.stopped
+
+
+def unanswered(results) -> list[str]:
+    """The target URLs where every request of every failed step found nothing listening."""
+    refused: dict[str, bool] = {}
+    for result in results:
+        for step in result.steps:
+            if step.passed is not False:
+                continue
+            for exchange in step.exchanges:
+                refused[exchange.url] = refused.get(exchange.url, True) and "refused" in (exchange.error or "").lower()
+    return [url for url, nothing in refused.items() if nothing]

@@ -137,7 +137,35 @@ def send_cmd(
         click.echo(f"delivered after {job.attempts_made} attempt(s)")
     else:
         click.echo(f"not delivered: {job.attempts_made} attempt(s) failed", err=True)
+        hint = credentials_hint(spec.platform, auth, job.last_status, keys_dir)
+        if hint:
+            click.echo(f"hint: {hint}", err=True)
     sys.exit(EXIT_OK if job.state == "succeeded" else EXIT_FAILED)
+
+
+def credentials_hint(platform: str, auth, status: int | None, keys_dir: str) -> str | None:
+    """What a refusal of the credentials (the platform's credential-fault statuses, e.g. 401) probably means."""
+    p = platforms.get(platform)
+    if status is None or status not in p.credential_fault_statuses:
+        return None
+    flags = [f"--{name.replace('_', '-')}" for name in OPTION_ORDER if name in p.options]
+    if p.signs_with_keys:
+        return (
+            f"the receiver answered {status}: check it verifies X-Signature with the public key from "
+            f"`accessrc-sim keys show --keys-dir {keys_dir}` (and the same RSA padding, --rsa-padding)"
+        )
+    if auth.kind == "none":
+        return (
+            f"the receiver answered {status} and no credential was sent: the receiver wants credentials; "
+            f"add {'/'.join(flags)} as its subscription says"
+        )
+    return (
+        f"the receiver answered {status} to the {auth.kind} credentials sent: check they are the ones its "
+        f"subscription says ({'/'.join(flags)})"
+    )
+
+
+OPTION_ORDER = ("hmac_secret", "api_key", "basic", "authorization")  # the credential flags, as --help lists them
 
 
 def answer_message(body: bytes, limit: int = 120) -> str | None:

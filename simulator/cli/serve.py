@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 
 import click
@@ -16,9 +17,10 @@ import click
 from .. import __version__, delivery
 from ..config import ENV_API_KEY, Settings
 from ..delivery import DeliveryError
+from ..platforms.provider_calls import REVIEW_DELAY, REVIEW_MODES
 from ..store import DATABASE_ERRORS
 from .errors import UsageProblem
-from .files import check_db, open_keys
+from .files import check_db, make_db_folder, open_keys
 from .options import db_option, keys_option
 
 STOP_TIMEOUT = 30.0
@@ -73,6 +75,27 @@ def login_url(host: str, port: int, token: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}/?token={token}"
+
+
+def check_port(host: str, port: int, option: str = "--port") -> None:
+    """Exit 2 when `host:port` cannot be listened on, before the database, a key pair or an admin key is made.
+    A bind test on each address waitress will bind (same SO_REUSEADDR), released at once; port 0 is always free."""
+    if port == 0:
+        return
+    try:
+        addresses = {
+            info[4][:2]: info[0] for info in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        }
+        for address, family in addresses.items():
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+                probe.listen(1)
+    except OSError as exc:
+        raise UsageProblem(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another accessrc-sim running?); "
+            f"choose another {option}"
+        ) from exc
 
 
 def serve_settings(db_path: str, keys_dir: str, retry_delays: str | None, timeout: float | None) -> Settings:
@@ -140,6 +163,14 @@ def serve_settings(db_path: str, keys_dir: str, retry_delays: str | None, timeou
     "dashboard's samples and demo subscriptions at them.",
 )
 @click.option(
+    "--demo-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="With --demo: the port of the demo receivers on 127.0.0.1 (one server, a path per receiver); 0: any free "
+    "port.",
+)
+@click.option(
     "--no-auth-local",
     is_flag=True,
     help="Let any browser on this machine (loopback address and name) "
@@ -152,6 +183,22 @@ def serve_settings(db_path: str, keys_dir: str, retry_delays: str | None, timeou
     default=None,
     help="Delete jobs (and their attempts) that finished more than DAYS days ago, at start and every hour "
     "[default: keep every job].",
+)
+@click.option(
+    "--review",
+    type=click.Choice(REVIEW_MODES),
+    default="approve",
+    show_default=True,
+    help="How a DeliveryChannel/Create is decided: approve or reject after --review-delay, or manual (the trainer "
+    "decides with POST /api/reviews/<providerDeliveryChannelId>); answered by DELIVERY_CHANNEL_STATUS_UPDATED.",
+)
+@click.option(
+    "--review-delay",
+    type=click.FloatRange(0, 86400),
+    default=REVIEW_DELAY,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds before an automatic review decides a proposed delivery channel.",
 )
 def serve_cmd(
     host,
@@ -166,8 +213,11 @@ def serve_cmd(
     connection_limit=CONNECTION_LIMIT,
     idle_timeout=IDLE_TIMEOUT,
     demo=False,
+    demo_port=0,
     no_auth_local=False,
     retention=None,
+    review="approve",
+    review_delay=REVIEW_DELAY,
 ) -> None:
     """Serve the subscription APIs, the schedules, the delivery queue and the delivery log.
 
@@ -187,10 +237,14 @@ def serve_cmd(
 
     settings = serve_settings(db_path, keys_dir, retry_delays, timeout)
     db_path, keys_dir = settings.db_path, settings.keys_dir
+    check_port(host, port)  # a busy port: exit 2 before any database, key pair or admin key is made or printed
+    if demo:
+        check_port("127.0.0.1", demo_port, "--demo-port")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # streams hold threads by design
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per firing
     check_db(db_path)  # a bad --db or --keys-dir: exit 2 with what is wrong, before the database is written
+    make_db_folder(db_path)
     try:  # one server per database file, held until this process ends (kill -9 included)
         lock_for_serving(db_path)
     except DatabaseInUse as exc:
@@ -206,6 +260,8 @@ def serve_cmd(
                 "START_WORKERS": False,
                 "NO_AUTH_LOCAL": no_auth_local,
                 "RETENTION_DAYS": retention,
+                "REVIEW": review,
+                "REVIEW_DELAY": review_delay,
             },
             settings=settings,
         )
@@ -259,7 +315,7 @@ def serve_cmd(
             "without logging in, so every local account can act as the admin",
             err=True,
         )
-    demo_receiver = serve_demo(app, url, click.echo) if demo else None
+    demo_receiver = serve_demo(app, url, click.echo, port=demo_port) if demo else None
     if services.queue.recovered:
         click.echo(
             f"resumed {len(services.queue.recovered)} job(s) interrupted by the last stop (an attempt in "

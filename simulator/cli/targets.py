@@ -14,3 +14,21 @@ def check_url(url: str) -> None:
         guard.check_target(url)
     except guard.TargetNotAllowed as exc:
         raise UsageProblem(str(exc)) from exc
+
+
+def parse_url_for(values: tuple[str, ...], key: str = "EVENT", known: tuple[str, ...] | None = None) -> dict[str, str]:
+    """`--url-for KEY=URL` options (KEY an event for conformance, a platform for run) as a mapping, each URL
+    checked; a bad, repeated or unknown (not in `known`) one is a usage error."""
+    out: dict[str, str] = {}
+    for text in values:
+        name, sep, url = text.partition("=")
+        name, url = name.strip(), url.strip()
+        if not sep or not name or not url:
+            raise UsageProblem(f"--url-for takes {key}=URL, got {text!r}")
+        if known is not None and name not in known:
+            raise UsageProblem(f"--url-for {text}: {key} must be one of {', '.join(known)}")
+        if name in out:
+            raise UsageProblem(f"--url-for: {name} is given twice")
+        check_url(url)
+        out[name] = url
+    return out

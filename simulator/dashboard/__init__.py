@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, redirect, render_template, request
 from .. import __version__, catalogue, delivery, signing
 from ..api import session as sessions
 from ..api.access import require_admin, services
-from ..api.errors import ApiError, bad_request, json_response
+from ..api.errors import ApiError, bad_request, success
 from ..api.inputs import (
     event_spec,
     json_body,
@@ -153,7 +153,7 @@ def login():
     reject_unknown(data, ("key",))
     if not services().check_api_key(data.get("key") if isinstance(data.get("key"), str) else None):
         raise ApiError(401, "wrong admin key", "key")
-    return _page_headers(sessions.start_session(json_response({"session": True})))
+    return _page_headers(sessions.start_session(success({"session": True})))
 
 
 @bp.before_request
@@ -181,7 +181,7 @@ def sample():
         raise bad_request(str(exc), "preset") from exc
     except catalogue.CatalogueError as exc:
         raise bad_request("; ".join(exc.problems) or str(exc), "count") from exc
-    return json_response({"event": spec.name, "preset": preset.id, "payload": payload})
+    return success({"event": spec.name, "preset": preset.id, "payload": payload})
 
 
 SEND_FIELDS = ("event", "url", "auth", "payload", "forge_signature", "retry_delays", "timeout", "profile")
@@ -225,7 +225,7 @@ def send():
     services().add(job)
     from ..api.jobs import job_json, job_seq
 
-    return json_response(job_json(job, job_seq(job.id)), 201)
+    return success(job_json(job, job_seq(job.id)), 201)
 
 
 def _delays(data: dict):

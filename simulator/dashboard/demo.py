@@ -12,6 +12,9 @@ One receiver server, one path per behaviour (each path is its own reference rece
 | /reachfive | ReachFive | Authorization == DEMO_AUTHORIZATION | accepts |
 
 A forged signature (the send panel's "Forge" box) is answered 401 by /accredit and /accessrc.
+
+One demo subscription is scheduled and active from the start (DEMO_SCHEDULE_SECONDS): the log shows life at once,
+gently; the page says so and pauses or resumes it (POST /api/subscriptions/<id>/pause, …/resume).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..subscriptions import Schedule, Subscription
 DEMO_HMAC_SECRET = "demo-hmac-secret"
 DEMO_AUTHORIZATION = "Bearer demo-reachfive-token"
 FLAKY_FAILURES = 2
+DEMO_SCHEDULE_SECONDS = 15.0  # one event every 15 s: life in the log, never a flood
 
 
 @dataclass
@@ -87,11 +91,11 @@ TARGETS = (
     ),
 )
 
-# Ready-made subscriptions (marked meta.demo): fire them from the Subscriptions view.
+# Ready-made subscriptions (marked meta.demo): fire them from the Subscriptions view. The scheduled one is active.
 DEMO_SUBSCRIPTIONS = (
     ("accessrc", "DELIVERY_CHANNEL_STATUS_UPDATED", {"status": "Approved"}, None),
     ("accessrc-flaky", "DELIVERY_REQUEST_SENT", {}, None),
-    ("accredit", "BadgeExportZipFile.Created", {}, Schedule("interval", seconds=20.0)),  # paused: resume it
+    ("accredit", "BadgeExportZipFile.Created", {}, Schedule("interval", seconds=DEMO_SCHEDULE_SECONDS)),
     ("reachfive", "END_JOB_NOTIFICATION", {"status": "SUCCESS"}, None),
 )
 
@@ -105,6 +109,7 @@ class Demo:
     server: ServerThread
     targets: tuple[Target, ...]
     received: dict[str, list] = field(default_factory=dict)
+    scheduled: Subscription | None = None  # the demo subscription firing on its own schedule
 
     @property
     def url(self) -> str:
@@ -115,8 +120,17 @@ class Demo:
         return self.url + target.path + "/hook"
 
     def to_dict(self) -> dict:
+        sub = self.scheduled
         return {
             "receiver": self.url,
+            "schedule": None
+            if sub is None or sub.schedule is None
+            else {
+                "subscription_id": sub.id,
+                "event": sub.event,
+                "seconds": sub.schedule.seconds,
+                "target": next((t.label for t in self.targets if self.target_url(t.id) == sub.url), sub.url),
+            },
             "scenario_vars": {"HMAC_SECRET": DEMO_HMAC_SECRET, "AUTHORIZATION": DEMO_AUTHORIZATION},
             "targets": [
                 {
@@ -154,17 +168,19 @@ def start_demo(app, port: int = 0, log=None) -> Demo:
     server = ServerThread(DispatcherMiddleware(_not_found, mounts), host="127.0.0.1", port=port).start()
     demo = Demo(server, TARGETS, received)
     app.extensions[DEMO_EXTENSION] = demo
-    _demo_subscriptions(services, demo)
+    demo.scheduled = _demo_subscriptions(services, demo)
     return demo
 
 
-def _demo_subscriptions(services, demo: Demo) -> None:
-    """Replace the demo subscriptions of an earlier start (their receiver port is gone) with fresh ones."""
+def _demo_subscriptions(services, demo: Demo) -> Subscription | None:
+    """Replace the demo subscriptions of an earlier start (their receiver port is gone) with fresh ones; the
+    scheduled one (returned) is active."""
     repo = services.subscriptions
     for sub in repo.list():
         if sub.meta.get("demo"):
             services.remove_subscription(sub)
     now = time.time()
+    scheduled = None
     for target_id, event, overrides, schedule in DEMO_SUBSCRIPTIONS:
         target = next(t for t in demo.targets if t.id == target_id)
         if platforms.get(target.platform).one_subscription_per_event and repo.list(
@@ -178,18 +194,30 @@ def _demo_subscriptions(services, demo: Demo) -> None:
             target.auth,
             overrides=dict(overrides),
             schedule=schedule,
-            paused=schedule is not None,
             meta={"demo": True},
         )
         services.save_subscription(sub, new=True, now=now)
+        if schedule is not None:
+            scheduled = sub
+    return scheduled
 
 
-def serve_demo(app, dashboard_url: str, echo) -> Demo:
-    """The `serve --demo` hook: start the receivers and tell the trainer where everything is."""
-    demo = start_demo(app)
+def serve_demo(app, dashboard_url: str, echo, port: int = 0) -> Demo:
+    """The `serve --demo` hook: start the receivers (on `port`, 0 for any free one), fire the scheduled demo
+    subscription once at once, and tell the trainer where everything is."""
+    demo = start_demo(app, port=port)
     echo(f"demo: reference receivers on {demo.url} — " + ", ".join(f"{t.path}/hook ({t.label})" for t in demo.targets))
     echo(
         f"demo: open {dashboard_url} (log in with the dashboard link above) to send events, watch deliveries, "
         "fire the demo subscriptions"
     )
+    sub = demo.scheduled
+    if sub is not None and sub.schedule is not None:
+        from ..services import EXTENSION
+
+        app.extensions[EXTENSION].fire(sub, source="schedule")  # life in the log at once, not in 15 s
+        echo(
+            f"demo: {sub.event} fires every {sub.schedule.seconds:g} s to the demo receiver; pause it on the "
+            f"dashboard (Delivery log) or: POST /api/subscriptions/{sub.id}/pause"
+        )
     return demo

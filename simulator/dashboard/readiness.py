@@ -16,7 +16,7 @@ from flask import Blueprint, current_app
 
 from .. import catalogue
 from ..api.access import require_admin, services
-from ..api.errors import ApiError, bad_request, json_response
+from ..api.errors import ApiError, bad_request, success
 from ..api.inputs import (
     json_body,
     optional_number,
@@ -137,7 +137,7 @@ def start_readiness():
     svc = services()
     run = ReadinessRun(plan, strict)
     svc.runs.start(run, lambda: run.work(svc.store, svc.keys))
-    return json_response(run.to_dict(), 202)
+    return success(run.to_dict(), 202)
 
 
 @bp.get("/dashboard/api/readiness/<run_id>")
@@ -145,4 +145,4 @@ def get_readiness(run_id: str):
     run = services().runs.get(ReadinessRun.kind, run_id)
     if run is None:
         raise ApiError(404, f"no readiness run {run_id!r}", "id")
-    return json_response(run.to_dict())
+    return success(run.to_dict())

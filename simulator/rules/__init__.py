@@ -17,7 +17,7 @@ import yaml
 
 DOCUMENTED, INFERRED = "documented", "inferred"
 SOURCES = (DOCUMENTED, INFERRED)
-FILES = ("payload.yaml", "delivery.yaml", "conformance.yaml")
+FILES = ("payload.yaml", "delivery.yaml", "conformance.yaml", "loop.yaml")
 TOPICS = ("schema", "consistency", "headers", "auth", "retries", "timeout", "envelope", "conformance")
 
 

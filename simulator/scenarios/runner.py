@@ -305,7 +305,7 @@ class Runner:
             content_type=data.get("content_type"),
             size=data.get("size"),
         )
-        return [self._exchange(sc, job, headers, body, payload, fakes=fakes)]
+        return [self._exchange(sc, job, headers, body, payload, fakes=fakes, fault=data["fault"])]
 
     def _resend(self, sc: Scenario, step: Step, data: dict, named: dict) -> list[Exchange]:
         """duplicate and replay: an earlier request (of the step named by `of`, else one sent now) sent again as it
@@ -330,7 +330,7 @@ class Runner:
                 headers["X-JobAttempt"] = str(number)
         job, _ = self._fresh(sc, step, data, original.payload, number=number, body=original.body)
         job.event = original.event
-        return pre + [self._exchange(sc, job, headers, original.body, original.payload)]
+        return pre + [self._exchange(sc, job, headers, original.body, original.payload, fault=data["fault"])]
 
     def _out_of_order(self, sc: Scenario, step: Step, data: dict, named: dict) -> list[Exchange]:
         """Two events of the same entity, the later one (a week newer) sent first."""
@@ -349,8 +349,12 @@ class Runner:
         )
         job_e, headers_e = self._fresh(sc, step, data, earlier)
         job_l, headers_l = self._fresh(sc, step, data, later)
-        first = self._exchange(sc, job_l, headers_l, job_l.body, later, label="later event sent first")
-        second = self._exchange(sc, job_e, headers_e, job_e.body, earlier, label="earlier event sent second")
+        first = self._exchange(
+            sc, job_l, headers_l, job_l.body, later, label="later event sent first", fault=data["fault"]
+        )
+        second = self._exchange(
+            sc, job_e, headers_e, job_e.body, earlier, label="earlier event sent second", fault=data["fault"]
+        )
         return [first, second]
 
     # the faults that are a sequence of requests (faults.FAULTS entries without `make`)
@@ -367,10 +371,13 @@ class Runner:
         label: str = "",
         fakes: list[str] = (),
         checked: bool = True,
+        fault: str | None = None,
     ) -> Exchange:
         """Send exactly these bytes and headers once, through the Deliverer, as `job` (a job of its own in the
-        store, source scenario, whose X-JobId is the one sent when that id is not taken yet)."""
+        store, source scenario, whose X-JobId is the one sent when that id is not taken yet; `fault` names the
+        fault it carries, so the log tells a deliberate refusal from a real failure)."""
         job.body = body
+        job.fault = fault
         keys = self._signing_keys(sc)
         sent_id = next((v for k, v in headers.items() if k.lower() == "x-jobid"), None)
         if sent_id and self.store.get_job(sent_id) is None:

@@ -13,6 +13,8 @@ docstrings, and nothing else is called from outside:
     subscriptions add_subscription, save_subscription, get_subscription, list_subscriptions, delete_subscription,
                   count_fired, link_redelivery, redelivery_of
     settings      setting, set_setting_once, put_setting
+    the loop      add_call, query_calls; add_provider_object, save_provider_object, get_provider_object,
+                  list_provider_objects; find_sent_job, sent_values (ids found in sent job bodies)
     errors        LeaseLost; DATABASE_ERRORS (the backend's exception types, for `except`); storage_error(exc) and
                   storage_full(exc) tell the backend's own failures apart
 """
@@ -20,11 +22,14 @@ docstrings, and nothing else is called from outside:
 from __future__ import annotations
 
 from .jobs import LEASE_SECONDS, JobQueries, LeaseLost
+from .loop import Call, LoopQueries, ProviderObject
 from .sqlite import DATABASE_ERRORS, DatabaseInUse, lock_for_serving, storage_error, storage_full
 from .subscriptions import SubscriptionQueries
 
 __all__ = [
     "Store",
+    "Call",
+    "ProviderObject",
     "LeaseLost",
     "LEASE_SECONDS",
     "DATABASE_ERRORS",
@@ -35,5 +40,5 @@ __all__ = [
 ]
 
 
-class Store(JobQueries, SubscriptionQueries):
+class Store(JobQueries, SubscriptionQueries, LoopQueries):
     """The SQLite file behind the queue, the log and the subscriptions. Safe to share across threads."""

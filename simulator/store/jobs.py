@@ -47,6 +47,7 @@ JOB_COLUMNS = (
     "profile",
     "body_length",
     "body_sha256",
+    "fault",
 )
 
 
@@ -351,6 +352,7 @@ def _job_row(job: Job) -> dict:
         "subscription_id": job.subscription_id,
         "source": job.source,
         "profile": job.profile,
+        "fault": job.fault,
     }
 
 
@@ -377,6 +379,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         profile=row["profile"],
         body_length=row["body_length"],
         body_sha256=row["body_sha256"],
+        fault=row["fault"],
     )
 
 

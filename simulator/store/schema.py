@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     owner TEXT,
     lease_until REAL,
     body_length INTEGER,
-    body_sha256 TEXT
+    body_sha256 TEXT,
+    fault TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_attempt_at);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -79,14 +80,46 @@ CREATE TABLE IF NOT EXISTS sim_settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    duration_ms REAL NOT NULL,
+    platform TEXT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    headers_json TEXT NOT NULL DEFAULT '{}',
+    body BLOB NOT NULL DEFAULT x'',
+    body_length INTEGER NOT NULL DEFAULT 0,
+    status INTEGER NOT NULL,
+    response_body BLOB NOT NULL DEFAULT x'',
+    response_length INTEGER NOT NULL DEFAULT 0,
+    job_id TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_job ON calls(job_id);
+CREATE TABLE IF NOT EXISTS provider_objects (
+    platform TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    data_json TEXT NOT NULL DEFAULT '{}',
+    job_id TEXT,
+    due_at REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (platform, kind, id)
+);
 """
 
+# Tables added after a release (calls, provider_objects: issue 18) need no entry here: `install` runs SCHEMA,
+# whose CREATE TABLE IF NOT EXISTS adds a missing table to an older file.
 # Columns added after a release: (table, column, definition, backfill SQL run once when the column is added).
 # Jobs written before `profile` existed were delivered with X-JobId/X-JobAttempt on every platform but ReachFive:
 # their AccessRC rows become accredit-like, so a job resumed after the upgrade (or redelivered) keeps its headers.
 # Jobs finished before credentials were dropped at the end of a job lose theirs when `owner` is added (once).
 # NULL body lengths and hashes mean "the stored body is whole": computed when read.
 # A subscription stored before profiles existed fires with its platform's documented profile from now on.
+# Jobs stored before `fault` existed carry none (NULL): no request of theirs is marked as a scenario fault.
 MIGRATIONS = (
     (
         "jobs",
@@ -107,6 +140,7 @@ MIGRATIONS = (
     ("attempts", "request_body_length", "INTEGER", None),
     ("attempts", "request_body_sha256", "TEXT", None),
     ("subscriptions", "profile", "TEXT NOT NULL DEFAULT 'documented'", None),
+    ("jobs", "fault", "TEXT", None),
 )
 
 

@@ -177,6 +177,7 @@
   // ---------------------------------------------------------------------------------------------
   // status vocabulary: colour + icon + word
   function jobStatus(job) {
+    if (job.expected_failure) return {cls: 'expected', icon: '⚑', word: 'Expected failure'};  // a scenario fault, refused
     if (job.state === 'succeeded') return {cls: 'succeeded', icon: '✔', word: 'Delivered'};
     if (job.state === 'exhausted') return {cls: 'exhausted', icon: '✖', word: job.platform === 'reachfive' ? 'Not delivered' : 'Failed'};
     if (job.state === 'delivering') return {cls: 'delivering', icon: '➤', word: 'Sending'};
@@ -216,11 +217,29 @@
     return true;
   }
 
+  // the log's "Source" filter: a job's origin (api/jobs.py origin()) in the words of the page
+  const ORIGIN_GROUPS = {api: 'api', action: 'api', sample: 'api', review: 'api', cli: 'cli', testing: 'cli',
+    scenario: 'scenario', demo: 'demo', dashboard: 'dashboard', schedule: 'schedule', redeliver: 'redeliver'};
+  function originOf(job) { return ORIGIN_GROUPS[job.origin || (job.source || '').split(':')[0]] || 'other'; }
+
   function filtered() {
-    const st = $('#filter-state').value, pf = $('#filter-platform').value;
+    const st = $('#filter-state').value, pf = $('#filter-platform').value, src = $('#filter-source').value;
     return Array.from(state.jobs.values())
-      .filter((j) => (!st || j.state === st) && (!pf || j.platform === pf))
+      .filter((j) => (!st || j.state === st) && (!pf || j.platform === pf) && (!src || originOf(j) === src))
       .sort((a, b) => (b.created_at - a.created_at) || (b.seq || 0) - (a.seq || 0));
+  }
+
+  // "N of M": M the job's most attempts (1 + retries); a scenario step sent as a later attempt (X-JobAttempt)
+  // counts as that attempt of the platform's schedule, so N never exceeds M
+  function attemptsText(job) {
+    const made = job.attempts_made || 0;
+    const most = job.max_attempts ? Math.max(job.max_attempts, made) : '?';
+    return `${made} of ${most}`;
+  }
+  function attemptsTitle(job) {
+    const made = job.attempts_made || 0;
+    if (job.max_attempts && made > job.max_attempts) return `a scenario step sent this as attempt ${made} (X-JobAttempt ${made - 1})`;
+    return job.max_attempts ? `${made} attempt(s) made of at most ${job.max_attempts} (1 + ${job.max_attempts - 1} retries)` : '';
   }
 
   function jobRow(job) {
@@ -232,7 +251,7 @@
       el('td', {'data-label': 'Platform'}, PLATFORM_NAMES[job.platform] || job.platform),
       el('td', {'data-label': 'Target', class: 'wrap'}, job.url),
       el('td', {'data-label': 'Job', class: 'id', title: job.id}, shortId(job.id)),
-      el('td', {'data-label': 'Attempts', class: 'attempts'}, `${job.attempts_made || 0} / ${job.max_attempts || '?'}`),
+      el('td', {'data-label': 'Attempts', class: 'attempts', title: attemptsTitle(job)}, attemptsText(job)),
       el('td', {'data-label': 'Last answer', class: 'last'}, (job.attempts_made || 0) ? httpCode(job.last_status, job.last_error) : '—'),
       el('td', {'data-label': 'Time'}, fmtTime(job.created_at)));
     const open = () => { location.hash = `#job/${job.id}`; };
@@ -417,6 +436,8 @@
     } else {
       box.append(el('p', {}, job.platform === 'reachfive' ? 'No Authorization configured: ReachFive signs nothing.' : 'This subscription has no authentication (auth: null).'));
     }
+    if (job.expected_failure) box.append(el('p', {class: 'notice info'}, `⚑ A scenario sent this request with the fault “${job.fault}” on purpose; the receiver refused it (HTTP ${job.last_status}), as a correct receiver does. Not a failed delivery.`));
+    else if (job.fault) box.append(el('p', {class: 'notice info'}, `This request carries the scenario fault “${job.fault}”: the scenario's report says whether the receiver answered as it should.`));
     if (job.source === 'dashboard:forged-signature') box.append(el('p', {class: 'notice error'}, '⚠ This delivery was sent with a forged signature on purpose: a correct receiver answers 401.'));
     return box;
   }
@@ -448,13 +469,14 @@
       el('dt', {}, 'Job id'), el('dd', {class: 'id'}, job.id),
       el('dt', {}, 'Platform'), el('dd', {}, PLATFORM_NAMES[job.platform] || job.platform),
       el('dt', {}, 'Target'), el('dd', {}, job.url),
-      el('dt', {}, 'Attempts'), el('dd', {}, `${job.attempts_made} of at most ${job.max_attempts}`),
+      el('dt', {}, 'Attempts'), el('dd', {}, `${attemptsText(job)} (${attemptsTitle(job)})`),
       el('dt', {}, 'Created'), el('dd', {}, fmtTime(job.created_at)),
       job.next_attempt_at ? [el('dt', {}, 'Next attempt'), el('dd', {}, fmtTime(job.next_attempt_at))] : null,
       job.subscription_id ? [el('dt', {}, 'Subscription'), el('dd', {class: 'id'}, job.subscription_id)] : null,
       job.redelivery_of ? [el('dt', {}, 'Redelivery of'), el('dd', {class: 'id'}, el('a', {href: `#job/${job.redelivery_of}`}, job.redelivery_of))] : null,
       job.x_job_id ? [el('dt', {}, 'X-JobId'), el('dd', {class: 'id'}, job.x_job_id)] : null,
-      job.source ? [el('dt', {}, 'Source'), el('dd', {}, job.source)] : null,
+      job.source ? [el('dt', {}, 'Source'), el('dd', {}, job.origin && job.origin !== job.source ? `${job.source} (${job.origin})` : job.source)] : null,
+      job.fault ? [el('dt', {}, 'Scenario fault'), el('dd', {}, job.fault)] : null,
       job.body_length !== undefined ? [el('dt', {}, 'Body size'), el('dd', {id: 'body-size'},
         `${job.body_length} bytes` + (job.body_truncated ? ' (first 64 KiB shown)' : ''),
         el('br'), el('span', {class: 'id muted'}, `SHA-256 ${job.body_sha256}`))] : null,
@@ -1074,6 +1096,36 @@
     if (name === 'scenarios') loadScenarios();
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // serve --demo: the one scheduled demo subscription runs from the start; the banner says so and pauses it
+  async function setupDemoSchedule() {
+    const sched = boot.demo && boot.demo.schedule;
+    const box = $('#demo-schedule');
+    if (!sched || !box) return;
+    const url = R.subscription.replace('{id}', encodeURIComponent(sched.subscription_id));
+    const text = el('span', {id: 'demo-schedule-text'});
+    const button = el('button', {type: 'button', id: 'demo-schedule-toggle'});
+    const show = (paused) => {
+      box.dataset.paused = paused ? '1' : '0';
+      text.textContent = paused
+        ? `Demo schedule paused: ${sched.event} to the ${sched.target} fires only when you resume it (or fire it from Subscriptions). `
+        : `Demo schedule running: one ${sched.event} every ${sched.seconds} s to the ${sched.target}, so the log shows life. Pause it here or in Subscriptions. `;
+      button.textContent = paused ? '▶ Resume demo schedule' : '⏸ Pause demo schedule';
+    };
+    button.addEventListener('click', async () => {
+      const paused = box.dataset.paused === '1';
+      try {
+        const sub = await api('POST', R[paused ? 'sub_resume' : 'sub_pause'].replace('{id}', encodeURIComponent(sched.subscription_id)));
+        show(Boolean(sub.paused));
+        toast(sub.paused ? 'Demo schedule paused' : 'Demo schedule running', 'ok');
+      } catch (e) { toast(`Could not ${paused ? 'resume' : 'pause'} the demo schedule: ${e.message}`, 'error'); }
+    });
+    box.replaceChildren(text, button);
+    show(false);
+    box.hidden = false;
+    try { const sub = await api('GET', url); show(Boolean(sub.paused)); } catch (e) { box.hidden = true; }  // removed since
+  }
+
   function init() {
     window.accessrcSimDashboard = state;  // for the curious (and the tests): the page's own view of the log
     setupKey();
@@ -1083,6 +1135,8 @@
     setupReadiness();
     $('#filter-state').addEventListener('change', () => renderJobs());
     $('#filter-platform').addEventListener('change', () => renderJobs());
+    $('#filter-source').addEventListener('change', () => renderJobs());
+    setupDemoSchedule();
     $('#detail-close').addEventListener('click', closeDetail);
     document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape' && !$('#detail').hidden) closeDetail(); });
     window.addEventListener('hashchange', route);
