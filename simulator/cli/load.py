@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .. import catalogue, delivery, platforms
+from .. import catalogue, platforms
 from ..load import (
     MAX_CONCURRENCY,
     MAX_DURATION,
@@ -23,7 +23,7 @@ from ..load import (
 from ..load.signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
 from .errors import EXIT_FAILED, EXIT_OK, UsageProblem
 from .files import open_keys
-from .options import auth_options, build_auth, keys_option, payload_options
+from .options import auth_options, build_auth, keys_option, payload_options, profile_option, timeout_option
 from .payloads import make_payload, parse_sets
 
 
@@ -131,19 +131,8 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
 )
 @payload_options
 @auth_options
-@click.option(
-    "--timeout",
-    type=float,
-    default=delivery.DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for each answer.",
-)
-@click.option(
-    "--profile",
-    type=click.Choice(platforms.PROFILE_NAMES),
-    default=None,
-    help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds X-JobId/X-JobAttempt.",
-)
+@timeout_option
+@profile_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress line).")
 @keys_option
 def load_cmd(

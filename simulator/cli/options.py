@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import click
 
-from .. import config, platforms, signing
+from .. import config, delivery, platforms, signing
 from ..auth import Auth, AuthError
 from ..config import DB_FILE, ENV_DB, ENV_HOME, ENV_KEYS, KEYS_FOLDER
 from .errors import UsageProblem
@@ -159,3 +159,25 @@ def document_options(f: F) -> F:
         ],
         f,
     )
+
+
+def timeout_option(f):
+    """`--timeout`: seconds to wait for each answer (send, load)."""
+    return click.option(
+        "--timeout",
+        type=float,
+        default=delivery.DEFAULT_TIMEOUT,
+        show_default=True,
+        help="Seconds to wait for each answer.",
+    )(f)
+
+
+def profile_option(f):
+    """`--profile`: the delivery profile (documented, or AccessRC's opt-in accredit-like)."""
+    return click.option(
+        "--profile",
+        type=click.Choice(platforms.PROFILE_NAMES),
+        default=None,
+        help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds Accredit's "
+        "X-JobId/X-JobAttempt headers, which AccessRC does not document.",
+    )(f)

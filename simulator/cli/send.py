@@ -12,7 +12,16 @@ from ..delivery import DeliveryError
 from ..store import DATABASE_ERRORS
 from .errors import EXIT_FAILED, EXIT_OK, UsageProblem
 from .files import open_keys, open_store
-from .options import auth_options, build_auth, db_option, document_options, keys_option, payload_options
+from .options import (
+    auth_options,
+    build_auth,
+    db_option,
+    document_options,
+    keys_option,
+    payload_options,
+    profile_option,
+    timeout_option,
+)
 from .payloads import make_payload
 
 
@@ -29,20 +38,8 @@ from .payloads import make_payload
     f"[default: {','.join(f'{d:g}' for d in delivery.DEFAULT_RETRY_DELAYS)}, our choice: AccessRC documents "
     "no retry policy; ReachFive never retries].",
 )
-@click.option(
-    "--timeout",
-    type=float,
-    default=delivery.DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for each answer.",
-)
-@click.option(
-    "--profile",
-    type=click.Choice(platforms.PROFILE_NAMES),
-    default=None,
-    help="Delivery profile [default: documented]. accredit-like (AccessRC only) adds Accredit's "
-    "X-JobId/X-JobAttempt headers, which AccessRC does not document.",
-)
+@timeout_option
+@profile_option
 @click.option("--json", "as_json", is_flag=True, help="Print the job and its attempts as JSON.")
 @db_option
 @keys_option

@@ -108,17 +108,7 @@ class LoopQueries(SQLiteFile):
                 db.execute(
                     "INSERT OR IGNORE INTO provider_objects (platform, kind, id, status, data_json, job_id, due_at, "
                     "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        obj.platform,
-                        obj.kind,
-                        obj.id,
-                        obj.status,
-                        json.dumps(obj.data),
-                        obj.job_id,
-                        obj.due_at,
-                        obj.created_at,
-                        obj.updated_at,
-                    ),
+                    _object_values(obj),
                 ).rowcount
                 > 0
             )
@@ -153,17 +143,7 @@ class LoopQueries(SQLiteFile):
                 "updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (platform, kind, id) DO UPDATE SET "
                 "status = excluded.status, data_json = excluded.data_json, job_id = excluded.job_id, "
                 "due_at = excluded.due_at, updated_at = excluded.updated_at",
-                (
-                    obj.platform,
-                    obj.kind,
-                    obj.id,
-                    obj.status,
-                    json.dumps(obj.data),
-                    obj.job_id,
-                    obj.due_at,
-                    obj.created_at,
-                    obj.updated_at,
-                ),
+                _object_values(obj),
             )
             return True
 
@@ -249,6 +229,21 @@ def _call_from_row(row: sqlite3.Row) -> Call:
         response_body=bytes(row["response_body"]),
         response_length=row["response_length"],
         job_id=row["job_id"],
+    )
+
+
+def _object_values(obj: ProviderObject) -> tuple:
+    """A provider object's columns, in the order the INSERTs name them."""
+    return (
+        obj.platform,
+        obj.kind,
+        obj.id,
+        obj.status,
+        json.dumps(obj.data),
+        obj.job_id,
+        obj.due_at,
+        obj.created_at,
+        obj.updated_at,
     )
 
 
