@@ -107,3 +107,17 @@ def test_a_redirect_answer_says_it_was_not_followed(store, keys):
     [ex] = result.steps[0].exchanges
     assert ex.error == "HTTP 302 (redirect not followed)"
     assert store.attempts(ex.job.id)[0].error == "HTTP 302 (redirect not followed)"
+
+
+def test_a_header_from_a_whole_reference_is_sent_as_text(store, keys):
+    """`${step.response.status}` alone keeps its number type; in a header it is sent as the text `200`."""
+    with ScriptedServer() as server:
+        text = (
+            f"name: echo status\nplatform: accessrc\nurl: {server.url}/hook\nsteps:\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    as: first\n"
+            "  - send: DELIVERY_REFUND_REQUESTED\n    headers: {X-Previous-Status: '${first.response.status}'}\n"
+        )
+        result = Runner(store, keys).run([load_text(text, "echo.yaml")])[0]
+        got = list(server.requests)
+    assert [step.failures for step in result.steps] == [[], []]
+    assert got[1]["headers"]["X-Previous-Status"] == "200"

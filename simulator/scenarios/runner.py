@@ -7,6 +7,7 @@ before its next step (a step sending finishes first, its retries included; a wai
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -238,7 +239,7 @@ class Runner:
             delays=self._delays(sc, data),
             timeout=self._timeout(sc, data),
             source=SOURCE,
-            headers=data.get("headers") or {},
+            headers=_extra_headers(data),
             profile=sc.profile,
         )
         if data.get("job_attempt"):
@@ -274,7 +275,7 @@ class Runner:
             delays=(),
             timeout=self._timeout(sc, data),
             source=SOURCE,
-            headers=data.get("headers") or {},
+            headers=_extra_headers(data),
             profile=sc.profile,
         )
         job.attempts_made = int(data.get("job_attempt") or 0) if number is None else number
@@ -391,6 +392,15 @@ class Runner:
         self.store.add_job(job, time.time())
         sent = self._deliverer(sc).deliver(job, delivery.Request(job.url, dict(headers), body), tuple(fakes))
         return _exchange_of(sent, job, job.event, payload, label=label, checked=checked)
+
+
+def _extra_headers(data: dict) -> dict[str, str | None]:
+    """A step's `headers:` as header text: a whole `${…}` reference keeps its JSON type when resolved (a status
+    is a number), and a header is text, so a non-string value is sent as its JSON (`200`, `true`); null removes."""
+    return {
+        name: value if value is None or isinstance(value, str) else json.dumps(value)
+        for name, value in (data.get("headers") or {}).items()
+    }
 
 
 def _exchange_of(
