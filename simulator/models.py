@@ -19,6 +19,20 @@ def new_job_id() -> str:
     return str(uuid.uuid4())
 
 
+# A stored body may be only the head of what was sent (the store caps it); its whole length and SHA-256 are kept
+# beside it then (None: the head is the whole body). One reading of that for jobs and attempts alike:
+def _truncated(head: bytes, length: int | None) -> bool:
+    return length is not None and length > len(head)
+
+
+def _full_length(head: bytes, length: int | None) -> int:
+    return len(head) if length is None else length
+
+
+def _full_sha256(head: bytes, sha256: str | None) -> str:
+    return sha256 or hashlib.sha256(head).hexdigest()
+
+
 @dataclass
 class Job:
     event: str
@@ -51,15 +65,15 @@ class Job:
     @property
     def body_truncated(self) -> bool:
         """True when `body` is only the stored head of what was sent (it cannot be sent again)."""
-        return self.body_length is not None and self.body_length > len(self.body)
+        return _truncated(self.body, self.body_length)
 
     @property
     def full_body_length(self) -> int:
-        return len(self.body) if self.body_length is None else self.body_length
+        return _full_length(self.body, self.body_length)
 
     @property
     def full_body_sha256(self) -> str:
-        return self.body_sha256 or hashlib.sha256(self.body).hexdigest()
+        return _full_sha256(self.body, self.body_sha256)
 
     @property
     def finished(self) -> bool:
@@ -85,15 +99,15 @@ class Attempt:
 
     @property
     def request_body_truncated(self) -> bool:
-        return self.request_body_length is not None and self.request_body_length > len(self.request_body)
+        return _truncated(self.request_body, self.request_body_length)
 
     @property
     def full_request_body_length(self) -> int:
-        return len(self.request_body) if self.request_body_length is None else self.request_body_length
+        return _full_length(self.request_body, self.request_body_length)
 
     @property
     def full_request_body_sha256(self) -> str:
-        return self.request_body_sha256 or hashlib.sha256(self.request_body).hexdigest()
+        return _full_sha256(self.request_body, self.request_body_sha256)
 
     @property
     def ok(self) -> bool:
