@@ -48,6 +48,31 @@ def store(tmp_path):
     s.close()
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL server for the session (tests/postgres_server.py); each test takes a new database."""
+    from postgres_server import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a new, empty PostgreSQL database."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_store(request, tmp_path):
+    """The same test on both backends: a Store on a new SQLite file, then on a new PostgreSQL database."""
+    where = tmp_path / "sim.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = Store(where)
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def start_receiver(keys):
     """Start the reference receiver: start_receiver(platform, auth=None, fail_first=0, event=None,

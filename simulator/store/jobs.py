@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 
 from ..auth import Auth
 from ..models import DELIVERING, FINAL_STATES, PENDING, Attempt, Job
-from .sqlite import SQLiteFile
+from .base import Database
 
 # Jobs that the process which created them delivers itself (`accessrc-sim send`, scenario runs): a server's
 # queue worker sharing the database never claims or recovers them, or both would send every attempt.
@@ -55,7 +54,7 @@ class LeaseLost(RuntimeError):
     """The job was claimed by another server after this one's lease ran out."""
 
 
-class JobQueries(SQLiteFile):
+class JobQueries(Database):
     """The SQL of jobs, attempts and the change feed (mixed into Store). A job's `seq` is its place in the log:
     it orders pages and the feed, and is the cursor clients resume from."""
 
@@ -66,7 +65,7 @@ class JobQueries(SQLiteFile):
             job.next_attempt_at = now
         row = _job_row(job)
         job.body_length, job.body_sha256 = row["body_length"], row["body_sha256"]
-        with self._transaction() as db:
+        with self._transaction(ordered=True) as db:
             db.execute(
                 f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
                 [row[c] for c in JOB_COLUMNS],
@@ -115,9 +114,10 @@ class JobQueries(SQLiteFile):
         sql = (
             "SELECT * FROM jobs"
             + (" WHERE " + " AND ".join(where) if where else "")
-            + f" ORDER BY seq {'ASC' if after_seq is not None else 'DESC'} LIMIT ?"
+            + f" ORDER BY seq {'ASC' if after_seq is not None else 'DESC'}"
+            + (" LIMIT ?" if limit is not None else "")
         )
-        rows = self._connection().execute(sql, [*args, -1 if limit is None else limit])
+        rows = self._connection().execute(sql, [*args] if limit is None else [*args, limit])
         return [(row["seq"], _job_from_row(row)) for row in rows]
 
     def count_by_state(self) -> dict[str, int]:
@@ -148,13 +148,13 @@ class JobQueries(SQLiteFile):
         with self._transaction() as db:
             rows = db.execute(
                 f"SELECT * FROM jobs WHERE state = ? AND next_attempt_at <= ? AND {_QUEUED} "
-                "ORDER BY next_attempt_at, seq LIMIT ?",
+                f"ORDER BY next_attempt_at, seq LIMIT ?{self.SKIP_LOCKED}",
                 (PENDING, now, *SELF_DRIVEN, limit),
             ).fetchall()
             if len(rows) < limit:
                 rows += db.execute(
                     f"SELECT * FROM jobs WHERE state = ? AND (lease_until IS NULL OR lease_until <= ?) "
-                    f"AND (owner IS NULL OR owner IS NOT ?) AND {_QUEUED} ORDER BY seq LIMIT ?",
+                    f"AND (owner IS NULL OR owner IS NOT ?) AND {_QUEUED} ORDER BY seq LIMIT ?{self.SKIP_LOCKED}",
                     (DELIVERING, now, owner, *SELF_DRIVEN, limit - len(rows)),
                 ).fetchall()
             jobs = [_job_from_row(r) for r in rows]
@@ -200,50 +200,70 @@ class JobQueries(SQLiteFile):
         claimed by it (LeaseLost otherwise: another server took it over; nothing is recorded).
         At most STORED_BODY_CAP bytes of the request body are kept, with its length and SHA-256 (set on
         `attempt` too); a job that ends drops its credentials (redelivery takes its subscription's)."""
-        body, length, sha256 = _capped(attempt.request_body, STORED_BODY_CAP)
-        with self._transaction() as db:
-            fence = " AND owner = ? AND state = ?" if owner is not None else ""
-            changed = db.execute(
-                "UPDATE jobs SET state = ?, attempts_made = ?, next_attempt_at = ?, updated_at = ?, last_status = ?, "
-                f"last_error = ?, auth_json = ?, owner = NULL, lease_until = NULL WHERE id = ?{fence}",
-                (
-                    job.state,
-                    job.attempts_made,
-                    job.next_attempt_at,
-                    job.updated_at,
-                    job.last_status,
-                    job.last_error,
-                    _auth_json(job),
-                    job.id,
-                    *((owner, DELIVERING) if owner is not None else ()),
-                ),
-            ).rowcount
-            if owner is not None and changed == 0:
+        with self._transaction(ordered=True) as db:
+            if not self._record_attempt(db, job, attempt, owner):
                 raise LeaseLost(
                     f"job {job.id} is no longer claimed by this server (its lease ran out and another "
                     f"server claimed it); attempt {attempt.number} was not recorded here"
                 )
-            attempt.id = db.execute(
-                "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
-                "request_body, status, response_headers_json, response_body, error, request_body_length, "
-                "request_body_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    attempt.job_id,
-                    attempt.number,
-                    attempt.started_at,
-                    attempt.duration_ms,
-                    attempt.url,
-                    json.dumps(attempt.request_headers),
-                    body,
-                    attempt.status,
-                    json.dumps(attempt.response_headers),
-                    attempt.response_body,
-                    attempt.error,
-                    length,
-                    sha256,
-                ),
-            ).lastrowid
+
+    def finish_attempts(self, finished, owner: str) -> list[Job]:
+        """`finish_attempt` for many (job, attempt) pairs in one transaction (the queue worker records its
+        attempts in batches). Each is recorded only while its job is still claimed by `owner`; the jobs that were
+        not (their lease ran out and another server claimed them: nothing recorded for them) are returned.
+        A database error records none of them."""
+        lost = []
+        with self._transaction(ordered=True) as db:
+            for job, attempt in finished:
+                if not self._record_attempt(db, job, attempt, owner):
+                    lost.append(job)
+        return lost
+
+    def _record_attempt(self, db, job: Job, attempt: Attempt, owner: str | None) -> bool:
+        """Inside a transaction: the job's new state and the attempt row; False (nothing written) when `owner`
+        no longer holds the job."""
+        body, length, sha256 = _capped(attempt.request_body, STORED_BODY_CAP)
+        fence = " AND owner = ? AND state = ?" if owner is not None else ""
+        changed = db.execute(
+            "UPDATE jobs SET state = ?, attempts_made = ?, next_attempt_at = ?, updated_at = ?, last_status = ?, "
+            f"last_error = ?, auth_json = ?, owner = NULL, lease_until = NULL WHERE id = ?{fence}",
+            (
+                job.state,
+                job.attempts_made,
+                job.next_attempt_at,
+                job.updated_at,
+                job.last_status,
+                job.last_error,
+                _auth_json(job),
+                job.id,
+                *((owner, DELIVERING) if owner is not None else ()),
+            ),
+        ).rowcount
+        if owner is not None and changed == 0:
+            return False
+        attempt.id = self._insert_id(
+            db,
+            "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
+            "request_body, status, response_headers_json, response_body, error, request_body_length, "
+            "request_body_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                attempt.job_id,
+                attempt.number,
+                attempt.started_at,
+                attempt.duration_ms,
+                attempt.url,
+                json.dumps(attempt.request_headers),
+                body,
+                attempt.status,
+                json.dumps(attempt.response_headers),
+                attempt.response_body,
+                attempt.error,
+                length,
+                sha256,
+            ),
+        )
         attempt.request_body, attempt.request_body_length, attempt.request_body_sha256 = body, length, sha256
+        return True
 
     def update_job(self, job: Job) -> None:
         """Write every column of `job` (its claim, if any, ends)."""
@@ -356,7 +376,7 @@ def _job_row(job: Job) -> dict:
     }
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def _job_from_row(row) -> Job:
     return Job(
         id=row["id"],
         event=row["event"],
@@ -383,7 +403,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     )
 
 
-def _attempt_from_row(row: sqlite3.Row) -> Attempt:
+def _attempt_from_row(row) -> Attempt:
     return Attempt(
         id=row["id"],
         job_id=row["job_id"],

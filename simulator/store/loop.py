@@ -4,12 +4,11 @@ or change (delivery channels, mapped deliveries, print statuses), and where an i
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 
 from ..models import Job
-from .sqlite import SQLiteFile
+from .base import Database
 
 SENT = "(attempts_made > 0 OR state = 'delivering')"  # a job a receiver may have seen (in flight counts)
 CALL_BODY_CAP = 16 * 1024  # bytes of a call's request and answer bodies kept (with their whole lengths)
@@ -51,7 +50,7 @@ class ProviderObject:
     updated_at: float = 0.0
 
 
-class LoopQueries(SQLiteFile):
+class LoopQueries(Database):
     """The SQL of calls, provider objects and sent ids (mixed into Store)."""
 
     # -- calls ---------------------------------------------------------------------------------------------------
@@ -60,8 +59,9 @@ class LoopQueries(SQLiteFile):
         call.body_length = call.body_length or len(call.body)
         call.response_length = call.response_length or len(call.response_body)
         call.body, call.response_body = call.body[:CALL_BODY_CAP], call.response_body[:CALL_BODY_CAP]
-        with self._transaction() as db:
-            call.id = db.execute(
+        with self._transaction(ordered=True) as db:
+            call.id = self._insert_id(
+                db,
                 "INSERT INTO calls (started_at, duration_ms, platform, method, path, query, headers_json, body, "
                 "body_length, status, response_body, response_length, job_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -79,7 +79,7 @@ class LoopQueries(SQLiteFile):
                     call.response_length,
                     call.job_id,
                 ),
-            ).lastrowid
+            )
         return call
 
     def query_calls(
@@ -99,6 +99,15 @@ class LoopQueries(SQLiteFile):
         sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
         return [_call_from_row(r) for r in self._connection().execute(sql, [*args, limit])]
 
+    def calls_after(self, after_id: int, limit: int = 200) -> list[Call]:
+        """The change feed's calls: those recorded after the call `after_id`, oldest first."""
+        rows = self._connection().execute("SELECT * FROM calls WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [_call_from_row(r) for r in rows]
+
+    def last_call_id(self) -> int:
+        """Where the change feed's calls end now: the last call's id, 0 for none."""
+        return self._connection().execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+
     # -- provider objects ----------------------------------------------------------------------------------------
     def add_provider_object(self, obj: ProviderObject, now: float | None = None) -> bool:
         """Insert `obj`; False (nothing written) when one with its platform, kind and id exists."""
@@ -106,8 +115,8 @@ class LoopQueries(SQLiteFile):
         with self._transaction() as db:
             return (
                 db.execute(
-                    "INSERT OR IGNORE INTO provider_objects (platform, kind, id, status, data_json, job_id, due_at, "
-                    "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO provider_objects (platform, kind, id, status, data_json, job_id, due_at, "
+                    "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (platform, kind, id) DO NOTHING",
                     _object_values(obj),
                 ).rowcount
                 > 0
@@ -175,16 +184,10 @@ class LoopQueries(SQLiteFile):
         answers) whose JSON body has `key` = `value` at its top
         level or, with `within`, in an object of its top-level list `within` (e.g. delivery[].deliveryId).
         Bodies that are not JSON (faults) are skipped."""
-        body = "CAST(body AS TEXT)"
         if within is None:
-            match = f"CASE WHEN json_valid({body}) THEN json_extract({body}, '$.' || ?) END = ?"
-            args = [key, value]
+            match, args = f"{self._json_text()} = ?", [key, value]
         else:
-            match = (
-                f"EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid({body}) THEN {body} ELSE '[]' END, '$.' || ?) "
-                "AS item WHERE CASE WHEN item.type = 'object' THEN json_extract(item.value, '$.' || ?) END = ?)"
-            )
-            args = [within, key, value]
+            match, args = self._json_list_has(), [within, key, value]
         row = (
             self._connection()
             .execute(
@@ -197,11 +200,9 @@ class LoopQueries(SQLiteFile):
 
     def sent_values(self, event: str, key: str, limit: int = 500) -> list[tuple[str, Job]]:
         """(value of top-level `key`, job) of the jobs of `event` with an attempt made, newest first, one per value."""
-        body = "CAST(body AS TEXT)"
         rows = self._connection().execute(
-            "SELECT id, v FROM (SELECT id, seq, "
-            f"CASE WHEN json_valid({body}) THEN json_extract({body}, '$.' || ?) END AS v FROM jobs "
-            f"WHERE event = ? AND {SENT}) WHERE typeof(v) = 'text' ORDER BY seq DESC",
+            f"SELECT id, v FROM (SELECT id, seq, {self._json_text()} AS v FROM jobs WHERE event = ? AND {SENT}) "
+            "AS sent WHERE v IS NOT NULL ORDER BY seq DESC",
             (key, event),
         )
         seen: dict[str, str] = {}
@@ -213,7 +214,7 @@ class LoopQueries(SQLiteFile):
         return [(value, job) for value, job_id in seen.items() if (job := self.get_job(job_id)) is not None]
 
 
-def _call_from_row(row: sqlite3.Row) -> Call:
+def _call_from_row(row) -> Call:
     return Call(
         id=row["id"],
         started_at=row["started_at"],
@@ -247,7 +248,7 @@ def _object_values(obj: ProviderObject) -> tuple:
     )
 
 
-def _object_from_row(row: sqlite3.Row) -> ProviderObject:
+def _object_from_row(row) -> ProviderObject:
     return ProviderObject(
         platform=row["platform"],
         kind=row["kind"],

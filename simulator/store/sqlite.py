@@ -10,12 +10,13 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from .base import Database
 from .schema import install
 
 MAX_PAGE_COUNT = 4294967294  # SQLite's own ceiling (it lowers it to what the library allows)
 
 
-class SQLiteFile:
+class SQLiteFile(Database):
     """Connections and transactions over one database file; the query modules build on it. Safe to share across
     threads."""
 
@@ -66,9 +67,27 @@ class SQLiteFile:
             if self.db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
                 self.db.execute("ROLLBACK")
 
-    def _transaction(self) -> SQLiteFile._Tx:
-        """A write transaction taken at once (BEGIN IMMEDIATE): committed on success, rolled back on error."""
+    def _transaction(self, ordered: bool = False) -> SQLiteFile._Tx:
+        """A write transaction taken at once (BEGIN IMMEDIATE): committed on success, rolled back on error. One
+        writer at a time, so every transaction is `ordered` already."""
         return SQLiteFile._Tx(self._connection())
+
+    def _insert_id(self, db, sql: str, params, column: str = "id") -> int:
+        return db.execute(sql, params).lastrowid
+
+    def _json_text(self, key_param: str = "?") -> str:
+        body = "CAST(body AS TEXT)"
+        return (
+            f"(SELECT CASE WHEN typeof(v) = 'text' THEN v END FROM (SELECT CASE WHEN json_valid({body}) "
+            f"THEN json_extract({body}, '$.' || {key_param}) END AS v))"
+        )
+
+    def _json_list_has(self) -> str:
+        body = "CAST(body AS TEXT)"
+        return (
+            f"EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid({body}) THEN {body} ELSE '[]' END, '$.' || ?) "
+            "AS item WHERE CASE WHEN item.type = 'object' THEN json_extract(item.value, '$.' || ?) END = ?)"
+        )
 
     def close(self) -> None:
         """Close this thread's connection (another call reopens it)."""
@@ -80,21 +99,6 @@ class SQLiteFile:
     def ping(self) -> None:
         """Raise when the database cannot answer (the health check)."""
         self._connection().execute("SELECT 1").fetchone()
-
-
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)  # what `except` catches around this backend
-
-
-def storage_error(exc: BaseException) -> bool:
-    """True for a failure of the database itself (full disk, I/O, locked too long), not of the caller's input."""
-    return isinstance(exc, sqlite3.Error) and not isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError))
-
-
-def storage_full(exc: BaseException) -> bool:
-    """True when SQLite could not write because the disk (or the database's page limit) is full."""
-    return isinstance(exc, sqlite3.Error) and (
-        getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "database or disk is full" in str(exc)
-    )
 
 
 class DatabaseInUse(RuntimeError):

@@ -4,15 +4,14 @@ hash): the SQL of what the simulator keeps beside the queue."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 from ..auth import Auth
 from ..subscriptions import Schedule, Subscription
-from .sqlite import SQLiteFile
+from .base import Database
 
 
-class SubscriptionQueries(SQLiteFile):
+class SubscriptionQueries(Database):
     """The SQL of subscriptions, redeliveries and settings (mixed into Store)."""
 
     def add_subscription(self, sub: Subscription, now: float | None = None) -> Subscription:
@@ -69,10 +68,31 @@ class SubscriptionQueries(SQLiteFile):
             )
             return row[0]
 
+    def claim_firing(self, sub_id: str, due_at: float, now: float) -> bool:
+        """Take the firing of subscription `sub_id` due at `due_at` (its schedule's time, the same on every server
+        sharing the database): True for the one caller that takes it, False for every other. Firings more than a
+        day older than this one are forgotten as it is taken."""
+        with self._transaction() as db:
+            taken = (
+                db.execute(
+                    "INSERT INTO firings (subscription_id, due_at, fired_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (subscription_id, due_at) DO NOTHING",
+                    (sub_id, due_at, now),
+                ).rowcount
+                > 0
+            )
+            if taken:
+                db.execute("DELETE FROM firings WHERE subscription_id = ? AND due_at < ?", (sub_id, due_at - 86400))
+            return taken
+
     # -- redeliveries (which job a resend repeats; ReachFive has no X-JobId to tell it) -----------
     def link_redelivery(self, job_id: str, original_id: str) -> None:
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO redeliveries (job_id, original_id) VALUES (?, ?)", (job_id, original_id))
+            db.execute(
+                "INSERT INTO redeliveries (job_id, original_id) VALUES (?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET original_id = excluded.original_id",
+                (job_id, original_id),
+            )
 
     def redelivery_of(self, job_id: str) -> str | None:
         row = self._connection().execute("SELECT original_id FROM redeliveries WHERE job_id = ?", (job_id,)).fetchone()
@@ -86,13 +106,19 @@ class SubscriptionQueries(SQLiteFile):
     def set_setting_once(self, name: str, value: str) -> str:
         """Store `value` unless a value is already there; return the one that holds (first writer wins)."""
         with self._transaction() as db:
-            db.execute("INSERT OR IGNORE INTO sim_settings (name, value) VALUES (?, ?)", (name, value))
+            db.execute(
+                "INSERT INTO sim_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, value)
+            )
             return db.execute("SELECT value FROM sim_settings WHERE name = ?", (name,)).fetchone()[0]
 
     def put_setting(self, name: str, value: str, drop: tuple[str, ...] = ()) -> None:
         """Store `value` (replacing any) and delete the settings named in `drop`, in one transaction."""
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO sim_settings (name, value) VALUES (?, ?)", (name, value))
+            db.execute(
+                "INSERT INTO sim_settings (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
             for other in drop:
                 db.execute("DELETE FROM sim_settings WHERE name = ?", (other,))
 
@@ -119,7 +145,7 @@ def _row(sub: Subscription) -> dict:
     }
 
 
-def _from_row(row: sqlite3.Row) -> Subscription:
+def _from_row(row) -> Subscription:
     delays = row["retry_delays_json"]
     return Subscription(
         id=row["id"],

@@ -1,0 +1,216 @@
+"""PostgreSQL: one database shared by any number of `serve` instances (`--db postgresql://user:pass@host/db`).
+
+psycopg 3 is imported only when such a URL is opened (`pip install 'accessrc-sim[postgresql]'`). The query modules
+write `?` placeholders and SQL both backends understand; this module turns them into psycopg's `%s` (and SQLite's
+`IS ?` / `IS NOT ?` into `IS [NOT] DISTINCT FROM`), gives rows that read by name and by position as sqlite3.Row does,
+and turns psycopg's errors into StoreError so callers need not import psycopg.
+
+How instances share the work (docs/architecture.md, "Several instances"):
+- a claim reads due jobs `FOR UPDATE SKIP LOCKED`: two instances never claim the same job, nor wait on each other;
+- the lease (owner, lease_until) is what moves a job to another instance: only once it has run out;
+- transactions that add rows to the change feed (jobs, attempts, calls) hold one advisory lock while they commit,
+  so ids become visible in order and a stream that has shown id N never misses a smaller one committed later;
+- the schema is installed under an advisory lock, once, however many instances start together.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+
+from .base import Database, StoreError
+from .schema import install_postgres
+
+FEED_LOCK = 0x61636366  # "accf": held by a transaction that adds to the change feed, until it commits
+URL_PREFIXES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(path) -> bool:
+    return isinstance(path, str) and path.startswith(URL_PREFIXES)
+
+
+def _import_psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            "--db postgresql://… needs psycopg 3: pip install 'accessrc-sim[postgresql]' (or psycopg[binary])",
+            storage=False,
+        ) from None
+    return psycopg
+
+
+_IS_NOT = re.compile(r"\bIS NOT \?")
+_IS = re.compile(r"\bIS \?")
+
+
+def translate(sql: str) -> str:
+    """The query modules' SQL in psycopg's placeholder style."""
+    sql = sql.replace("%", "%%")
+    sql = _IS_NOT.sub("IS DISTINCT FROM ?", sql)
+    sql = _IS.sub("IS NOT DISTINCT FROM ?", sql)
+    return sql.replace("?", "%s")
+
+
+class Row:
+    """A row by column name (`row["seq"]`) or position (`row[0]`), iterable like a tuple."""
+
+    __slots__ = ("_values", "_names")
+
+    def __init__(self, values, names: dict[str, int]):
+        self._values = values
+        self._names = names
+
+    def __getitem__(self, key):
+        return self._values[self._names[key] if isinstance(key, str) else key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _row_factory(cursor):
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: Row(values, names)
+
+
+def _store_error(exc: BaseException) -> StoreError:
+    state = getattr(exc, "sqlstate", None) or ""
+    # 08 connection, 53 insufficient resources (53100 disk full), 57 operator intervention, 58 system error,
+    # 40 serialization/deadlock, 55 lock not available, XX internal: the database's trouble, not the request's
+    storage = state[:2] in {"08", "53", "57", "58", "40", "55", "XX", "23"} or not state
+    return StoreError(f"PostgreSQL: {exc}".strip(), storage=storage, full=state == "53100")
+
+
+class _Connection:
+    """psycopg's connection with the query modules' placeholders; errors raised as StoreError."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self._sql: dict[str, str] = {}
+
+    def execute(self, sql: str, params=()):
+        text = self._sql.get(sql)
+        if text is None:
+            text = self._sql[sql] = translate(sql)
+        try:
+            return self.raw.execute(text, tuple(params) if params else None)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if _is_psycopg_error(exc):
+                raise _store_error(exc) from exc
+            raise
+
+
+def _is_psycopg_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("psycopg")
+
+
+class _Tx:
+    def __init__(self, conn: _Connection, ordered: bool):
+        self.conn = conn
+        self.ordered = ordered
+
+    def __enter__(self) -> _Connection:
+        try:
+            self.conn.raw.execute("BEGIN")
+            if self.ordered:
+                self.conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
+        except Exception as exc:
+            self._rollback()
+            if _is_psycopg_error(exc):
+                raise _store_error(exc) from exc
+            raise
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.conn.raw.execute("COMMIT")
+                return
+            except Exception as err:
+                self._rollback()
+                if _is_psycopg_error(err):
+                    raise _store_error(err) from err
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        try:
+            self.conn.raw.execute("ROLLBACK")
+        except Exception:  # the connection is gone: the server rolls back itself
+            pass
+
+
+class PostgresDatabase(Database):
+    """Connections (one per thread, autocommit with explicit transactions) to one PostgreSQL database."""
+
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str, max_pages: int | None = None):
+        self.path = url  # what was asked for, as SQLiteFile keeps its file's path
+        self.max_pages = None  # a SQLite-only test knob
+        self._psycopg = _import_psycopg()
+        self._local = threading.local()
+        self._all: weakref.WeakSet = weakref.WeakSet()  # every thread's connection, for close_all
+        self._lock = threading.Lock()
+        conn = self._connection()
+        try:
+            self.migrated = install_postgres(conn.raw)
+        except Exception as exc:
+            if _is_psycopg_error(exc):
+                raise _store_error(exc) from exc
+            raise
+
+    def _connection(self) -> _Connection:
+        conn = getattr(self._local, "db", None)
+        if conn is None or conn.raw.closed:
+            try:
+                raw = self._psycopg.connect(self.path, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+            except Exception as exc:
+                if _is_psycopg_error(exc):
+                    raise _store_error(exc) from exc
+                raise
+            conn = self._local.db = _Connection(raw)
+            with self._lock:
+                self._all.add(raw)
+        return conn
+
+    def _transaction(self, ordered: bool = False) -> _Tx:
+        return _Tx(self._connection(), ordered)
+
+    def _insert_id(self, db, sql: str, params, column: str = "id") -> int:
+        return db.execute(f"{sql} RETURNING {column}", params).fetchone()[0]
+
+    def _json_text(self, key_param: str = "?") -> str:
+        return f"sim_json_text(body, {key_param})"
+
+    def _json_list_has(self) -> str:
+        return "sim_json_list_has(body, ?, ?, ?)"
+
+    def close(self) -> None:
+        """Close this thread's connection (another call reopens it)."""
+        conn = getattr(self._local, "db", None)
+        if conn is not None:
+            conn.raw.close()
+            self._local.db = None
+
+    def close_all(self) -> None:
+        """Close every thread's connection (a stopping server)."""
+        with self._lock:
+            for raw in list(self._all):
+                try:
+                    raw.close()
+                except Exception:
+                    pass
+            self._all.clear()
+
+    def ping(self) -> None:
+        self._connection().execute("SELECT 1").fetchone()
