@@ -122,8 +122,9 @@ def test_release_renew_and_recover(backend_store):
 
 def test_attempt_ids_grow_and_the_feed_of_attempts_follows_them(backend_store):
     store = backend_store
-    a, b = store.add_job(_job()), store.add_job(_job())
-    for job in (a, b):
+    store.add_job(_job())
+    store.add_job(_job())
+    for _ in range(2):
         [claimed] = store.claim_due(time.time(), owner="w", lease=30, limit=1)
         claimed.state, claimed.attempts_made = EXHAUSTED, 1
         store.finish_attempt(claimed, _attempt(claimed, status=500), owner="w")
@@ -209,9 +210,7 @@ def test_calls_and_provider_objects(backend_store):
     store = backend_store
     job = store.add_job(_job())
     for i, path in enumerate(("/api/DeliveryRequest/Sync", "/api/Delivery/Sync", "/api/printQueue/x/download")):
-        store.add_call(
-            Call("POST", path, 200, 1000.0 + i, 2.0, platform="accessrc", body=b"{}" * 20000, job_id=job.id)
-        )
+        store.add_call(Call("POST", path, 200, 1000.0 + i, 2.0, platform="accessrc", body=b"{}" * 20000, job_id=job.id))
     calls = store.query_calls()
     assert [c.path for c in calls][0] == "/api/printQueue/x/download" and calls[0].id > calls[1].id
     assert calls[0].body_length == 40000 and len(calls[0].body) == 16 * 1024
