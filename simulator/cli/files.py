@@ -18,8 +18,8 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 def check_db(db_path: str | Path) -> None:
     """Refuse a --db that cannot be the simulator's SQLite file (exit 2, before anything is written): a folder, a
     special file (SQLite would block on a FIFO, or write its journal beside a device), a file that is not SQLite,
-    a path below a file, a folder that cannot be written."""
-    if str(db_path) == ":memory:":
+    a path below a file, a folder that cannot be written. A postgresql:// URL is checked when it is opened."""
+    if str(db_path) == ":memory:" or str(db_path).startswith(("postgresql://", "postgres://")):
         return
     path = Path(db_path)
     try:
@@ -58,21 +58,21 @@ def check_db(db_path: str | Path) -> None:
 
 def open_store(db_path: str | Path):
     """The Store at --db, or exit 2 with what is wrong with the file (check_db, then SQLite's own refusal)."""
-    from ..store import Store
+    from ..store import Store, display
 
     check_db(db_path)
     make_db_folder(db_path)
     try:
         return Store(db_path)
     except DATABASE_ERRORS as exc:
-        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
+        raise UsageProblem(f"--db {display(db_path)}: cannot use it as the database: {exc}") from exc
     except OSError as exc:
         raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc.strerror or exc}") from exc
 
 
 def make_db_folder(db_path: str | Path) -> None:
     """Create the database's missing folders (0700: config.make_folder), or exit 2 saying which cannot be made."""
-    if str(db_path) == ":memory:":
+    if str(db_path) == ":memory:" or str(db_path).startswith(("postgresql://", "postgres://")):
         return
     try:
         config.make_folder(Path(db_path).absolute().parent)

@@ -14,7 +14,7 @@ from .errors import UsageProblem
 
 F = TypeVar("F", bound=Callable)
 
-DB_HELP = f"SQLite file for jobs and attempts (env {ENV_DB})."
+DB_HELP = f"SQLite file for jobs and attempts, or a postgresql:// URL (env {ENV_DB})."
 KEYS_HELP = f"Folder of the RSA key pair, created on first use (env {ENV_KEYS})."
 DATA_FOLDER = f"${ENV_HOME}, else in {config.home({})}"  # the data folder, for --help
 

@@ -118,7 +118,10 @@ def serve_settings(db_path: str, keys_dir: str, retry_delays: str | None, timeou
     show_default=True,
     help="Port to listen on (0: any free port, printed at start).",
 )
-@db_option(help="SQLite file: subscriptions, jobs, attempts.")
+@db_option(
+    help="SQLite file (one server), or postgresql://user@host/db shared by any number of servers: subscriptions, "
+    "jobs, attempts."
+)
 @keys_option(help="Folder of the Accredit RSA key pair, created on first use.")
 @click.option(
     "--retry-delays",
@@ -233,7 +236,7 @@ def serve_cmd(
     from ..app import create_app
     from ..dashboard.demo import serve_demo
     from ..services import EXTENSION
-    from ..store import DatabaseInUse, lock_for_serving
+    from ..store import DatabaseInUse, display, lock_for_serving
 
     settings = serve_settings(db_path, keys_dir, retry_delays, timeout)
     db_path, keys_dir = settings.db_path, settings.keys_dir
@@ -266,10 +269,11 @@ def serve_cmd(
             settings=settings,
         )
     except DATABASE_ERRORS as exc:
-        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
+        raise UsageProblem(f"--db {display(db_path)}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]
     new_key_line = (
-        f"admin API key (generated now, shown once; only its hash is kept in {db_path}): {services.settings.api_key}"
+        f"admin API key (generated now, shown once; only its hash is kept in {display(db_path)}): "
+        f"{services.settings.api_key}"
     )
     fitting = raise_open_files_limit(connection_limit)
     if fitting < connection_limit:
@@ -303,7 +307,7 @@ def serve_cmd(
     signal.signal(signal.SIGINT, stop)
     services.start()
     url = f"http://{server.effective_host}:{server.effective_port}/"
-    click.echo(f"accessrc-sim {__version__} serving on {url} (db {db_path}, keys {keys_dir})")
+    click.echo(f"accessrc-sim {__version__} serving on {url} (db {display(db_path)}, keys {keys_dir})")
     token = app.extensions[SESSIONS].login_token
     click.echo(
         f"dashboard: {login_url(server.effective_host, server.effective_port, token)} "
@@ -330,7 +334,7 @@ def serve_cmd(
     else:
         click.echo(
             f"admin API key: the one generated at first start or by `admin-key --rotate` (only its hash is "
-            f"kept; lost it? `accessrc-sim admin-key --rotate --db {db_path}` makes a new one); set "
+            f"kept; lost it? `accessrc-sim admin-key --rotate --db {display(db_path)}` makes a new one); set "
             f"{ENV_API_KEY} to choose your own"
         )
     sys.stdout.flush()

@@ -28,7 +28,7 @@ import sqlite3
 from .base import StoreError
 from .jobs import LEASE_SECONDS, JobQueries, LeaseLost
 from .loop import Call, LoopQueries, ProviderObject
-from .postgres import PostgresDatabase, is_postgres_url
+from .postgres import PostgresDatabase, display, is_postgres_url
 from .sqlite import DatabaseInUse, SQLiteFile, lock_for_serving
 from .subscriptions import SubscriptionQueries
 
@@ -41,6 +41,7 @@ __all__ = [
     "DATABASE_ERRORS",
     "StoreError",
     "is_postgres_url",
+    "display",
     "DatabaseInUse",
     "lock_for_serving",
     "storage_error",
@@ -71,8 +72,6 @@ def storage_full(exc: BaseException) -> bool:
 class Store(JobQueries, SubscriptionQueries, LoopQueries):
     """The database behind the queue, the log and the subscriptions. Safe to share across threads.
     `Store(path)` is a SQLiteStore; `Store("postgresql://…")` a PostgresStore."""
-
-    shared = False  # several servers on one database (PostgreSQL); a SQLite file is one server's
 
     def __new__(cls, path=None, *args, **kwargs):
         if cls is Store:

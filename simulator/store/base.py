@@ -21,6 +21,7 @@ class Database:
     # Appended to a claim's SELECT so that concurrent claimers skip each other's rows instead of waiting on them
     # (PostgreSQL); SQLite needs none: its write transaction already lets one writer in at a time.
     SKIP_LOCKED = ""
+    shared = False  # several servers use this database at once (PostgreSQL)
 
     def _connection(self):
         """This thread's connection: `.execute(sql, params)` returns a cursor (fetchone/fetchall/iteration/rowcount);

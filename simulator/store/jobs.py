@@ -276,16 +276,20 @@ class JobQueries(Database):
             )
 
     def recover_interrupted(self, now: float | None = None) -> list[str]:
-        """At a start: the jobs left `delivering` by a stop or a crash. Those whose lease has run out go back to
+        """At a start: the jobs left `delivering` by a stop or a crash (on a shared database: only those whose lease
+        has run out, the others being delivered by another server now). Those whose lease has run out go back to
         pending, due now; the others are claimed when their lease runs out (claim_due). Their attempt number
         continues from the attempts actually recorded, so only the attempt in flight at the crash is sent again."""
         now = time.time() if now is None else now
         expired = "(lease_until IS NULL OR lease_until <= ?)"
         with self._transaction() as db:
+            # On a shared database, a job under a live lease is another server's, delivering now: not interrupted
+            alive = f" AND {expired}" if self.shared else ""
             ids = [
                 r[0]
                 for r in db.execute(
-                    f"SELECT id FROM jobs WHERE state = ? AND {_QUEUED} ORDER BY seq", (DELIVERING, *SELF_DRIVEN)
+                    f"SELECT id FROM jobs WHERE state = ? AND {_QUEUED}{alive} ORDER BY seq",
+                    (DELIVERING, *SELF_DRIVEN, *((now,) if self.shared else ())),
                 )
             ]
             db.execute(

@@ -30,6 +30,14 @@ def is_postgres_url(path) -> bool:
     return isinstance(path, str) and path.startswith(URL_PREFIXES)
 
 
+def display(path) -> str:
+    """`path` as it may be printed: a URL's password replaced by ***."""
+    text = str(path)
+    if not is_postgres_url(text):
+        return text
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", text)
+
+
 def _import_psycopg():
     try:
         import psycopg

@@ -113,8 +113,8 @@ def lock_for_serving(path: str | Path) -> Path | None:
     life: one server per database file. The kernel drops it when the process ends, however it ends (kill -9
     included), so no stale lock survives a crash. DatabaseInUse when another process holds it.
     Commands that only read or append to the file (send, run, admin-key) take no lock. Returns the lock file."""
-    if str(path) == ":memory:":
-        return None
+    if str(path) == ":memory:" or str(path).startswith(("postgresql://", "postgres://")):
+        return None  # a PostgreSQL database is shared by design: any number of servers
     try:
         import fcntl
     except ImportError:  # no flock on this system: one server per file is then up to you
