@@ -38,7 +38,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         app.config.from_mapping(config)
 
     services = Services.build(
-        Path(app.config["DB_PATH"]),
+        str(app.config["DB_PATH"]),  # a file's path or a postgresql:// URL (a Path would fold its //)
         Path(app.config["KEYS_DIR"]),
         api_key=app.config["API_KEY"],
         allow_planned=app.config["ALLOW_PLANNED"],

@@ -35,6 +35,7 @@ EXTENSION = "accessrc_sim"
 API_KEY_SETTING = "admin_api_key"  # where versions before 14 kept the key in clear (moved to its hash at start)
 API_KEY_HASH_SETTING = "admin_api_key_sha256"
 RETENTION_CHECK = 3600.0  # seconds between two purges of finished jobs
+SCHEDULE_SYNC = 1.0  # seconds between two reads of the subscriptions on a shared database (another server's changes)
 
 log = logging.getLogger("accessrc_sim.services")
 
@@ -155,7 +156,7 @@ class Services:
         )
         keys = load_keys(keys_dir)
         services = cls(store, keys, repo, QueueWorker(store, keys, threads=threads), None, settings)
-        services.scheduler = Scheduler(fire=lambda sub_id: services.fire_subscription(sub_id, source="schedule"))
+        services.scheduler = Scheduler(fire=services.fire_scheduled, warm=catalogue.generate)
         return services
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -169,6 +170,8 @@ class Services:
             self.scheduler.start(self.subscriptions.list())
             if self.settings.retention_days is not None:
                 threading.Thread(target=self._retention_loop, name="accessrc-sim-retention", daemon=True).start()
+            if self.store.shared:
+                threading.Thread(target=self._schedule_sync_loop, name="accessrc-sim-schedules", daemon=True).start()
         for channel in self.store.list_provider_objects(ACCESSRC, CHANNEL, PENDING_REVIEW):
             self._schedule_review(channel)  # a review due during a stop is decided now (outside the lock)
 
@@ -210,6 +213,24 @@ class Services:
         if days is None:
             return 0
         return self.store.purge_finished((time.time() if now is None else now) - days * 86400)
+
+    def _schedule_sync_loop(self) -> None:
+        """On a shared database: every SCHEDULE_SYNC seconds, make this server's scheduler match the subscriptions
+        another server added, changed (a newer `updated_at`) or deleted."""
+        known = {sub.id: sub.updated_at for sub in self.subscriptions.list()}
+        while not self.stopping.wait(SCHEDULE_SYNC):
+            try:
+                subs = self.subscriptions.list()
+            except Exception:
+                log.exception("reading the subscriptions to sync the schedules failed")
+                continue
+            current = {sub.id: sub.updated_at for sub in subs}
+            for sub in subs:
+                if known.get(sub.id) != sub.updated_at:
+                    self.scheduler.sync(sub)
+            for gone in known.keys() - current.keys():
+                self.scheduler.remove(gone)
+            known = current
 
     def _retention_loop(self) -> None:
         """At start, then every `retention_check` seconds (an hour)."""
@@ -304,6 +325,13 @@ class Services:
             subscription_id=sub.id,
             profile=sub.profile,
         )
+
+    def fire_scheduled(self, sub_id: str, due_at: float) -> Job | None:
+        """A scheduled firing, due at `due_at`. On a shared database every server runs the schedule and the store
+        lets one of them take each due time (claim_firing), so it fires once however many servers run."""
+        if self.store.shared and not self.store.claim_firing(sub_id, due_at, time.time()):
+            return None
+        return self.fire_subscription(sub_id, source="schedule")
 
     def fire_subscription(self, sub_id: str, source: str = "schedule") -> Job | None:
         sub = self.subscriptions.get(sub_id)

@@ -100,10 +100,14 @@ class _QuietServer(ThreadingHTTPServer):
 
 class CountingReceiver:
     """A webhook receiver on 127.0.0.1 that fails the first `fail_first` requests it gets for each X-JobId
-    (500), acknowledges later ones (200), and records every request: (job id, X-JobAttempt, status, body)."""
+    (500), acknowledges later ones (200), and records every request: (job id, X-JobAttempt, status, body).
+    `verify(path, headers, body)`, when given, checks each request's signature: one that fails is answered 401,
+    counted in `bad_signatures` and not recorded."""
 
-    def __init__(self, fail_first: int = 0, delay: float = 0.0, status: int | None = None):
+    def __init__(self, fail_first: int = 0, delay: float = 0.0, status: int | None = None, verify=None):
         self.fail_first, self.delay, self.fixed_status = fail_first, delay, status
+        self.verify = verify
+        self.bad_signatures = 0
         self.lock = threading.Lock()
         self.seen: dict[str, list[tuple[int | None, int]]] = defaultdict(list)  # job id -> [(attempt, status)]
         self.times: dict[str, list[float]] = defaultdict(list)
@@ -121,6 +125,13 @@ class CountingReceiver:
                 body = self.rfile.read(length)
                 if len(body) < length:  # the sender died mid-request: nothing was delivered
                     self.close_connection = True
+                    return
+                if owner.verify is not None and not owner.verify(self.path, self.headers, body):
+                    with owner.lock:
+                        owner.bad_signatures += 1
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 job_id = self.headers.get("X-JobId") or ""
                 raw_attempt = self.headers.get("X-JobAttempt")
