@@ -18,7 +18,10 @@ RUN groupadd --system --gid 10001 sim \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY simulator ./simulator
-RUN pip install --no-cache-dir .
+# The project from the build context, with psycopg for `--db postgresql://…` (compose.yaml: replicas on one database);
+# its dependencies' ranges are in pyproject.toml (hadolint's DL3013 reads ".[postgresql]" as an unpinned package).
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".[postgresql]"
 
 # The data folder is the volume: the RSA key pair in /data/keys (private key 0600, generated on first start)
 # and the SQLite file /data/accessrc-sim.db.
