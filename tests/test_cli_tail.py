@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
+import requests
 from click.testing import CliRunner
-from sim_helpers import API_KEY, XKEY, wait_until
+from sim_helpers import API_KEY, XKEY, wait_job_final, wait_until
 
 from simulator.cli import main
 from simulator.receiver import ServerThread
@@ -107,3 +109,59 @@ def test_a_wrong_key_or_no_server_is_a_clear_exit_2(served):
     out = CliRunner().invoke(main, ["tail", "--server", url], env={"ACCESSRC_SIM_API_KEY": API_KEY})
     assert out.exit_code == 2 and f"cannot reach the simulator at {url}" in out.output
     assert "Traceback" not in out.output
+
+
+def sync(base_url, request_id, delivery_id=None):
+    """A receiver calling back: a real HTTP POST /api/DeliveryRequest/Sync to the served simulator."""
+    body = {"deliveryRequestId": request_id, "providerDeliveryRequestId": "SP-REQ-1", "status": "APPROVED"}
+    if delivery_id:
+        body["providerDelivery"] = [
+            {"providerDeliveryId": "SP-D-1", "deliveryId": delivery_id, "syncStatus": "SUCCESS"}
+        ]
+    session = requests.Session()
+    session.trust_env = False
+    return session.post(base_url + "/api/DeliveryRequest/Sync", headers=XKEY, json=body, timeout=10)
+
+
+def test_calls_back_are_lines_with_the_job_they_follow_and_no_calls_hides_them(served, client, receiver, tail):
+    rx = receiver("accessrc")
+    everything, out = tail("--server", served.url)
+    quiet, quiet_out = tail("--server", served.url, "--no-calls")
+    failed, failed_out = tail("--server", served.url, "--json", "--status", "failed")
+    request_id, delivery_id = str(uuid.uuid4()), str(uuid.uuid4())
+    overrides = {
+        "deliveryRequestId": request_id,
+        "delivery": [{"deliveryId": delivery_id, "beneficiaryId": "VR-558600001", "deliveryOptions": []}],
+    }
+    resp = client.post(
+        "/api/send", headers=XKEY, json={"event": "DELIVERY_REQUEST_SENT", "url": rx.url + "/h", "overrides": overrides}
+    )
+    job = wait_job_final(client, resp.get_json()["data"]["id"])
+    assert sync(served.url, request_id, delivery_id).status_code == 200
+    refused_id = str(uuid.uuid4())
+    assert sync(served.url, refused_id).status_code == 400  # an id never sent: follows no job
+
+    calls = wait_until(lambda: (lambda got: got if len(got) >= 2 else None)(lines_of(out, " call ")), 15, what="calls")
+    ok, refused = calls
+    assert ok.split("  ")[1:4] == ["call", "200", "POST /api/DeliveryRequest/Sync"]
+    assert ok.endswith(f"follows job {job['id']} (DELIVERY_REQUEST_SENT)")
+    assert refused.split("  ")[1:4] == ["call", "400", "POST /api/DeliveryRequest/Sync"]
+    assert f"no job: deliveryRequestId {refused_id} was never sent" in refused  # why it was refused
+    [attempt] = lines_of(out, "DELIVERY_REQUEST_SENT  attempt 1/")
+    assert lines_of(out).index(attempt) < lines_of(out).index(ok)  # event out, then the call in
+
+    # --no-calls: a later delivery's line proves the calls went by in its stream
+    send(client, rx.url + "/h", "DELIVERY_REFUND_REQUESTED")
+    wait_until(lambda: lines_of(quiet_out, "DELIVERY_REFUND_REQUESTED"), 15, what="the later delivery (--no-calls)")
+    send(client, rx.url + "/h", "DELIVERY_REFUND_REQUESTED")
+    wait_until(lambda: len(lines_of(quiet_out, "DELIVERY_REFUND_REQUESTED")) == 2, 15, what="the second one")
+    assert not lines_of(quiet_out, " call ") and len(lines_of(quiet_out)) == 3
+
+    # --json --status failed: the refused call only, as {call, job}
+    wait_until(lambda: lines_of(failed_out), 15, what="a JSON line")
+    for proc in (everything, quiet, failed):
+        assert stop(proc) == 0
+    [record] = [json.loads(line) for line in lines_of(failed_out)]
+    assert record["job"] is None and record["call"]["status"] == 400 and record["call"]["job_id"] is None
+    assert record["call"]["path"] == "/api/DeliveryRequest/Sync" and record["call"]["headers"]["X-Api-Key"] == "***"
+    assert "Traceback" not in out.read_text()

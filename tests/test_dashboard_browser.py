@@ -4,10 +4,12 @@ on waitress with the demo receivers, all on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,8 +44,6 @@ if not Path(CHROMIUM).exists():  # .ci/run installs it; say so loudly rather tha
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory, keys_dir):
     """The simulator with its demo receivers, on waitress on a random loopback port."""
-    from waitress.server import create_server
-
     tmp = tmp_path_factory.mktemp("dash")
     app = create_app(
         {
@@ -54,13 +54,45 @@ def sim(tmp_path_factory, keys_dir):
             "TIMEOUT": 5,
         }
     )
+    server, demo = _serve(app)
+    yield app
+    services = app.extensions["accessrc_sim"]
+    services.stopping.set()
+    time.sleep(0.5)
+    server.close()
+    demo.stop()
+    services.stop(5)
+
+
+def _serve(app) -> tuple:
+    """`app` on waitress on a random loopback port, with its demo receivers; (server, demo)."""
+    from waitress.server import create_server
+
     demo = start_demo(app)
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    threading.Thread(target=server.run, daemon=True).start()
     app.base_url = f"http://127.0.0.1:{server.effective_port}"
     app.login_url = f"{app.base_url}/?token={app.extensions['accessrc_sim_sessions'].login_token}"  # as serve prints
     app.demo = demo
+    return server, demo
+
+
+@pytest.fixture(scope="module")
+def manual_sim(tmp_path_factory, keys_dir):
+    """A second simulator, as `serve --review manual`: the trainer decides each proposed delivery channel."""
+    tmp = tmp_path_factory.mktemp("manual")
+    app = create_app(
+        {
+            "DB_PATH": str(tmp / "sim.db"),
+            "KEYS_DIR": str(keys_dir),
+            "API_KEY": API_KEY,
+            "RETRY_DELAYS": DELAYS,
+            "TIMEOUT": 5,
+            "REVIEW": "manual",
+        }
+    )
+    server, demo = _serve(app)
+    requests.post(f"{app.base_url}/api/subscriptions/{demo.scheduled.id}/pause", headers=XKEY, timeout=10)
     yield app
     services = app.extensions["accessrc_sim"]
     services.stopping.set()
@@ -364,7 +396,7 @@ def test_phone_width_and_keyboard(browser, sim):
         job_id = send_from_panel(page, "accredit", "Entity.Event", target="accredit")
         page.click("nav.tabs a[data-view=deliveries]")
         expect(row(page, job_id)).to_have_attribute("data-state", "succeeded")
-        for view in ("deliveries", "send", "subscriptions"):
+        for view in ("deliveries", "send", "subscriptions", "loop"):
             page.click(f"nav.tabs a[data-view={view}]")
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"{view} scrolls sideways by {overflow}px on a phone"
@@ -552,4 +584,182 @@ def test_demo_schedule_runs_at_once_pauses_and_the_log_filters_by_source(page, s
     expect(refused).to_have_attribute("data-state", "exhausted")
     refused.click()
     expect(page.locator("#detail")).to_contain_text("with the fault “bad_signature” on purpose")
+    assert page.errors == []
+
+
+# -- the loop: "event out, calls in", the calls received, the reviews (issue 18) ---------------------------------
+def _api(sim, method, path, **kwargs):
+    session = requests.Session()
+    session.trust_env = False
+    return session.request(method, sim.base_url + path, headers=XKEY, timeout=10, **kwargs)
+
+
+def _sync(sim, request_id, delivery_id=None):
+    """A receiver calling back after DELIVERY_REQUEST_SENT: a real POST /api/DeliveryRequest/Sync."""
+    body = {"deliveryRequestId": request_id, "providerDeliveryRequestId": "SP-REQ-7", "status": "APPROVED"}
+    if delivery_id:
+        body["providerDelivery"] = [
+            {"providerDeliveryId": "SP-D-7", "deliveryId": delivery_id, "syncStatus": "SUCCESS"}
+        ]
+    return _api(sim, "POST", "/api/DeliveryRequest/Sync", json=body)
+
+
+def _propose(sim, name="IBAN transfer"):
+    channel = str(uuid.uuid4())
+    body = {"providerDeliveryChannelId": channel, "name": name}
+    created = _api(sim, "POST", "/api/DeliveryChannel/Create", json=body)
+    assert created.status_code == 200, created.text
+    return channel
+
+
+def _status_updates(sim, channel):
+    """The DELIVERY_CHANNEL_STATUS_UPDATED bodies the demo AccessRC receiver accepted (HMAC verified) for `channel`."""
+    return [json.loads(r.body) for r in sim.demo.received["accessrc"] if r.status == 200 and channel in r.body]
+
+
+def test_a_delivery_thread_shows_the_sync_call_that_follows_it_live(page, sim):
+    """Issue 18: a job's detail is the loop as one thread: the event that went out, then the calls that came back."""
+    from simulator.dashboard.demo import DEMO_HMAC_SECRET
+
+    request_id, delivery_id = str(uuid.uuid4()), str(uuid.uuid4())
+    overrides = {
+        "deliveryRequestId": request_id,
+        "delivery": [{"deliveryId": delivery_id, "beneficiaryId": "VR-558600001", "deliveryOptions": []}],
+    }
+    sent = _api(
+        sim,
+        "POST",
+        "/api/send",
+        json={
+            "event": "DELIVERY_REQUEST_SENT",
+            "url": sim.demo.target_url("accessrc"),
+            "auth": {"type": "hmac", "secret": DEMO_HMAC_SECRET},
+            "overrides": overrides,
+        },
+    )
+    job = sent.json()["data"]
+    open_dashboard(page, sim)
+    page.goto(f"{sim.base_url}/#job/{job['id']}")
+    thread = page.locator("#thread > li")
+    expect(thread).to_have_count(1)  # the event out, delivered
+    expect(thread.first).to_have_attribute("data-dir", "out")
+    expect(thread.first).to_contain_text("DELIVERY_REQUEST_SENT sent")
+    expect(thread.first).to_contain_text("✔ 200")
+    expect(page.locator("#thread-empty")).to_contain_text("No call back yet")
+
+    assert _sync(sim, request_id, delivery_id).status_code == 200  # the receiver calls back, after the job
+    expect(thread).to_have_count(2)  # live: no reload, no click
+    assert [thread.nth(i).get_attribute("data-dir") for i in range(2)] == ["out", "in"]
+    call = page.locator("#thread > li.call")
+    expect(call).to_contain_text("POST /api/DeliveryRequest/Sync")
+    expect(call).to_contain_text("✔ 200")
+    expect(call).to_contain_text("Answered: Delivery Request is synced successfully")
+    expect(page.locator("#thread-empty")).to_have_count(0)
+    call.locator("summary", has_text="Request body").click()
+    expect(call.locator("pre.call-body")).to_contain_text(f'"deliveryRequestId": "{request_id}"')
+    call.locator("summary", has_text="Request headers").click()
+    expect(call.locator("table.headers tr", has_text="X-Api-Key")).to_contain_text("*** (masked)")
+    assert API_KEY not in page.content()
+    assert page.evaluate("window.__sameDocument") is True
+
+    # the calls view lists it with the job it follows, and a refused call that follows none; filters by path
+    assert _sync(sim, str(uuid.uuid4())).status_code == 400
+    page.keyboard.press("Escape")
+    page.click("nav.tabs a[data-view=loop]")
+    calls = page.locator("#calls-list > li")
+    linked = page.locator(f"#calls-list > li[data-job='{job['id']}']")
+    expect(linked).to_have_count(1)
+    expect(linked).to_contain_text("follows job")
+    unlinked = page.locator("#calls-list > li[data-job='']")
+    expect(unlinked.first).to_contain_text("follows no delivery")
+    expect(unlinked.first).to_contain_text("✖ 400")
+    expect(unlinked.first).to_contain_text("was never sent")
+    page.fill("#calls-path", "/api/DeliveryRequest/Sync")
+    expect(page.locator("#calls-summary")).to_contain_text("to /api/DeliveryRequest/Sync")
+    paths = {calls.nth(i).get_attribute("data-path") for i in range(calls.count())}
+    assert paths == {"/api/DeliveryRequest/Sync"}
+    page.select_option("#calls-follows", "none")
+    expect(linked).to_have_count(0)
+    expect(unlinked.first).to_be_visible()
+    page.select_option("#calls-follows", "job")
+    expect(unlinked).to_have_count(0)
+    expect(linked).to_be_visible()
+    page.fill("#calls-path", "/api/printQueue/none-such")
+    expect(calls).to_have_count(0)
+    expect(page.locator("#calls-summary")).to_contain_text("No call to /api/printQueue/none-such")
+    linked_job = page.locator("#calls-list > li a[href^='#job/']")
+    page.fill("#calls-path", "")
+    page.select_option("#calls-follows", "")
+    linked_job.filter(has_text=job["id"][:8]).first.click()
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#thread > li.call")).to_have_count(1)
+    assert page.errors == []
+
+
+def test_reviews_are_read_only_under_automatic_review_and_update_live(page, sim):
+    channel = _propose(sim, "Cash pick-up")
+    open_dashboard(page, sim, "loop")
+    expect(page.locator("#review-mode")).to_contain_text("Review: automatic (serve --review approve")
+    row = page.locator(f"#reviews-body tr[data-channel='{channel}']")
+    expect(row).to_contain_text("Cash pick-up")
+    expect(row.get_by_role("button")).to_have_count(0)  # read-only
+    expect(row).to_have_attribute("data-status", "Approved", timeout=20_000)  # by the review, shown without a reload
+    expect(row.locator("td[data-label='Answer sent'] a")).to_have_count(1)
+    expect(row).to_contain_text("by review")
+    create = page.locator("#calls-list > li[data-path='/api/DeliveryChannel/Create']").first
+    expect(create).to_contain_text("follows no delivery")
+    assert page.errors == []
+
+
+def test_a_manual_review_approved_from_the_page_answers_the_receiver(page, manual_sim):
+    channel = _propose(manual_sim)
+    open_dashboard(page, manual_sim, "loop")
+    expect(page.locator("#review-mode")).to_contain_text("Review: manual")
+    row = page.locator(f"#reviews-body tr[data-channel='{channel}']")
+    expect(row).to_have_attribute("data-status", "pending")
+    expect(row).to_contain_text("waits for a person")
+    row.get_by_role("button", name=re.compile("Approve")).click()
+    expect(page.locator("#toast")).to_contain_text("Approved: DELIVERY_CHANNEL_STATUS_UPDATED queued as job")
+    expect(row).to_have_attribute("data-status", "Approved")
+    expect(row.get_by_role("button")).to_have_count(0)
+    expect(row).to_contain_text("by trainer")
+    [answer] = wait_until(lambda: _status_updates(manual_sim, channel), 15, what="the status event")
+    assert answer["status"] == "Approved" and answer["message"] == ""
+    assert answer["providerDeliveryChannelId"] == channel
+    row.locator("td[data-label='Answer sent'] a").click()  # the answer is a delivery like any other
+    expect(page.locator("#detail")).to_contain_text("DELIVERY_CHANNEL_STATUS_UPDATED")
+    expect(page.locator("#attempt-list > li").first).to_contain_text("✔ 200")
+    assert page.errors == []
+
+
+def test_a_manual_reject_needs_a_reason_and_sends_it_as_the_message(page, manual_sim):
+    channel = _propose(manual_sim, "Voucher")
+    open_dashboard(page, manual_sim, "loop")
+    row = page.locator(f"#reviews-body tr[data-channel='{channel}']")
+    row.get_by_role("button", name=re.compile("Reject")).click()
+    editor = page.locator(f"tr.review-editor[data-editor-for='{channel}']")
+    reason = editor.get_by_label("Reason")
+    expect(reason).to_be_focused()
+    for empty in ("", "   "):
+        reason.fill(empty)
+        editor.get_by_role("button", name="✖ Send rejection").click()
+        expect(editor.locator(".reject-error")).to_contain_text("A rejection needs a reason")
+        expect(reason).to_have_attribute("aria-invalid", "true")
+        expect(reason).to_be_focused()
+    pending = _api(manual_sim, "GET", "/api/reviews?status=pending").json()["data"]
+    assert channel in [c["providerDeliveryChannelId"] for c in pending]  # refused in the page: nothing posted
+    assert not _status_updates(manual_sim, channel)
+    expect(row).to_have_attribute("data-status", "pending")
+
+    reason.fill("The IBAN field label is not clear enough")
+    editor.get_by_role("button", name="✖ Send rejection").click()
+    expect(row).to_have_attribute("data-status", "Rejected")
+    expect(editor).to_have_count(0)
+    expect(row).to_contain_text("Reason: The IBAN field label is not clear enough")
+    [answer] = wait_until(lambda: _status_updates(manual_sim, channel), 15, what="the status event")
+    assert answer["status"] == "Rejected" and answer["message"] == "The IBAN field label is not clear enough"
+    decided = _api(manual_sim, "GET", "/api/reviews?status=Rejected").json()["data"]
+    assert [c["reason"] for c in decided if c["providerDeliveryChannelId"] == channel] == [
+        "The IBAN field label is not clear enough"
+    ]
     assert page.errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sim_helpers import wait_until
 
 from simulator import catalogue, delivery
@@ -29,6 +30,12 @@ def make_job(url, delays=(0.0,) * 5, platform_event=BODY_EVENT, auth=None, profi
         source="test",
         profile=profile,
     )
+
+
+@pytest.fixture
+def store(backend_store):
+    """The queue's tests run on a SQLite file and on a PostgreSQL database (issue 16)."""
+    return backend_store
 
 
 def test_due_jobs_are_delivered_and_retries_wait_for_their_due_time(store, keys, receiver):

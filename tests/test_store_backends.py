@@ -219,6 +219,8 @@ def test_calls_and_provider_objects(backend_store):
     assert calls[0].body_length == 40000 and len(calls[0].body) == 16 * 1024
     assert [c.path for c in store.query_calls(path="/api/Deli")] == ["/api/Delivery/Sync", "/api/DeliveryRequest/Sync"]
     assert len(store.query_calls(job_id=job.id, since=1001.0)) == 2
+    assert [c.path for c in store.calls_after(calls[2].id, limit=1)] == ["/api/Delivery/Sync"]  # the feed: oldest first
+    assert store.last_call_id() == calls[0].id and store.calls_after(calls[0].id) == []
     obj = ProviderObject("accessrc", "delivery_channel", "ch-1", "pending", {"name": "IBAN"}, due_at=5.0)
     assert store.add_provider_object(obj) and not store.add_provider_object(obj)
     decided = ProviderObject("accessrc", "delivery_channel", "ch-1", "Approved", {"name": "IBAN"})

@@ -11,13 +11,15 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
+import requests
 from playwright.sync_api import expect, sync_playwright
 from waitress.server import create_server
 
 from simulator.app import create_app
-from simulator.dashboard.demo import start_demo
+from simulator.dashboard.demo import DEMO_HMAC_SECRET, start_demo
 
 OUT = Path(__file__).resolve().parent
 ARGS = [
@@ -40,6 +42,7 @@ def main() -> None:
             "KEYS_DIR": str(tmp / "keys"),
             "API_KEY": "screenshots",
             "RETRY_DELAYS": (1, 1, 1, 1, 1),
+            "REVIEW": "manual",  # the trainer's Approve / Reject buttons in the "Calls & reviews" picture
         }
     )
     demo = start_demo(app)
@@ -108,6 +111,58 @@ def main() -> None:
             expect(page.locator("#verdict")).to_be_visible(timeout=60_000)
             page.locator("#readiness-form").screenshot(path=str(OUT / "readiness.png"))
 
+            # the loop: a DELIVERY_REQUEST_SENT, the receiver's Syncs back, channels proposed and reviewed
+            api = requests.Session()
+            api.trust_env = False
+            api.headers["x-api-key"] = "screenshots"
+            request_id, delivery_id = str(uuid.uuid4()), str(uuid.uuid4())
+            overrides = {
+                "deliveryRequestId": request_id,
+                "delivery": [{"deliveryId": delivery_id, "beneficiaryId": "VR-558600001", "deliveryOptions": []}],
+            }
+            job = api.post(
+                f"{base}/api/send",
+                json={
+                    "event": "DELIVERY_REQUEST_SENT",
+                    "url": demo.target_url("accessrc"),
+                    "auth": {"type": "hmac", "secret": DEMO_HMAC_SECRET},
+                    "overrides": overrides,
+                },
+            ).json()["data"]
+            page.goto(f"{base}/#job/{job['id']}")
+            expect(page.locator("#thread > li.out")).to_have_count(1)
+            sync = {"deliveryRequestId": request_id, "providerDeliveryRequestId": "SP-REQ-1", "status": "APPROVED"}
+            sync["providerDelivery"] = [
+                {"providerDeliveryId": "SP-D-1", "deliveryId": delivery_id, "syncStatus": "SUCCESS"}
+            ]
+            api.post(f"{base}/api/DeliveryRequest/Sync", json=sync)
+            delivered = {
+                "providerDeliveryId": "SP-D-1",
+                "deliveryId": None,
+                "deliveryAmount": 50,
+                "deliveryUnit": "EUR",
+            }
+            api.post(f"{base}/api/Delivery/Sync", json={"deliveryList": [{**delivered, "status": "DELIVERED"}]})
+            expect(page.locator("#thread > li.call")).to_have_count(2)
+            page.locator("#thread > li.call summary").first.click()
+            page.locator("#thread-title").scroll_into_view_if_needed()
+            page.screenshot(path=str(OUT / "thread.png"))
+            page.keyboard.press("Escape")
+            api.post(f"{base}/api/DeliveryRequest/Sync", json={"deliveryRequestId": str(uuid.uuid4())})  # never sent
+            for name in ("IBAN transfer", "Cash pick-up"):
+                channel = {"providerDeliveryChannelId": str(uuid.uuid4()), "name": name}
+                api.post(f"{base}/api/DeliveryChannel/Create", json=channel)
+            page.click("nav.tabs a[data-view=loop]")
+            reviews = page.locator("#reviews-body tr")
+            expect(reviews).to_have_count(2)
+            reviews.nth(1).get_by_role("button", name="✔ Approve").click()
+            expect(reviews.nth(1)).to_have_attribute("data-status", "Approved")
+            reviews.first.get_by_role("button", name="✖ Reject…").click()
+            page.locator("tr.review-editor input").fill("The IBAN field label is not clear enough")
+            page.wait_for_timeout(4500)  # the "Approved" notice fades
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(OUT / "loop.png"))
+
             phone = browser.new_page(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
             phone.goto(login + "#deliveries")
             expect(phone.locator("#live")).to_have_attribute("data-state", "live")
@@ -121,7 +176,18 @@ def main() -> None:
         demo.stop()
         app.extensions["accessrc_sim"].stop(5)
         shutil.rmtree(tmp, ignore_errors=True)
-    for name in ("deliveries", "job", "job-body", "send", "subscriptions", "scenarios", "readiness", "phone"):
+    for name in (
+        "deliveries",
+        "job",
+        "job-body",
+        "send",
+        "subscriptions",
+        "scenarios",
+        "readiness",
+        "thread",
+        "loop",
+        "phone",
+    ):
         print(OUT / f"{name}.png")
 
 

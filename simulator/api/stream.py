@@ -2,8 +2,16 @@
 dashboard's, records without their bodies) on the same generator.
 
 Events: `hello` once; `job` when a job is created or changes state; `attempt` (with its job) when an attempt is
-recorded. Each `id:` is `<attempt id>:<job seq>` as of that very event, so a client that reconnects with
-Last-Event-ID (or ?since=) resumes right after the last event it got. The stream ends after ?max_seconds=
+recorded; `call` (with the job it follows, or null) when a call to the platforms' APIs is recorded (the loop: the
+calls a receiver makes back; `GET /api/calls` lists the same records). Each `id:` is
+`<attempt id>:<job seq>:<call id>` as of that very event, so a client that reconnects with Last-Event-ID (or
+?since=) resumes right after the last event it got. A cursor of two parts (`<attempt id>:<job seq>`, as before
+calls were in the feed) resumes jobs and attempts there and calls from now.
+
+Why calls are here rather than polled from `GET /api/calls` by each follower: this is the one live feed of the
+simulator's records (one poll of the database for every follower, one cursor, one reconnect rule); `/api/calls`
+stays the one place to list and filter them. Clients that know only `job` and `attempt` skip `call` events, as
+server-sent events are meant to be read. The stream ends after ?max_seconds=
 (default and cap 600 s) so no server thread is held for good; an EventSource reconnects by itself.
 
 `/api/stream` takes the admin key as `x-api-key`, `Authorization: Bearer` or a dashboard session, or as
@@ -22,6 +30,7 @@ from ..models import DELIVERING, Job
 from .access import require_admin, services
 from .errors import ApiError, bad_request
 from .jobs import attempt_json, job_json
+from .loop import call_json
 
 bp = Blueprint("stream", __name__)
 
@@ -43,28 +52,31 @@ def _auth() -> None:
 @bp.get("/api/stream")
 def stream() -> Response:
     """Server-sent events: `job` when a job is created or changes state, `attempt` when an attempt is recorded
-    (with its job). Resume with Last-Event-ID or ?since=<attempt id>:<job seq>; ends after ?max_seconds=N
-    (default and cap 600)."""
+    (with its job), `call` when a call to the platforms' APIs is recorded (with the job it follows). Resume with
+    Last-Event-ID or ?since=<attempt id>:<job seq>:<call id>; ends after ?max_seconds=N (default and cap 600)."""
     return event_stream()
 
 
-def stream_cursor() -> tuple[int | None, int | None]:
-    """The `<attempt id>:<job seq>` a stream resumes from (Last-Event-ID or ?since=), as the `id:` lines give it."""
+def stream_cursor() -> tuple[int | None, int | None, int | None]:
+    """The `<attempt id>:<job seq>:<call id>` a stream resumes from (Last-Event-ID or ?since=), as the `id:` lines
+    give it; a part left out (or empty) is "from now"."""
     cursor = request.headers.get("Last-Event-ID") or request.args.get("since") or ""
-    attempt_id, _, seq = cursor.partition(":")
+    parts = cursor.split(":") if cursor else []
     try:
-        since_attempt = int(attempt_id) if attempt_id else None
-        since_seq = int(seq) if seq else None
-        if any(v is not None and abs(v) >= 2**63 for v in (since_attempt, since_seq)):  # SQLite integers
+        if len(parts) > 3:
+            raise ValueError("too many parts")
+        values = [int(part) if part else None for part in parts] + [None] * (3 - len(parts))
+        if any(v is not None and abs(v) >= 2**63 for v in values):  # SQLite integers
             raise ValueError("cursor out of range")
     except ValueError:
-        raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>", "since") from None
-    return since_attempt, since_seq
+        raise bad_request("since / Last-Event-ID must be <attempt id>:<job seq>[:<call id>]", "since") from None
+    return values[0], values[1], values[2]
 
 
 def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Response:
-    """The stream for the current request; `shape` trims each job / attempt record (the dashboard drops bodies)."""
-    since_attempt, since_seq = stream_cursor()
+    """The stream for the current request; `shape` trims each job / attempt / call record (the dashboard drops
+    bodies)."""
+    since_attempt, since_seq, since_call = stream_cursor()
     try:
         max_seconds = min(float(request.args.get("max_seconds") or MAX_SECONDS), MAX_SECONDS)
     except ValueError:
@@ -75,13 +87,19 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
         last_attempt, last_seq = store.feed_position()
         since_attempt = last_attempt if since_attempt is None else since_attempt
         since_seq = last_seq if since_seq is None else since_seq
+    if since_call is None:
+        since_call = store.last_call_id()
+
+    def cursor() -> str:
+        """The cursor as of now: each event's id resumes right after that very event."""
+        return f"{since_attempt}:{since_seq}:{since_call}"
 
     def events():
-        nonlocal since_attempt, since_seq
+        nonlocal since_attempt, since_seq, since_call
         told: dict[str, tuple] = {}  # job id -> what the client was last told (state, attempts, updated_at)
         delivering: set[str] = set()
         started = last_beat = time.monotonic()
-        yield f"retry: 1000\nid: {since_attempt}:{since_seq}\nevent: hello\ndata: {{}}\n\n"
+        yield f"retry: 1000\nid: {cursor()}\nevent: hello\ndata: {{}}\n\n"
         while not svc.stopping.is_set() and time.monotonic() - started < max_seconds:
             out = []
 
@@ -89,7 +107,7 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
                 mark = _mark(job)
                 if told.get(job.id) != mark:
                     told[job.id] = mark
-                    out.append((f"{since_attempt}:{since_seq}", "job", shape(job_json(job, seq))))  # noqa: B023 (called in this iteration only)
+                    out.append((cursor(), "job", shape(job_json(job, seq))))  # noqa: B023 (called in this iteration only)
 
             # Indexed look-ups only (a log of 100k jobs costs the same): new jobs, jobs in flight, new attempts.
             for seq, job in store.query_jobs(after_seq=since_seq, limit=500):
@@ -106,13 +124,14 @@ def event_stream(shape: Callable[[dict], dict] = lambda record: record) -> Respo
                     record = shape(job_json(job, seq))
                     told[job.id] = _mark(job)
                     attempted.add(job.id)
-                out.append(
-                    (
-                        f"{since_attempt}:{since_seq}",
-                        "attempt",
-                        {"attempt": shape(attempt_json(attempt)), "job": record},
-                    )
-                )
+                out.append((cursor(), "attempt", {"attempt": shape(attempt_json(attempt)), "job": record}))
+            for call in store.calls_after(since_call, 200):
+                since_call = call.id
+                record = None
+                if call.job_id:
+                    for seq, job in store.query_jobs(job_id=call.job_id, limit=1):
+                        record = shape(job_json(job, seq))
+                out.append((cursor(), "call", {"call": shape(call_json(call)), "job": record}))
             now_in_flight = {job.id for _, job in in_flight}
             for job_id in delivering - now_in_flight - attempted:  # left `delivering` without an attempt
                 for seq, job in store.query_jobs(job_id=job_id, limit=1):

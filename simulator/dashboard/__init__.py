@@ -92,6 +92,9 @@ def _routes() -> dict:
         "scenarios": _scenario_routes(),
         "readiness": "/dashboard/api/readiness",
         "login": "/dashboard/login",
+        "calls": "/api/calls",
+        "reviews": "/api/reviews",
+        "review": "/api/reviews/{id}",
     }
 
 
@@ -101,6 +104,12 @@ def _scenario_routes() -> dict | None:
     if "/api/scenarios" not in rules:
         return None
     return {"list": "/api/scenarios", "runs": "/api/scenario-runs", "run": "/api/scenario-runs/{id}"}
+
+
+def _review_mode() -> dict:
+    """How a proposed delivery channel is decided (serve --review): the page offers Approve / Reject under manual."""
+    settings = services().settings
+    return {"mode": settings.review_mode, "delay": settings.review_delay}
 
 
 @lru_cache(maxsize=1)
@@ -139,6 +148,7 @@ def index():
         "events": _catalogue_json(),
         "presets": [p.to_dict() for p in presets.PRESETS],
         "demo": demo.to_dict() if demo else None,
+        "review": _review_mode(),
     }
     response = current_app.make_response(render_template("dashboard/index.html", boot=boot, version=__version__))
     if opened:

@@ -299,6 +299,8 @@
   }
 
   function handleEvent(type, data) {
+    if (type === 'call') { callArrived(data.call || {}); return; }
+    if (type === 'job' && data.source === 'review') loopChanged();  // a review answered: its row shows the job
     const job = type === 'job' ? data : type === 'attempt' ? data.job : null;
     if (!job) return;
     const fresh = !state.jobs.has(job.id);
@@ -374,10 +376,13 @@
     detailBusy = true;
     const id = state.openJob;
     try {
-      const job = await api('GET', R.job.replace('{id}', encodeURIComponent(id)));
+      const [job, calls] = await Promise.all([
+        api('GET', R.job.replace('{id}', encodeURIComponent(id))),
+        api('GET', `${R.calls}?${new URLSearchParams({job: id, limit: '200'})}`).catch((e) => e),
+      ]);
       if (state.openJob !== id) return;
       state.lastOpened = id;
-      renderDetail(job);
+      renderDetail(job, calls);
     } catch (e) {
       if (first) $('#detail-body').replaceChildren(el('p', {class: 'notice error', role: 'alert'}, `Could not load the job: ${e.message}`));
     } finally {
@@ -451,7 +456,7 @@
     return '';
   }
 
-  function renderDetail(job) {
+  function renderDetail(job, calls) {
     const fresh = !state.jobs.has(job.id);
     if (mergeJob({...job, attempts: undefined, body: undefined})) renderJobs(fresh ? new Set([job.id]) : new Set());
     const status = jobStatus(job);
@@ -498,10 +503,240 @@
       actions, facts,
       el('h3', {}, 'Attempts'),
       attempts.length ? attemptList : el('p', {class: 'muted'}, 'No attempt yet: queued.'),
+      el('h3', {id: 'thread-title'}, 'Calls back ', el('span', {class: 'muted'}, '(event out, calls in, in time order)')),
+      threadOf(job, attempts, calls),
       el('h3', {}, 'Request headers', el('span', {class: 'muted'}, ' (secrets masked)')), requestHeaders,
       el('h3', {}, 'Body'), el('pre', {class: 'code', id: 'detail-json'}, pretty(body)),
       el('h3', {}, 'Signature'), signatureHelp(job, last),
     );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the loop: calls a receiver makes back to the platform APIs (GET /api/calls), one thread per job
+  const CALL_BODY_CAP = 16 * 1024;  // what the server keeps of a call's bodies (store/loop.py CALL_BODY_CAP)
+
+  function callAnswerSaid(call) {
+    try {
+      const body = JSON.parse(call.response_body);
+      const err = body && (body.error || (body.code ? body : null));
+      if (err && err.message) return `${err.message}${err.code && typeof err.code === 'string' ? ` (${err.code})` : ''}`;
+      if (body && body.data && body.data.message) return body.data.message;
+    } catch (e) { /* not JSON */ }
+    return '';
+  }
+
+  function bodySummary(text, length, truncated, what) {
+    if (!length) return `${what} (empty)`;
+    return `${what} (${length} bytes${truncated ? `, the first ${CALL_BODY_CAP / 1024} KiB kept` : ''})`;
+  }
+
+  // one call as a list item: method, path, answer, time; the job it follows; headers and bodies on demand
+  function callItem(call, opts = {}) {
+    const path = call.query ? `${call.path}?${call.query}` : call.path;
+    const said = callAnswerSaid(call);
+    const follows = call.job_id
+      ? el('span', {class: 'follows'}, 'follows job ', el('a', {href: `#job/${call.job_id}`, class: 'id', title: call.job_id}, shortId(call.job_id)))
+      : el('span', {class: 'follows muted'}, 'follows no delivery');
+    const responseTruncated = call.response_length > (call.response_body || '').length && call.response_body;
+    const ok = call.status >= 200 && call.status < 300;
+    return el('li', {class: 'call', dataset: {call: String(call.id), path: call.path, job: call.job_id || '', dir: 'in', ok: ok ? 'yes' : 'no'}},
+      el('div', {class: 'head'},
+        el('span', {class: 'dir', 'aria-hidden': 'true'}, '⬅'), el('span', {class: 'visually-hidden'}, 'Call received: '),
+        el('strong', {class: 'mono'}, `${call.method} ${path}`), httpCode(call.status),
+        el('span', {class: 'muted'}, `${Math.round(call.duration_ms || 0)} ms`),
+        el('span', {class: 'muted'}, fmtTime(call.started_at)),
+        opts.showJob ? follows : null),
+      said ? el('p', {}, 'Answered: ', el('strong', {}, said)) : null,
+      el('details', {open: Boolean(opts.open)},
+        el('summary', {}, bodySummary(call.body, call.body_length, call.body_truncated, 'Request body')),
+        el('pre', {class: 'code call-body'}, call.body ? pretty(call.body) : (call.body_length ? '(not kept)' : '(empty)'))),
+      el('details', {},
+        el('summary', {}, bodySummary(call.response_body, call.response_length, responseTruncated, 'Answer body')),
+        el('pre', {class: 'code'}, call.response_body ? pretty(call.response_body) : (call.response_length ? '(not kept: not text)' : '(empty)'))),
+      el('details', {}, el('summary', {}, 'Request headers (credentials masked)'), headersTable(call.headers)));
+  }
+
+  // "event out, calls in": each attempt sent, then every call that followed the job, merged in time order
+  function threadOf(job, attempts, calls) {
+    if (calls instanceof Error) {
+      return el('p', {class: 'notice error', id: 'thread', role: 'alert'}, `Could not load the calls back: ${calls.message}`);
+    }
+    const list = Array.isArray(calls) ? calls : [];
+    const items = [
+      ...attempts.map((a) => ({at: a.started_at || 0, order: 0, id: a.number, node: el('li', {class: 'out', dataset: {dir: 'out', number: a.number}},
+        el('div', {class: 'head'},
+          el('span', {class: 'dir', 'aria-hidden': 'true'}, '➤'), el('span', {class: 'visually-hidden'}, 'Event out: '),
+          el('strong', {}, `${job.event} sent`), el('span', {class: 'muted'}, `${job.x_job_id ? 'X-JobAttempt' : 'attempt'} ${a.number}`),
+          httpCode(a.status, a.error), el('span', {class: 'muted'}, fmtTime(a.started_at))))})),
+      ...list.map((c) => ({at: c.started_at || 0, order: 1, id: c.id, node: callItem(c)})),
+    ].sort((x, y) => (x.at - y.at) || (x.order - y.order) || (x.id - y.id));
+    const hint = list.length ? null : el('p', {class: 'muted', id: 'thread-empty'},
+      'No call back yet. A call to the platform APIs that names what this job sent (e.g. POST /api/DeliveryRequest/Sync ',
+      'with its deliveryRequestId, or a Print Queue download of its BadgeExportZipFileId) shows here as it arrives.');
+    return el('div', {id: 'thread-box'},
+      el('ol', {class: 'attempts thread', id: 'thread', 'aria-labelledby': 'thread-title'}, items.map((i) => i.node)), hint);
+  }
+
+  function callArrived(call) {
+    if (call.job_id && state.openJob === call.job_id) refreshDetail();
+    loopChanged();
+  }
+
+  // the "Calls & reviews" view
+  const loop = {calls: [], reviews: [], timer: null, serial: 0};
+
+  function loopChanged() {
+    if ($('#view-loop').hidden) return;
+    clearTimeout(loop.timer);
+    loop.timer = setTimeout(loadLoop, 250);  // one reload for a burst of calls
+  }
+
+  function loadLoop() { return Promise.all([loadCalls(), loadReviews()]); }
+
+  async function loadCalls() {
+    const serial = ++loop.serial;
+    const params = new URLSearchParams({limit: '200'});
+    const path = $('#calls-path').value.trim();
+    if (path) params.set('path', path);
+    try {
+      const data = await api('GET', `${R.calls}?${params}`);
+      if (serial !== loop.serial) return;  // a newer filter's answer wins
+      loop.calls = Array.isArray(data) ? data : [];
+      renderCalls();
+    } catch (e) {
+      $('#calls-summary').textContent = `Could not load the calls: ${e.message}`;
+    }
+  }
+
+  function renderCalls() {
+    const follows = $('#calls-follows').value;
+    const shown = loop.calls.filter((c) => !follows || (follows === 'job') === Boolean(c.job_id));
+    const path = $('#calls-path').value.trim();
+    $('#calls-summary').textContent = loop.calls.length
+      ? `${shown.length} call(s)${path ? ` to ${path}…` : ''}${follows ? (follows === 'job' ? ' that follow a delivery' : ' that follow no delivery') : ''} (the newest 200 at most).`
+      : (path ? `No call to ${path}… yet.` : 'No call yet. Calls to the platform APIs (DeliveryChannel/Create, DeliveryRequest/Sync, Delivery/Sync, the Print Queue, the subscription APIs) show here as they arrive.');
+    $('#calls-list').replaceChildren(...shown.map((c) => callItem(c, {showJob: true})));
+  }
+
+  function reviewMode() { return (boot.review && boot.review.mode) || 'approve'; }
+
+  function canDecide(channel) {
+    // manual review, or a channel proposed under it that still waits for a person (no decision time)
+    return channel.status === 'pending' && (reviewMode() === 'manual' || channel.due_at === null || channel.due_at === undefined);
+  }
+
+  async function loadReviews() {
+    try {
+      const data = await api('GET', R.reviews);
+      loop.reviews = Array.isArray(data) ? data : [];
+      renderReviews();
+    } catch (e) {
+      $('#reviews-body').replaceChildren(el('tr', {}, el('td', {colspan: 7, class: 'empty'}, `Could not load: ${e.message}`)));
+    }
+  }
+
+  const REVIEW_STATES = {
+    pending: {cls: 'pending', icon: '◷', word: 'Pending review'},
+    Approved: {cls: 'succeeded', icon: '✔', word: 'Approved'},
+    Rejected: {cls: 'exhausted', icon: '✖', word: 'Rejected'},
+  };
+
+  function renderReviews() {
+    const mode = reviewMode();
+    const delay = boot.review ? boot.review.delay : null;
+    $('#review-mode').textContent = mode === 'manual'
+      ? 'Review: manual (serve --review manual). Approve or reject each proposed channel here: the decision goes to the provider as DELIVERY_CHANNEL_STATUS_UPDATED (a rejection carries your reason as its message).'
+      : `Review: automatic (serve --review ${mode} --review-delay ${delay}): every proposed channel is ${mode === 'reject' ? 'rejected' : 'approved'} ${delay} s after its DeliveryChannel/Create. Read-only here; start serve with --review manual to decide from this page.`;
+    const body = $('#reviews-body');
+    const open = $('tr.review-editor', body);
+    const editing = open ? open.dataset.editorFor : null;
+    if (!loop.reviews.length) {
+      body.replaceChildren(el('tr', {}, el('td', {colspan: 7, class: 'empty'}, 'No delivery channel proposed yet (POST /api/DeliveryChannel/Create).')));
+      return;
+    }
+    const rows = [];
+    for (const ch of loop.reviews) {
+      const st = REVIEW_STATES[ch.status] || {cls: 'idle', icon: '●', word: ch.status};
+      const name = (ch.request && typeof ch.request.name === 'string') ? ch.request.name : '—';
+      const decision = ch.status === 'pending'
+        ? (ch.due_at ? `automatic (${ch.review}) at ${fmtTime(ch.due_at)}` : 'waits for a person')
+        : [`by ${ch.decided_by || '?'} at ${fmtTime(ch.decided_at)}`, ch.reason ? el('div', {class: 'reason'}, `Reason: ${ch.reason}`) : null];
+      const jobs = (ch.jobs || []).map((id) => el('a', {href: `#job/${id}`, class: 'id', title: id}, shortId(id)));
+      const act = (label, handler, cls, action) => el('button', {type: 'button', class: `small ${cls || ''}`, onclick: handler,
+        dataset: {action}, 'aria-label': `${label}: delivery channel ${name} (${ch.providerDeliveryChannelId})`}, label);
+      const actions = canDecide(ch)
+        ? el('div', {class: 'actions tight'},
+          act('✔ Approve', (ev) => decide(ch, 'approve', '', ev.currentTarget), 'primary', 'approve'),
+          act('✖ Reject…', (ev) => rejectEditor(ch, ev.currentTarget), 'danger', 'reject'))
+        : el('span', {class: 'muted'}, ch.status === 'pending' ? 'automatic' : '—');
+      rows.push(el('tr', {dataset: {channel: ch.providerDeliveryChannelId, status: ch.status}},
+        el('td', {'data-label': 'Status'}, chip(st)),
+        el('td', {'data-label': 'Channel', class: 'id wrap'}, ch.providerDeliveryChannelId),
+        el('td', {'data-label': 'Name'}, name),
+        el('td', {'data-label': 'Proposed'}, fmtTime(ch.created_at)),
+        el('td', {'data-label': 'Decision'}, decision),
+        el('td', {'data-label': 'Answer sent'}, jobs.length ? jobs : (ch.status === 'pending' ? '—' : el('span', {class: 'muted'}, 'none (no subscription to DELIVERY_CHANNEL_STATUS_UPDATED)'))),
+        el('td', {'data-label': 'Actions'}, actions)));
+      if (editing === ch.providerDeliveryChannelId && canDecide(ch)) rows.push(open);  // keep a reason being typed
+    }
+    body.replaceChildren(...rows);
+  }
+
+  function rejectEditor(channel, button) {
+    const row = button.closest('tr');
+    const existing = row.nextElementSibling;
+    if (existing && existing.classList.contains('review-editor')) { existing.remove(); button.focus(); return; }
+    const id = channel.providerDeliveryChannelId;
+    const reason = el('input', {type: 'text', maxlength: '1024', required: true, autocomplete: 'off', id: `reject-reason-${id}`,
+      class: 'reject-reason', 'aria-describedby': `reject-error-${id}`});
+    const error = el('p', {class: 'notice error reject-error', id: `reject-error-${id}`, role: 'alert', hidden: true});
+    const submit = async (ev) => {
+      ev.preventDefault();
+      const text = reason.value.trim();
+      if (!text) {
+        error.textContent = 'A rejection needs a reason: it is sent to the provider as the message of DELIVERY_CHANNEL_STATUS_UPDATED.';
+        error.hidden = false;
+        reason.setAttribute('aria-invalid', 'true');
+        reason.focus();
+        return;
+      }
+      error.hidden = true;
+      reason.removeAttribute('aria-invalid');
+      await decide(channel, 'reject', text, ev.submitter || form.querySelector('button[type=submit]'), error);
+    };
+    const form = el('form', {class: 'row', novalidate: true, onsubmit: submit},
+      el('label', {for: reason.id}, 'Reason ', el('span', {class: 'hint'}, '(sent as the event\'s message)'), reason),
+      el('div', {class: 'actions tight'},
+        el('button', {type: 'submit', class: 'small danger'}, '✖ Send rejection'),
+        el('button', {type: 'button', class: 'small', onclick: () => { editorRow.remove(); button.focus(); }}, 'Cancel')));
+    const editorRow = el('tr', {class: 'review-editor', dataset: {editorFor: id}}, el('td', {colspan: 7}, form, error));
+    row.after(editorRow);
+    reason.focus();
+  }
+
+  async function decide(channel, decision, reason, button, errorBox) {
+    const id = channel.providerDeliveryChannelId;
+    if (button) button.disabled = true;
+    try {
+      const body = decision === 'reject' ? {decision, reason} : {decision};
+      const done = await api('POST', R.review.replace('{id}', encodeURIComponent(id)), body);
+      const jobs = done.jobs || [];
+      toast(`${done.status}: ${jobs.length ? `DELIVERY_CHANNEL_STATUS_UPDATED queued as job ${jobs.map(shortId).join(', ')}` : 'no subscription to DELIVERY_CHANNEL_STATUS_UPDATED, nothing sent'}`, jobs.length ? 'ok' : 'info');
+      const editor = $(`tr.review-editor[data-editor-for="${CSS.escape(id)}"]`);
+      if (editor) editor.remove();
+    } catch (e) {
+      const message = `Not ${decision === 'reject' ? 'rejected' : 'approved'}: ${e.message}`;
+      if (errorBox) { errorBox.textContent = message; errorBox.hidden = false; } else toast(message, 'error');
+    } finally {
+      if (button) button.disabled = false;
+    }
+    await loadReviews();
+  }
+
+  function setupLoop() {
+    let timer = null;
+    $('#calls-path').addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(loadCalls, 300); });
+    $('#calls-follows').addEventListener('change', renderCalls);
   }
 
   async function redeliver(job) {
@@ -1074,7 +1309,7 @@
 
   // ---------------------------------------------------------------------------------------------
   // views and routing
-  const VIEWS = ['deliveries', 'send', 'subscriptions', 'scenarios'];
+  const VIEWS = ['deliveries', 'send', 'subscriptions', 'scenarios', 'loop'];
   function route() {
     const hash = location.hash.replace(/^#/, '') || 'deliveries';
     if (hash.startsWith('job/')) {
@@ -1094,6 +1329,7 @@
     });
     if (name === 'subscriptions') loadSubs();
     if (name === 'scenarios') loadScenarios();
+    if (name === 'loop') loadLoop();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1133,6 +1369,7 @@
     setupSubs();
     if (R.scenarios) setupScenarios();
     setupReadiness();
+    setupLoop();
     $('#filter-state').addEventListener('change', () => renderJobs());
     $('#filter-platform').addEventListener('change', () => renderJobs());
     $('#filter-source').addEventListener('change', () => renderJobs());
