@@ -1,7 +1,7 @@
 """compose.yaml, without a Docker engine (issue 16): its structure, and a replay of what it runs — its replicas'
 command and environment, twice, on a new database of a real PostgreSQL server (its `db` service's stand-in) and
 one keys folder (its `keys` volume) — checked as an operator would: both healthy, a delivery sent through one is
-seen, delivered, through the other."""
+seen, delivered, through the other, and in the other's delivery log stream."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import requests
@@ -73,6 +74,20 @@ def test_replay_two_replicas_share_one_database(tmp_path, pg_url, receiver):
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
             wait_until(lambda url=url: _healthy(url), 60, what=f"{url}/healthz")
+        streamed: list[str] = []  # the delivery log of replica 2, followed while replica 1 takes the job
+
+        def follow():
+            with requests.get(
+                urls[1] + "/api/stream?max_seconds=20", headers={"x-api-key": key}, stream=True, timeout=30
+            ) as resp:
+                for line in resp.iter_lines(decode_unicode=True):
+                    streamed.append(line)
+                    if '"state": "succeeded"' in line:
+                        return
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        wait_until(lambda: streamed, 10, what="the stream's first event")
         sent = requests.post(
             urls[0] + "/api/send",
             headers={"x-api-key": key},
@@ -87,6 +102,8 @@ def test_replay_two_replicas_share_one_database(tmp_path, pg_url, receiver):
             what="the job, delivered, seen through the other replica",
         )
         assert seen["id"] == job_id and len(target.received) == 1
+        follower.join(20)
+        assert any(job_id in line and '"state": "succeeded"' in line for line in streamed), streamed[-5:]
         logs = "".join((tmp_path / f"replica{i}.log").read_text(errors="replace") for i in range(2))
         assert "sim@" in logs and key not in logs  # the database named, the admin key never printed
         # what a replica keeps in its own /data is nothing but the shared keys: no SQLite file beside them
