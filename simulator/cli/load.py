@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from ..load import (
     LoadRun,
     run_load,
 )
+from ..load.locust_run import LOCUSTFILE, MAX_WORKERS, LocustResult, run_locust, users_for
 from ..load.signers import MAX_SIGNERS, PROCESS_SIGNING_FROM, SIGNS_PER_PROCESS
 from .errors import EXIT_FAILED, EXIT_OK, UsageProblem
 from .files import open_keys
@@ -95,7 +97,37 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
     return lines
 
 
+def locust_summary_lines(result: LocustResult) -> list[str]:
+    """Our reading of Locust's CSV, after Locust's own tables: counts against the plan, and what failed."""
+    s = result.summary()
+    lines = [
+        f"sent {s['sent']}, accepted {s['accepted']}, failed {s['failed']}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in s['failed_by_status'].items())})" if s["failed"] else "")
+        + (f", not sent {s['unsent']} of {s['planned']}" if s["unsent"] else ""),
+        "latency ms (Locust, approximated): p50 {} p95 {} p99 {} max {}".format(
+            *(fmt_ms(s["latency_ms"][k]) for k in ("p50", "p95", "p99", "max"))
+        ),
+    ]
+    if result.csv_prefix:
+        lines.append(f"Locust's CSV: {result.csv_prefix}_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv")
+    return lines
+
+
+def print_locustfile(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(str(LOCUSTFILE))
+        ctx.exit(EXIT_OK)
+
+
 @click.command("load")
+@click.option(
+    "--print-locustfile",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=print_locustfile,
+    help="Print the path of the Locust user class (for `locust -f`, across machines) and exit.",
+)
 @click.argument("event")
 @click.option("--url", required=True, help="The receiver's callback URL (loopback or ACCESSRC_SIM_ALLOW_HOSTS).")
 @click.option(
@@ -129,6 +161,20 @@ def summary_lines(result: LoadResult, concurrency: int) -> list[str]:
     f"it [default: for RSA-signed events from {PROCESS_SIGNING_FROM:g}/s, one per "
     f"{SIGNS_PER_PROCESS:,}/s of rate, at most cores - 1; otherwise 0].",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["native", "locust"]),
+    default="native",
+    show_default=True,
+    help="native: this process's open-loop senders (the faster on one machine); locust: a Locust master and "
+    "--workers worker processes (docs/operations.md, load across machines).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, MAX_WORKERS),
+    help="--engine locust: worker processes on this machine [default: one per core].",
+)
+@click.option("--csv", "csv_prefix", metavar="PREFIX", help="--engine locust: write Locust's CSV files PREFIX_*.csv.")
 @payload_options
 @auth_options
 @timeout_option
@@ -143,6 +189,9 @@ def load_cmd(
     concurrency,
     max_requests,
     signers,
+    engine,
+    workers,
+    csv_prefix,
     seed,
     sets,
     count,
@@ -185,6 +234,10 @@ def load_cmd(
         profile,
     )
     keys = open_keys(keys_dir) if platforms.get(spec.platform).signs_with_keys else None
+    if engine == "locust":
+        run_on_locust(plan, workers, keys, keys_dir, csv_prefix, as_json)
+    elif workers is not None or csv_prefix is not None:
+        raise UsageProblem(f"{'--workers' if workers is not None else '--csv'} applies to --engine locust only")
     tty = sys.stdout.isatty() and not as_json
 
     def progress(snap: dict) -> None:
@@ -225,3 +278,33 @@ def load_cmd(
         for line in summary_lines(result, concurrency):
             click.echo(line)
     sys.exit(EXIT_OK if result.failures == 0 and result.unsent == 0 else EXIT_FAILED)
+
+
+def run_on_locust(plan: LoadPlan, workers, keys, keys_dir, csv_prefix, as_json: bool) -> None:
+    """`--engine locust`: the same checks as the native engine (the outbound guard included) before Locust starts."""
+    if plan.signers is not None:
+        raise UsageProblem("--signers applies to --engine native only (each Locust worker signs its own events)")
+    workers = workers or os.cpu_count() or 1
+    try:  # every setting checked as the native engine checks it, without sending anything
+        LoadRun(dataclasses.replace(plan, signers=0), keys).close()
+    except (LoadError, catalogue.CatalogueError) as exc:
+        raise UsageProblem(str(exc)) from exc
+    if not as_json:
+        click.echo(
+            f"{plan.event} -> {plan.url}: {plan.rate:g}/s for {plan.duration:g} s, {plan.total} requests at most, "
+            f"on Locust: a master and {workers} worker process{'es' if workers > 1 else ''}, "
+            f"{users_for(plan, workers)} users in flight at most"
+        )
+    echo = (lambda line: click.echo(line, err=True)) if as_json else click.echo  # JSON alone on stdout
+    try:
+        result = run_locust(plan, workers, keys_dir if keys is not None else None, csv_prefix, echo)
+    except LoadError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2))
+    else:
+        for line in locust_summary_lines(result):
+            click.echo(line)
+    ok = result.failed == 0 and result.unsent == 0 and result.exit_code == 0
+    sys.exit(EXIT_OK if ok else EXIT_FAILED)
