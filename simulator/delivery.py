@@ -373,13 +373,19 @@ class Deliverer:
         record stored is exactly what was sent, with the new state, together."""
         if job.state != DELIVERING:
             self.store.mark_delivering(job, self.wall())
+        sent = self.send(job, request, fakes)
+        self.store.finish_attempt(job, sent.attempt, owner=self.owner)
+        if self.on_attempt:
+            self.on_attempt(job, sent.attempt)
+        return sent
+
+    def send(self, job: Job, request: Request | None = None, fakes: tuple[str, ...] = ()) -> Sent:
+        """`deliver` without the store: POST attempt `job.attempts_made` and apply the retry decision to `job`.
+        The caller records `sent.attempt` with the job's new state (the queue worker does it in batches)."""
         sent = exchange(
             job, request or prepare(job, job.attempts_made, self.keys), self.session, self.wall, fakes=fakes
         )
         advance(job, sent.attempt, self.wall())
-        self.store.finish_attempt(job, sent.attempt, owner=self.owner)
-        if self.on_attempt:
-            self.on_attempt(job, sent.attempt)
         return sent
 
     def run_once(self, job: Job) -> Attempt:
