@@ -92,7 +92,8 @@ def test_bad_scenarios_are_refused_with_positions_and_nothing_runs(client, start
     assert r.status_code == 400
     error = r.get_json()["error"]
     assert error["problems"] == [
-        "posted.yaml:5:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, repeat"
+        "posted.yaml:5:5: unknown step kind 'sned': a step starts with one of "
+        "send, fault, expect, wait, repeat, await_call"
     ]
     assert client.get("/api/scenario-runs", headers=H).get_json()["data"] == []
     assert srv.received == []

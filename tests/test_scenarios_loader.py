@@ -42,7 +42,8 @@ def test_every_problem_is_listed_with_its_exact_position(tmp_path):
     assert problems_of(tmp_path, "bad.yaml", BAD) == [
         "bad.yaml:3:6: undefined variable 'RECEIVER_URL' (define it under vars, or pass --var RECEIVER_URL=VALUE)",
         "bad.yaml:4:29: undefined variable 'HMAC_SECRET' (define it under vars, or pass --var HMAC_SECRET=VALUE)",
-        "bad.yaml:6:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, repeat",
+        "bad.yaml:6:5: unknown step kind 'sned': a step starts with one of "
+        "send, fault, expect, wait, repeat, await_call",
         "bad.yaml:7:11: unknown event 'DELIVERY_CHANNEL_STATUS_UPDTED' for accessrc; known: "
         "DELIVERY_CHANNEL_STATUS_UPDATED, DELIVERY_REQUEST_SENT, DELIVERY_REFUND_REQUESTED, "
         "PROGRAM_ELIGIBILITY_EVALUATED, PROGRAM_PULL_FORM, APPLICATIONS_IMPORT_RESULT",
@@ -219,7 +220,7 @@ def test_shipped_schema_is_valid_json_schema_and_describes_the_step_kinds():
 def test_unknown_kind_is_found_after_common_fields(tmp_path):
     text = "name: x\nplatform: accredit\nurl: http://127.0.0.1:1/\nsteps:\n  - name: first\n    sedn: Entity.Event\n"
     assert problems_of(tmp_path, "k.yaml", text) == [
-        "k.yaml:6:5: unknown step kind 'sedn': a step starts with one of send, fault, expect, wait, repeat"
+        "k.yaml:6:5: unknown step kind 'sedn': a step starts with one of send, fault, expect, wait, repeat, await_call"
     ]
 
 
@@ -267,7 +268,7 @@ def test_a_misspelt_step_kind_with_a_name_is_one_message(tmp_path):
     )
     problems = problems_of(tmp_path, "m.yaml", text)
     assert problems == [
-        "m.yaml:6:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, repeat"
+        "m.yaml:6:5: unknown step kind 'sned': a step starts with one of send, fault, expect, wait, repeat, await_call"
     ], problems
 
 

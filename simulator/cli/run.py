@@ -9,12 +9,13 @@ import click
 
 from .. import platforms
 from ..scenarios import reports
-from ..scenarios.loader import ScenarioFileError, collect_files, load_file
+from ..scenarios.loader import Scenario, ScenarioFileError, Step, collect_files, load_file
 from ..scenarios.positions import parse
 from ..scenarios.runner import Runner
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageProblem
 from .files import open_keys, open_store
 from .options import db_option, keys_option
+from .platform_api import serve_platform_api
 from .targets import check_url, parse_url_for
 
 CONFORMANCE_DIR = "conformance"  # scenarios/conformance/<platform>/: the sets `accessrc-sim conformance` runs
@@ -52,6 +53,13 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report here.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed step.")
 @click.option("--strict", is_flag=True, help="Steps of inferred rules fail like the others (default: they warn).")
+@click.option(
+    "--api-port",
+    type=click.IntRange(1, 65535),
+    help="Serve the platform APIs a receiver calls back (AccessRC Sync/Create, Accredit Print Queue) on "
+    "127.0.0.1:PORT for the run's duration, on --db: await_call steps need it. Without it, a folder's scenarios "
+    "with await_call steps are skipped and a file named with some is refused.",
+)
 @db_option
 @keys_option
 def run_cmd(
@@ -64,6 +72,7 @@ def run_cmd(
     report_path,
     fail_fast,
     strict,
+    api_port,
     db_path,
     keys_dir,
 ) -> None:
@@ -78,6 +87,8 @@ def run_cmd(
     Example: accessrc-sim run scenarios/accessrc --var RECEIVER_URL=http://127.0.0.1:9001/hook --junit report.xml
     Example: accessrc-sim run scenarios --url-for accessrc=http://127.0.0.1:9001/hook \\
       --url-for accredit=http://127.0.0.1:9002/notify --url-for reachfive=http://127.0.0.1:9003/jobs
+    Example: accessrc-sim run scenarios/accessrc/loop-delivery-request-sync.yaml --api-port 9510 \\
+      --var RECEIVER_URL=http://127.0.0.1:9001/hook
     """
     cli_vars = parse_vars(var_values)
     if url:
@@ -90,6 +101,16 @@ def run_cmd(
             scenarios.append(load_file(path, cli_vars, url_for.get(_platform_of(path)) or url))
         except ScenarioFileError as exc:
             problems.extend(exc.problems)
+    loop_skipped = 0
+    if api_port is None:
+        scenarios, loop_skipped = _without_loops(scenarios, targets, problems)
+        if loop_skipped and not scenarios and not problems:
+            problems.append(
+                f"{', '.join(map(str, targets))}: only scenarios with await_call steps (they wait for the receiver's "
+                "calls back): add --api-port PORT to serve the platform APIs"
+            )
+    elif str(db_path) == ":memory:":
+        problems.append("--api-port: the platform APIs record calls in --db, which the run reads: give a file")
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
@@ -100,7 +121,12 @@ def run_cmd(
             f"note: {skipped} conformance file(s) skipped (run them with `accessrc-sim conformance`, "
             "or add --include-conformance)"
         )
-    results, stopped = run_scenarios(scenarios, db_path, keys_dir, fail_fast, strict=strict)
+    if api_port is None and loop_skipped:
+        click.echo(
+            f"note: {loop_skipped} scenario(s) with await_call steps skipped (they wait for the receiver's calls "
+            "back: add --api-port PORT to serve the platform APIs)"
+        )
+    results, stopped = run_scenarios(scenarios, db_path, keys_dir, fail_fast, strict=strict, api_port=api_port)
     if junit_path:
         reports.write_junit(results, junit_path)
     if report_path:
@@ -139,17 +165,60 @@ def _platform_of(path: Path) -> str | None:
     return data.get("platform") if isinstance(data, dict) and isinstance(data.get("platform"), str) else None
 
 
-def run_scenarios(scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo, strict: bool = False):
+def awaits_calls(steps: list[Step]) -> Step | None:
+    """The first await_call step (in repeats too), or None."""
+    for step in steps:
+        if step.kind == "await_call":
+            return step
+        found = awaits_calls(step.children)
+        if found is not None:
+            return found
+    return None
+
+
+def _without_loops(scenarios: list[Scenario], targets, problems: list[str]) -> tuple[list[Scenario], int]:
+    """Without --api-port no call back can come: a file named on the command line that waits for one is a usage
+    problem (it would only time out); one found in a folder is skipped (counted)."""
+    named = {str(Path(t)) for t in targets if not Path(t).is_dir()}
+    kept, skipped = [], 0
+    for sc in scenarios:
+        step = awaits_calls(sc.steps)
+        if step is None:
+            kept.append(sc)
+        elif str(Path(sc.path)) in named:
+            problems.append(
+                f"{step.where}: {step.name}: this scenario waits for the receiver's call back; serve the platform "
+                "APIs for the run with --api-port PORT (on 127.0.0.1) and point the receiver at them"
+            )
+        else:
+            skipped += 1
+    return kept, skipped
+
+
+def run_scenarios(
+    scenarios, db_path, keys_dir, fail_fast: bool, echo=click.echo, strict: bool = False, api_port: int | None = None
+):
     console = reports.Console(echo, color=sys.stdout.isatty(), style=click.style)
     # a bad --keys-dir or --db stops the run before its first request (the keys only when a scenario signs)
     keys = open_keys(keys_dir) if any(sc.auth.kind == "rsa" for sc in scenarios) else lambda: open_keys(keys_dir)
     store = open_store(db_path)
-    runner = Runner(
-        store, keys=keys, on_step=console.step, on_scenario=console.scenario, fail_fast=fail_fast, strict=strict
-    )
+    api = None
     try:
+        if api_port is not None:
+            api = serve_platform_api(api_port, db_path, keys_dir, echo)
+        runner = Runner(
+            store,
+            keys=keys,
+            on_step=console.step,
+            on_scenario=console.scenario,
+            fail_fast=fail_fast,
+            strict=strict,
+            calls_api=api.url if api else None,
+        )
         results = runner.run(scenarios)
     finally:
+        if api is not None:
+            api.stop()
         store.close()
     if runner.stopped:
         echo("stopped at the first failure (--fail-fast); later steps were not run")

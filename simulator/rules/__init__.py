@@ -67,7 +67,10 @@ def _registry() -> dict[str, Rule]:
     rules: dict[str, Rule] = {}
     folder = resources.files("simulator.rules")
     for name in FILES:
-        for raw in yaml.safe_load(folder.joinpath(name).read_text("utf-8")) or []:
+        # libyaml's loader when PyYAML has it: the same safe subset, ~10x faster than the pure-Python one (these
+        # files are read by every command that names a rule, `send` included)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        for raw in yaml.load(folder.joinpath(name).read_text("utf-8"), Loader=loader) or []:
             rule = _check(raw, name)
             if rule.id in rules:
                 raise RuleError(f"{name}: rule id {rule.id} is defined twice")

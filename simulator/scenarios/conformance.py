@@ -7,6 +7,11 @@ unless the run is strict. A row the platform's documents make meaningless is not
 
 AccessRC subscribes one callbackUrl per event type, so it can be tested per event: each target is an (event, URL)
 pair, every row runs once per target with `${EVENT}` set, and no check posts an event to another event's URL.
+
+The follow-up row (`--follow-up`, FOLLOW_UP) is extra: it runs once, for the event whose follow-up call it awaits
+(FOLLOW_UP_EVENT), with the platform APIs served to the receiver. No document says the call is required, so its rule
+is inferred and it is judged like every inferred rule: a receiver that does not call back gets a WARN, and a FAIL
+only with --strict; without --follow-up the row is not in the table at all.
 """
 
 from __future__ import annotations
@@ -52,7 +57,12 @@ DEFAULT_EVENT = {
     "reachfive": "END_JOB_NOTIFICATION",
 }
 PER_EVENT_URLS = ("accessrc",)  # platforms whose subscriptions are one callback URL per event type (--url-for)
-CHECKED_KINDS = ("send", "fault", "expect")  # the steps that are checks: each names its rule
+CHECKED_KINDS = ("send", "fault", "expect", "await_call")  # the steps that are checks: each names its rule
+FOLLOW_UP = ("follow-up", "Follow-up call to the platform API")
+# The event whose follow-up call the row awaits (the call: scenarios/conformance/<platform>/follow-up.yaml)
+FOLLOW_UP_EVENT = {"accessrc": "DELIVERY_REQUEST_SENT", "accredit": "BadgeExportZipFile.Created"}
+FOLLOW_UP_WITHIN = 10.0
+NO_FOLLOW_UP = "{platform} documents no API a receiver calls back: there is no follow-up call to check"
 
 
 class ConformanceError(ValueError):
@@ -213,7 +223,10 @@ def plan(
     timeout: float,
     scenarios_dir: str | Path | None = None,
     url_for: dict[str, str] | None = None,
+    follow_up: bool = False,
+    follow_up_within: float = FOLLOW_UP_WITHIN,
 ) -> Plan:
+    """The rows to run; with `follow_up`, the follow-up row last (see FOLLOW_UP)."""
     if platform not in PLATFORMS:
         raise ConformanceError(f"platform must be one of {', '.join(PLATFORMS)}")
     base = Path(scenarios_dir) if scenarios_dir else default_dir()
@@ -221,8 +234,12 @@ def plan(
     if not folder.is_dir():
         raise ConformanceError(f"no conformance set at {folder} (point --scenarios-dir at the scenarios folder)")
     under_test = targets(platform, url, url_for)
+    follow_target = _follow_up_target(platform, under_test) if follow_up else None
     rows, problems = [], []
-    for row_id, title in ROWS:
+    for row_id, title in ROWS + ((FOLLOW_UP,) if follow_up else ()):
+        if row_id == FOLLOW_UP[0] and follow_target is None:
+            rows.append(PlannedRow(row_id, title, [], NO_FOLLOW_UP.format(platform=platform)))
+            continue
         reason = not_applicable(platform, row_id, auth)
         if reason:
             rows.append(PlannedRow(row_id, title, [], reason))
@@ -231,8 +248,10 @@ def plan(
         if not path.is_file():
             raise ConformanceError(f"the conformance set misses {path}")
         runs = []
-        for target in under_test:
+        for target in [follow_target] if row_id == FOLLOW_UP[0] else under_test:
             variables = {"RECEIVER_URL": target.url, "TIMEOUT": f"{timeout:g}", "EVENT": target.event}
+            if row_id == FOLLOW_UP[0]:
+                variables["WITHIN"] = f"{follow_up_within:g}"
             field_ = faults.required_field(target.event)  # the field the validation row removes
             if field_:
                 variables["REQUIRED_FIELD"] = field_
@@ -249,6 +268,21 @@ def plan(
     if problems:
         raise ScenarioFileError(problems)
     return Plan(platform, under_test, auth, timeout, rows)
+
+
+def _follow_up_target(platform: str, under_test: list[Target]) -> Target | None:
+    """The target the follow-up row sends to: the one of the event whose follow-up call it awaits (None: the
+    platform has no API to call back). AccessRC tests one URL per event, so that event's URL must be given."""
+    event = FOLLOW_UP_EVENT.get(platform)
+    if event is None:
+        return None
+    found = next((t for t in under_test if t.event == event), None)
+    if found is None:
+        raise ConformanceError(
+            f"--follow-up checks the call after {event}: give the URL subscribed for it with "
+            f"--url-for {event}=URL (no check posts an event to another event's URL)"
+        )
+    return found
 
 
 def _unruled(steps: list[Step]) -> list[str]:

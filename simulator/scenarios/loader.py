@@ -19,11 +19,13 @@ from ..auth import Auth, AuthError
 from ..catalogue import paths
 from ..delivery import DeliveryError, get_profile
 from ..platforms import DOCUMENTED
-from . import faults, refs, validation
+from . import faults, refs, served, validation
 from .positions import ScenarioFileError, check_size, parse
 from .validation import KINDS, json_type, schema
 
 REF_ROOTS = ("payload", "response", "request", "job_id", "attempts")
+CALL_ROOTS = ("call",)  # what an await_call step named with `as` gives
+CALL = "<await_call>"  # the `defined` value of an await_call step's name (a send's is its event)
 SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_TIMEOUT = 10.0
 RESENDING = tuple(name for name, f in faults.FAULTS.items() if f.resends)
@@ -281,6 +283,8 @@ class _Builder:
             if kind in ("send", "fault"):  # its name and its sending still count: one mistake, one message
                 state["sent"] = True
                 self._define(item, None, defined)
+            elif kind == "await_call":
+                self._define(item, CALL, defined)
             return None
         where = self.pos.at(path)
         skip = None
@@ -305,6 +309,12 @@ class _Builder:
             of = item["expect"].get("of")
             if of is not None and of not in defined:
                 self.fail(path + ("expect", "of"), f"expect.of: no earlier step is named {of!r} (name one with as:)")
+            elif of is not None and defined[of] == CALL:
+                self.fail(
+                    path + ("expect", "of"),
+                    f"expect.of: {of!r} is an await_call step: it has no answer of a receiver to check "
+                    f"(use ${{{of}.call.…}} in a later step)",
+                )
             elif of is None and not state["sent"]:
                 self.fail(path + ("expect",), "expect: no earlier send or fault step to check")
             step.name = step.name or f"expect {of or 'previous answer'}"
@@ -313,9 +323,15 @@ class _Builder:
         elif kind == "repeat":
             step.children = self._steps(item["steps"], path + ("steps",), platform, auth, defined, state)
             step.name = step.name or f"repeat {item['repeat']} times"
+        elif kind == "await_call":
+            self._await_call(step, item, path, platform)
         if kind in ("send", "fault"):
             self._define(item, step.event, defined)
+        elif kind == "await_call":
+            self._define(item, CALL, defined)
         event = step.event if kind != "expect" else defined.get(item["expect"].get("of") or "", None)
+        if event == CALL:
+            event = None
         if "rule" in item:
             step.rule = self._rule(item["rule"], path + ("rule",), platform, event)
         expect = item.get("expect") if isinstance(item.get("expect"), dict) else {}
@@ -344,6 +360,32 @@ class _Builder:
         elif rule.event and event and rule.event != event:
             self.fail(path, f"rule: {rule_id} is about {rule.event}; this step sends {event}")
         return rule
+
+    def _await_call(self, step: Step, item: dict, path: tuple, platform: str) -> None:
+        """The call must be one the simulator serves for this platform (with that method): else it never comes."""
+        spec = item["await_call"]
+        where = path + ("await_call",)
+        call_path = spec["path"]
+        methods = served.served_methods(platform, call_path)
+        if methods is None:
+            self.fail(where, f"await_call: {platform} has no API a receiver calls back (nothing to wait for)")
+            return
+        if not methods:
+            self.fail(
+                where + ("path",),
+                f"await_call.path: the simulator serves no {platform} API at {call_path!r}; one of: "
+                + ", ".join(served.served_paths(platform)),
+            )
+            return
+        method = spec.get("method")
+        if method is not None and method not in methods:
+            self.fail(
+                where + ("method",),
+                f"await_call.method: {call_path} is served with {' or '.join(methods)}, not {method}",
+            )
+            return
+        spec["method"] = method or served.default_method(platform, call_path)
+        step.name = step.name or f"await {spec['method']} {refs.unescape(call_path)}"
 
     def _define(self, item: dict, event, defined: dict) -> None:
         """Record a send or fault step's `as:` name for the steps after it."""
@@ -434,6 +476,8 @@ class _Builder:
                 self.fail(path + ("of",), f"of: only {' and '.join(RESENDING)} resend an earlier step")
             elif of not in defined:
                 self.fail(path + ("of",), f"of: no earlier step is named {of!r} (name one with as:)")
+            elif defined[of] == CALL:
+                self.fail(path + ("of",), f"of: {of!r} is an await_call step: it sent nothing to send again")
             else:
                 step.event = defined[of]
             if "event" in item:
@@ -486,10 +530,18 @@ class _Builder:
             )
             return
         parts = ref.rest.split(".")
-        if parts[0] not in REF_ROOTS:
-            self.problems.append(f"{where}: {ref.text!r}: after the step name use one of {', '.join(REF_ROOTS)}")
+        roots = CALL_ROOTS if defined.get(ref.name) == CALL else REF_ROOTS
+        if parts[0] not in roots:
+            self.problems.append(f"{where}: {ref.text!r}: after the step name use one of {', '.join(roots)}")
             return
         event = defined.get(ref.name)
+        if event == CALL:
+            if len(parts) > 1 and parts[1] not in served.CALL_FIELDS:
+                self.problems.append(
+                    f"{where}: {ref.text!r}: a call has {', '.join(served.CALL_FIELDS)} "
+                    f"(e.g. ${{{ref.name}.call.body.…}})"
+                )
+            return
         if parts[0] == "payload" and len(parts) > 1 and event:
             path = ".".join(parts[1:])
             try:

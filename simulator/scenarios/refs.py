@@ -34,6 +34,7 @@ NUMERIC_FIELDS = {
     "repeat",
     "status",
     "delays",
+    "within",
 }  # a whole `${VAR}` there is a number when it reads as one
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")

@@ -103,6 +103,9 @@ def write_junit(results: list[ScenarioResult], path: str | Path) -> None:
                 f"job {ex.job.id} attempt {ex.number}: {ex.status if ex.status is not None else ex.error}"
                 for ex in s.exchanges
             ]
+            if s.call:
+                c = s.call
+                jobs.append(f"call #{c['id']} {c['method']} {c['path']}: {c['status']} (job {c['job_id']})")
             if s.warned:
                 jobs = [f"WARN {f.text()}" for f in s.failures] + [f"advice: {s.advice}"] + jobs
             if jobs:

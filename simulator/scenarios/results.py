@@ -115,6 +115,7 @@ class StepResult:
     fault: str | None = None
     rule: Rule | None = None
     warned: bool = False  # failed, but its rule is inferred and the run is not strict: advice, not a failure
+    call: dict | None = None  # an await_call step: the call it matched (id, method, path, status, after_s, …)
 
     @property
     def counted(self) -> bool:
@@ -140,6 +141,9 @@ class StepResult:
                 continue
             answer = str(ex.status) if ex.status is not None else (ex.error or "no answer")
             parts.append(f"{ex.label + ' ' if ex.label else ''}-> {answer} in {ex.ms:.0f} ms")
+        if self.call:
+            c = self.call
+            parts.append(f"call #{c['id']} {c['method']} {c['path']} -> {c['status']} after {c['after_s']:.1f} s")
         return f"{self.name}: " + ", ".join(parts) if parts else self.name
 
     def to_dict(self) -> dict:
@@ -156,6 +160,7 @@ class StepResult:
             "ms": self.ms,
             "duration_s": round(self.duration, 4),
             "failures": [f.to_dict() for f in self.failures],
+            "call": self.call,
             "jobs": [
                 {
                     "job_id": ex.job.id,

@@ -22,7 +22,7 @@ from ..catalogue import paths
 from ..delivery import Deliverer, DeliveryError
 from ..models import EXHAUSTED, Job
 from ..signing import KeyPair
-from . import faults, refs
+from . import calls, faults, refs
 from .checks import check_exchange, default_status, status_matches
 from .faults import FaultError
 from .loader import Scenario, Step
@@ -36,6 +36,10 @@ class StepFailed(Exception):
     def __init__(self, failure: Failure):
         super().__init__(failure.text())
         self.failure = failure
+
+
+class _Done(Exception):
+    """An await_call step is checked: skip the exchange checks of sends."""
 
 
 class Stop(Exception):
@@ -54,9 +58,12 @@ class Runner:
         fail_fast: bool = False,
         strict: bool = False,
         stop_flag: threading.Event | None = None,
+        calls_api: str | None = None,
     ):
         """`sleep` (tests drive time with it) waits retry delays and pauses; without it, pauses wait on `stop_flag`:
-        an event another thread sets to stop the run (simulator.runs), which then ends them at once."""
+        an event another thread sets to stop the run (simulator.runs), which then ends them at once.
+        `calls_api`: where the platform APIs are served to the receiver (named when an await_call step fails); an
+        await_call step reads the calls from `store`, so they must be recorded there."""
         self.store = store
         self._keys = keys
         self.session = session or transport.new_session()
@@ -68,6 +75,7 @@ class Runner:
         self.fail_fast = fail_fast
         self.strict = strict  # inferred rules fail like documented ones
         self._stop = stop_flag if stop_flag is not None else threading.Event()
+        self.calls_api = calls_api
 
     @property
     def keys(self) -> KeyPair | None:
@@ -102,8 +110,10 @@ class Runner:
         result = ScenarioResult(sc, started_at=time.time())
         if self.on_scenario:
             self.on_scenario(sc)
-        named: dict[str, Exchange] = {}
-        state = {"last": None}
+        named: dict[str, Exchange | calls.CallMatch] = {}
+        # since: calls an await_call step may match were recorded from then on (the previous send or fault step's
+        # start, else the scenario's); consumed: the calls earlier await_call steps matched (each matches once)
+        state = {"last": None, "since": time.time(), "consumed": set()}
         start = time.monotonic()
         try:
             self._run_steps(sc, sc.steps, result, named, state, suffix="")
@@ -145,8 +155,13 @@ class Runner:
             self._pause(float(step.data["wait"]))
             return res
         started = time.monotonic()
+        if step.kind in ("send", "fault"):
+            state["since"] = time.time()
         try:
             data = refs.resolve(step.data, named, keep=("expect",) if step.kind != "expect" else ())
+            if step.kind == "await_call":
+                self._await_call(step, data, named, state, res)
+                raise _Done()
             expect = data["expect"] if step.kind == "expect" else {}
             if step.kind == "send":
                 exchanges = [self._send(sc, step, data)]
@@ -180,6 +195,8 @@ class Runner:
                 res.failures.extend(check_exchange(expect, ex, wanted))
             res.status = ",".join(str(ex.status) if ex.status is not None else "---" for ex in checked)
             res.ms = max((ex.ms for ex in checked), default=None)
+        except _Done:
+            pass
         except StepFailed as exc:
             res.failures.append(exc.failure)
         except refs.Unresolved as exc:
@@ -190,6 +207,62 @@ class Runner:
         res.passed = not res.failures
         res.warned = bool(res.failures) and step.rule is not None and not step.rule.documented and not self.strict
         return res
+
+    # -- await_call ---------------------------------------------------------------------------------------------
+    def _await_call(self, step: Step, data: dict, named: dict, state: dict, res: StepResult) -> None:
+        """Poll the store for a matching call recorded since `state["since"]`, until `within` seconds have passed;
+        a match is named (`as`), else every call on that path says why it did not match."""
+        spec = data["await_call"]
+        method, path, body, job = spec.get("method") or "POST", spec["path"], spec.get("body") or None, spec.get("job")
+        within = float(spec.get("within") or calls.DEFAULT_WITHIN)
+        wanted = spec["status"] if isinstance(spec.get("status"), list) else [spec.get("status", "2xx")]
+        since, consumed = state["since"], state["consumed"]
+        started = time.monotonic()
+        deadline = started + within
+        while True:
+            on_path = sorted(
+                (c for c in self.store.query_calls(path=path, since=since, limit=1000) if c.path == path),
+                key=lambda c: c.id,
+            )
+            candidates = [c for c in on_path if c.method == method and c.id not in consumed]
+            match = next((c for c in candidates if not calls.why_not(c, body, wanted, status_matches, job)), None)
+            if match is not None:
+                consumed.add(match.id)
+                found = calls.CallMatch(match)
+                if step.data.get("as"):
+                    named[step.data["as"]] = found
+                res.call = {**found.to_dict(), "after_s": round(time.monotonic() - started, 3)}
+                res.status = str(match.status)
+                res.ms = match.duration_ms
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._stop.wait(min(calls.POLL_SECONDS, left))
+            if self.stopped:
+                raise Stop()
+        res.failures.extend(self._no_call(method, path, body, job, within, since, on_path, candidates, wanted))
+
+    def _no_call(self, method, path, body, job, within, since, on_path, candidates, wanted) -> list[Failure]:
+        """Why no call matched: none came (and which calls did), or each one on that path and why not."""
+        expected = calls.describe_expected(method, path, body, within, job)
+        where = f" (the receiver calls the platform API at {self.calls_api})" if self.calls_api else ""
+        if candidates:
+            out = [Failure("call", expected, f"{len(candidates)} {method} call(s) on {path}, none matched{where}")]
+            for call in candidates[-calls.LISTED :]:
+                out.extend(calls.why_not(call, body, wanted, status_matches, job))
+            return out
+        if on_path:
+            others = ", ".join(sorted({c.method for c in on_path}))
+            return [Failure("call", expected, f"no {method} call on {path}, only {others} ({len(on_path)}){where}")]
+        meanwhile = [c for c in self.store.query_calls(since=since, limit=calls.LISTED)]
+        seen = (
+            "other calls meanwhile: "
+            + ", ".join(f"{c.method} {c.path} -> {calls.answer_of(c)}" for c in reversed(meanwhile))
+            if meanwhile
+            else "no call to the platform APIs at all"
+        )
+        return [Failure("call", expected, f"no call on {method} {path} ({seen}){where}")]
 
     # -- send -------------------------------------------------------------------------------------------------
     def _payload(

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from .positions import Positions
 
-KINDS = ("send", "fault", "expect", "wait", "repeat")
+KINDS = ("send", "fault", "expect", "wait", "repeat", "await_call")
 
 
 def schema() -> dict:
