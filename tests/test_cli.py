@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import click
 import pytest
 import requests
 from click.testing import CliRunner
@@ -158,7 +159,9 @@ def test_keys_generate_refuses_without_force(run, tmp_path):
 
 def test_every_command_has_help_with_an_example():
     def walk(group, prefix=()):
-        for name, cmd in group.commands.items():
+        ctx = click.Context(group)  # list_commands/get_command: the group imports its commands lazily
+        for name in group.list_commands(ctx):
+            cmd = group.get_command(ctx, name)
             if hasattr(cmd, "commands"):
                 yield from walk(cmd, prefix + (name,))
             else:

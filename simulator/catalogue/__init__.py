@@ -11,15 +11,16 @@ import random
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from faker import Faker
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from . import accessrc, accredit, paths, reachfive
 from .advice import Advice, Advisory, fields_present, no_extra_fields
 from .base import PLATFORMS, EventSpec, Example, GenContext, iso_millis
 from .paths import PathError
+
+if TYPE_CHECKING:  # both cost tens of ms to import: loaded on first generate() / validate(), not by `events`
+    from faker import Faker
+    from jsonschema import Draft202012Validator
 
 __all__ = [
     "EVENTS",
@@ -78,6 +79,8 @@ _local = threading.local()
 def _faker(seed: int | None) -> Faker:
     fake = getattr(_local, "fake", None)
     if fake is None:
+        from faker import Faker
+
         fake = _local.fake = Faker("en_US")
     fake.seed_instance(seed if seed is not None else random.getrandbits(64))
     return fake
@@ -173,6 +176,8 @@ def validate(spec: EventSpec | str, payload: Any, strict: bool = False) -> list[
     spec = get_event(spec) if isinstance(spec, str) else spec
     validator = _validators.get(spec.schema_file)
     if validator is None:
+        from jsonschema import Draft202012Validator
+
         validator = _validators[spec.schema_file] = Draft202012Validator(spec.schema)
     problems = []
     for err in sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path))):

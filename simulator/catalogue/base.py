@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from importlib import resources
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from .advice import Advisory
+
+if TYPE_CHECKING:  # Faker costs ~40 ms to import; only generate() needs it, and imports it then
+    from faker import Faker
 
 PLATFORMS = ("accessrc", "accredit", "reachfive")
 

@@ -6,7 +6,7 @@ build an event the same way.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import random
 import threading
 from collections.abc import Callable
@@ -123,7 +123,8 @@ class Built(NamedTuple):
 
 def build_event(source: PayloadSource, template: Job, keys: KeyPair | None) -> Built:
     """A fresh payload of `source`, its own X-JobId, signed as the template's platform signs (attempt 0)."""
-    job = dataclasses.replace(template, id=new_job_id())
+    job = copy.copy(template)  # a shallow copy: a quarter of dataclasses.replace's cost (no __init__ again)
+    job.id = new_job_id()
     try:
         job.body = source.body()
         return Built(job.id, job.body, delivery.request_headers(job, 0, keys))

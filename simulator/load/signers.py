@@ -11,7 +11,7 @@ than the batch's
 first slot minus a lead of a few milliseconds (so an event's timestamps are those of its sending), and no further
 ahead of the posting threads than a few batches (so a slow receiver does not leave a pile of stale events).
 The child answers with the `Built` events of those slots. A child is a fresh interpreter
-(`python -m simulator.load.signers FD`, never a fork: the parent has threads; not multiprocessing's spawn either,
+(`python -c CHILD FD`, never a fork: the parent has threads; not multiprocessing's spawn either,
 which re-runs the parent's main script and fails when there is none, e.g. `python -`), in a session of its own
 (Ctrl-C is the parent's to handle), talking over one end of a socketpair. It gets its settings and the private key
 over that socket, never on a command line, and exits when the socket closes, so it cannot outlive its parent.
@@ -47,6 +47,9 @@ MAX_SIGNERS = 16
 WARM_UP = 8  # events a process builds before it says ready: fills its Faker pools, loads OpenSSL's key
 SUPPORTED = os.name == "posix"  # the child inherits its socket by pass_fds, which Windows does not have
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds `simulator`, for the child's path
+# The child's program (not `-m simulator.load.signers`: the package imports this module first, and runpy warns
+# that it is then run a second time as __main__)
+CHILD = "import sys; from simulator.load.signers import child_main; child_main(int(sys.argv[1]))"
 
 
 def default_signers(rsa: bool, rate: float, cpus: int | None) -> int:
@@ -157,7 +160,7 @@ class SignerPool:
                 parent_end, child_end = socket.socketpair()
                 with parent_end, child_end:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", "simulator.load.signers", str(child_end.fileno())],
+                        [sys.executable, "-c", CHILD, str(child_end.fileno())],
                         pass_fds=(child_end.fileno(),),
                         stdin=subprocess.DEVNULL,
                         env=env,
@@ -307,5 +310,5 @@ def _exit_code(procs: list[subprocess.Popen], wait_s: float = 1.0) -> str:
         time.sleep(0.01)
 
 
-if __name__ == "__main__":  # a signing process: python -m simulator.load.signers FD
+if __name__ == "__main__":  # a signing process by hand: python -m simulator.load.signers FD
     child_main(int(sys.argv[1]))
