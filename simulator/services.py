@@ -329,9 +329,12 @@ class Services:
     def fire_scheduled(self, sub_id: str, due_at: float) -> Job | None:
         """A scheduled firing, due at `due_at`. On a shared database every server runs the schedule and the store
         lets one of them take each due time (claim_firing), so it fires once however many servers run."""
+        sub = self.subscriptions.get(sub_id)
+        if sub is None or sub.paused:  # paused or deleted by another server since this one last read it
+            return None
         if self.store.shared and not self.store.claim_firing(sub_id, due_at, time.time()):
             return None
-        return self.fire_subscription(sub_id, source="schedule")
+        return self.fire(sub, source="schedule")
 
     def fire_subscription(self, sub_id: str, source: str = "schedule") -> Job | None:
         sub = self.subscriptions.get(sub_id)

@@ -157,7 +157,8 @@ def test_three_servers_one_killed_lose_nothing_and_send_nothing_twice(tmp_path, 
     assert sum(duplicates.values()) <= len(in_flight)
     # The schedule fired once per due time: one job per firing taken, spaced by the interval, about as many as
     # the time it ran allows (not three times as many)
-    assert len(scheduled) == firings
+    # (a firing taken in the moment the pause landed makes no job: at most one such)
+    assert 0 <= firings - len(scheduled) <= 1
     assert all(b - a > INTERVAL / 2 for a, b in zip(scheduled, scheduled[1:], strict=False)), scheduled
     expected = (scheduled_until - scheduled_from) / INTERVAL
     assert expected * 0.5 <= len(scheduled) <= expected + 4, (len(scheduled), expected)

@@ -28,16 +28,24 @@ class Database:
         rows read both by column name and by position."""
         raise NotImplementedError
 
-    def _transaction(self, ordered: bool = False):
+    def _transaction(self):
         """A write transaction (a context manager giving the connection): committed on success, rolled back on
-        error. `ordered`: the transaction adds rows to the change feed (jobs, attempts, calls), whose ids readers
-        follow; such transactions commit in the order of the ids they take, so a reader that has seen id N never
-        later finds a smaller one appear."""
+        error."""
         raise NotImplementedError
+
+    def _feed_lock(self, db) -> None:
+        """Called in a transaction right before it adds rows to the change feed (jobs, attempts, calls), whose ids
+        readers follow: from here to its commit, no other transaction takes feed ids, so ids become visible in the
+        order they were taken and a reader that has seen id N never later finds a smaller one appear. Take it as
+        late as possible: it is held until the commit."""
 
     def _insert_id(self, db, sql: str, params, column: str = "id") -> int:
         """Run an INSERT of one row and return the id the database gave it (`column`)."""
         raise NotImplementedError
+
+    def _insert_ids(self, db, sql: str, rows: list, column: str = "id") -> list[int]:
+        """Run an INSERT once per row of `rows` and return the ids given, in order."""
+        return [self._insert_id(db, sql, row, column) for row in rows]
 
     def _json_text(self, key_param: str = "?") -> str:
         """SQL of the text at top-level key `key_param` of a job's JSON `body` (NULL when the body is not JSON or

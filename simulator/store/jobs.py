@@ -65,7 +65,8 @@ class JobQueries(Database):
             job.next_attempt_at = now
         row = _job_row(job)
         job.body_length, job.body_sha256 = row["body_length"], row["body_sha256"]
-        with self._transaction(ordered=True) as db:
+        with self._transaction() as db:
+            self._feed_lock(db)
             db.execute(
                 f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
                 [row[c] for c in JOB_COLUMNS],
@@ -200,29 +201,43 @@ class JobQueries(Database):
         claimed by it (LeaseLost otherwise: another server took it over; nothing is recorded).
         At most STORED_BODY_CAP bytes of the request body are kept, with its length and SHA-256 (set on
         `attempt` too); a job that ends drops its credentials (redelivery takes its subscription's)."""
-        with self._transaction(ordered=True) as db:
-            if not self._record_attempt(db, job, attempt, owner):
-                raise LeaseLost(
-                    f"job {job.id} is no longer claimed by this server (its lease ran out and another "
-                    f"server claimed it); attempt {attempt.number} was not recorded here"
-                )
+        if self.finish_attempts([(job, attempt)], owner):
+            raise LeaseLost(
+                f"job {job.id} is no longer claimed by this server (its lease ran out and another "
+                f"server claimed it); attempt {attempt.number} was not recorded here"
+            )
 
-    def finish_attempts(self, finished, owner: str) -> list[Job]:
+    def finish_attempts(self, finished, owner: str | None) -> list[Job]:
         """`finish_attempt` for many (job, attempt) pairs in one transaction (the queue worker records its
         attempts in batches). Each is recorded only while its job is still claimed by `owner`; the jobs that were
         not (their lease ran out and another server claimed them: nothing recorded for them) are returned.
-        A database error records none of them."""
-        lost = []
-        with self._transaction(ordered=True) as db:
+        A database error records none of them. The jobs' new states are written first, then the attempts in one
+        go, so the change feed's lock (PostgreSQL) is held only from those inserts to the commit."""
+        lost, kept = [], []
+        with self._transaction() as db:
             for job, attempt in finished:
-                if not self._record_attempt(db, job, attempt, owner):
-                    lost.append(job)
-        return lost
+                (kept if self._finish_job(db, job, owner) else lost).append((job, attempt))
+            rows = []
+            for _, attempt in kept:
+                body, length, sha256 = _capped(attempt.request_body, STORED_BODY_CAP)
+                attempt.request_body, attempt.request_body_length, attempt.request_body_sha256 = body, length, sha256
+                rows.append(_attempt_values(attempt))
+            if rows:
+                self._feed_lock(db)
+                ids = self._insert_ids(
+                    db,
+                    "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
+                    "request_body, status, response_headers_json, response_body, error, request_body_length, "
+                    "request_body_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                for (_, attempt), attempt_id in zip(kept, ids, strict=True):
+                    attempt.id = attempt_id
+        return [job for job, _ in lost]
 
-    def _record_attempt(self, db, job: Job, attempt: Attempt, owner: str | None) -> bool:
-        """Inside a transaction: the job's new state and the attempt row; False (nothing written) when `owner`
-        no longer holds the job."""
-        body, length, sha256 = _capped(attempt.request_body, STORED_BODY_CAP)
+    def _finish_job(self, db, job: Job, owner: str | None) -> bool:
+        """Inside a transaction: the job's new state after an attempt; False (nothing written) when `owner` no
+        longer holds the job."""
         fence = " AND owner = ? AND state = ?" if owner is not None else ""
         changed = db.execute(
             "UPDATE jobs SET state = ?, attempts_made = ?, next_attempt_at = ?, updated_at = ?, last_status = ?, "
@@ -239,31 +254,7 @@ class JobQueries(Database):
                 *((owner, DELIVERING) if owner is not None else ()),
             ),
         ).rowcount
-        if owner is not None and changed == 0:
-            return False
-        attempt.id = self._insert_id(
-            db,
-            "INSERT INTO attempts (job_id, number, started_at, duration_ms, url, request_headers_json, "
-            "request_body, status, response_headers_json, response_body, error, request_body_length, "
-            "request_body_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                attempt.job_id,
-                attempt.number,
-                attempt.started_at,
-                attempt.duration_ms,
-                attempt.url,
-                json.dumps(attempt.request_headers),
-                body,
-                attempt.status,
-                json.dumps(attempt.response_headers),
-                attempt.response_body,
-                attempt.error,
-                length,
-                sha256,
-            ),
-        )
-        attempt.request_body, attempt.request_body_length, attempt.request_body_sha256 = body, length, sha256
-        return True
+        return owner is None or changed > 0
 
     def update_job(self, job: Job) -> None:
         """Write every column of `job` (its claim, if any, ends)."""
@@ -342,6 +333,25 @@ class JobQueries(Database):
 def _capped(body: bytes, cap: int) -> tuple[bytes, int | None, str | None]:
     """(the bytes to store, the whole length, its SHA-256): length and hash always set for new rows."""
     return body[:cap], len(body), hashlib.sha256(body).hexdigest()
+
+
+def _attempt_values(attempt: Attempt) -> tuple:
+    """An attempt's columns, in the order the INSERT names them (its body already capped)."""
+    return (
+        attempt.job_id,
+        attempt.number,
+        attempt.started_at,
+        attempt.duration_ms,
+        attempt.url,
+        json.dumps(attempt.request_headers),
+        attempt.request_body,
+        attempt.status,
+        json.dumps(attempt.response_headers),
+        attempt.response_body,
+        attempt.error,
+        attempt.request_body_length,
+        attempt.request_body_sha256,
+    )
 
 
 def _auth_json(job: Job) -> str:

@@ -59,7 +59,8 @@ class LoopQueries(Database):
         call.body_length = call.body_length or len(call.body)
         call.response_length = call.response_length or len(call.response_body)
         call.body, call.response_body = call.body[:CALL_BODY_CAP], call.response_body[:CALL_BODY_CAP]
-        with self._transaction(ordered=True) as db:
+        with self._transaction() as db:
+            self._feed_lock(db)
             call.id = self._insert_id(
                 db,
                 "INSERT INTO calls (started_at, duration_ms, platform, method, path, query, headers_json, body, "

@@ -8,8 +8,9 @@ and turns psycopg's errors into StoreError so callers need not import psycopg.
 How instances share the work (docs/architecture.md, "Several instances"):
 - a claim reads due jobs `FOR UPDATE SKIP LOCKED`: two instances never claim the same job, nor wait on each other;
 - the lease (owner, lease_until) is what moves a job to another instance: only once it has run out;
-- transactions that add rows to the change feed (jobs, attempts, calls) hold one advisory lock while they commit,
-  so ids become visible in order and a stream that has shown id N never misses a smaller one committed later;
+- a transaction that adds rows to the change feed (jobs, attempts, calls) takes one advisory lock right before
+  those inserts and holds it to its commit, so ids become visible in order and a stream that has shown id N never
+  misses a smaller one committed later;
 - the schema is installed under an advisory lock, once, however many instances start together.
 """
 
@@ -102,11 +103,31 @@ class _Connection:
     def __init__(self, raw):
         self.raw = raw
         self._sql: dict[str, str] = {}
+        self.feed_locked = False  # this transaction holds FEED_LOCK
 
-    def execute(self, sql: str, params=()):
+    def _text(self, sql: str) -> str:
         text = self._sql.get(sql)
         if text is None:
             text = self._sql[sql] = translate(sql)
+        return text
+
+    def insert_many(self, sql: str, rows: list) -> list:
+        """One INSERT … RETURNING per row, pipelined (one round trip for all); the first column of each result."""
+        try:
+            with self.raw.cursor() as cur:
+                cur.executemany(self._text(sql), [tuple(r) for r in rows], returning=True)
+                out = []
+                while True:
+                    out.append(cur.fetchone()[0])
+                    if not cur.nextset():
+                        return out
+        except Exception as exc:
+            if _is_psycopg_error(exc):
+                raise _store_error(exc) from exc
+            raise
+
+    def execute(self, sql: str, params=()):
+        text = self._text(sql)
         try:
             return self.raw.execute(text, tuple(params) if params else None)
         except StoreError:
@@ -122,15 +143,13 @@ def _is_psycopg_error(exc: BaseException) -> bool:
 
 
 class _Tx:
-    def __init__(self, conn: _Connection, ordered: bool):
+    def __init__(self, conn: _Connection):
         self.conn = conn
-        self.ordered = ordered
 
     def __enter__(self) -> _Connection:
         try:
+            self.conn.feed_locked = False
             self.conn.raw.execute("BEGIN")
-            if self.ordered:
-                self.conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
         except Exception as exc:
             self._rollback()
             if _is_psycopg_error(exc):
@@ -191,11 +210,19 @@ class PostgresDatabase(Database):
                 self._all.add(raw)
         return conn
 
-    def _transaction(self, ordered: bool = False) -> _Tx:
-        return _Tx(self._connection(), ordered)
+    def _transaction(self) -> _Tx:
+        return _Tx(self._connection())
+
+    def _feed_lock(self, db) -> None:
+        if not db.feed_locked:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (FEED_LOCK,)).fetchone()
+            db.feed_locked = True
 
     def _insert_id(self, db, sql: str, params, column: str = "id") -> int:
         return db.execute(f"{sql} RETURNING {column}", params).fetchone()[0]
+
+    def _insert_ids(self, db, sql: str, rows: list, column: str = "id") -> list[int]:
+        return db.insert_many(f"{sql} RETURNING {column}", rows) if rows else []
 
     def _json_text(self, key_param: str = "?") -> str:
         return f"sim_json_text(body, {key_param})"

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     body_sha256 TEXT,
     fault TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_attempt_at);
+DROP INDEX IF EXISTS jobs_due;
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs(state, next_attempt_at, seq);  -- claim_due's order, read off the index
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,

@@ -67,9 +67,9 @@ class SQLiteFile(Database):
             if self.db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
                 self.db.execute("ROLLBACK")
 
-    def _transaction(self, ordered: bool = False) -> SQLiteFile._Tx:
+    def _transaction(self) -> SQLiteFile._Tx:
         """A write transaction taken at once (BEGIN IMMEDIATE): committed on success, rolled back on error. One
-        writer at a time, so every transaction is `ordered` already."""
+        writer at a time: feed ids are visible in order already (no _feed_lock needed)."""
         return SQLiteFile._Tx(self._connection())
 
     def _insert_id(self, db, sql: str, params, column: str = "id") -> int:
