@@ -186,76 +186,6 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
     return pick(50), pick(99), values[-1]
 
 
-def scheduler_lateness(url: str, workdir: Path, seconds: float, subs: int, interval: float, background=None) -> dict:
-    """Interval firings of the server's Scheduler (APScheduler 3.x): actual start of each firing minus its
-    scheduled time. Each firing does what it does in `serve`: generate a payload, INSERT a job; the queue
-    worker delivers it to the receiver."""
-    from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
-
-    from simulator.auth import Auth
-    from simulator.scheduler import Schedule
-    from simulator.services import Services
-    from simulator.subscriptions import Subscription
-
-    services = Services.build(workdir / "sched.db", workdir / "keys", api_key="bench-key", retry_delays=(), timeout=10)
-    scheduled: dict[str, list[float]] = {}
-    fired: dict[str, list[float]] = {}
-    missed = [0]
-    lock = threading.Lock()
-
-    def listener(event):
-        with lock:
-            if event.code == EVENT_JOB_MISSED:
-                missed[0] += 1
-            else:
-                scheduled.setdefault(event.job_id, []).extend(t.timestamp() for t in event.scheduled_run_times)
-
-    original = services.scheduler.fire
-
-    def timed_fire(sub_id, *rest):  # whatever else the scheduler passes (e.g. the due time) goes on unchanged
-        with lock:
-            fired.setdefault(sub_id, []).append(time.time())
-        return original(sub_id, *rest)
-
-    services.scheduler.fire = timed_fire
-    services.scheduler._scheduler.add_listener(listener, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED)
-    for i in range(subs):
-        services.subscriptions.add(
-            Subscription(
-                "accessrc",
-                "DELIVERY_CHANNEL_STATUS_UPDATED",
-                url + f"/s{i}",
-                Auth("hmac", secret="bench-secret"),
-                schedule=Schedule("interval", seconds=interval),
-            )
-        )
-    services.start()
-    bg_result = None
-    try:
-        if background is not None:
-            bg_result = background(seconds)
-        else:
-            time.sleep(seconds)
-    finally:
-        services.stop(timeout=15)
-        services.store.close()
-    late = []
-    for sub_id, times in fired.items():
-        for actual, due in zip(times, scheduled.get(sub_id, []), strict=False):  # a firing may be missed
-            late.append((actual - due) * 1000)
-    p50, p99, worst = percentiles(late)
-    expected = subs * seconds / interval
-    return {
-        "firings": len(late),
-        "expected": expected,
-        "missed": missed[0],
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "max_ms": worst,
-        "background": bg_result,
-    }
-
-
 def rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -398,11 +328,55 @@ def startup(receiver_url: str, workdir: Path, runs: int, port: int) -> dict:
     }
 
 
+ENGINE_RATE = 10_000  # per second (load mode's most): above what this machine sends, so each engine shows its ceiling
+ENGINE_SECONDS = 4.0
+ENGINE_WORKERS = 2
+
+
+def load_engine(engine: str, url: str, workdir: Path) -> dict:
+    """One `accessrc-sim load … --json` run of `engine` as its own process; its summary, with `wall` seconds."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        *cli_command(),
+        "load",
+        "DELIVERY_REFUND_REQUESTED",
+        "--url",
+        url,
+        "--hmac-secret",
+        "bench-secret",
+        "--rate",
+        str(ENGINE_RATE),
+        "--duration",
+        f"{ENGINE_SECONDS:g}",
+        "--json",
+    ]
+    if engine == "locust":
+        cmd += ["--engine", "locust", "--workers", str(ENGINE_WORKERS)]
+    env = {**os.environ, "ACCESSRC_SIM_HOME": str(workdir / "home")}
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    wall_s = time.perf_counter() - started
+    text = done.stdout
+    try:
+        start = text.rfind("\n{") + 1 or text.index("{")  # the summary: the last JSON object printed
+        summary = json.loads(text[start:])
+    except ValueError:
+        raise RuntimeError(
+            f"load --engine {engine} printed no JSON summary (exit {done.returncode}): {done.stderr[-500:]}"
+        ) from None
+    summary["wall"] = wall_s
+    return summary
+
+
 # Sections measured by other scripts in bench/ (module name in bench/, the --parts name that runs it). When its
 # part is asked for and the module exists, bench calls module.run() with those of these keywords its signature
 # takes: receiver_url (the loopback receiver of this run), workdir (a fresh folder), seconds (--seconds); run()
 # prints its own lines and may return a one-line summary (str) for the end of the report.
-EXTERNAL = [("serve_queue", "queue"), ("serve_schedule_lateness", "lateness")]
+EXTERNAL = [
+    ("serve_queue", "queue"),  # issue 17.1: the server's queue, HMAC and RSA
+    ("serve_schedule_lateness", "lateness"),  # issue 17.2: schedules idle and with the queue at 500/s
+    ("serve_instances", "instances"),  # issue 16: servers on one PostgreSQL, against one on SQLite
+]
 
 
 def run_external(module_name: str, receiver_url: str, workdir: Path, seconds: float) -> str | None:
@@ -430,7 +404,7 @@ def main() -> int:
     parser.add_argument("--long-jobs", type=int, default=20_000, help="jobs in the memory run")
     parser.add_argument(
         "--parts",
-        default="rates,reference,startup,scheduler,memory," + ",".join(part for _, part in EXTERNAL),
+        default="rates,reference,startup,engines,memory," + ",".join(part for _, part in EXTERNAL),
         help="comma-separated subset to run (reference needs rates)",
     )
     parser.add_argument("--startup-runs", type=int, default=7, help="runs of each command, for the medians")
@@ -445,7 +419,7 @@ def main() -> int:
 
     from simulator import catalogue, delivery, signing
     from simulator.auth import Auth
-    from simulator.load import MAX_RATE, SWITCH_INTERVAL, LoadPlan, LoadRun
+    from simulator.load import MAX_RATE, SWITCH_INTERVAL
 
     workdir = Path(tempfile.mkdtemp(prefix="accessrc-bench-"))
     keys = signing.load_keys(workdir / "keys")
@@ -635,43 +609,35 @@ def main() -> int:
                 f"{hmac_rate:,.0f}/s)"
             )
 
-        if "scheduler" in parts:
-            print("\n[4] scheduler lateness (APScheduler 3.x interval firings through the server's Services)")
-            idle = scheduler_lateness(receiver.url, workdir / "idle", args.sched_seconds, subs=20, interval=0.5)
+        if "engines" in parts:
             print(
-                f"    idle process: {idle['firings']} firings of ~{idle['expected']:.0f} expected, "
-                f"{idle['missed']} missed; lateness p50 {idle['p50_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms, "
-                f"max {idle['max_ms']:.1f} ms"
+                f"\n[8] load engines side by side (issue 16): native (the default) and Locust (a master and "
+                f"{ENGINE_WORKERS} local workers), the same HMAC event at {ENGINE_RATE:,}/s for {ENGINE_SECONDS:g} s"
             )
-
-            def busy(seconds):
-                plan = LoadPlan(
-                    "DELIVERY_CHANNEL_STATUS_UPDATED",
-                    url,
-                    rate=300,
-                    duration=seconds,
-                    concurrency=2,
-                    auth=Auth("hmac", secret="bench"),
+            got = {name: [] for name in ("native", "locust")}
+            for _ in range(max(1, args.rounds - 1)):
+                for name in got:  # interleaved, so both see the same machine
+                    got[name].append(load_engine(name, receiver.url, workdir / "engines"))
+            best = {name: max(runs, key=lambda r: r["accepted"]) for name, runs in got.items()}
+            for name, r in best.items():
+                print(
+                    f"    {name}: {r['accepted']:,} accepted of {r['planned']:,} planned ({r['failed']} failed) in "
+                    f"{r['wall']:.1f} s of process time = {r['accepted'] / ENGINE_SECONDS:,.0f}/s over the run's "
+                    f"{ENGINE_SECONDS:g} s (rounds: {', '.join(format(x['accepted'], ',') for x in got[name])})"
                 )
-                r = LoadRun(plan, None).run()
-                return f"load mode beside it: {r.sent} sent at {r.achieved_rate:.0f}/s"
-
-            loaded = scheduler_lateness(
-                receiver.url, workdir / "busy", args.sched_seconds, subs=20, interval=0.5, background=busy
+            ratio = best["native"]["accepted"] / max(1, best["locust"]["accepted"])
+            faster = "native" if ratio >= 1 else "locust"
+            print(
+                f"    native / Locust = {ratio:.2f}: {faster} is faster on one machine"
+                + (" (so native stays the default; Locust is for more than one machine)" if ratio >= 1 else "")
             )
             print(
-                f"    busy process ({loaded['background']}): {loaded['firings']} firings of "
-                f"~{loaded['expected']:.0f} expected, {loaded['missed']} missed; "
-                f"lateness p50 {loaded['p50_ms']:.1f} ms,"
-                f" p99 {loaded['p99_ms']:.1f} ms, max {loaded['max_ms']:.1f} ms"
+                "    how: `accessrc-sim load DELIVERY_REFUND_REQUESTED --hmac-secret … --rate R --duration D --json` "
+                "as its own process, then the same with `--engine locust --workers N`, against this run's loopback "
+                "receiver; the rate asked is above what one machine sends, so 'accepted' is what each engine got "
+                "through (the wall time includes Locust's process start-up and its last stats report)"
             )
-            print(
-                f"    how: 20 subscriptions firing every 0.5 s for {args.sched_seconds:g} s; each firing generates a "
-                "payload and INSERTs a job that the queue worker delivers; lateness = time the firing started minus "
-                "its scheduled time (APScheduler's scheduled_run_times)"
-            )
-
-            summary.append(f"scheduler p99 {idle['p99_ms']:.1f} ms idle / {loaded['p99_ms']:.1f} ms busy")
+            summary.append(f"load engines native / Locust {ratio:.2f}")
 
         if "memory" in parts:
             print(f"\n[5] memory over a long run: {args.long_jobs:,} jobs through the server's queue")
