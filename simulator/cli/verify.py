@@ -312,7 +312,8 @@ class _Checker:
 
 def _body_note(note: str) -> str:
     return (
-        f"the signature was made over {note}, not over the bytes given: give --body the raw bytes as received "
+        f"it verifies over {note} form of the bytes given, so the bytes given are not the ones that were signed "
+        "(re-formatted or edited after they were received?): give --body the raw bytes as received "
         "(never re-serialise or edit them before verifying)"
         if note
         else ""
