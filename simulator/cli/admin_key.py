@@ -29,18 +29,20 @@ def admin_key_cmd(rotate: bool, db_path) -> None:
     Example: KEY=$(accessrc-sim admin-key --rotate)
     """
     from ..services import API_KEY_HASH_SETTING, API_KEY_SETTING, rotate_api_key
+    from ..store import display, is_postgres_url
     from ..subscriptions import SubscriptionRepo
 
-    if not rotate and not Path(db_path).exists():
+    shown = display(db_path)
+    if not rotate and not is_postgres_url(str(db_path)) and not Path(db_path).exists():
         raise UsageProblem(
-            f"no database at {db_path}; start `accessrc-sim serve` first, or make a key with "
-            f"`accessrc-sim admin-key --rotate --db {db_path}`"
+            f"no database at {shown}; start `accessrc-sim serve` first, or make a key with "
+            f"`accessrc-sim admin-key --rotate --db {shown}`"
         )
     repo = SubscriptionRepo(open_store(db_path))
     if rotate:
         click.echo(rotate_api_key(repo))
         click.echo(
-            f"new admin API key for {db_path} (shown once; only its hash is kept; the previous key no longer "
+            f"new admin API key for {shown} (shown once; only its hash is kept; the previous key no longer "
             f"works; a server started with {ENV_API_KEY} uses that key instead)",
             err=True,
         )
@@ -48,7 +50,7 @@ def admin_key_cmd(rotate: bool, db_path) -> None:
     kept = repo.setting(API_KEY_HASH_SETTING) or repo.setting(API_KEY_SETTING)
     state = "holds the hash of an admin key" if kept else "holds no admin key yet"
     raise UsageProblem(
-        f"{db_path} {state}; a key is shown only once, when it is made, and cannot be printed "
-        f"again. Make a new one with `accessrc-sim admin-key --rotate --db {db_path}` (the old one "
+        f"{shown} {state}; a key is shown only once, when it is made, and cannot be printed "
+        f"again. Make a new one with `accessrc-sim admin-key --rotate --db {shown}` (the old one "
         f"stops working), or serve with {ENV_API_KEY} set to a key of your choice"
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import click
 
 from ..config import ENV_API_KEY, Settings
-from ..store import DATABASE_ERRORS
+from ..store import DATABASE_ERRORS, display
 from .errors import UsageProblem
 from .serve import check_port, server_options
 
@@ -77,7 +77,7 @@ def serve_platform_api(port: int, db_path: str, keys_dir: str, echo=click.echo) 
     try:
         app = create_app({"START_WORKERS": False, "REVIEW": "manual"}, settings=settings)
     except DATABASE_ERRORS as exc:
-        raise UsageProblem(f"--db {db_path}: cannot use it as the database: {exc}") from exc
+        raise UsageProblem(f"--db {display(db_path)}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]
     try:
         server = create_server(
@@ -96,7 +96,7 @@ def serve_platform_api(port: int, db_path: str, keys_dir: str, echo=click.echo) 
     thread.start()
     url = f"http://{HOST}:{server.effective_port}"
     key = services.settings.api_key
-    echo(f"platform APIs for the receiver's calls back: {url} (db {settings.db_path})")
+    echo(f"platform APIs for the receiver's calls back: {url} (db {display(settings.db_path)})")
     if services.settings.api_key_generated:
         echo(f"  key: x-api-key (AccessRC) or Authorization: Bearer (Accredit): {key} (generated now, shown once)")
     elif key:
