@@ -179,9 +179,13 @@ class Auth:
         """The header that carries the credential (None for kind none)."""
         return self.how.header_name(self)
 
-    def headers(self, body: bytes, keys: KeyPair | None = None) -> dict[str, str]:
+    def headers(self, body: bytes, keys: KeyPair | None = None, credential: str | None = None) -> dict[str, str]:
+        """The credential header for `body`. `credential`: its value made already by this kind's `value` for this
+        body (the queue's signing process runs that same code in another interpreter); None: made here."""
         name = self.credential_header
-        return {name: self.how.value(self, body, keys)} if name else {}
+        if not name:
+            return {}
+        return {name: credential if credential is not None else self.how.value(self, body, keys)}
 
     # -- receiving -------------------------------------------------------------------------------
     def verify(self, headers: Mapping[str, str], body: bytes, public_key: Any = None) -> None:

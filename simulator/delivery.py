@@ -117,11 +117,12 @@ def new_job(
     )
 
 
-def request_headers(job: Job, number: int, keys: KeyPair | None) -> dict[str, str]:
+def request_headers(job: Job, number: int, keys: KeyPair | None, credential: str | None = None) -> dict[str, str]:
     """The headers of attempt `number` of `job`: content type, auth/signature, then the job headers when the
-    job's profile sends them (Accredit; AccessRC only with accredit-like)."""
+    job's profile sends them (Accredit; AccessRC only with accredit-like). `credential`: the auth header's value
+    made already (Auth.headers), e.g. an RSA signature from the queue's signing process."""
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-    headers.update(job.auth.headers(job.body, keys))
+    headers.update(job.auth.headers(job.body, keys, credential))
     if profile_of(job).job_headers:
         headers["X-JobId"] = job.id
         headers["X-JobAttempt"] = str(number)
@@ -205,8 +206,13 @@ def post(
     return Response(resp.status_code, dict(resp.headers), body_read, (clock() - start) * 1000, error)
 
 
-def _cut(resp: requests.Response) -> None:
-    """Watchdog: shut the socket under a response that is still dripping when the time is up."""
+def _cut(resp) -> None:
+    """Watchdog: shut the socket under a response that is still dripping when the time is up (a requests
+    Response, or a connection with its own `cut()`: the queue's keep-alive connections)."""
+    cut = getattr(resp, "cut", None)
+    if callable(cut):
+        cut()
+        return
     sock = getattr(getattr(resp.raw, "_connection", None), "sock", None)
     if sock is not None:
         try:
@@ -241,9 +247,10 @@ class _Watchdog:
                 self._cond.notify()
             return token
 
-    def cancel(self, token: int) -> None:
+    def cancel(self, token: int) -> bool:
+        """Forget `token`; False when its deadline came first (the watchdog cut it)."""
         with self._cond:
-            self._live.pop(token, None)
+            return self._live.pop(token, None) is not None
 
     def _run(self) -> None:
         with self._cond:
@@ -265,6 +272,18 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+def watch(deadline: float, connection) -> int:
+    """Have the watchdog call `connection.cut()` at `deadline` (time.monotonic()) unless `unwatch`ed before:
+    how a `Sender` other than `post` bounds a whole exchange by its timeout. Returns the token for `unwatch`."""
+    return _WATCHDOG.watch(deadline, connection)
+
+
+def unwatch(token: int) -> bool:
+    """After this returns the watchdog never touches the connection for this token. False when it cut it (the
+    deadline passed first): the exchange's error is then a timeout, whatever the cut looked like to the reader."""
+    return _WATCHDOG.cancel(token)
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc)
     for marker in ("Connection refused", "Connection reset", "Name or service not known", "timed out"):
@@ -273,9 +292,14 @@ def _reason(exc: Exception) -> str:
     return text[:300]
 
 
-def prepare(job: Job, number: int, keys: KeyPair | None) -> Request:
+def prepare(job: Job, number: int, keys: KeyPair | None, credential: str | None = None) -> Request:
     """The request attempt `number` of `job` sends when nothing alters it (a fault may: see Deliverer.deliver)."""
-    return Request(job.url, request_headers(job, number, keys), job.body)
+    return Request(job.url, request_headers(job, number, keys, credential), job.body)
+
+
+# (url, body, headers, timeout) -> Response: sends exactly these bytes once, as `post` does (its contract: never
+# raises for network errors, no redirects, the guard's addresses, the whole exchange within timeout, the answer capped)
+Sender = Callable[[str, bytes, Mapping[str, str], float], Response]
 
 
 @dataclass
@@ -295,11 +319,16 @@ def exchange(
     wall: Callable[[], float] = time.time,
     clock: Callable[[], float] = time.monotonic,
     fakes: tuple[str, ...] = (),
+    sender: Sender | None = None,
 ) -> Sent:
     """POST `request` once as attempt `job.attempts_made` of `job` (does not touch the store). `fakes` are forged
-    credentials a fault put in the request: masked in the record like real ones."""
+    credentials a fault put in the request: masked in the record like real ones. `sender`: another client with
+    `post`'s contract (the queue's keep-alive connections); None: `post` over `session`."""
     started = wall()
-    resp = post(session, request.url, request.body, request.headers, job.timeout, clock)
+    if sender is None:
+        resp = post(session, request.url, request.body, request.headers, job.timeout, clock)
+    else:
+        resp = sender(request.url, request.body, request.headers, job.timeout)
     error = resp.error
     if error is None and resp.status is not None and not 200 <= resp.status < 300:
         error = f"HTTP {resp.status}" + (" (redirect not followed)" if 300 <= resp.status < 400 else "")
@@ -358,6 +387,7 @@ class Deliverer:
         sleep: Callable[[float], None] = time.sleep,
         on_attempt: Callable[[Job, Attempt], None] | None = None,
         owner: str | None = None,
+        sender: Sender | None = None,
     ):
         self.store = store
         self.owner = owner  # the queue worker whose claim (lease) the attempts are recorded under
@@ -367,6 +397,7 @@ class Deliverer:
         self.wall = wall
         self.sleep = sleep
         self.on_attempt = on_attempt
+        self.sender = sender  # None: delivery.post over self.session
 
     def deliver(self, job: Job, request: Request | None = None, fakes: tuple[str, ...] = ()) -> Sent:
         """One attempt of `job`: `request` as given (a fault's altered request) or as the job prepares it; the
@@ -379,11 +410,19 @@ class Deliverer:
             self.on_attempt(job, sent.attempt)
         return sent
 
-    def send(self, job: Job, request: Request | None = None, fakes: tuple[str, ...] = ()) -> Sent:
+    def send(
+        self, job: Job, request: Request | None = None, fakes: tuple[str, ...] = (), credential: str | None = None
+    ) -> Sent:
         """`deliver` without the store: POST attempt `job.attempts_made` and apply the retry decision to `job`.
-        The caller records `sent.attempt` with the job's new state (the queue worker does it in batches)."""
+        The caller records `sent.attempt` with the job's new state (the queue worker does it in batches).
+        `credential`: the auth header's value made already (the queue's signing process), else made here."""
         sent = exchange(
-            job, request or prepare(job, job.attempts_made, self.keys), self.session, self.wall, fakes=fakes
+            job,
+            request or prepare(job, job.attempts_made, self.keys, credential),
+            self.session,
+            self.wall,
+            fakes=fakes,
+            sender=self.sender,
         )
         advance(job, sent.attempt, self.wall())
         return sent

@@ -21,18 +21,27 @@ import logging
 import os
 import queue as queues
 import socket
+import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 
-from .delivery import Deliverer, Sent
+from . import delivery, sign_process
+from .delivery import Deliverer, Response, Sent
 from .models import EXHAUSTED, Attempt, Job
+from .sign_process import SigningProcess, SigningStopped
 from .store import LEASE_SECONDS, storage_error
 
 STORAGE_RETRY = 5.0  # seconds before a job whose attempt could not be recorded is due again
 PREFETCH = 2  # claimed jobs waiting per delivery thread, at most (so a thread never waits for a claim)
 RECORD_BATCH = 256  # attempts recorded in one transaction, at most
+SIGN_BATCH = 16  # RSA bodies sent to the signing process at once, at most (~5-10 ms of its work)
+SIGN_DEPTH = 2  # batches sent to the signing process and not yet answered, at most
+SIGNER_RESTART = 5.0  # seconds after a signing process stopped before another is started (meanwhile: in-thread)
+CONNECTIONS_PER_THREAD = 32  # keep-alive connections a delivery thread keeps (one per target URL), at most
+CLIENTS = ("raw", "requests")  # the delivery threads' HTTP client: load mode's Poster, or delivery.post (requests)
 
 log = logging.getLogger("accessrc_sim.queue")
 
@@ -49,7 +58,12 @@ class QueueWorker:
         on_attempt: Callable[[Job, Attempt], None] | None = None,
         wall: Callable[[], float] = time.time,
         lease: float = LEASE_SECONDS,
+        signers: int | None = None,
+        client: str = "raw",
     ):
+        if client not in CLIENTS:
+            raise ValueError(f"client must be one of {', '.join(CLIENTS)}, got {client!r}")
+        self.client = client
         self.store = store
         self.keys = keys
         self.threads = max(1, threads)
@@ -58,7 +72,21 @@ class QueueWorker:
         self.wall = wall
         self.lease = lease
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        if signers is None:  # a process only helps when it has a core of its own to sign on
+            signers = 1 if keys is not None and sign_process.SUPPORTED and (os.cpu_count() or 1) >= 2 else 0
+        self.signers = 1 if signers and keys is not None and sign_process.SUPPORTED else 0
         self.capacity = self.threads * (1 + PREFETCH)  # jobs claimed and not yet recorded, at most
+        if self.signers:
+            self.capacity += (SIGN_DEPTH + 1) * SIGN_BATCH  # batches being signed and the next one gathering
+        self._to_sign: queues.SimpleQueue = queues.SimpleQueue()  # claimed RSA jobs for the signing thread
+        self._signer: SigningProcess | None = None
+        self._signer_threads: list[threading.Thread] = []
+        self._sign_cv = threading.Condition()  # guards _signer, _pending, _sign_ended
+        self._pending: deque[list[Job]] = deque()  # batches sent to the signing process, answers not yet read
+        self._sign_ended = False
+        self._signer_starting: threading.Thread | None = None
+        self._signer_after = 0.0  # time.monotonic() before which no signing process is started
+        self.signer_failures: list[str] = []  # why signing processes stopped (newest last)
         self._in_flight: set[str] = set()  # claimed by this worker, attempt not yet recorded (leases renewed)
         self._in_flight_lock = threading.Lock()
         self._ready: queues.SimpleQueue = queues.SimpleQueue()  # claimed jobs for the delivery threads
@@ -92,6 +120,13 @@ class QueueWorker:
         ]
         for sender in self._senders:
             sender.start()
+        if self.signers:
+            self._signer_threads = [
+                threading.Thread(target=self._sign_loop, name="accessrc-sim-signing", daemon=True),
+                threading.Thread(target=self._collect_signatures, name="accessrc-sim-signatures", daemon=True),
+            ]
+            for thread in self._signer_threads:
+                thread.start()
         self._thread = threading.Thread(target=self._loop, name="accessrc-sim-queue", daemon=True)
         self._thread.start()
         self._renewer = threading.Thread(target=self._renew_loop, name="accessrc-sim-lease", daemon=True)
@@ -127,6 +162,10 @@ class QueueWorker:
             self._idle.wait(timeout)
             for _ in self._senders:
                 self._ready.put(_STOP)
+            self._to_sign.put(_STOP)
+            for thread in self._signer_threads:
+                thread.join(5)
+            self._close_signer()
         self._stopped.set()
 
     # -- the store thread ------------------------------------------------------------------------
@@ -196,7 +235,10 @@ class QueueWorker:
             with self._in_flight_lock:
                 self._in_flight.update(job.id for job in jobs)
             for job in jobs:
-                self._ready.put(job)
+                if self.signers and job.auth.kind == "rsa":
+                    self._to_sign.put(job)
+                else:
+                    self._ready.put((job, None))
             if len(jobs) < room:
                 return
 
@@ -205,12 +247,13 @@ class QueueWorker:
         stops = 0
         while True:
             try:
-                job = self._ready.get_nowait()
+                item = self._ready.get_nowait()
             except queues.Empty:
                 break
-            if job is _STOP:  # stop() gave up waiting: the delivery threads still need theirs
+            if item is _STOP:  # stop() gave up waiting: the delivery threads still need theirs
                 stops += 1
                 continue
+            job = item[0]
             try:
                 self.store.release(job, job.next_attempt_at or self.wall(), self.owner)
             except Exception:  # still delivering: claimed again when its lease runs out
@@ -282,15 +325,209 @@ class QueueWorker:
         except Exception:
             log.exception("could not record the failure of job %s", job.id)
 
+    # -- the signing threads ------------------------------------------------------------------------
+    # One thread gathers claimed RSA jobs into batches and sends them to the signing process, up to SIGN_DEPTH
+    # batches ahead (so the process never waits for this process's GIL between two); another reads the answers, in
+    # order, and hands each job on to the delivery threads with its signature. Without a process (starting, or
+    # stopped a moment ago) a job goes on unsigned and its delivery thread signs it, as with no process at all: a
+    # process's failure never holds a job back nor ends it.
+    def _sign_loop(self) -> None:
+        while True:
+            first = self._to_sign.get()
+            if first is _STOP:
+                break
+            batch, stop = [first], False
+            while len(batch) < SIGN_BATCH:
+                try:
+                    job = self._to_sign.get_nowait()
+                except queues.Empty:
+                    break
+                if job is _STOP:
+                    stop = True
+                    break
+                batch.append(job)
+            self._sign(batch)
+            if stop:
+                break
+        with self._sign_cv:
+            self._sign_ended = True
+            self._sign_cv.notify_all()
+
+    def _sign(self, batch: list[Job]) -> None:
+        with self._sign_cv:
+            while len(self._pending) >= SIGN_DEPTH and self._signer is not None:
+                self._sign_cv.wait(1.0)
+            signer = self._signer or self._start_signer()
+            if signer is None:
+                self._forward(batch, None)
+                return
+            self._pending.append(batch)
+            self._sign_cv.notify_all()
+        try:
+            signer.send([(job.auth.rsa_padding, job.body) for job in batch])
+        except SigningStopped as exc:
+            self._signer_failed(signer, str(exc))
+
+    def _collect_signatures(self) -> None:
+        while True:
+            with self._sign_cv:
+                while not self._pending and not self._sign_ended:
+                    self._sign_cv.wait()
+                if not self._pending:
+                    return
+                signer, expected = self._signer, len(self._pending[0])
+            if signer is None:  # failed meanwhile: _signer_failed handed its batches on
+                continue
+            try:
+                answers = signer.receive(expected)
+            except SigningStopped as exc:
+                self._signer_failed(signer, str(exc))
+                continue
+            with self._sign_cv:
+                batch = self._pending.popleft()
+                self._sign_cv.notify_all()
+            # a body the process could not sign goes on unsigned: its delivery thread meets the same error and the
+            # job ends with it (QueueWorker._failed), as it would without a process
+            self._forward(batch, [signature if ok else None for ok, signature in answers])
+
+    def _signer_failed(self, signer: SigningProcess, reason: str) -> None:
+        with self._sign_cv:
+            if self._signer is not signer:  # the other signing thread reported it already
+                return
+            self._signer = None
+            batches, self._pending = list(self._pending), deque()
+            self._signer_after = time.monotonic() + SIGNER_RESTART
+            self._sign_cv.notify_all()
+        self.signer_failures.append(reason)
+        log.error(
+            "%s; its %d job(s) in hand are signed in the delivery threads, and so is every RSA job for %g s, "
+            "then another signing process is started",
+            reason,
+            sum(len(batch) for batch in batches),
+            SIGNER_RESTART,
+        )
+        for batch in batches:
+            self._forward(batch, None)
+        signer.close()
+
+    def _forward(self, batch: list[Job], signatures: list[str | None] | None) -> None:
+        for i, job in enumerate(batch):
+            self._ready.put((job, signatures[i] if signatures else None))
+
+    def _start_signer(self) -> SigningProcess | None:
+        """Start a signing process in the background (~0.2 s: an interpreter); None until it is ready."""
+        starting = self._signer_starting
+        if starting is not None and starting.is_alive():
+            return None
+        if time.monotonic() >= self._signer_after and not self._stopping.is_set():
+            self._signer_starting = threading.Thread(
+                target=self._open_signer, name="accessrc-sim-signing-start", daemon=True
+            )
+            self._signer_starting.start()
+        return None
+
+    def _open_signer(self) -> None:
+        try:
+            signer = SigningProcess(self.keys)
+        except Exception as exc:
+            self.signer_failures.append(str(exc))
+            log.error("%s; RSA jobs are signed in the delivery threads for %g s", exc, SIGNER_RESTART)
+            self._signer_after = time.monotonic() + SIGNER_RESTART
+            return
+        with self._sign_cv:
+            if not self._stopping.is_set():
+                self._signer = signer
+                log.info("RSA jobs are signed by a signing process (pid %d)", signer.pid)
+                return
+        signer.close()
+
+    @property
+    def signing_process(self) -> SigningProcess | None:
+        """The signing process in use (None: none yet, or none now)."""
+        return self._signer
+
+    def _close_signer(self) -> None:
+        starting = self._signer_starting
+        if starting is not None:
+            starting.join(sign_process.READY_TIMEOUT)
+        with self._sign_cv:
+            signer, self._signer = self._signer, None
+            batches, self._pending = list(self._pending), deque()  # none unless stop() gave up waiting
+            self._sign_cv.notify_all()
+        for batch in batches:
+            self._forward(batch, None)
+        if signer is not None:
+            signer.close()
+
     # -- the delivery threads ------------------------------------------------------------------------
     def _send_loop(self) -> None:
-        deliverer = Deliverer(self.store, self.keys, owner=self.owner)  # its own requests.Session
-        while True:
-            job = self._ready.get()
-            if job is _STOP:
-                return
+        connections = _Connections() if self.client == "raw" else None
+        deliverer = Deliverer(self.store, self.keys, owner=self.owner, sender=connections)
+        try:
+            while True:
+                item = self._ready.get()
+                if item is _STOP:
+                    return
+                job, signature = item
+                try:
+                    result: object = deliverer.send(job, credential=signature)
+                except Exception as exc:
+                    result = exc
+                self._done.put((job, result))
+        finally:
+            if connections is not None:
+                connections.close()
+
+
+class _Connections:
+    """A delivery thread's `Sender`: one keep-alive connection per (target URL, timeout), load mode's `Poster`
+    (a socket and llhttp; its docstring lists the rules it keeps, the same as delivery.post's: the guard at every
+    request and the connection to the addresses it checked, exactly these bytes, no redirect, no proxy, the answer
+    capped). Its whole exchange is bounded by `timeout` by delivery's watchdog, as post's is.
+    Why not requests: CPU per POST ~480 us with requests, ~40 us with Poster (load mode's measurement); the queue's
+    rate is bounded by the posting process's CPU (bench/serve_queue.py: HMAC and RSA rates with each client)."""
+
+    def __init__(self) -> None:
+        self._poster = None  # load mode's Poster, imported at the first POST: no cost of serve's start-up (~90 ms)
+        self._open: OrderedDict[tuple[str, float], object] = OrderedDict()  # least recently used first
+        self._tls: ssl.SSLContext | None = None
+
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Response:
+        key = (url, timeout)
+        poster = self._open.pop(key, None)
+        if poster is None:
+            if self._poster is None:
+                from .load import Poster
+
+                self._poster = Poster
             try:
-                result: object = deliverer.send(job)
-            except Exception as exc:
-                result = exc
-            self._done.put((job, result))
+                poster = self._poster(url, timeout, tls=self._tls_context() if url[:8].lower() == "https://" else None)
+            except (ValueError, ssl.SSLError, OSError) as exc:
+                return Response(None, {}, b"", 0.0, f"request error: {exc}")
+            while len(self._open) >= CONNECTIONS_PER_THREAD:
+                self._open.popitem(last=False)[1].close()
+        self._open[key] = poster
+        token = delivery.watch(time.monotonic() + timeout, poster)
+        try:
+            resp = poster.post(body, headers)
+        finally:
+            cut = not delivery.unwatch(token)
+        if cut and resp.error is not None and not resp.error.startswith("timeout"):  # in post's words
+            reading = " while reading the answer" if resp.status is not None else ""
+            resp.error = f"timeout after {timeout:g} s{reading}"
+        return resp
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """Certificates checked as requests checks them: certifi's bundle when installed, else the system's."""
+        if self._tls is None:
+            try:
+                import certifi
+            except ImportError:
+                self._tls = ssl.create_default_context()
+            else:
+                self._tls = ssl.create_default_context(cafile=certifi.where())
+        return self._tls
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()

@@ -30,6 +30,8 @@ class SQLiteFile(Database):
             except FileExistsError:
                 pass
         self._local = threading.local()
+        self._write_lock = threading.RLock()  # this process's writers, one at a time (see _transaction)
+        self.write_lock = True  # False: leave the waiting to SQLite's busy handler (to measure the difference)
         self.migrated = install(self._connection())  # the `table.column`s this open added to an older file
 
     def _connection(self) -> sqlite3.Connection:
@@ -48,29 +50,43 @@ class SQLiteFile(Database):
         return db
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection):
-            self.db = db
+        def __init__(self, db: sqlite3.Connection, lock: threading.RLock | None):
+            self.db, self.lock = db, lock
 
         def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
+            if self.lock is not None:
+                self.lock.acquire()
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                if self.lock is not None:
+                    self.lock.release()
+                raise
             return self.db
 
         def __exit__(self, exc_type, exc, tb) -> None:
-            if exc_type is None:
-                try:
-                    self.db.execute("COMMIT")
-                    return
-                except BaseException:
-                    if self.db.in_transaction:
-                        self.db.execute("ROLLBACK")
-                    raise
-            if self.db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
-                self.db.execute("ROLLBACK")
+            try:
+                if exc_type is None:
+                    try:
+                        self.db.execute("COMMIT")
+                        return
+                    except BaseException:
+                        if self.db.in_transaction:
+                            self.db.execute("ROLLBACK")
+                        raise
+                if self.db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+                    self.db.execute("ROLLBACK")
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
 
     def _transaction(self) -> SQLiteFile._Tx:
         """A write transaction taken at once (BEGIN IMMEDIATE): committed on success, rolled back on error. One
-        writer at a time: feed ids are visible in order already (no _feed_lock needed)."""
-        return SQLiteFile._Tx(self._connection())
+        writer at a time: feed ids are visible in order already (no _feed_lock needed). This process's threads
+        first queue for `_write_lock` (woken as soon as the writer before them commits) rather than in SQLite's
+        busy handler, which sleeps 1, 2, 5, 10… ms between tries; other processes (send, run) still meet SQLite's
+        own lock."""
+        return SQLiteFile._Tx(self._connection(), self._write_lock if self.write_lock else None)
 
     def _insert_id(self, db, sql: str, params, column: str = "id") -> int:
         return db.execute(sql, params).lastrowid
