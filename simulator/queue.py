@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 
 from . import delivery, sign_process
 from .delivery import Deliverer, Response, Sent
@@ -95,6 +96,9 @@ class QueueWorker:
         self._senders: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._wake = threading.Event()
+        self._holding = 0  # holding_wakes() blocks open; a wake asked for meanwhile waits for the last to close
+        self._held_wake = False
+        self._hold_lock = threading.Lock()
         self._stopping = threading.Event()
         self._idle = threading.Event()  # set by the store thread when nothing is in flight after a stop
         self._thread: threading.Thread | None = None
@@ -114,6 +118,8 @@ class QueueWorker:
                 len(self.recovered),
                 self.lease,
             )
+        if self.client == "raw":
+            from . import load  # noqa: F401  (Poster's module, loaded now rather than at the first delivery)
         self._senders = [
             threading.Thread(target=self._send_loop, name=f"accessrc-sim-delivery-{i}", daemon=True)
             for i in range(self.threads)
@@ -148,9 +154,33 @@ class QueueWorker:
                 log.exception("renewing the leases of %d job(s) failed", len(ids))
 
     def wake(self) -> None:
-        """A job was added: look now rather than at the next poll."""
+        """A job was added: look now rather than at the next poll (inside holding_wakes(): when it ends)."""
+        if self._holding:
+            with self._hold_lock:
+                if self._holding:
+                    self._held_wake = True
+                    return
         self._wake.set()
         self._done.put(None)  # the store thread may be waiting for finished attempts
+
+    @contextmanager
+    def holding_wakes(self):
+        """Jobs added inside are looked at once, when the block ends. Firings due together are all stored first,
+        so the delivery threads do not start on the first ones (and take the GIL and the database) while the next
+        ones are still being made: what keeps a schedule's firings on time."""
+        with self._hold_lock:
+            self._holding += 1
+        try:
+            yield
+        finally:
+            with self._hold_lock:
+                self._holding -= 1
+                release = self._holding == 0 and self._held_wake
+                if release:
+                    self._held_wake = False
+            if release:
+                self._wake.set()
+                self._done.put(None)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Claim nothing more; wait up to `timeout` for in-flight attempts (their attempts are recorded). Jobs
@@ -488,7 +518,7 @@ class _Connections:
     rate is bounded by the posting process's CPU (bench/serve_queue.py: HMAC and RSA rates with each client)."""
 
     def __init__(self) -> None:
-        self._poster = None  # load mode's Poster, imported at the first POST: no cost of serve's start-up (~90 ms)
+        self._poster = None  # load mode's Poster (QueueWorker.start imports it: ~90 ms, never mid-firing)
         self._open: OrderedDict[tuple[str, float], object] = OrderedDict()  # least recently used first
         self._tls: ssl.SSLContext | None = None
 

@@ -4,7 +4,7 @@ A firing only creates a job row (cheap: one generated payload and an INSERT); th
 so the scheduler thread never waits on the network.
 
 Every firing has a due time that all servers sharing one database compute alike: an interval schedule's times are
-the subscription's creation time plus whole intervals (its grid), a cron schedule's are whole minutes (UTC). The
+whole intervals since the Unix epoch (its grid), a cron schedule's are whole minutes (UTC). The
 callback gets (subscription id, due time); on a shared database the store lets one server take each due time.
 """
 
@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .subscriptions import Schedule, Subscription
 
 log = logging.getLogger("accessrc_sim.scheduler")
+_IDLE = object()  # the firing thread has made every firing handed over: wait for the next
 
 MIN_INTERVAL = 0.1  # seconds
 MAX_INTERVAL = 366 * 86400
@@ -77,32 +79,39 @@ def parse_schedule(data) -> Schedule | None:
     return Schedule("cron", cron=expr)
 
 
-def trigger_for(schedule: Schedule, anchor: float | None = None):
-    """APScheduler's trigger; an interval runs on the grid `anchor` + k × seconds (anchor: the subscription's
-    creation time), so every server that schedules it fires at the same times."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def trigger_for(schedule: Schedule):
+    """APScheduler's trigger. An interval runs on the grid of whole intervals since the Unix epoch (every 30 s: at
+    :00 and :30), so every server that schedules it fires at the same times, and schedules of one interval fire
+    together (their firings are stored as one burst before the queue starts on them)."""
     if schedule.kind == "interval":
-        start = datetime.fromtimestamp(anchor, UTC) if anchor else None
-        return IntervalTrigger(seconds=schedule.seconds, start_date=start, timezone="UTC")
+        return IntervalTrigger(seconds=schedule.seconds, start_date=EPOCH, timezone="UTC")
     return CronTrigger.from_crontab(schedule.cron, timezone="UTC")
 
 
-def due_time(schedule: Schedule, anchor: float | None, now: float) -> float:
-    """The due time of the firing running at `now` (late by less than half a period): the nearest grid point of an
-    interval schedule, the nearest whole minute of a cron one. Rounded to the millisecond, so servers agree."""
-    if schedule.kind == "interval" and anchor:
-        return round(anchor + round((now - anchor) / schedule.seconds) * schedule.seconds, 3)
+def due_time(schedule: Schedule, now: float) -> float:
+    """The due time of the firing running at `now` (late by less than half a period): the nearest point of an
+    interval's grid, the nearest whole minute of a cron schedule. Rounded to the millisecond, so servers agree."""
     if schedule.kind == "interval":
-        return round(now, 3)
+        return round(round(now / schedule.seconds) * schedule.seconds, 3)
     return round(now / 60) * 60.0
 
 
 class Scheduler:
     """One BackgroundScheduler per running app; `fire(subscription_id, due_at)` is called at each firing."""
 
-    def __init__(self, fire: Callable[[str, float], object], warm: Callable[[str], object] | None = None):
+    def __init__(
+        self,
+        fire: Callable[[str, float], object],
+        warm: Callable[[str], object] | None = None,
+        together: Callable[[], AbstractContextManager] | None = None,
+    ):
         self.fire = fire
         self.warm = warm  # warm(event): readies what a firing of `event` needs (its payload factory), once
-        self._plans: dict[str, tuple[Schedule, float | None]] = {}  # subscription id -> (schedule, grid anchor)
+        self.together = together or nullcontext  # wraps the firings due together (the queue waits for the last)
+        self._plans: dict[str, Schedule] = {}  # subscription id -> its schedule (for the due time of a firing)
         self._firings: queue.SimpleQueue = queue.SimpleQueue()  # (subscription id, due time); None ends the thread
         self._firing_thread: threading.Thread | None = None
         self._scheduler = BackgroundScheduler(
@@ -120,10 +129,14 @@ class Scheduler:
             return
         for sub in subscriptions:
             self.sync(sub)
-        events = sorted({sub.event for sub in subscriptions if sub.schedule is not None and not sub.paused})
-        self._firing_thread = threading.Thread(
-            target=self._firing_loop, args=(events,), name="accessrc-sim-firings", daemon=True
-        )
+        # Each scheduled event's payload factory is readied first (a first payload of a kind costs ~100 ms:
+        # Faker's set-up), so no firing due just after the start waits for it
+        for event in sorted({sub.event for sub in subscriptions if sub.schedule is not None and not sub.paused}):
+            try:
+                self.warm and self.warm(event)
+            except Exception:
+                log.exception("warming event %s for its schedules failed", event)
+        self._firing_thread = threading.Thread(target=self._firing_loop, name="accessrc-sim-firings", daemon=True)
         self._firing_thread.start()
         self._scheduler.start()
 
@@ -132,10 +145,10 @@ class Scheduler:
         if sub.schedule is None or sub.paused:
             self.remove(sub.id)
             return
-        self._plans[sub.id] = (sub.schedule, sub.created_at or None)
+        self._plans[sub.id] = sub.schedule
         self._scheduler.add_job(
             self._fire,
-            trigger_for(sub.schedule, sub.created_at or None),
+            trigger_for(sub.schedule),
             args=[sub.id],
             id=sub.id,
             replace_existing=True,
@@ -165,19 +178,24 @@ class Scheduler:
         instances reached" while another waits for the database or the GIL."""
         plan = self._plans.get(sub_id)
         now = time.time()
-        self._firings.put((sub_id, due_time(plan[0], plan[1], now) if plan else round(now, 3)))
+        self._firings.put((sub_id, due_time(plan, now) if plan else round(now, 3)))
 
-    def _firing_loop(self, events: list[str]) -> None:
-        """The firings, one after another, in the order they were due (each stores a job: ~0.3 ms). First the
-        scheduled events are warmed (a first payload of a kind costs ~100 ms: Faker's set-up), so the first
-        firings are not late for it; firings due meanwhile wait in the queue."""
-        for event in events if self.warm else ():
-            try:
-                self.warm(event)
-            except Exception:
-                log.exception("warming event %s for its schedules failed", event)
-        while (item := self._firings.get()) is not None:
-            try:
-                self.fire(*item)
-            except Exception:
-                log.exception("scheduled firing of subscription %s failed", item[0])
+    def _firing_loop(self) -> None:
+        """The firings, one after another, in the order they were due (each stores a job: ~0.3 ms); those handed
+        over while one is made are made in the same burst, inside `together` (the queue starts on their jobs when
+        the last is stored, not while the next ones are being made)."""
+        item = self._firings.get()
+        while item is not None:
+            with self.together():  # this firing and those handed over while it is made: due together
+                while item is not None:
+                    try:
+                        self.fire(*item)
+                    except Exception:
+                        log.exception("scheduled firing of subscription %s failed", item[0])
+                    try:
+                        item = self._firings.get_nowait()  # None: the end marker, after this burst
+                    except queue.Empty:
+                        item = _IDLE
+                        break
+            if item is _IDLE:
+                item = self._firings.get()

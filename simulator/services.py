@@ -156,7 +156,9 @@ class Services:
         )
         keys = load_keys(keys_dir)
         services = cls(store, keys, repo, QueueWorker(store, keys, threads=threads), None, settings)
-        services.scheduler = Scheduler(fire=services.fire_scheduled, warm=catalogue.generate)
+        services.scheduler = Scheduler(
+            fire=services.fire_scheduled, warm=catalogue.generate, together=services.queue.holding_wakes
+        )
         return services
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -212,9 +212,9 @@ def test_scheduled_subscriptions_resume_after_a_restart(make_app, receiver):
         second.test_client().get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["data"]["next_fire_at"]
     )
     # Firings missed while down are not made up in a burst: the next one is the next time on the schedule's grid
-    # (creation time + whole intervals, the same on every server sharing a database), in the future.
+    # (whole intervals since the Unix epoch, the same on every server sharing a database), in the future.
     assert restarted_at < next_fire <= ready_at + 0.3 + 0.05
-    assert round((next_fire - sub["created_at"]) / 0.3, 3) % 1 in (0.0, 1.0)
+    assert round(next_fire / 0.3, 3) % 1 in (0.0, 1.0)
     wait_until(lambda: len(target.received) >= count + 2)
     time.sleep(0.2)
     assert len(target.received) <= count + 2 + int((time.time() - restarted_at) / 0.3) + 1
