@@ -28,7 +28,6 @@ Only loopback traffic; every loop is bounded in time or count.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -43,64 +42,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"status":"success"}'
-
-
-# -- the receiver (child process) --------------------------------------------------------------------
-def serve_receiver() -> None:
-    """Minimal keep-alive HTTP/1.1 sink on 127.0.0.1: 200 to every request; GET /count tells how many came."""
-    received = 0
-
-    class Sink(asyncio.Protocol):
-        def connection_made(self, transport):
-            self.transport, self.buffer = transport, b""
-
-        def data_received(self, data):
-            nonlocal received
-            self.buffer += data
-            while True:
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                head = self.buffer[:end].decode("latin-1")
-                length = 0
-                for line in head.split("\r\n")[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                if len(self.buffer) < end + 4 + length:
-                    return
-                self.buffer = self.buffer[end + 4 + length :]
-                if head.startswith("GET /count"):
-                    text = str(received).encode()
-                    self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text))
-                else:
-                    received += 1
-                    self.transport.write(RESPONSE)
-
-    async def main():
-        server = await asyncio.get_running_loop().create_server(Sink, "127.0.0.1", 0)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await server.serve_forever()
-
-    asyncio.run(main())
-
-
-class Receiver:
-    def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-receiver"], stdout=subprocess.PIPE, text=True)
-        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
-        return self
-
-    def count(self) -> int:
-        with urllib.request.urlopen(self.url + "/count", timeout=5) as resp:
-            return int(resp.read())
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait(5)
+from sink import Receiver  # noqa: E402  (bench/sink.py: the receiver every bench script uses)
 
 
 # -- measurements -------------------------------------------------------------------------------------
@@ -409,13 +353,9 @@ def main() -> int:
     )
     parser.add_argument("--startup-runs", type=int, default=7, help="runs of each command, for the medians")
     parser.add_argument("--serve-port", type=int, default=9540, help="port for the serve start-up runs")
-    parser.add_argument("--serve-receiver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     summary = []
-    if args.serve_receiver:
-        serve_receiver()
-        return 0
 
     from simulator import catalogue, delivery, signing
     from simulator.auth import Auth

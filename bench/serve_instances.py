@@ -438,7 +438,7 @@ def run(
 ) -> dict:
     """Measure and print; return the figures (rates per second, ratios, CPU seconds, PostgreSQL's samples)."""
     from postgres_server import PostgresServer
-    from serve_queue import Receiver
+    from sink import Receiver
 
     from simulator import signing
 

@@ -19,129 +19,24 @@ The receiver counts what it got; the count is checked against the attempts the s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
-RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"status":"success"}'
+from sink import Receiver  # noqa: E402  (bench/sink.py, beside this file)
+
 HMAC_EVENT = "DELIVERY_CHANNEL_STATUS_UPDATED"
 RSA_EVENT = "BadgeExportZipFile.Created"
 QUEUE_TARGET = 1000.0
 RSA_TARGET = 0.8
-
-
-# -- the receiver (child process) --------------------------------------------------------------------
-def serve_receiver() -> None:
-    """Keep-alive (and pipelining) HTTP/1.1 sink on 127.0.0.1: 200 to every request; GET /count tells how many."""
-    received = 0
-
-    class Sink(asyncio.Protocol):
-        def connection_made(self, transport):
-            self.transport, self.buffer = transport, b""
-
-        def data_received(self, data):
-            nonlocal received
-            self.buffer += data
-            out = []
-            while True:
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    break
-                head = self.buffer[:end]
-                at = head.lower().find(b"content-length:")
-                length = (
-                    int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
-                    if at >= 0
-                    else 0
-                )
-                if len(self.buffer) < end + 4 + length:
-                    break
-                self.buffer = self.buffer[end + 4 + length :]
-                if head.startswith(b"GET /count"):
-                    text = str(received).encode()
-                    out.append(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text))
-                else:
-                    received += 1
-                    out.append(RESPONSE)
-            if out:
-                self.transport.write(b"".join(out))
-
-    async def main():
-        server = await asyncio.get_running_loop().create_server(Sink, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await server.serve_forever()
-
-    asyncio.run(main())
-
-
-def drive_receiver(port: int, seconds: float, connections: int = 16, depth: int = 1) -> None:
-    """Child process: raw sockets, `depth` pipelined POSTs per connection, for `seconds`; prints requests answered."""
-    import selectors
-
-    body = b'{"x":1}'
-    request = (
-        b"POST /ceiling HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-    )
-    sel = selectors.DefaultSelector()
-    socks = []
-    for _ in range(connections):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.setblocking(False)
-        s.sendall(request * depth)
-        sel.register(s, selectors.EVENT_READ, [0, b""])
-        socks.append(s)
-    answered = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for key, _ in sel.select(0.1):
-            data = key.fileobj.recv(65536)
-            state = key.data
-            state[1] += data
-            n = state[1].count(b"HTTP/1.1 200")
-            if n:
-                state[1] = state[1][state[1].rfind(b"HTTP/1.1 200") + 1 :]  # keep the tail of a cut answer
-                answered += n
-                key.fileobj.sendall(request * n)
-    print(answered, flush=True)
-
-
-class Receiver:
-    def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-receiver"], stdout=subprocess.PIPE, text=True)
-        self.port = int(self.proc.stdout.readline())
-        self.url = f"http://127.0.0.1:{self.port}"
-        return self
-
-    def count(self) -> int:
-        with urllib.request.urlopen(self.url + "/count", timeout=5) as resp:
-            return int(resp.read())
-
-    def ceiling(self, seconds: float = 2.0) -> float:
-        """Requests/s the receiver answers to a client that costs it little (a raw-socket process)."""
-        out = subprocess.run(
-            [sys.executable, __file__, "--drive-receiver", str(self.port), str(seconds)],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-            check=True,
-        )
-        return int(out.stdout.split()[-1]) / seconds
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait(5)
 
 
 # -- measurements -------------------------------------------------------------------------------------
@@ -316,12 +211,6 @@ def run(
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-receiver":
-        serve_receiver()
-        return 0
-    if len(sys.argv) > 1 and sys.argv[1] == "--drive-receiver":
-        drive_receiver(int(sys.argv[2]), float(sys.argv[3]))
-        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", type=int, default=10_000, help="HMAC jobs per round")
     ap.add_argument("--rsa-jobs", type=int, default=5_000, help="RSA jobs per round")

@@ -140,7 +140,7 @@ def lateness(url: str, workdir: Path, subs: int, interval: float, seconds: float
 
 def run(subs: int = 20, interval: float = 0.5, seconds: float = 15.0, rate: float = 500.0, out=print) -> dict:
     """Idle, then busy (the queue delivering `rate`/s): print and return both measurements."""
-    from serve_queue import Receiver
+    from sink import Receiver
 
     from simulator import signing
 
