@@ -122,14 +122,6 @@ def e2e_rate(event: str, url: str, auth, keys, threads: int, seconds: float, sig
     return result
 
 
-def percentiles(values: list[float]) -> tuple[float, float, float]:
-    values = sorted(values)
-    if not values:
-        return (float("nan"),) * 3
-    pick = lambda p: values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]  # noqa: E731
-    return pick(50), pick(99), values[-1]
-
-
 def rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
