@@ -8,7 +8,8 @@ A database that cannot record an attempt (full disk) never ends a job: it is due
 Threads: one store thread claims due jobs in batches (one transaction per batch, a few more than there are
 delivery threads) and records finished attempts in batches (`Store.finish_attempts`, one transaction for all
 that finished meanwhile); `threads` delivery threads each take a claimed job, sign it and POST it over their own
-keep-alive connection (one requests.Session per thread) and hand the attempt back. Only the store thread writes,
+keep-alive connections (load mode's Poster: `_Connections`) and hand the attempt back; RSA jobs go to them through
+the signing stage (sign_process.SigningStage), signed in a process of their own. Only the store thread writes,
 so the queue's own writes never wait on each other for SQLite's lock, and a delivery thread never waits on the
 database. A job is handed to exactly one delivery thread; its attempt is recorded once, by the store thread.
 (Measured with bench/serve_queue.py: one claim and one record transaction per job, in every delivery thread,
@@ -25,22 +26,19 @@ import ssl
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 
 from . import delivery, sign_process
 from .delivery import Deliverer, Response, Sent
 from .models import EXHAUSTED, Attempt, Job
-from .sign_process import SigningProcess, SigningStopped
+from .sign_process import SigningProcess, SigningStage
 from .store import LEASE_SECONDS, storage_error
 
 STORAGE_RETRY = 5.0  # seconds before a job whose attempt could not be recorded is due again
 PREFETCH = 2  # claimed jobs waiting per delivery thread, at most (so a thread never waits for a claim)
 RECORD_BATCH = 256  # attempts recorded in one transaction, at most
-SIGN_BATCH = 16  # RSA bodies sent to the signing process at once, at most (~5-10 ms of its work)
-SIGN_DEPTH = 2  # batches sent to the signing process and not yet answered, at most
-SIGNER_RESTART = 5.0  # seconds after a signing process stopped before another is started (meanwhile: in-thread)
 CONNECTIONS_PER_THREAD = 32  # keep-alive connections a delivery thread keeps (one per target URL), at most
 CLIENTS = ("raw", "requests")  # the delivery threads' HTTP client: load mode's Poster, or delivery.post (requests)
 
@@ -77,20 +75,17 @@ class QueueWorker:
             signers = 1 if keys is not None and sign_process.SUPPORTED and (os.cpu_count() or 1) >= 2 else 0
         self.signers = 1 if signers and keys is not None and sign_process.SUPPORTED else 0
         self.capacity = self.threads * (1 + PREFETCH)  # jobs claimed and not yet recorded, at most
-        if self.signers:
-            self.capacity += (SIGN_DEPTH + 1) * SIGN_BATCH  # batches being signed and the next one gathering
-        self._to_sign: queues.SimpleQueue = queues.SimpleQueue()  # claimed RSA jobs for the signing thread
-        self._signer: SigningProcess | None = None
-        self._signer_threads: list[threading.Thread] = []
-        self._sign_cv = threading.Condition()  # guards _signer, _pending, _sign_ended
-        self._pending: deque[list[Job]] = deque()  # batches sent to the signing process, answers not yet read
-        self._sign_ended = False
-        self._signer_starting: threading.Thread | None = None
-        self._signer_after = 0.0  # time.monotonic() before which no signing process is started
-        self.signer_failures: list[str] = []  # why signing processes stopped (newest last)
+        self._stopping = threading.Event()
+        self._ready: queues.SimpleQueue = queues.SimpleQueue()  # claimed jobs (and signatures) for the delivery threads
+        self.signing = (  # RSA jobs go through it to the delivery threads, signed in a process
+            SigningStage(keys, lambda job, signature: self._ready.put((job, signature)), self._stopping)
+            if self.signers
+            else None
+        )
+        if self.signing:
+            self.capacity += SigningStage.CAPACITY
         self._in_flight: set[str] = set()  # claimed by this worker, attempt not yet recorded (leases renewed)
         self._in_flight_lock = threading.Lock()
-        self._ready: queues.SimpleQueue = queues.SimpleQueue()  # claimed jobs for the delivery threads
         self._done: queues.SimpleQueue = queues.SimpleQueue()  # (job, Sent | exception) back to the store thread
         self._renewer: threading.Thread | None = None
         self._senders: list[threading.Thread] = []
@@ -99,7 +94,6 @@ class QueueWorker:
         self._holding = 0  # holding_wakes() blocks open; a wake asked for meanwhile waits for the last to close
         self._held_wake = False
         self._hold_lock = threading.Lock()
-        self._stopping = threading.Event()
         self._idle = threading.Event()  # set by the store thread when nothing is in flight after a stop
         self._thread: threading.Thread | None = None
         self.recovered: list[str] = []
@@ -107,6 +101,16 @@ class QueueWorker:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def signing_process(self) -> SigningProcess | None:
+        """The signing process in use (None: none, none yet, or none now)."""
+        return self.signing.process if self.signing else None
+
+    @property
+    def signer_failures(self) -> list[str]:
+        """Why signing processes stopped (newest last)."""
+        return self.signing.failures if self.signing else []
 
     def start(self) -> QueueWorker:
         if self._thread is not None:
@@ -126,13 +130,8 @@ class QueueWorker:
         ]
         for sender in self._senders:
             sender.start()
-        if self.signers:
-            self._signer_threads = [
-                threading.Thread(target=self._sign_loop, name="accessrc-sim-signing", daemon=True),
-                threading.Thread(target=self._collect_signatures, name="accessrc-sim-signatures", daemon=True),
-            ]
-            for thread in self._signer_threads:
-                thread.start()
+        if self.signing:
+            self.signing.start()
         self._thread = threading.Thread(target=self._loop, name="accessrc-sim-queue", daemon=True)
         self._thread.start()
         self._renewer = threading.Thread(target=self._renew_loop, name="accessrc-sim-lease", daemon=True)
@@ -192,10 +191,8 @@ class QueueWorker:
             self._idle.wait(timeout)
             for _ in self._senders:
                 self._ready.put(_STOP)
-            self._to_sign.put(_STOP)
-            for thread in self._signer_threads:
-                thread.join(5)
-            self._close_signer()
+            if self.signing:
+                self.signing.stop()
         self._stopped.set()
 
     # -- the store thread ------------------------------------------------------------------------
@@ -265,8 +262,8 @@ class QueueWorker:
             with self._in_flight_lock:
                 self._in_flight.update(job.id for job in jobs)
             for job in jobs:
-                if self.signers and job.auth.kind == "rsa":
-                    self._to_sign.put(job)
+                if self.signing and job.auth.kind == "rsa":
+                    self.signing.put(job)
                 else:
                     self._ready.put((job, None))
             if len(jobs) < room:
@@ -354,140 +351,6 @@ class QueueWorker:
             self.store.update_job(job)
         except Exception:
             log.exception("could not record the failure of job %s", job.id)
-
-    # -- the signing threads ------------------------------------------------------------------------
-    # One thread gathers claimed RSA jobs into batches and sends them to the signing process, up to SIGN_DEPTH
-    # batches ahead (so the process never waits for this process's GIL between two); another reads the answers, in
-    # order, and hands each job on to the delivery threads with its signature. Without a process (starting, or
-    # stopped a moment ago) a job goes on unsigned and its delivery thread signs it, as with no process at all: a
-    # process's failure never holds a job back nor ends it.
-    def _sign_loop(self) -> None:
-        while True:
-            first = self._to_sign.get()
-            if first is _STOP:
-                break
-            batch, stop = [first], False
-            while len(batch) < SIGN_BATCH:
-                try:
-                    job = self._to_sign.get_nowait()
-                except queues.Empty:
-                    break
-                if job is _STOP:
-                    stop = True
-                    break
-                batch.append(job)
-            self._sign(batch)
-            if stop:
-                break
-        with self._sign_cv:
-            self._sign_ended = True
-            self._sign_cv.notify_all()
-
-    def _sign(self, batch: list[Job]) -> None:
-        with self._sign_cv:
-            while len(self._pending) >= SIGN_DEPTH and self._signer is not None:
-                self._sign_cv.wait(1.0)
-            signer = self._signer or self._start_signer()
-            if signer is None:
-                self._forward(batch, None)
-                return
-            self._pending.append(batch)
-            self._sign_cv.notify_all()
-        try:
-            signer.send([(job.auth.rsa_padding, job.body) for job in batch])
-        except SigningStopped as exc:
-            self._signer_failed(signer, str(exc))
-
-    def _collect_signatures(self) -> None:
-        while True:
-            with self._sign_cv:
-                while not self._pending and not self._sign_ended:
-                    self._sign_cv.wait()
-                if not self._pending:
-                    return
-                signer, expected = self._signer, len(self._pending[0])
-            if signer is None:  # failed meanwhile: _signer_failed handed its batches on
-                continue
-            try:
-                answers = signer.receive(expected)
-            except SigningStopped as exc:
-                self._signer_failed(signer, str(exc))
-                continue
-            with self._sign_cv:
-                batch = self._pending.popleft()
-                self._sign_cv.notify_all()
-            # a body the process could not sign goes on unsigned: its delivery thread meets the same error and the
-            # job ends with it (QueueWorker._failed), as it would without a process
-            self._forward(batch, [signature if ok else None for ok, signature in answers])
-
-    def _signer_failed(self, signer: SigningProcess, reason: str) -> None:
-        with self._sign_cv:
-            if self._signer is not signer:  # the other signing thread reported it already
-                return
-            self._signer = None
-            batches, self._pending = list(self._pending), deque()
-            self._signer_after = time.monotonic() + SIGNER_RESTART
-            self._sign_cv.notify_all()
-        self.signer_failures.append(reason)
-        log.error(
-            "%s; its %d job(s) in hand are signed in the delivery threads, and so is every RSA job for %g s, "
-            "then another signing process is started",
-            reason,
-            sum(len(batch) for batch in batches),
-            SIGNER_RESTART,
-        )
-        for batch in batches:
-            self._forward(batch, None)
-        signer.close()
-
-    def _forward(self, batch: list[Job], signatures: list[str | None] | None) -> None:
-        for i, job in enumerate(batch):
-            self._ready.put((job, signatures[i] if signatures else None))
-
-    def _start_signer(self) -> SigningProcess | None:
-        """Start a signing process in the background (~0.2 s: an interpreter); None until it is ready."""
-        starting = self._signer_starting
-        if starting is not None and starting.is_alive():
-            return None
-        if time.monotonic() >= self._signer_after and not self._stopping.is_set():
-            self._signer_starting = threading.Thread(
-                target=self._open_signer, name="accessrc-sim-signing-start", daemon=True
-            )
-            self._signer_starting.start()
-        return None
-
-    def _open_signer(self) -> None:
-        try:
-            signer = SigningProcess(self.keys)
-        except Exception as exc:
-            self.signer_failures.append(str(exc))
-            log.error("%s; RSA jobs are signed in the delivery threads for %g s", exc, SIGNER_RESTART)
-            self._signer_after = time.monotonic() + SIGNER_RESTART
-            return
-        with self._sign_cv:
-            if not self._stopping.is_set():
-                self._signer = signer
-                log.info("RSA jobs are signed by a signing process (pid %d)", signer.pid)
-                return
-        signer.close()
-
-    @property
-    def signing_process(self) -> SigningProcess | None:
-        """The signing process in use (None: none yet, or none now)."""
-        return self._signer
-
-    def _close_signer(self) -> None:
-        starting = self._signer_starting
-        if starting is not None:
-            starting.join(sign_process.READY_TIMEOUT)
-        with self._sign_cv:
-            signer, self._signer = self._signer, None
-            batches, self._pending = list(self._pending), deque()  # none unless stop() gave up waiting
-            self._sign_cv.notify_all()
-        for batch in batches:
-            self._forward(batch, None)
-        if signer is not None:
-            signer.close()
 
     # -- the delivery threads ------------------------------------------------------------------------
     def _send_loop(self) -> None:

@@ -12,7 +12,6 @@ from scripted_server import RawServer, ScriptedServer
 from sim_helpers import wait_until
 
 from simulator import catalogue, delivery, sign_process, signing
-from simulator import queue as queue_module
 from simulator.auth import MASK, Auth
 from simulator.models import EXHAUSTED, FINAL_STATES, SUCCEEDED
 from simulator.queue import QueueWorker
@@ -87,7 +86,7 @@ def test_the_process_signs_with_the_same_code_as_in_process_signing(keys):
 
 
 def test_a_killed_signing_process_loses_no_job_and_is_replaced(store, keys, monkeypatch):
-    monkeypatch.setattr(queue_module, "SIGNER_RESTART", 0.2)
+    monkeypatch.setattr(sign_process, "SIGNER_RESTART", 0.2)
     with ScriptedServer() as server:
         worker = QueueWorker(store, keys, threads=2, poll=0.05, signers=1)
         try:
@@ -116,7 +115,7 @@ def test_a_killed_signing_process_loses_no_job_and_is_replaced(store, keys, monk
 
 def test_a_hung_signing_process_is_given_up_within_its_timeout(store, keys, monkeypatch):
     monkeypatch.setattr(sign_process, "ANSWER_TIMEOUT", 0.5)
-    monkeypatch.setattr(queue_module, "SIGNER_RESTART", 60.0)  # no new process in this test
+    monkeypatch.setattr(sign_process, "SIGNER_RESTART", 60.0)  # no new process in this test
     with ScriptedServer() as server:
         worker = QueueWorker(store, keys, threads=2, poll=0.05, signers=1)
         try:
