@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .. import config, signing
-from ..store import DATABASE_ERRORS
+from ..store import DATABASE_ERRORS, is_postgres_url
 from .errors import UsageProblem
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -19,7 +19,7 @@ def check_db(db_path: str | Path) -> None:
     """Refuse a --db that cannot be the simulator's SQLite file (exit 2, before anything is written): a folder, a
     special file (SQLite would block on a FIFO, or write its journal beside a device), a file that is not SQLite,
     a path below a file, a folder that cannot be written. A postgresql:// URL is checked when it is opened."""
-    if str(db_path) == ":memory:" or str(db_path).startswith(("postgresql://", "postgres://")):
+    if str(db_path) == ":memory:" or is_postgres_url(str(db_path)):
         return
     path = Path(db_path)
     try:
@@ -72,7 +72,7 @@ def open_store(db_path: str | Path):
 
 def make_db_folder(db_path: str | Path) -> None:
     """Create the database's missing folders (0700: config.make_folder), or exit 2 saying which cannot be made."""
-    if str(db_path) == ":memory:" or str(db_path).startswith(("postgresql://", "postgres://")):
+    if str(db_path) == ":memory:" or is_postgres_url(str(db_path)):
         return
     try:
         config.make_folder(Path(db_path).absolute().parent)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from contextlib import contextmanager
 
 from .base import Database, StoreError
 from .schema import install_postgres
@@ -113,33 +114,31 @@ class _Connection:
 
     def insert_many(self, sql: str, rows: list) -> list:
         """One INSERT … RETURNING per row, pipelined (one round trip for all); the first column of each result."""
-        try:
-            with self.raw.cursor() as cur:
-                cur.executemany(self._text(sql), [tuple(r) for r in rows], returning=True)
-                out = []
-                while True:
-                    out.append(cur.fetchone()[0])
-                    if not cur.nextset():
-                        return out
-        except Exception as exc:
-            if _is_psycopg_error(exc):
-                raise _store_error(exc) from exc
-            raise
+        with _as_store_errors(), self.raw.cursor() as cur:
+            cur.executemany(self._text(sql), [tuple(r) for r in rows], returning=True)
+            out = []
+            while True:
+                out.append(cur.fetchone()[0])
+                if not cur.nextset():
+                    return out
 
     def execute(self, sql: str, params=()):
         text = self._text(sql)
-        try:
+        with _as_store_errors():
             return self.raw.execute(text, tuple(params) if params else None)
-        except StoreError:
-            raise
-        except Exception as exc:
-            if _is_psycopg_error(exc):
-                raise _store_error(exc) from exc
-            raise
 
 
-def _is_psycopg_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith("psycopg")
+@contextmanager
+def _as_store_errors():
+    """psycopg's errors raised as StoreError (the original as its cause); any other exception as it is."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg"):
+            raise _store_error(exc) from exc
+        raise
 
 
 class _Tx:
@@ -147,27 +146,24 @@ class _Tx:
         self.conn = conn
 
     def __enter__(self) -> _Connection:
-        try:
-            self.conn.feed_locked = False
-            self.conn.raw.execute("BEGIN")
-        except Exception as exc:
-            self._rollback()
-            if _is_psycopg_error(exc):
-                raise _store_error(exc) from exc
-            raise
+        self.conn.feed_locked = False
+        self._run("BEGIN")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
+            self._run("COMMIT")
+        else:
+            self._rollback()
+
+    def _run(self, statement: str) -> None:
+        """BEGIN or COMMIT; when it fails, the transaction is rolled back and the error raised as StoreError."""
+        with _as_store_errors():
             try:
-                self.conn.raw.execute("COMMIT")
-                return
-            except Exception as err:
+                self.conn.raw.execute(statement)
+            except Exception:
                 self._rollback()
-                if _is_psycopg_error(err):
-                    raise _store_error(err) from err
                 raise
-        self._rollback()
 
     def _rollback(self) -> None:
         try:
@@ -189,22 +185,14 @@ class PostgresDatabase(Database):
         self._all: weakref.WeakSet = weakref.WeakSet()  # every thread's connection, for close_all
         self._lock = threading.Lock()
         conn = self._connection()
-        try:
+        with _as_store_errors():
             self.migrated = install_postgres(conn.raw)
-        except Exception as exc:
-            if _is_psycopg_error(exc):
-                raise _store_error(exc) from exc
-            raise
 
     def _connection(self) -> _Connection:
         conn = getattr(self._local, "db", None)
         if conn is None or conn.raw.closed:
-            try:
+            with _as_store_errors():
                 raw = self._psycopg.connect(self.path, autocommit=True, row_factory=_row_factory, connect_timeout=10)
-            except Exception as exc:
-                if _is_psycopg_error(exc):
-                    raise _store_error(exc) from exc
-                raise
             conn = self._local.db = _Connection(raw)
             with self._lock:
                 self._all.add(raw)

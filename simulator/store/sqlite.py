@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from .base import Database
+from .postgres import is_postgres_url
 from .schema import install
 
 MAX_PAGE_COUNT = 4294967294  # SQLite's own ceiling (it lowers it to what the library allows)
@@ -129,7 +130,7 @@ def lock_for_serving(path: str | Path) -> Path | None:
     life: one server per database file. The kernel drops it when the process ends, however it ends (kill -9
     included), so no stale lock survives a crash. DatabaseInUse when another process holds it.
     Commands that only read or append to the file (send, run, admin-key) take no lock. Returns the lock file."""
-    if str(path) == ":memory:" or str(path).startswith(("postgresql://", "postgres://")):
+    if str(path) == ":memory:" or is_postgres_url(str(path)):
         return None  # a PostgreSQL database is shared by design: any number of servers
     try:
         import fcntl
