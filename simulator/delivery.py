@@ -12,15 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import requests
-import urllib3
-
-from . import __version__, guard, platforms, transport
+from . import __version__, guard, platforms
 from .auth import Auth, mask_headers, scrub, scrub_headers
 from .models import DELIVERING, EXHAUSTED, PENDING, SUCCEEDED, Attempt, Job
 from .platforms import Profile
 from .signing import KeyPair
+
+if TYPE_CHECKING:  # requests, urllib3 and simulator.transport are imported where a request is sent: building one
+    import requests  # (simulator.testing) needs none of them
 
 MAX_RETRIES = 5  # Accredit: "up to 5 retry attempts" (documented); AccessRC: our choice, its docs say nothing
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds before retry 1..5: inferred for every platform
@@ -166,6 +167,11 @@ def post(
     of the answer are read. The connection goes to the addresses the guard checked for this attempt, never to a
     second DNS answer (simulator/transport.py); `session` gets the pinned adapter if it lacks it.
     """
+    import requests
+    import urllib3
+
+    from . import transport
+
     start = clock()
     try:
         checked = guard.check_target(url)  # again at each attempt: DNS or the allow-list may have changed
@@ -392,7 +398,11 @@ class Deliverer:
         self.store = store
         self.owner = owner  # the queue worker whose claim (lease) the attempts are recorded under
         self.keys = keys
-        self.session = session or transport.new_session()
+        if session is None:
+            from . import transport
+
+            session = transport.new_session()
+        self.session = session
         self.session.trust_env = False  # no proxies from the environment: we talk to the target only
         self.wall = wall
         self.sleep = sleep

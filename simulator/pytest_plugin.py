@@ -3,29 +3,55 @@
 def test_hook(client, accessrc_sender):
     req = accessrc_sender("accessrc", hmac_secret="s3cr3t").request("DELIVERY_REQUEST_SENT")
     assert client.post("/hook", data=req.body, headers=req.headers).status_code == 200
+
+The fixture is function-scoped (its keys live in the test's `tmp_path`); annotate it with
+`simulator.testing.SenderFactory`. For a module- or session-scoped Sender, build one directly:
+`Sender("accredit", keys_dir=tmp_path_factory.mktemp("keys"))`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:  # the library is imported when the fixture is used, not when pytest starts
-    from .testing import Sender
+    from .testing import Sender, SenderFactory
+
+KEYS_FOLDER = "accessrc-sim-keys"  # in the test's tmp_path
 
 
 @pytest.fixture
-def accessrc_sender(tmp_path) -> Callable[..., Sender]:
+def accessrc_sender(tmp_path: Path) -> SenderFactory:
     """A factory of `simulator.testing.Sender`: `accessrc_sender("accredit")`, `accessrc_sender("accessrc",
-    hmac_secret="s")`. Accredit's key pair is made in `tmp_path / "accessrc-sim-keys"` (this test's temporary
-    folder) unless `keys_dir=` is given, so every Sender of one test shares it."""
+    hmac_secret="s")`; keywords as `Sender`'s. Accredit's key pair is made in `tmp_path / "accessrc-sim-keys"`
+    (this test's temporary folder) unless `keys_dir=` is given, so every Sender of one test shares it."""
     from .testing import Sender
 
-    def make(platform: str = "accessrc", **options: Any) -> Sender:
-        if options.get("keys_dir") is None:
-            options["keys_dir"] = tmp_path / "accessrc-sim-keys"
-        return Sender(platform, **options)
+    def make(
+        platform: str = "accessrc",
+        *,
+        hmac_secret: str | None = None,
+        api_key_header: str | None = None,
+        api_key: str | None = None,
+        basic: str | tuple[str, str] | None = None,
+        authorization: str | None = None,
+        rsa_padding: str = "pkcs1v15",
+        keys_dir: str | os.PathLike[str] | None = None,
+        profile: str | None = None,
+    ) -> Sender:
+        return Sender(
+            platform,
+            hmac_secret=hmac_secret,
+            api_key_header=api_key_header,
+            api_key=api_key,
+            basic=basic,
+            authorization=authorization,
+            rsa_padding=rsa_padding,
+            keys_dir=keys_dir if keys_dir is not None else tmp_path / KEYS_FOLDER,
+            profile=profile,
+        )
 
     return make

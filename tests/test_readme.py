@@ -57,3 +57,56 @@ def slug(heading: str) -> str:
     text = heading.strip().lower().replace("`", "")
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
+
+
+def section(title: str) -> str:
+    return README.split(f"\n{title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_names_every_choice_made_where_the_documents_are_silent():
+    """Each inferred rule is covered by a row of the README's table of our choices (its Rules column), and each
+    pattern there names at least one inferred rule, so a new choice cannot go unsaid and a stale row cannot stay."""
+    from fnmatch import fnmatchcase
+
+    from simulator import rules
+
+    table = section("### Our choices where the documents are silent")
+    rules_column = [line.rsplit("|", 2)[-2] for line in table.splitlines() if line.startswith("| ")]
+    patterns = re.findall(r"`([a-z*][\w.*-]*)`", "\n".join(rules_column))
+    inferred = [rule.id for rule in rules.all_rules() if not rule.documented]
+    assert len(patterns) >= 10 and inferred
+    unsaid = [rule_id for rule_id in inferred if not any(fnmatchcase(rule_id, p) for p in patterns)]
+    assert not unsaid, f"inferred rules the README's table does not name: {unsaid}"
+    stale = [p for p in patterns if not any(fnmatchcase(rule_id, p) for rule_id in inferred)]
+    assert not stale, f"README patterns naming no inferred rule: {stale}"
+
+
+def test_readme_says_what_each_accessrc_success_echoes():
+    from simulator import catalogue
+
+    table = section("### What an AccessRC success must echo in `data`")
+    for spec in catalogue.events("accessrc"):
+        assert f"`{spec.name}`" in table, spec.name
+
+
+def test_readme_guarantees_carry_the_numbers_the_code_uses():
+    from simulator import limits
+    from simulator.api import scenario_runs
+    from simulator.cli import serve
+    from simulator.store import jobs
+
+    text = section("## Guarantees")
+    mib = 1024 * 1024
+    expected = {
+        f"**{serve.CONNECTION_LIMIT:,}**",
+        f"**{serve.IDLE_TIMEOUT} s**",
+        f"**{limits.MAX_DEPTH}** levels",
+        f"**{limits.MAX_NODES:,}** values",
+        f"**{limits.MAX_SCENARIO_BYTES // mib} MiB** of text",
+        f"**{scenario_runs.MAX_TEXT // 1024} KiB**",
+        f"**{jobs.STORED_BODY_CAP // 1024} KiB**",
+        f"**{int(jobs.LEASE_SECONDS)} s** lease",
+        f"past **{serve.BODY_CAP_FACTOR} MiB**",
+    }
+    missing = [figure for figure in expected if figure not in text]
+    assert not missing, missing

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .advice import Advisory, at, matches, one_of
+import re
+
+from .advice import Advisory, at, matches, not_negative, one_of
 from .base import EventSpec, GenContext
 
 REQUEST_TYPES = ("Delivery Channel Create", "Delivery Channel Update", "Delivery Channel Update Status")
@@ -58,6 +60,18 @@ def message_by_status(payload: dict) -> list[str]:
 
 
 MONTH_FIRST = r"(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/\d{4} ([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+EXAMPLE_DATE = r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}"  # the shape of the one documented example
+requested_date_shape = matches(
+    "requestedDate", EXAMPLE_DATE, "NN/NN/NNNN NN:NN:NN like the documented example 04/07/2025 06:42:29 (no zone)"
+)
+
+
+def requested_date_month_first(payload: dict) -> list[str]:
+    """Month first, on dates of the example's shape (another shape is requested_date_shape's advice)."""
+    date = payload.get("requestedDate") if isinstance(payload, dict) else None
+    if not isinstance(date, str) or not re.fullmatch(EXAMPLE_DATE, date):
+        return []
+    return matches("requestedDate", MONTH_FIRST, "MM/dd/yyyy HH:mm:ss (month first)")(payload)
 
 
 def delivery_channel_status_updated(ctx: GenContext) -> dict:
@@ -293,14 +307,12 @@ EVENTS = (
         reply_data=lambda p: {"providerDeliveryChannelId": p.get("providerDeliveryChannelId")},
         advisories=(
             Advisory("accessrc.dcsu.message-by-status", message_by_status),
-            Advisory(
-                "accessrc.dcsu.requested-date-month-first",
-                matches("requestedDate", MONTH_FIRST, "MM/dd/yyyy HH:mm:ss (month first)"),
-            ),
+            Advisory("accessrc.dcsu.requested-date-shape", requested_date_shape),
+            Advisory("accessrc.dcsu.requested-date-month-first", requested_date_month_first),
         ),
         closed_rule=CLOSED,
         present_rule=PRESENT,
-        inferred=("requestedDate month-first order and UTC zone",),
+        inferred=("requestedDate shape (one example), month-first order and UTC zone",),
     ),
     EventSpec(
         name="DELIVERY_REQUEST_SENT",
@@ -361,6 +373,10 @@ EVENTS = (
         present_rule=PRESENT,
         advisories=(
             Advisory("accessrc.import.counts-add-up", counts_add_up),
+            Advisory(
+                "accessrc.import.counts-not-negative",
+                not_negative("summary.totalRecords", "summary.successCount", "summary.failureCount"),
+            ),
             Advisory("accessrc.import.one-error-per-failure", one_error_per_failure),
             Advisory("accessrc.import.status-matches-counts", status_matches_counts),
         ),

@@ -10,6 +10,13 @@ from .advice import MILLIS_SHAPE, MILLIS_UTC, Advisory, matches
 from .base import EventSpec, GenContext, iso_millis
 
 TIMESTAMP_MILLIS = Advisory("accredit.payload.timestamp-millis", matches("Timestamp", MILLIS_UTC, MILLIS_SHAPE))
+# The Entity.Event form is documented (the schema); letters and digits only is ours.
+EVENT_NAME_CHARS = Advisory(
+    "accredit.payload.event-name-chars",
+    matches(
+        "Event", r"[A-Za-z0-9]+\.[A-Za-z0-9]+", "Entity.Event in letters and digits, like BadgeExportZipFile.Created"
+    ),
+)
 
 
 def base_notification(ctx: GenContext) -> dict:
@@ -28,7 +35,7 @@ EVENTS = (
         description="The integration guide's base notification: Event and Timestamp; any Entity.Action name "
         "(--event-name) with fields of your choosing.",
         factory=base_notification,
-        advisories=(TIMESTAMP_MILLIS,),
+        advisories=(TIMESTAMP_MILLIS, EVENT_NAME_CHARS),
         open_fields=True,
     ),
     EventSpec(

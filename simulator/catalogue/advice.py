@@ -73,6 +73,29 @@ def matches(pattern: str, regex: str, shape: str) -> Check:
     return check
 
 
+def not_negative(*patterns: str) -> Check:
+    """Numbers at `patterns` below zero (counts the documents only type as integers)."""
+
+    def check(payload: Any) -> list[str]:
+        return [
+            f"{path}: {value} is negative (a count)"
+            for pattern in patterns
+            for path, value in at(payload, pattern)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0
+        ]
+
+    return check
+
+
+def not_empty(*patterns: str) -> Check:
+    """Strings at `patterns` that are empty (opaque ids the documents give no length for)."""
+
+    def check(payload: Any) -> list[str]:
+        return [f"{path}: empty" for pattern in patterns for path, value in at(payload, pattern) if value == ""]
+
+    return check
+
+
 def _walk(
     schema: dict, value: Any, path: str, visit: Callable[[dict, dict, str, list[str]], None], out: list[str]
 ) -> None:

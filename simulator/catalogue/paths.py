@@ -80,9 +80,12 @@ def remove(payload: Any, path: str) -> None:
 
 
 def parse_value(text: str) -> Any:
-    """A `--set` value: JSON where it is valid JSON (nested at most limits.MAX_DEPTH), else the plain string."""
+    """A `--set` value: JSON where it is valid JSON, else the plain string. JSON nested deeper than
+    limits.MAX_DEPTH is a PathError (not silently a string)."""
     try:
         return limits.loads(text)
+    except limits.TooDeep as exc:
+        raise PathError(f"the JSON value is {exc.msg}") from None
     except ValueError:
         return text
 

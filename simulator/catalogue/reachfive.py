@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from .advice import MILLIS_SHAPE, MILLIS_UTC, Advisory, matches
+from .advice import MILLIS_SHAPE, MILLIS_UTC, Advisory, matches, not_empty, not_negative
 from .base import EventSpec, GenContext, iso_millis
 
 ID_ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -81,6 +81,11 @@ EVENTS = (
         advisories=(
             Advisory("reachfive.payload.totals", totals),
             Advisory("reachfive.payload.not-running", not_running),
+            Advisory(
+                "reachfive.payload.counts-not-negative",
+                not_negative("total_operations", "total_succeeded", "total_failed"),
+            ),
+            Advisory("reachfive.payload.ids-not-empty", not_empty("id", "definition_id")),
             Advisory("reachfive.payload.dates-millis", matches("created_at", MILLIS_UTC, MILLIS_SHAPE)),
             Advisory("reachfive.payload.dates-millis", matches("updated_at", MILLIS_UTC, MILLIS_SHAPE)),
         ),

@@ -56,8 +56,8 @@ from .targets import check_url, parse_url_for
     "--follow-up",
     is_flag=True,
     help="Add a row: after the event the receiver's system calls the platform back (AccessRC: DeliveryRequest/Sync "
-    "after DELIVERY_REQUEST_SENT, whose URL --url-for names; Accredit: the Print Queue download). Inferred, but "
-    "asked for: it counts. Needs --api-port.",
+    "after DELIVERY_REQUEST_SENT, whose URL --url-for names; Accredit: the Print Queue download). Its rule is "
+    "inferred: no call back is a WARN (advice, the verdict stays READY), a FAIL only with --strict. Needs --api-port.",
 )
 @click.option(
     "--api-port",

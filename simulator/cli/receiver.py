@@ -1,4 +1,5 @@
-"""`accessrc-sim receiver`: the reference receiver on waitress."""
+"""`accessrc-sim receiver`: the reference receiver on waitress, its HTTP edge bounded as `serve`'s is
+(simulator.cli.serve.server_options): connections, idle time, request bodies."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .. import catalogue, platforms, signing
 from .errors import UsageProblem
 from .files import open_keys
 from .options import auth_options, build_auth, keys_option
+from .serve import check_port, server_options
 
 
 @click.command("receiver")
@@ -52,11 +54,14 @@ def receiver_cmd(
     public_key,
     keys_dir,
 ) -> None:
-    """Run the reference receiver: verifies signatures, validates bodies, dedupes X-JobId, answers the envelopes.
+    """Run the reference receiver: verifies signatures, validates bodies, dedupes repeats, answers the envelopes.
+
+    Repeats are acknowledged (2xx) without being processed again: Accredit's by X-JobId (its guide's advice);
+    AccessRC's and ReachFive's, which document no dedup header, by an exact duplicate body.
 
     Example: accessrc-sim receiver --port 9001 --platform accessrc --hmac-secret abcd1234
     """
-    from ..receiver import ReceiverConfig, create_receiver
+    from ..receiver import MAX_BODY, ReceiverConfig, create_receiver
 
     auth = build_auth(platform, hmac_secret, api_key_header, api_key, basic, authorization, rsa_padding)
     if event:
@@ -72,11 +77,13 @@ def receiver_cmd(
     )
     from waitress.server import create_server
 
-    try:
-        server = create_server(app, host=host, port=port, threads=8)
+    check_port(host, port)  # a bad --host or a busy --port: exit 2 saying so, as serve does
+    try:  # bounded as serve is: connections, idle time, and bodies cut by waitress over twice MAX_BODY
+        server = create_server(app, host=host, port=port, threads=8, **server_options(MAX_BODY))
     except (OSError, ValueError) as exc:  # ValueError: waitress refuses the host
         raise UsageProblem(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another receiver running?); choose another --port"
+            f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc} (another receiver running?); "
+            "choose another --port"
         ) from exc
     click.echo(f"reference receiver for {platform} on http://{host}:{port}/ (auth: {auth.kind})")
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .. import platforms
+from .. import catalogue, platforms
 from ..scenarios import reports
 from ..scenarios.loader import Scenario, ScenarioFileError, Step, collect_files, load_file
 from ..scenarios.positions import parse
@@ -39,8 +39,10 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
     "--url-for",
     "url_for_values",
     multiple=True,
-    metavar="PLATFORM=URL",
-    help="Target URL of the scenarios of one platform (repeatable; wins over --url for that platform).",
+    metavar="PLATFORM=URL|EVENT=URL",
+    help="Target URL of the scenarios of one platform, or of every step sending one event (repeatable; an event's "
+    "URL wins over its platform's, which wins over --url). AccessRC subscribes one callbackUrl per event type: give "
+    "one EVENT=URL per event your receiver serves at its own URL.",
 )
 @click.option(
     "--include-conformance",
@@ -89,16 +91,20 @@ def run_cmd(
       --url-for accredit=http://127.0.0.1:9002/notify --url-for reachfive=http://127.0.0.1:9003/jobs
     Example: accessrc-sim run scenarios/accessrc/loop-delivery-request-sync.yaml --api-port 9510 \\
       --var RECEIVER_URL=http://127.0.0.1:9001/hook
+    Example: accessrc-sim run scenarios/accessrc --url-for DELIVERY_CHANNEL_STATUS_UPDATED=http://127.0.0.1:9001/dcsu \\
+      --url-for DELIVERY_REFUND_REQUESTED=http://127.0.0.1:9001/refund --var RECEIVER_URL=http://127.0.0.1:9001/hook
     """
     cli_vars = parse_vars(var_values)
     if url:
         check_url(url)
-    url_for = parse_url_for(url_for_values, "PLATFORM", platforms.NAMES)
+    url_for, event_urls = _split_url_for(url_for_values)
     files, problems, skipped = scenario_files(targets, include_conformance)
     scenarios = []
     for path in files:
         try:
-            scenarios.append(load_file(path, cli_vars, url_for.get(_platform_of(path)) or url))
+            scenarios.append(
+                route_events(load_file(path, cli_vars, url_for.get(_platform_of(path)) or url), event_urls)
+            )
         except ScenarioFileError as exc:
             problems.extend(exc.problems)
     loop_skipped = 0
@@ -133,6 +139,38 @@ def run_cmd(
         reports.write_json(results, report_path, stopped)
     failed = sum(r.failed for r in results)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _split_url_for(values: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """`--url-for` values as (platform -> URL, event -> URL); a key that is neither is a usage error."""
+    platform_urls, event_urls = {}, {}
+    for key, target in parse_url_for(values, "PLATFORM or EVENT").items():
+        if key in platforms.NAMES:
+            platform_urls[key] = target
+            continue
+        try:
+            event_urls[catalogue.get_event(key).name] = target
+        except catalogue.CatalogueError:
+            raise UsageProblem(
+                f"--url-for {key}={target}: PLATFORM must be one of {', '.join(platforms.NAMES)}, or EVENT an event "
+                "name (accessrc-sim events lists them)"
+            ) from None
+    return platform_urls, event_urls
+
+
+def route_events(scenario: Scenario, event_urls: dict[str, str]) -> Scenario:
+    """Each send or fault step of an event given `--url-for EVENT=URL` (and no `url:` of its own) goes to that URL:
+    with one callback URL per event type, no step posts an event to another event's URL."""
+
+    def walk(steps: list[Step]) -> None:
+        for step in steps:
+            if step.kind in ("send", "fault") and step.event in event_urls and "url" not in step.data:
+                step.data["url"] = event_urls[step.event]
+            walk(step.children)
+
+    if event_urls:
+        walk(scenario.steps)
+    return scenario
 
 
 def scenario_files(targets, include_conformance: bool) -> tuple[list[Path], list[str], int]:

@@ -8,15 +8,14 @@ Every asset is in this package (no CDN). The page never carries the admin key: i
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from functools import lru_cache
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request
 
-from .. import __version__, catalogue, delivery, signing
+from .. import __version__, catalogue, delivery
 from ..api import session as sessions
-from ..api.access import require_admin, services
+from ..api.access import services
 from ..api.errors import ApiError, bad_request, success
 from ..api.inputs import (
     event_spec,
@@ -33,6 +32,7 @@ from ..api.inputs import (
 from ..api.stream import event_stream
 from ..auth import Auth
 from ..delivery import DeliveryError
+from ..scenarios import faults
 from . import presets
 
 bp = Blueprint(
@@ -128,14 +128,19 @@ def _page_headers(response):
 @bp.get("/")
 @bp.get("/dashboard")
 def index():
-    """The page. `?token=` (the login URL `serve` prints) opens a session and redirects to the page without it."""
+    """The page. `?token=` (the one-time login URL `serve` prints) opens a session and redirects to the page
+    without it; the same link opened again opens nothing and says so."""
     login_error = None
     if "token" in request.args:
-        if sessions.sessions().check_login_token(request.args.get("token")):
+        redeemed = sessions.sessions().redeem(request.args.get("token"))
+        if redeemed == "ok":
             rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
             return _page_headers(sessions.start_session(redirect(request.path + (f"?{rest}" if rest else ""), 303)))
         login_error = (
-            "This login link is not (or no longer) valid: open the login URL that accessrc-sim serve "
+            "This login link has already been used: a login link opens one browser session, once. To log in "
+            "again, paste the admin key below (ACCESSRC_SIM_API_KEY, or the key serve printed when it made it)."
+            if redeemed == "used"
+            else "This login link is not (or no longer) valid: open the login URL that accessrc-sim serve "
             "printed at its last start, or paste the admin key."
         )
     opened = not sessions.has_session() and local_without_key()
@@ -164,12 +169,6 @@ def login():
     if not services().check_api_key(data.get("key") if isinstance(data.get("key"), str) else None):
         raise ApiError(401, "wrong admin key", "key")
     return _page_headers(sessions.start_session(success({"session": True})))
-
-
-@bp.before_request
-def _admin_for_api():
-    if request.path.startswith("/dashboard/api/"):
-        require_admin()
 
 
 @bp.get("/dashboard/api/sample")
@@ -243,27 +242,15 @@ def _delays(data: dict):
     return delays if delays is not None else services().settings.retry_delays
 
 
-@lru_cache(maxsize=1)
-def _forger_key():
-    """A key pair that is not the simulator's: what a forger signs with."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 def forged_headers(auth: Auth, body: bytes) -> dict[str, str]:
-    """Headers that look right but do not authenticate `body` (the job headers override the real ones)."""
-    if auth.kind == "rsa":
-        return {"X-Signature": signing.rsa_sign(_forger_key(), body, auth.rsa_padding)}
-    if auth.kind == "hmac":
-        return {"x-signature": signing.hmac_signature("not-" + (auth.secret or ""), body)}
-    if auth.kind == "header":
-        return {auth.header_name or "x-api-key": "forged-" + uuid.uuid4().hex[:8]}  # no piece of the real key
-    if auth.kind == "basic":
-        return {"Authorization": signing.basic_value(auth.username or "", "forged")}
-    if auth.kind == "authorization":
-        return {"Authorization": "Bearer forged"}
-    raise bad_request("nothing to forge: this delivery has no signature or credential (auth none)", "forge_signature")
+    """Headers that look right but do not authenticate `body` (the job headers override the real ones): someone
+    else's well-formed credential, made by the code the `wrong_key` fault sends (simulator.scenarios.faults)."""
+    try:
+        return faults.foreign_credential(auth, body)[0]
+    except faults.FaultError as exc:
+        raise bad_request(
+            "nothing to forge: this delivery has no signature or credential (auth none)", "forge_signature"
+        ) from exc
 
 
 @bp.get("/dashboard/api/stream")

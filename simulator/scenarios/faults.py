@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .. import catalogue
@@ -51,8 +51,9 @@ def wrong_key(auth: Auth, headers: dict, body: bytes) -> tuple[dict, list[str]]:
     """Well-formed credentials of someone else: another RSA key, another HMAC secret, another key/password/token.
     Returns the headers and the fake secrets (to mask them in the record)."""
     name = _credential(auth, headers, "wrong_key")
+    forged, fakes = foreign_credential(auth, body)
     out = dict(headers)
-    out[name], fakes = auth.how.foreign(auth, body, secrets.token_urlsafe(18))
+    out[name] = next(iter(forged.values()))
     return out, fakes
 
 
@@ -207,6 +208,41 @@ FAULTS: dict[str, Fault] = {
     )
 }
 NAMES = tuple(name for name, fault in FAULTS.items() if fault.make)  # the faults of one request, built here
+OPTION_OWNERS = {option: name for name, f in FAULTS.items() for option in f.options}  # option -> the fault taking it
+OVERSIZE_RANGE = (1024, 64 * 1024 * 1024)  # oversized_body `size`, bytes (as scenarios/schema.json bounds it)
+
+
+def misplaced_options(kind: str, given: Iterable[str]) -> list[tuple[str, str]]:
+    """(option, message) for each option in `given` that belongs to another fault than `kind` (the scenario
+    loader and `simulator.testing` refuse them alike)."""
+    given = set(given)
+    return [
+        (key, f"{key}: only for the {owner} fault")
+        for key, owner in OPTION_OWNERS.items()
+        if key in given and owner != kind
+    ]
+
+
+def body_not_covered(auth: Auth) -> str | None:
+    """Why tampered_body means nothing with `auth` (None when it does): a credential that is not computed over the
+    body cannot tell a changed body, so a correct receiver accepts it."""
+    if auth.how.covers_body:
+        return None
+    return (
+        f"tampered_body: {auth.kind} auth does not cover the body, so a changed body cannot be detected; "
+        "it needs rsa or hmac"
+    )
+
+
+def foreign_credential(auth: Auth, body: bytes) -> tuple[dict[str, str], list[str]]:
+    """Well-formed credentials of someone else for `body` (another RSA key, another HMAC secret, another
+    key/password/token): the credential header alone, and the fake secrets to mask. What `wrong_key` sends and the
+    dashboard's forged send uses."""
+    name = auth.credential_header
+    if not name:
+        raise FaultError(f"wrong_key needs credentials; auth kind is {auth.kind}")
+    value, fakes = auth.how.foreign(auth, body, secrets.token_urlsafe(18))
+    return {name: value}, fakes
 
 
 def build(
