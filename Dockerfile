@@ -18,6 +18,8 @@ RUN groupadd --system --gid 10001 sim \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY simulator ./simulator
+# the shipped scenarios, conformance sets included: simulator/shipped_scenarios links to them and the wheel holds them
+COPY scenarios ./scenarios
 # The project from the build context, with psycopg for `--db postgresql://…` (compose.yaml: replicas on one database);
 # its dependencies' ranges are in pyproject.toml (hadolint's DL3013 reads ".[postgresql]" as an unpinned package).
 # hadolint ignore=DL3013

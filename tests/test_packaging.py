@@ -80,6 +80,8 @@ def test_the_wheel_holds_every_file_the_code_reads(wheel):
         "simulator/rules/payload.yaml",
         "simulator/scenarios/schema.json",
         "simulator/api/openapi.json",
+        "simulator/shipped_scenarios/conformance/accessrc/credentials.yaml",
+        "simulator/shipped_scenarios/accessrc/receiver-defences.yaml",
     ):
         assert needed in names, needed
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
@@ -245,3 +247,33 @@ def test_the_librarys_own_modules_pass_mypy_strict():
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_installed_wheel_finds_its_conformance_sets_and_shipped_scenarios(installed, tmp_path):
+    """`accessrc-sim conformance` and the dashboard's scenario list read the shipped scenarios: an installed wheel
+    (no checkout beside it) carries them, every file of the checkout's scenarios/."""
+    script = (
+        "import sys\n"
+        "from simulator.scenarios import conformance\n"
+        "from simulator.auth import Auth\n"
+        "folder = conformance.default_dir()\n"
+        "auth = Auth(kind='hmac', secret='s')\n"
+        "plan = conformance.plan('accessrc', 'http://127.0.0.1:9/hook', auth, 1.0)\n"
+        "print('DIR', folder)\n"
+        "print('FILES', sorted(p.relative_to(folder).as_posix() for p in folder.rglob('*.yaml')))\n"
+        "print('ROWS', len(plan.rows))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=stranger_env(installed, tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = Path(done.stdout.split("DIR ", 1)[1].split("\n", 1)[0])
+    assert folder.is_relative_to(installed.resolve()), folder
+    files = eval(done.stdout.split("FILES ", 1)[1].split("\n", 1)[0])
+    assert files == sorted(p.relative_to(ROOT / "scenarios").as_posix() for p in (ROOT / "scenarios").rglob("*.yaml"))
+    assert int(done.stdout.split("ROWS ", 1)[1].split()[0]) > 0

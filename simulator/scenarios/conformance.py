@@ -165,11 +165,15 @@ class Verdict:
         return [(r, c) for r in self.rows for c in r.checks if c.state == "warn"]
 
 
+SHIPPED = "shipped_scenarios"  # simulator/shipped_scenarios -> ../scenarios
+
+
 def default_dir() -> Path:
-    """The scenarios folder: env ACCESSRC_SIM_SCENARIOS_DIR (read by config), else the shipped scenarios/ next to
-    the package (a checkout or an editable install)."""
+    """The scenarios folder: env ACCESSRC_SIM_SCENARIOS_DIR (read by config), else the shipped scenarios. They are
+    the checkout's scenarios/, which the package reaches through its link simulator/shipped_scenarios, so an
+    installed wheel (where the link became a folder) holds them too; resolved, so a checkout shows scenarios/."""
     configured = Settings.load().scenarios_dir
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "scenarios"
+    return Path(configured) if configured else (Path(__file__).resolve().parents[1] / SHIPPED).resolve()
 
 
 def not_applicable(platform: str, row: str, auth: Auth) -> str | None:
