@@ -16,7 +16,10 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
     START_WORKERS (default True) starts the queue worker and the scheduler once; a caller that serves the app
     calls `app.extensions["accessrc_sim"].stop()` when done."""
     settings = settings if settings is not None else Settings.load()
-    app = Flask("accessrc_sim", static_folder=None)  # no /static/ from the current folder; the dashboard has its own
+    # Rooted at this package, not the working directory: no /static/ and no templates/ of the app's own (the
+    # dashboard's are in its package), and instance_path beside the package, so nothing is read from the folder the
+    # server was started in.
+    app = Flask(__package__, root_path=str(Path(__file__).resolve().parent), static_folder=None, template_folder=None)
     app.config.from_mapping(
         DB_PATH=settings.db_path,
         KEYS_DIR=settings.keys_dir,
@@ -55,6 +58,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
 
     from . import dashboard
     from .api import (
+        access,
         accessrc,
         accredit,
         actions,
@@ -76,7 +80,8 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
 
     errors.init_app(app)
     session.init_app(app)
-    loop.init_app(app)
+    loop.init_app(app)  # its clock starts before the access check, so a refused call is recorded with its timing
+    access.init_app(app)  # the one access decision of every route (RULES)
     # Blueprints: one line each (the dashboard and scenarios add theirs here).
     app.register_blueprint(health.bp)
     app.register_blueprint(events.bp)

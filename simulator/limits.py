@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from typing import Any
 
 MAX_DEPTH = 64  # lists and mappings nested in one another, in any JSON or YAML document a user gives
 MAX_NODES = 100_000  # values in one scenario document, each YAML alias counted as the size of what it repeats
 MAX_SCENARIO_BYTES = 1024 * 1024  # one scenario file or text (1 MiB)
+QUOTED = 200  # characters of a value a message quotes, at most (then `…`)
 
 # A JSON string (as the JSON grammar has it), or one bracket: what the depth scan needs to see.
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
@@ -54,3 +56,17 @@ def loads(data: str | bytes | bytearray, limit: int = MAX_DEPTH) -> Any:
         return json.loads(text)
     except RecursionError:  # only if the caller's own stack was already deep: still a clear refusal
         raise TooDeep(text, 0, limit) from None
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 4, 20, 20, 20, 20
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = QUOTED
+
+
+def quote(value: Any, limit: int = QUOTED) -> str:
+    """`repr(value)` for a message, at most about `limit` characters (cut with `…`): a message about a huge value
+    stays small, and quoting it costs no more than the characters shown (reprlib walks only what it shows)."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else repr(value[:limit]) + f"… ({len(value):,} characters)"
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -96,6 +96,7 @@ class QueueWorker:
         self._hold_lock = threading.Lock()
         self._idle = threading.Event()  # set by the store thread when nothing is in flight after a stop
         self._thread: threading.Thread | None = None
+        self._storage_logged_at = float("-inf")  # when _storage_problem last logged
         self.recovered: list[str] = []
 
     @property
@@ -149,8 +150,11 @@ class QueueWorker:
         if ids:
             try:
                 self.store.renew_leases(self.owner, ids, self.wall() + self.lease)
-            except Exception:
-                log.exception("renewing the leases of %d job(s) failed", len(ids))
+            except Exception as exc:
+                if storage_error(exc):
+                    self._storage_problem(f"renewing the leases of {len(ids)} job(s) failed: %s", exc)
+                else:
+                    log.exception("renewing the leases of %d job(s) failed", len(ids))
 
     def wake(self) -> None:
         """A job was added: look now rather than at the next poll (inside holding_wakes(): when it ends)."""
@@ -210,8 +214,11 @@ class QueueWorker:
             self._wake.clear()
             try:
                 self._claim()
-            except Exception:  # a locked or vanished database must not kill the worker
-                log.exception("claiming due jobs failed")
+            except Exception as exc:  # a locked, full or vanished database must not kill the worker
+                if storage_error(exc):
+                    self._storage_problem("claiming due jobs failed: %s", exc)
+                else:
+                    log.exception("claiming due jobs failed")
 
     def _outstanding(self) -> int:
         with self._in_flight_lock:
@@ -258,7 +265,11 @@ class QueueWorker:
             room = self.capacity - self._outstanding()
             if room <= 0:
                 return
-            jobs = self.store.claim_due(self.wall(), limit=room, owner=self.owner, lease=self.lease)
+            with self._in_flight_lock:
+                holding = list(self._in_flight)
+            # `holding`: this worker's own jobs whose lease ran out while it no longer holds them (their attempt
+            # could not be recorded nor the job given back: a full disk) are claimed again too
+            jobs = self.store.claim_due(self.wall(), limit=room, owner=self.owner, lease=self.lease, holding=holding)
             with self._in_flight_lock:
                 self._in_flight.update(job.id for job in jobs)
             for job in jobs:
@@ -281,13 +292,38 @@ class QueueWorker:
                 stops += 1
                 continue
             job = item[0]
-            try:
-                self.store.release(job, job.next_attempt_at or self.wall(), self.owner)
-            except Exception:  # still delivering: claimed again when its lease runs out
-                log.exception("could not give job %s back to the queue", job.id)
+            self._release([job], job.next_attempt_at or self.wall())
             self._forget(job)
         for _ in range(stops):
             self._ready.put(_STOP)
+
+    def _release(self, jobs: list[Job], due: float) -> None:
+        """Give claimed jobs back to the queue, due at `due`. Those that cannot be (the database cannot write) stay
+        `delivering` under this worker's lease, which is no longer renewed once they are forgotten: claimed again
+        (by this worker too: claim_due's `holding`) once it has run out. One log line, no traceback."""
+        failed, error = [], None
+        for job in jobs:
+            try:
+                self.store.release(job, due, self.owner)
+            except Exception as exc:
+                failed.append(job.id)
+                error = exc
+        if failed:
+            log.error(
+                "could not give %d job(s) back to the queue (%s): they stay delivering and are claimed again once "
+                "their lease (%g s) has run out: %s",
+                len(failed),
+                error,
+                self.lease,
+                ", ".join(failed[:10]) + (" …" if len(failed) > 10 else ""),
+            )
+
+    def _storage_problem(self, message: str, exc: BaseException) -> None:
+        """A failure of the database itself (full disk, I/O, locked too long): one line, at most every 10 s."""
+        now = time.monotonic()
+        if now - self._storage_logged_at >= 10.0:
+            self._storage_logged_at = now
+            log.error(message, exc)
 
     def _forget(self, job: Job) -> None:
         with self._in_flight_lock:
@@ -317,11 +353,7 @@ class QueueWorker:
                     exc,
                     STORAGE_RETRY,
                 )
-                for job, _ in sent:
-                    try:
-                        self.store.release(job, self.wall() + STORAGE_RETRY, self.owner)
-                    except Exception:  # still delivering: claimed again when its lease runs out
-                        log.exception("could not give job %s back to the queue", job.id)
+                self._release([job for job, _ in sent], self.wall() + STORAGE_RETRY)
                 return
             log.exception("recording %d attempt(s) failed", len(sent))
             for job, _ in sent:

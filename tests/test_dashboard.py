@@ -142,6 +142,24 @@ def test_a_wrong_or_old_token_opens_nothing(client):
     assert client.get("/api/jobs").status_code == 401
 
 
+def test_the_login_url_works_once_and_then_says_how_to_log_in_again(app):
+    """Issue 14: the printed link is a one-time link, as notebook servers' are; the admin key still logs in."""
+    link = login_url(app)
+    first, second = app.test_client(), app.test_client()
+    assert first.get(link).status_code == 303 and first.get("/api/jobs").status_code == 200
+    for again in (second.get(link), second.get(link.replace("/?", "/dashboard?")), first.get(link)):
+        assert again.status_code == 200 and "Set-Cookie" not in again.headers
+        boot = boot_of(again.get_data(as_text=True))
+        assert "already been used" in boot["login_error"] and "paste the admin key" in boot["login_error"]
+        assert 'id="key-form"' in again.get_data(as_text=True)
+    assert second.get("/api/jobs").status_code == 401
+    assert second.post("/dashboard/login", json={"key": API_KEY}).status_code == 200  # no restart needed
+    assert second.get("/api/jobs").status_code == 200 and first.get("/api/jobs").status_code == 200
+    fresh = app.extensions["accessrc_sim_sessions"].new_login_token()  # another link of the same server
+    third = app.test_client()
+    assert third.get(f"/?token={fresh}").status_code == 303 and third.get("/api/jobs").status_code == 200
+
+
 def test_a_session_changes_things_only_with_the_header_no_other_site_can_send(app, client):
     client.get(login_url(app))
     body = {"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"}

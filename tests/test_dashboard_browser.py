@@ -65,14 +65,16 @@ def sim(tmp_path_factory, keys_dir):
 
 
 def _serve(app) -> tuple:
-    """`app` on waitress on a random loopback port, with its demo receivers; (server, demo)."""
-    from waitress.server import create_server
+    """`app` on waitress as `serve` runs it (the key checked after the headers) on a random loopback port, with its
+    demo receivers; (server, demo)."""
+    from simulator.api.edge import create_guarded_server
 
     demo = start_demo(app)
-    server = create_server(app, host="127.0.0.1", port=0, threads=16)
+    server = create_guarded_server(app, host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()
     app.base_url = f"http://127.0.0.1:{server.effective_port}"
-    app.login_url = f"{app.base_url}/?token={app.extensions['accessrc_sim_sessions'].login_token}"  # as serve prints
+    sessions = app.extensions["accessrc_sim_sessions"]
+    app.new_login_url = lambda: f"{app.base_url}/?token={sessions.new_login_token()}"  # one-time, as serve prints
     app.demo = demo
     return server, demo
 
@@ -123,8 +125,9 @@ def page(browser, sim):
 
 
 def open_dashboard(page, sim, view="deliveries"):
-    """Log in through the login URL that `serve` prints; it lands on the page without the token."""
-    page.goto(f"{sim.login_url}#{view}")
+    """Log in through a one-time login URL as `serve` prints; it lands on the page without the token."""
+    sim.last_login_url = sim.new_login_url()
+    page.goto(f"{sim.last_login_url}#{view}")
     expect(page).to_have_url(f"{sim.base_url}/#{view}")
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
     page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
@@ -167,7 +170,7 @@ def test_page_loads_offline_and_goes_live(page, sim):
     expect(page.locator("nav.tabs a[aria-current=page]")).to_have_text("Deliveries")
     expect(page.locator("#key-panel")).to_be_hidden()  # logged in through the login URL
     expect(page.locator("#key-button")).to_be_hidden()
-    assert API_KEY not in page.content() and sim.login_url not in page.content()
+    assert API_KEY not in page.content() and sim.last_login_url not in page.content()
     assert page.evaluate("document.cookie") == ""  # HttpOnly: no script on the page can read the session
     [cookie] = page.context.cookies()
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] == -1  # a session cookie

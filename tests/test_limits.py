@@ -149,14 +149,14 @@ def test_a_300_mb_body_without_a_key_is_refused_right_after_its_headers(served):
         timeout=30,
         headers={"Content-Type": "application/json"},
     )
-    assert _waitress_413(chunked)
+    assert chunked.status_code == 401 and chunked.json()["error"]["type"] == "Unauthorized"  # after the headers
     assert counter[0] < 64 * LIMIT, f"{counter[0]} bytes sent before the server cut the body"
     assert _written(served) - before < 16 * LIMIT  # no hundreds of MB spooled anywhere
     assert requests.get(served.url + "/healthz", timeout=5).json()["data"]["status"] == "ok"
 
 
 def test_a_body_without_a_key_is_not_looked_at(served):
-    """Under the server's cap the body is buffered by waitress, but the app checks the key first: 401, not 413."""
+    """Under the server's cap, over the app's limit: the key is checked first (after the headers), 401, not 413."""
     resp = requests.post(
         served.url + "/api/send",
         data=_json_of_size(LIMIT + 1),
@@ -164,6 +164,117 @@ def test_a_body_without_a_key_is_not_looked_at(served):
         headers={"Content-Type": "application/json"},
     )
     assert resp.status_code == 401 and resp.json()["error"]["type"] == "Unauthorized"
+
+
+# -- the key checked before the body is read (issue 14, item 4) ---------------------------------------------------
+BIG = LIMIT + LIMIT // 2  # 1.5 MiB: under waitress's cap, so only the check after the headers keeps it unread
+ROUTES = [  # (path, headers with a credential the route does not take or a wrong one): each route's own terms
+    ("/api/send", {}),
+    ("/api/send", {"x-api-key": "wrong"}),
+    ("/api/subscriptions", {"Authorization": "Bearer wrong"}),
+    ("/dashboard/api/send", {}),
+    ("/api/Event/Subscribe", {"Authorization": f"Bearer {API_KEY}"}),  # AccessRC takes x-api-key only
+    ("/api/DeliveryRequest/Sync", {}),
+    ("/api/webhookSubscription", {"x-api-key": API_KEY}),  # Accredit takes Bearer only
+    ("/api/printQueue/ZIP-1/printStatus", {}),  # a PUT
+]
+
+
+def _request_head(path: str, headers: dict, body_header: str) -> bytes:
+    method = "PUT" if path.startswith("/api/printQueue/") else "POST"
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json", body_header]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _answer(sock: socket.socket) -> tuple[bytes, dict, bytes]:
+    """Status line, headers and body of the one answer on `sock`, read until the server closes."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return status.encode(), {k.lower(): v for k, v in (line.split(": ", 1) for line in lines)}, body
+
+
+@pytest.mark.parametrize("path, headers", ROUTES)
+@pytest.mark.parametrize("body_header", [f"Content-Length: {BIG}", "Transfer-Encoding: chunked"])
+def test_a_body_without_a_valid_key_is_answered_401_after_its_headers_and_never_read(
+    served, path, headers, body_header
+):
+    """The headers only, then nothing: the 401 comes at once (before, waitress waited for the 1.5 MiB to arrive
+    before the app could refuse it), in the route's envelope, byte for byte what the app answers, and the server
+    closes the connection without reading on."""
+    method = "PUT" if path.startswith("/api/printQueue/") else "POST"
+    expected = requests.request(method, served.url + path, headers=headers, data=b"", timeout=10)  # the app's
+    assert expected.status_code == 401
+    with _connect(served) as sock:
+        sock.sendall(_request_head(path, headers, body_header))
+        status, answer_headers, body = _answer(sock)  # times out (5 s) if the server waits for the body
+    assert status.startswith(b"HTTP/1.1 401 "), status
+    assert answer_headers["content-type"] == "application/json" and answer_headers["connection"] == "close"
+    assert json.loads(body) == expected.json()
+    if path.startswith(("/api/webhookSubscription", "/api/printQueue")):
+        assert expected.json()["code"] == "ACR_00.001.002"  # Accredit's envelope
+    else:
+        assert expected.json()["error"]["type"] == "Unauthorized" and expected.json()["status"] == "failed"
+
+
+def test_expect_100_continue_without_a_key_gets_the_401_instead(served):
+    with _connect(served) as sock:
+        sock.sendall(_request_head("/api/send", {"Expect": "100-continue"}, f"Content-Length: {BIG}"))
+        status, _, body = _answer(sock)
+    assert status.startswith(b"HTTP/1.1 401 ") and json.loads(body)["error"]["type"] == "Unauthorized"
+
+
+def test_with_a_valid_credential_the_body_is_read_and_judged(served):
+    """The same requests with the route's credential reach the app: read in full and answered on their content."""
+    big = _json_of_size(BIG)
+    for headers in (XKEY, {"Authorization": f"Bearer {API_KEY}"}):
+        resp = requests.post(served.url + "/api/send", headers=headers, data=big, timeout=30)
+        assert resp.status_code == 413 and resp.json()["error"]["type"] == "PayloadTooLarge"  # read: too large
+        chunked = requests.post(served.url + "/api/send", headers=headers, data=_chunks(BIG), timeout=30)
+        assert chunked.status_code == 413 and chunked.json()["error"]["type"] == "PayloadTooLarge"
+    send = {"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"}
+    assert requests.post(served.url + "/api/send", headers=XKEY, json=send, timeout=10).status_code == 201
+    accessrc = requests.post(
+        served.url + "/api/Event/Subscribe",
+        headers=XKEY,
+        json={"eventType": "DELIVERY_REFUND_REQUESTED", "callbackUrl": "http://127.0.0.1:9/a"},
+        timeout=10,
+    )
+    assert accessrc.status_code == 200 and accessrc.json()["status"] == "success", accessrc.text
+    accredit = requests.post(
+        served.url + "/api/webhookSubscription",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        json={"event": "BadgeExportZipFile.Created", "callbackUrl": "http://127.0.0.1:9/b"},
+        timeout=10,
+    )
+    assert accredit.status_code in (200, 201) and "code" not in accredit.json(), accredit.text
+
+
+def test_a_dashboard_session_passes_the_check_after_the_headers(served):
+    """A session (the page's form) counts on the simulator's own routes: with X-Requested-With for a change."""
+    browser = requests.Session()
+    browser.trust_env = False
+    assert browser.post(served.url + "/dashboard/login", json={"key": API_KEY}, timeout=10).status_code == 200
+    send = {"event": "DELIVERY_REFUND_REQUESTED", "url": "http://127.0.0.1:9/h"}
+    made = browser.post(served.url + "/api/send", json=send, headers={"X-Requested-With": "accessrc-sim"}, timeout=10)
+    assert made.status_code == 201
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+    with _connect(served) as sock:  # the same session without the header: a change another site could make
+        sock.sendall(_request_head("/api/send", {"Cookie": cookie}, f"Content-Length: {BIG}"))
+        status, _, body = _answer(sock)
+    assert status.startswith(b"HTTP/1.1 401 ") and "X-Requested-With" in json.loads(body)["error"]["message"]
+    assert (
+        browser.post(  # and not on the platforms' stand-ins, whose callers have their own credentials
+            served.url + "/api/Event/Subscribe", json={}, headers={"X-Requested-With": "accessrc-sim"}, timeout=10
+        ).status_code
+        == 401
+    )
 
 
 # -- connections (issue 14, item 3) --------------------------------------------------------------------------------

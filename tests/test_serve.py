@@ -331,10 +331,16 @@ def test_serve_prints_a_login_url_that_opens_a_session_and_the_page_never_holds_
         ).status_code
         == 201
     )
-    dashboard = requests.Session()
+    dashboard = requests.Session()  # another browser (or the link opened again): a one-time link opens nothing
     dashboard.trust_env = False
-    assert dashboard.get(login.replace("/?", "/dashboard?"), timeout=5).url == served.url + "/dashboard"
+    again = dashboard.get(login.replace("/?", "/dashboard?"), allow_redirects=False, timeout=5)
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+    assert "This login link has already been used" in again.text and "paste the admin key" in again.text
+    assert dashboard.get(served.url + "/api/jobs", timeout=5).status_code == 401
+    logged_in = dashboard.post(served.url + "/dashboard/login", json={"key": KEY}, timeout=5)  # the page's form
+    assert logged_in.status_code == 200 and "HttpOnly" in logged_in.headers["Set-Cookie"]
     assert dashboard.get(served.url + "/api/jobs", timeout=5).status_code == 200
+    assert browser.get(served.url + "/api/jobs", timeout=5).status_code == 200  # the first session lives on
     assert requests.get(served.url + "/api/jobs", timeout=5).status_code == 401  # no session, no key
     assert requests.get(served.url + "/api/jobs", headers=XKEY, timeout=5).status_code == 200  # API clients
     assert requests.get(served.url + "/api/jobs", headers=BEARER, timeout=5).status_code == 200
@@ -351,15 +357,39 @@ def test_no_auth_local_is_asked_for_and_warned_about(serve):
     assert browser.get(served.url + "/api/jobs", timeout=5).status_code == 200
 
 
-# -- Flask's default /static/ (issue 14, item 7) -------------------------------------------------------------------
+# -- Flask's default /static/ and templates/ (issue 14, item 7) ----------------------------------------------------
 def test_a_static_folder_in_the_working_directory_is_not_served(serve, tmp_path):
     (tmp_path / "static").mkdir()
     (tmp_path / "static" / "secret.txt").write_text("not for the network\n")
+    (tmp_path / "templates" / "dashboard").mkdir(parents=True)  # the auditor's: Jinja from the working directory
+    (tmp_path / "templates" / "dashboard" / "index.html").write_text("<h1>PWNED {{ 7 * 7 }}</h1>\n")
     served = serve()  # its working directory is tmp_path
     answer = requests.get(served.url + "/static/secret.txt", timeout=5)
     assert answer.status_code == 404 and "not for the network" not in answer.text
     assert answer.json()["error"]["type"] == "NotFound"
     assert requests.get(served.url + "/dashboard/static/dashboard.js", timeout=5).status_code == 200
+    for path in ("/", "/dashboard"):
+        page = requests.get(served.url + path, timeout=5)
+        assert page.status_code == 200 and "PWNED" not in page.text and "49" not in page.text.split("<body")[0]
+        assert 'id="key-form"' in page.text  # the package's own page
+
+
+def test_the_app_reads_nothing_from_the_working_directory(make_app, tmp_path, monkeypatch):
+    """Flask roots an app named after no module at the working directory: its templates/ came first for Jinja."""
+    import simulator
+
+    (tmp_path / "templates" / "dashboard").mkdir(parents=True)
+    (tmp_path / "templates" / "dashboard" / "index.html").write_text("<h1>PWNED</h1>\n")
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "x.txt").write_text("from the working directory\n")
+    monkeypatch.chdir(tmp_path)
+    app = make_app(START_WORKERS=False)
+    package = os.path.dirname(os.path.abspath(simulator.__file__))
+    assert app.root_path == package and app.jinja_loader is None and app.static_folder is None
+    assert not os.path.abspath(app.instance_path).startswith(str(tmp_path))
+    client = app.test_client()
+    assert "PWNED" not in client.get("/").get_data(as_text=True)
+    assert client.get("/static/x.txt").status_code == 404
 
 
 # -- one server per database file (issue 14, item 5) ---------------------------------------------------------------

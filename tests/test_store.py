@@ -484,3 +484,166 @@ def test_retention_deletes_old_finished_jobs_and_their_attempts_periodically(mak
     assert {r[0] for r in sql(store.path, "SELECT DISTINCT job_id FROM attempts")} == {ids[2]}
     assert sql(store.path, "SELECT job_id FROM redeliveries") == []  # the redelivery's link went too
     assert services.purge_finished() == 0
+
+
+# -- second pass (issue 14): one server per file, by the file's identity ---------------------------------------------
+HOLD = (
+    "import sys, time; from simulator.store import lock_for_serving; lock_for_serving(sys.argv[1]); "
+    "print('held', flush=True); time.sleep(120)"
+)
+
+
+@pytest.fixture
+def held_db(tmp_path, keys_dir):
+    """A database file whose one-server lock another process holds (as a running `serve` does)."""
+    import sys
+
+    db = tmp_path / "real" / "accessrc-sim.db"
+    Store(db).close()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield db, holder.pid
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def _serve_on(db_arg, tmp_path, keys_dir):
+    return subprocess.run(
+        [*CLI, "serve", "--port", "0", "--db", str(db_arg), "--keys-dir", str(keys_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_a_second_server_through_another_path_to_the_same_file_exits_2(held_db, tmp_path, keys_dir, link):
+    """The trial: a hard link to the database file got its own `.lock` (the lock was keyed on the path): two
+    servers, two -wal files, one database. The lock is now on the file itself."""
+    import os
+
+    db, pid = held_db
+    other = tmp_path / "elsewhere" / "alias.db"
+    other.parent.mkdir()
+    (os.link if link == "hard" else os.symlink)(db, other)
+    second = _serve_on(other, tmp_path, keys_dir)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert f"another accessrc-sim serve (pid {pid}) is using {other}" in second.stderr
+    assert "Traceback" not in second.stderr and "serving on" not in second.stdout
+
+
+def test_a_file_uri_as_db_is_refused_with_exit_2(held_db, tmp_path, keys_dir):
+    """The trial: `--db file:/path/accessrc-sim.db` opened the file (SQLite reads `file:` URIs) while the lock went
+    to `./file:/path….lock`. A `file:` name is refused, before anything is made."""
+    db, _ = held_db
+    for spelling in (f"file:{db}", f"FILE:{db}?mode=rwc"):
+        second = _serve_on(spelling, tmp_path, keys_dir)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "a SQLite `file:` URI is not taken as the database" in second.stderr
+        assert "Traceback" not in second.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.lower().startswith("file:")]
+    with pytest.raises(Exception, match="URI is not taken as the database"):
+        Store(f"file:{db}")
+
+
+def test_the_file_lock_leaves_sqlite_its_own_locks(held_db):
+    """flock on the database file and SQLite's POSIX byte-range locks are separate: a writer beside the server
+    works, and SQLite still keeps two writers apart."""
+    db, _ = held_db
+    beside = Store(db)
+    job = beside.add_job(_job("http://127.0.0.1:9/h"))
+    assert Store(db).get_job(job.id).id == job.id
+    conn = sqlite3.connect(db, timeout=0.2)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other = sqlite3.connect(db, timeout=0.2)
+            other.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.rollback()
+
+
+# -- second pass: a job whose attempt and give-back both failed is not stuck with its own server ---------------------
+def test_a_job_whose_record_and_give_back_both_fail_is_delivered_by_the_same_server_once_there_is_room(
+    tmp_path, keys, target, caplog
+):
+    """The trial (a real full disk): the receiver had the attempt, recording it failed, giving the job back failed
+    too (3 tracebacks), and the server never claimed its own expired lease again: still `delivering` 650 s later.
+    The attempt's INSERT fails for real (SQLite max_page_count, the room used up); an in-place UPDATE never needs
+    a page there, so the give-back's failure is what a full disk gives it (its WAL append refused), raised at the
+    store boundary. Once there is room, the same worker delivers and records the job within its lease + a few s."""
+    import logging
+
+    db = tmp_path / "sim.db"
+    store = Store(db)
+    sql(db, "CREATE TABLE filler (b BLOB)")
+    filled = threading.Event()
+    real_release = store.release
+
+    def release(job, due, owner=None):
+        if store.max_pages is not None:  # the disk is full
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_release(job, due, owner)
+
+    store.release = release
+
+    def disk_fills_up():
+        if not filled.is_set():
+            _fill(db, store)
+            filled.set()
+
+    hook = target(on_request=disk_fills_up)
+    job = store.add_job(_job(hook.url))
+    caplog.set_level(logging.INFO, logger="accessrc_sim")
+    worker = QueueWorker(store, keys, poll=0.05, lease=1.0).start()
+    try:
+        worker.wake()
+        assert filled.wait(10)
+        wait_until(lambda: "back to the queue" in caplog.text, 10, what="the give-back failed")
+        stuck = store.get_job(job.id)
+        assert stuck.state == DELIVERING and stuck.attempts_made == 0 and store.attempts(job.id) == []
+        _free(db, store)
+        wait_until(lambda: store.get_job(job.id).state == SUCCEEDED, 1.0 + 5, what="the same server delivers it")
+    finally:
+        worker.stop(5)
+    assert [a.number for a in store.attempts(job.id)] == [0]
+    assert {j for j, _, _ in hook.got} == {job.id} and len(hook.got) >= 2  # the unrecorded attempt, sent again
+    queue_records = [r for r in caplog.records if r.name.startswith("accessrc_sim")]
+    assert not [r for r in queue_records if r.exc_info], "no tracebacks for a full disk"
+    assert "could not give 1 job(s) back to the queue (database or disk is full)" in caplog.text
+
+
+# -- second pass: cleared credentials leave the WAL file too ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "auth, secret",
+    [
+        (Auth("hmac", secret="hmac-secret-wal-5e4d3c2b"), "hmac-secret-wal-5e4d3c2b"),
+        (Auth("basic", username="u", password="basic-pass-wal-9a8b7c6d"), "basic-pass-wal-9a8b7c6d"),
+    ],
+    ids=["hmac", "basic"],
+)
+def test_a_finished_jobs_credentials_are_in_neither_the_database_nor_its_wal(tmp_path, keys, target, auth, secret):
+    db = tmp_path / "sim.db"
+    store = Store(db)
+    ok = target()
+    job = _job(ok.url, auth=auth)
+    job.platform = "accessrc" if auth.kind == "hmac" else job.platform
+    job = store.add_job(job)
+    wal = tmp_path / "sim.db-wal"
+    assert secret.encode() in wal.read_bytes()  # the job, while it can be sent, keeps its credentials
+    worker = QueueWorker(store, keys, poll=0.05).start()
+    try:
+        worker.wake()
+        wait_until(lambda: store.get_job(job.id).finished, 10)
+    finally:
+        worker.stop(5)
+
+    def nowhere():
+        files = [db, wal]
+        return all(secret.encode() not in f.read_bytes() for f in files if f.exists())
+
+    wait_until(nowhere, 5, what="the secret gone from the database file and its -wal")
+    assert store.get_job(job.id).state == SUCCEEDED

@@ -14,13 +14,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from .. import catalogue, platforms
-from .access import require_admin, services
+from ..services import MAX_GENERATED_BODY, FireError, check_count
+from .access import services
 from .errors import ApiError, bad_request, success
 from .inputs import json_body, optional_int, optional_profile, platform_auth, reject_unknown, require_url
 from .jobs import job_json, job_seq
 
 bp = Blueprint("actions", __name__)
-bp.before_request(require_admin)
 
 # What a real platform user does, as the event it causes: params map to payload fields (dotted paths).
 ACTIONS = {
@@ -138,10 +138,21 @@ def run_action(name: str) -> Response:
     svc = services()
     event = action["event"]
     spec = catalogue.get_event(event)
-    try:  # check the parameters once, before anything is stored
-        catalogue.generate(event, seed=seed if seed is not None else 0, overrides=overrides, count=count)
+    try:  # check the parameters once, before anything is stored (a count: before its list is generated)
+        check_count(event, count, action.get("count", "count"), seed, overrides)
+        body = catalogue.body_bytes(
+            catalogue.generate(event, seed=seed if seed is not None else 0, overrides=overrides, count=count)
+        )
+    except FireError as exc:
+        raise bad_request(str(exc), exc.field) from None
     except catalogue.CatalogueError as exc:
         raise bad_request("; ".join(exc.problems) or str(exc), _param_for(action, exc)) from exc
+    if count and len(body) > MAX_GENERATED_BODY:
+        raise bad_request(
+            f"{action['count']} {count} makes a {event} body of {len(body):,} bytes; a generated body is at "
+            f"most {MAX_GENERATED_BODY:,} bytes (1 MiB, the API's request limit)",
+            action["count"],
+        )
     url = require_url(data, "url", required=False)
     for alone in ("auth", "profile"):
         if alone in data and url is None:
@@ -164,8 +175,8 @@ def run_action(name: str) -> Response:
         targets = [(s.url, s.auth, s.id, s.retry_delays, s.timeout, s.profile) for s in subs]
     jobs = []
     for target_url, auth, sub_id, delays, timeout, profile in targets:
-        jobs.append(
-            svc.enqueue(
+        try:
+            job = svc.enqueue(
                 event,
                 target_url,
                 auth,
@@ -178,7 +189,10 @@ def run_action(name: str) -> Response:
                 subscription_id=sub_id,
                 profile=profile,
             )
-        )
+        except FireError as exc:  # a body over the limit with this seed (or a subscription's overrides)
+            named = action.get("count") if exc.field == "count" else None
+            raise bad_request(str(exc).replace("count", named, 1) if named else str(exc), named or exc.field) from None
+        jobs.append(job)
     return success({"action": name, "event": event, "jobs": [job_json(j, job_seq(j.id)) for j in jobs]}, 201)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .. import config, signing
-from ..store import DATABASE_ERRORS, is_postgres_url
+from ..store import DATABASE_ERRORS, is_postgres_url, is_sqlite_uri, uri_refused
 from .errors import UsageProblem
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -21,6 +21,8 @@ def check_db(db_path: str | Path) -> None:
     a path below a file, a folder that cannot be written. A postgresql:// URL is checked when it is opened."""
     if str(db_path) == ":memory:" or is_postgres_url(str(db_path)):
         return
+    if is_sqlite_uri(str(db_path)):
+        raise UsageProblem(f"--db {uri_refused(str(db_path))}")
     path = Path(db_path)
     try:
         st = os.stat(path)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .. import catalogue
+from .. import catalogue, limits
 from .errors import UsageProblem
 
 
@@ -18,7 +18,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         try:
             path, value = catalogue.paths.parse_assignment(text)
         except catalogue.PathError as exc:
-            raise UsageProblem(f"--set {text!r}: {exc}") from exc
+            raise UsageProblem(f"--set {limits.quote(text)}: {exc}") from None
         overrides[path] = value
     return overrides
 

@@ -226,12 +226,11 @@ def serve_cmd(
 
     The admin API key comes from ACCESSRC_SIM_API_KEY, or is generated at first start and printed once; the database
     keeps only its hash (`accessrc-sim admin-key --rotate` makes a new one). One server per database file.
-    The dashboard's log-in link (`/?token=…`) is printed at each start.
+    The dashboard's one-time log-in link (`/?token=…`) is printed at each start.
 
     Example: accessrc-sim serve --port 8080 --retry-delays 1,2,4,8,16
     """
-    from waitress.server import create_server
-
+    from ..api.edge import create_guarded_server
     from ..api.session import EXTENSION as SESSIONS
     from ..app import create_app
     from ..dashboard.demo import serve_demo
@@ -282,7 +281,7 @@ def serve_cmd(
             err=True,
         )
     try:
-        server = create_server(
+        server = create_guarded_server(  # waitress, the key checked before a body is read (simulator.api.edge)
             app,
             host=host,
             port=port,
@@ -311,7 +310,7 @@ def serve_cmd(
     token = app.extensions[SESSIONS].login_token
     click.echo(
         f"dashboard: {login_url(server.effective_host, server.effective_port, token)} "
-        "(log-in link for your browser, valid until this server stops)"
+        "(one-time log-in link for your browser; once used, log in with the admin key on the page)"
     )
     if no_auth_local:
         click.echo(

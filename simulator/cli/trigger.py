@@ -7,6 +7,7 @@ import json
 
 import click
 
+from .. import limits
 from .errors import UsageProblem
 from .remote import Server, server_options
 from .targets import check_url
@@ -20,9 +21,11 @@ def parse_params(values: tuple[str, ...]) -> dict:
     for text in values:
         name, sep, value = text.partition("=")
         if not sep or not name.strip():
-            raise UsageProblem(f"--param takes NAME=VALUE, got {text!r}")
+            raise UsageProblem(f"--param takes NAME=VALUE, got {limits.quote(text)}")
         try:
-            out[name.strip()] = json.loads(value)
+            out[name.strip()] = limits.loads(value)
+        except limits.TooDeep as exc:
+            raise UsageProblem(f"--param {name.strip()}: the JSON value is {exc.msg}") from None
         except ValueError:
             out[name.strip()] = value
     return out
@@ -82,9 +85,11 @@ def trigger_cmd(name, list_only, params, url, auth_json, seed, server, api_key, 
         if not url:
             raise UsageProblem("--auth goes with --url (subscriptions bring their own auth)")
         try:
-            body["auth"] = json.loads(auth_json)
+            body["auth"] = limits.loads(auth_json)
+        except limits.TooDeep as exc:
+            raise UsageProblem(f"--auth: the JSON is {exc.msg}") from None
         except ValueError as exc:
-            raise UsageProblem(f"--auth is not JSON: {exc}") from exc
+            raise UsageProblem(f"--auth is not JSON: {exc}") from None
     if seed is not None:
         body["seed"] = seed
     actions = {a["name"]: a for a in _actions(remote)}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .. import platforms, rules, signing
+from .. import limits, platforms, rules, signing
 from ..auth import KINDS, Auth
 from ..signing import VerificationError
 from .errors import EXIT_FAILED, EXIT_OK, UsageProblem
@@ -143,8 +143,13 @@ def _describe(body: bytes) -> str:
     elif body.endswith(b"\n"):
         parts.append("ends with a newline")
     try:
-        json.loads(body)
+        limits.loads(body)
         parts.append("valid JSON")
+    except limits.TooDeep:  # json.loads would recurse once per level: not parsed, the bytes are checked as they are
+        parts.append(
+            f"lists and mappings nested deeper than {limits.MAX_DEPTH} levels: not parsed as JSON (the signature "
+            "is checked on the bytes; no re-serialised form of it is tried)"
+        )
     except ValueError:
         parts.append("not valid JSON")
     return ", ".join(parts)
@@ -193,8 +198,8 @@ def _body_variants(body: bytes) -> Iterator[tuple[str, bytes]]:
     yield from fresh("the body with CRLF turned into LF", body.replace(b"\r\n", b"\n"))
     yield from fresh("the body without its UTF-8 BOM", body.removeprefix(b"\xef\xbb\xbf"))
     try:
-        data = json.loads(body.removeprefix(b"\xef\xbb\xbf"))
-    except ValueError:
+        data = limits.loads(body.removeprefix(b"\xef\xbb\xbf"))
+    except ValueError:  # not JSON, or nested too deep to parse (TooDeep): no re-serialised forms
         return
     forms = {
         "compact, json.dumps(separators=(',', ':'))": {"separators": (",", ":")},

@@ -117,7 +117,10 @@ def load_text(
     env: Mapping[str, str] | None = None,
 ) -> Scenario:
     """Load a scenario from text (`filename` names it in messages; `.json` reads it as JSON, else YAML)."""
-    data, pos = parse(text, filename, filename.lower().endswith(".json"))
+    try:
+        data, pos = parse(text, filename, filename.lower().endswith(".json"))
+    except ScenarioFileError as exc:
+        raise ScenarioFileError(_reported(exc.problems)) from None
     return _Builder(filename, data, pos, dict(cli_vars or {}), url, auth, os.environ if env is None else env).build()
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import limits
 from ..catalogue import paths
 from .positions import Positions
 
@@ -101,10 +102,18 @@ class Ref:
 
 
 class Vars:
-    """The values variables take: --var, the file's vars (typed: YAML values), the environment."""
+    """The values variables take: --var, the file's vars (typed: YAML values), the environment. A file var in
+    `refused` (its value is not one a variable may take: already reported) is never substituted."""
 
-    def __init__(self, cli: Mapping[str, str], file_vars: Mapping[str, Any], env: Mapping[str, str]):
+    def __init__(
+        self,
+        cli: Mapping[str, str],
+        file_vars: Mapping[str, Any],
+        env: Mapping[str, str],
+        refused: frozenset[str] = frozenset(),
+    ):
         self.cli, self.file, self.env = dict(cli), dict(file_vars), dict(env)
+        self.refused = refused
 
     def lookup(self, name: str, default: str | None) -> tuple[bool, Any, bool]:
         """(found, value, typed): --var, then the file's vars, then the environment, then the default."""
@@ -119,23 +128,87 @@ class Vars:
         return False, None, False
 
 
-def substitute(value: Any, path: tuple, vars_: Vars, pos: Positions, problems: list[str], refs: list[Ref]) -> Any:
+class Budget:
+    """What variables may add to one document, counted before each is put in: limits.MAX_NODES values in all (the
+    document's own values included; a reference counts as every value it expands to, e.g. a `set` value that is
+    JSON text) and limits.MAX_SCENARIO_BYTES of text. A thousand references to a long value are refused at the
+    first one past the limit, not expanded (the trial: 10,000 references to a 10,000-item list, 2.75 GB)."""
+
+    def __init__(self, nodes: int = 0):
+        self.nodes = nodes
+        self.bytes = 0
+        self.over = False  # reported once; nothing more is substituted
+        self._sizes: dict[tuple, int] = {}  # (variable, parsed as JSON) -> values it expands to
+
+    def take(self, key: tuple, value: Any, parse_json: bool) -> None:
+        """Count one reference to `value` (TooBig past the limit; nothing counted then)."""
+        size = self._sizes.get(key)
+        if size is None:
+            size = self._sizes[key] = count_values(_parsed(value) if parse_json else value)
+        text = 0 if not isinstance(value, str) else len(value.encode("utf-8", "surrogatepass"))
+        if self.nodes + size > limits.MAX_NODES:
+            raise TooBig(f"the variables put more than {limits.MAX_NODES:,} values in the document (the limit)")
+        if self.bytes + text > limits.MAX_SCENARIO_BYTES:
+            raise TooBig(f"the variables put more than {limits.MAX_SCENARIO_BYTES:,} bytes of text in the document")
+        self.nodes += size
+        self.bytes += text
+
+
+class TooBig(ValueError):
+    """A variable reference past what Budget allows."""
+
+
+def _parsed(value: Any) -> Any:
+    try:
+        return paths.parse_value(value) if isinstance(value, str) else value
+    except paths.PathError:
+        return value
+
+
+def count_values(value: Any) -> int:
+    """Values in `value`, lists and mappings included (a mapping's keys too), without recursion."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def substitute(
+    value: Any,
+    path: tuple,
+    vars_: Vars,
+    pos: Positions,
+    problems: list[str],
+    refs: list[Ref],
+    budget: Budget | None = None,
+) -> Any:
     """`value` (at `path` of the file) with its variables replaced; step references are kept and appended to `refs`,
-    each problem is appended to `problems`. A value that is one whole variable keeps the variable's type."""
+    each problem is appended to `problems`. A value that is one whole variable keeps the variable's type. With
+    `budget`, each reference is counted against it before it is put in (past it: one problem, and the references
+    are left as they are)."""
     if isinstance(value, dict):
-        return {k: substitute(v, path + (k,), vars_, pos, problems, refs) for k, v in value.items()}
+        return {k: substitute(v, path + (k,), vars_, pos, problems, refs, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute(v, path + (i,), vars_, pos, problems, refs) for i, v in enumerate(value)]
+        return [substitute(v, path + (i,), vars_, pos, problems, refs, budget) for i, v in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
         return value
     whole: list[Any] = []
     run_time = path[:1] == (RUN_TIME,)
+    as_json = any(p in ("set", "body") for p in path[2:])
 
     def replace(match: re.Match) -> str:
         if match.group(0) == ESCAPE:
             return ESCAPE if run_time else "${"
         ref = parse(match.group(1))
         if isinstance(ref, Variable):
+            if ref.name in vars_.refused and ref.name not in vars_.cli:
+                return match.group(0)  # its value was refused (reported under vars): not put anywhere
             found, got, typed = vars_.lookup(ref.name, ref.default)
             if not found:
                 problems.append(
@@ -143,6 +216,20 @@ def substitute(value: Any, path: tuple, vars_: Vars, pos: Positions, problems: l
                     f"(define it under vars, or pass --var {ref.name}=VALUE)"
                 )
                 return match.group(0)
+            if budget is not None:
+                if budget.over:
+                    return match.group(0)
+                is_whole = match.group(0) == value
+                try:
+                    parse_json = is_whole and as_json and not typed
+                    budget.take((ref.name, ref.default, parse_json), got, parse_json)
+                except TooBig as exc:
+                    budget.over = True
+                    problems.append(
+                        f"{pos.within(path, match.group(0))}: {match.group(0)[:200]}: {exc}; each reference to a "
+                        "variable counts as every value it expands to"
+                    )
+                    return match.group(0)
             if match.group(0) == value:
                 whole.append((got, typed))
             return str(got) if not isinstance(got, bool) else str(got).lower()
@@ -150,7 +237,7 @@ def substitute(value: Any, path: tuple, vars_: Vars, pos: Positions, problems: l
             refs.append(Ref(path, match.group(0), ref.step, ref.path))
             return match.group(0)
         problems.append(
-            f"{pos.within(path, match.group(0))}: bad variable reference {match.group(0)!r} "
+            f"{pos.within(path, match.group(0))}: bad variable reference {limits.quote(match.group(0))} "
             "(use ${NAME}, ${NAME:-default} or ${step.payload.PATH})"
         )
         return match.group(0)
@@ -160,8 +247,12 @@ def substitute(value: Any, path: tuple, vars_: Vars, pos: Positions, problems: l
         got, typed = whole[0]
         if typed:
             return got
-        if isinstance(got, str) and any(p in ("set", "body") for p in path[2:]):
-            return paths.parse_value(got)  # as `--set`: JSON where it parses as JSON, else the string
+        if isinstance(got, str) and as_json:
+            try:
+                return paths.parse_value(got)  # as `--set`: JSON where it parses as JSON, else the string
+            except paths.PathError as exc:
+                problems.append(f"{pos.at(path)}: {limits.quote(value)}: {exc}")
+                return value
         last = next((p for p in reversed(path) if isinstance(p, str)), "")
         if last in NUMERIC_FIELDS and isinstance(got, str) and _NUMBER.match(got.strip()):
             return float(got) if "." in got else int(got)

@@ -12,6 +12,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from .. import limits
 from .positions import Positions
 
 KINDS = ("send", "fault", "expect", "wait", "repeat", "await_call")
@@ -93,18 +94,25 @@ def problems(kind: str, instance: Any, base: tuple, pos: Positions, context: str
             )
         elif err.validator in ("enum", "const"):
             options = err.validator_value if err.validator == "enum" else [err.validator_value]
-            found.append(f"{pos.at(path)}: {label}: {err.instance!r} is not one of {', '.join(map(str, options))}")
+            found.append(
+                f"{pos.at(path)}: {label}: {limits.quote(err.instance)} is not one of {', '.join(map(str, options))}"
+            )
         elif err.validator == "oneOf":
             key = next((p for p in reversed(path) if isinstance(p, str)), label)
             if key in _ONE_OF_HELP:
-                found.append(f"{pos.at(path)}: {label}: {err.instance!r} {_ONE_OF_HELP[key]}")
+                found.append(f"{pos.at(path)}: {label}: {limits.quote(err.instance)} {_ONE_OF_HELP[key]}")
             else:
-                found.append(f"{pos.at(path)}: {label}: {err.message}")
+                found.append(f"{pos.at(path)}: {label}: {_cut(err.message)}")
         elif err.validator == "propertyNames":
-            found.append(f"{pos.at(path)}: {label}: bad name {err.instance!r}")
+            found.append(f"{pos.at(path)}: {label}: bad name {limits.quote(err.instance)}")
         else:
-            found.append(f"{pos.at(path)}: {label}: {err.message}")
+            found.append(f"{pos.at(path)}: {label}: {_cut(err.message)}")
     return found
+
+
+def _cut(message: str) -> str:
+    """jsonschema's message, which quotes the whole value, cut to about limits.QUOTED characters."""
+    return message if len(message) <= 2 * limits.QUOTED else message[: 2 * limits.QUOTED] + "…"
 
 
 def step_fields() -> set[str]:

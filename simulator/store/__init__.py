@@ -29,7 +29,7 @@ from .base import StoreError
 from .jobs import LEASE_SECONDS, JobQueries, LeaseLost
 from .loop import Call, LoopQueries, ProviderObject
 from .postgres import PostgresDatabase, display, is_postgres_url
-from .sqlite import DatabaseInUse, SQLiteFile, lock_for_serving
+from .sqlite import DatabaseInUse, SQLiteFile, is_sqlite_uri, lock_for_serving, uri_refused
 from .subscriptions import SubscriptionQueries
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
     "display",
     "DatabaseInUse",
     "lock_for_serving",
+    "is_sqlite_uri",
+    "uri_refused",
     "storage_error",
     "storage_full",
 ]

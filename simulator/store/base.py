@@ -57,6 +57,10 @@ class Database:
         whose key (2nd parameter) is the text (3rd parameter)."""
         raise NotImplementedError
 
+    def scrub_wal(self) -> None:
+        """Called after a commit that cleared credentials: a backend that keeps old page images in a log (SQLite's
+        WAL) has them removed soon. None by default (PostgreSQL's server owns its files)."""
+
     def close(self) -> None:
         raise NotImplementedError
 

@@ -140,12 +140,28 @@ class JobQueries(Database):
         return self._connection().execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
 
     def claim_due(
-        self, now: float, limit: int = 10, owner: str | None = None, lease: float = LEASE_SECONDS
+        self,
+        now: float,
+        limit: int = 10,
+        owner: str | None = None,
+        lease: float = LEASE_SECONDS,
+        holding=None,
     ) -> list[Job]:
         """Mark up to `limit` due jobs as delivering by `owner` until `now + lease` and return them (one writer
-        wins each job). Due: pending and due, or delivering under another owner's lease that has run out (a
-        server that died mid-attempt; the attempt number continues from the attempts recorded).
-        Jobs of SELF_DRIVEN sources are never claimed: the process that created them is delivering them."""
+        wins each job). Due: pending and due, or delivering under a lease that has run out: another owner's (a
+        server that died mid-attempt; the attempt number continues from the attempts recorded) or, when the caller
+        says which job ids it is `holding` (delivering now), its own ones that it no longer holds (their attempt
+        could not be recorded nor the job given back: a full disk). Without `holding`, the owner's own jobs are
+        left alone. Jobs of SELF_DRIVEN sources are never claimed: the process that created them is delivering
+        them."""
+        if holding is None:
+            whose, whose_args = "AND (owner IS NULL OR owner IS NOT ?) ", (owner,)
+        else:
+            held = list(holding)
+            whose = (
+                f"AND (owner IS NULL OR owner IS NOT ? OR id NOT IN ({', '.join('?' * len(held))})) " if held else ""
+            )
+            whose_args = (owner, *held) if held else ()
         with self._transaction() as db:
             rows = db.execute(
                 f"SELECT * FROM jobs WHERE state = ? AND next_attempt_at <= ? AND {_QUEUED} "
@@ -155,8 +171,8 @@ class JobQueries(Database):
             if len(rows) < limit:
                 rows += db.execute(
                     f"SELECT * FROM jobs WHERE state = ? AND (lease_until IS NULL OR lease_until <= ?) "
-                    f"AND (owner IS NULL OR owner IS NOT ?) AND {_QUEUED} ORDER BY seq LIMIT ?{self.SKIP_LOCKED}",
-                    (DELIVERING, now, owner, *SELF_DRIVEN, limit - len(rows)),
+                    f"{whose}AND {_QUEUED} ORDER BY seq LIMIT ?{self.SKIP_LOCKED}",
+                    (DELIVERING, now, *whose_args, *SELF_DRIVEN, limit - len(rows)),
                 ).fetchall()
             jobs = [_job_from_row(r) for r in rows]
             for job in jobs:
@@ -214,9 +230,11 @@ class JobQueries(Database):
         A database error records none of them. The jobs' new states are written first, then the attempts in one
         go, so the change feed's lock (PostgreSQL) is held only from those inserts to the commit."""
         lost, kept = [], []
+        scrub = False
         with self._transaction() as db:
             for job, attempt in finished:
                 (kept if self._finish_job(db, job, owner) else lost).append((job, attempt))
+                scrub = scrub or _clears_credentials(job)
             rows = []
             for _, attempt in kept:
                 body, length, sha256 = _capped(attempt.request_body, STORED_BODY_CAP)
@@ -233,6 +251,8 @@ class JobQueries(Database):
                 )
                 for (_, attempt), attempt_id in zip(kept, ids, strict=True):
                     attempt.id = attempt_id
+        if scrub:
+            self.scrub_wal()  # the cleared credentials' old page images: out of the WAL file soon
         return [job for job, _ in lost]
 
     def _finish_job(self, db, job: Job, owner: str | None) -> bool:
@@ -265,6 +285,8 @@ class JobQueries(Database):
                 f"UPDATE jobs SET {', '.join(c + ' = ?' for c in cols)}, owner = NULL, lease_until = NULL WHERE id = ?",
                 [row[c] for c in cols] + [job.id],
             )
+        if _clears_credentials(job):
+            self.scrub_wal()
 
     def recover_interrupted(self, now: float | None = None) -> list[str]:
         """At a start: the jobs left `delivering` by a stop or a crash (on a shared database: only those whose lease
@@ -352,6 +374,11 @@ def _attempt_values(attempt: Attempt) -> tuple:
         attempt.request_body_length,
         attempt.request_body_sha256,
     )
+
+
+def _clears_credentials(job: Job) -> bool:
+    """The job has ended: writing it drops credential values it has (see _auth_json)."""
+    return job.finished and job.auth != job.auth.without_secrets()
 
 
 def _auth_json(job: Job) -> str:
