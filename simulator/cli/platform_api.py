@@ -67,8 +67,7 @@ class PlatformApi:
 
 def serve_platform_api(port: int, db_path: str, keys_dir: str, echo=click.echo) -> PlatformApi:
     """Listen on 127.0.0.1:`port` (exit 2 when it cannot) and say where, and with which key, a receiver calls."""
-    from waitress.server import create_server
-
+    from ..api.edge import create_guarded_server
     from ..app import create_app
     from ..services import EXTENSION
 
@@ -80,7 +79,7 @@ def serve_platform_api(port: int, db_path: str, keys_dir: str, echo=click.echo) 
         raise UsageProblem(f"--db {display(db_path)}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]
     try:
-        server = create_server(
+        server = create_guarded_server(  # as serve's: the key checked before a body is read
             app,
             host=HOST,
             port=port,
