@@ -11,9 +11,8 @@ The fixture is function-scoped (its keys live in the test's `tmp_path`); annotat
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -30,28 +29,9 @@ def accessrc_sender(tmp_path: Path) -> SenderFactory:
     (this test's temporary folder) unless `keys_dir=` is given, so every Sender of one test shares it."""
     from .testing import Sender
 
-    def make(
-        platform: str = "accessrc",
-        *,
-        hmac_secret: str | None = None,
-        api_key_header: str | None = None,
-        api_key: str | None = None,
-        basic: str | tuple[str, str] | None = None,
-        authorization: str | None = None,
-        rsa_padding: str = "pkcs1v15",
-        keys_dir: str | os.PathLike[str] | None = None,
-        profile: str | None = None,
-    ) -> Sender:
-        return Sender(
-            platform,
-            hmac_secret=hmac_secret,
-            api_key_header=api_key_header,
-            api_key=api_key,
-            basic=basic,
-            authorization=authorization,
-            rsa_padding=rsa_padding,
-            keys_dir=keys_dir if keys_dir is not None else tmp_path / KEYS_FOLDER,
-            profile=profile,
-        )
+    def make(platform: str = "accessrc", **auth: Any) -> Sender:
+        if auth.get("keys_dir") is None:
+            auth["keys_dir"] = tmp_path / KEYS_FOLDER
+        return Sender(platform, **auth)
 
-    return make
+    return cast("SenderFactory", make)  # the Protocol spells out Sender's keywords for type checkers
