@@ -57,8 +57,9 @@ def accepts_malformed_json(platform: str, auth: Auth, public_pem: str | None):
     return app
 
 
-def fails_duplicates(platform: str, auth: Auth, public_pem: str | None):
-    """Answers 500 to a delivery whose X-JobId it has already seen."""
+def fails_duplicates(platform: str, auth: Auth, public_pem: str | None, status: int = 500):
+    """Answers `status` (500: a server error; 409: handled, not acknowledged) to a delivery whose X-JobId it has
+    already seen."""
     inner = reference(platform, auth, public_pem)
     seen: set[str] = set()
     lock = threading.Lock()
@@ -70,7 +71,9 @@ def fails_duplicates(platform: str, auth: Auth, public_pem: str | None):
             if job_id:
                 seen.add(job_id)
         if repeat:
-            return _json(500, envelopes.failed(500))(environ, start_response)
+            return _json(status, envelopes.failed(status) if status == 500 else {"error": "already processed"})(
+                environ, start_response
+            )
         return inner(environ, start_response)
 
     return app

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 from pathlib import Path
 
 import broken_receivers
@@ -205,22 +204,7 @@ def test_the_reference_receiver_acknowledges_an_iso_requested_date_unless_strict
 # -- C: Accredit repeats: handled is documented, a 2xx is inferred ----------------------------------------------------
 def conflicts_on_repeats(public_pem: str):
     """The reference receiver, but 409 to a notification whose X-JobId it has seen: handled, not acknowledged."""
-    inner = broken_receivers.reference("accredit", Auth("rsa"), public_pem)
-    seen: set[str] = set()
-    lock = threading.Lock()
-
-    def app(environ, start_response):
-        job_id = environ.get("HTTP_X_JOBID")
-        with lock:
-            repeat = job_id in seen
-            seen.add(job_id)
-        if repeat:
-            broken_receivers._read(environ)
-            start_response("409 Conflict", [("Content-Type", "application/json")])
-            return [b'{"error": "already processed"}']
-        return inner(environ, start_response)
-
-    return app
+    return broken_receivers.fails_duplicates("accredit", Auth("rsa"), public_pem, status=409)
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
