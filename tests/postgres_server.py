@@ -4,21 +4,41 @@
 PostgreSQL refuses to run as root; CI may run as root. Then the server's folder is given to the unprivileged
 `postgres` account (which the package creates) and initdb / pg_ctl run as that account through `runuser`. Any
 other user runs them directly. The server listens on 127.0.0.1 only, on a free port, with `trust` auth for its one
-superuser `sim`, fsync off (a test server: speed over durability), and is stopped (immediate) at the end."""
+superuser `sim`, fsync off (a test server: speed over durability), and is stopped (immediate) at the end: by the
+fixture's teardown, at interpreter exit, or when the test run is sent SIGTERM (pg_ctl detaches the server from the
+run's process group, so nothing else would stop it)."""
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
 USER = "sim"
+RUNNING: set[PostgresServer] = set()  # started and not yet stopped: stopped at exit or on SIGTERM
+
+
+def stop_all() -> None:
+    for server in list(RUNNING):
+        server.stop()
+
+
+def _on_sigterm(signum, frame) -> None:
+    stop_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # then end as SIGTERM would have
+
+
+atexit.register(stop_all)
 
 
 def _bin(name: str) -> str:
@@ -62,6 +82,9 @@ class PostgresServer:
         self._run(_bin("initdb"), "-D", str(self.data), "-U", USER, "-A", "trust", "-E", "UTF8", "--no-sync")
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
         log = str(self.folder / "server.log")
+        RUNNING.add(self)
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
         return self
 
@@ -78,6 +101,9 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
+        if self not in RUNNING:
+            return
+        RUNNING.discard(self)
         try:
             self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:

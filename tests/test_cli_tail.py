@@ -28,6 +28,12 @@ def served(app):
     server.stop()
 
 
+def ctrl_c_works() -> None:
+    """In the child before exec: SIGINT back to its default. A shell runs a background job (`scripts/test &`) with
+    SIGINT ignored, which children inherit, and Python then installs no KeyboardInterrupt: Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def tail(tmp_path):
     """tail(*args) -> (process, stdout file): `accessrc-sim tail`, connected (it said so on stderr); its output
@@ -38,7 +44,7 @@ def tail(tmp_path):
         out, err = tmp_path / f"tail-{len(procs)}.out", tmp_path / f"tail-{len(procs)}.err"
         env = {**os.environ, "ACCESSRC_SIM_API_KEY": API_KEY}
         with open(out, "w") as fh, open(err, "w") as eh:
-            proc = subprocess.Popen([*CLI, "tail", *args], stdout=fh, stderr=eh, env=env)
+            proc = subprocess.Popen([*CLI, "tail", *args], stdout=fh, stderr=eh, env=env, preexec_fn=ctrl_c_works)
         procs.append(proc)
         wait_until(
             lambda: "Ctrl-C to stop" in err.read_text() or (proc.poll() is not None and pytest.fail(err.read_text())),
