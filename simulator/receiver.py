@@ -1,7 +1,9 @@
 """A reference receiver: what a correct service-provider endpoint does with our deliveries.
 
 It verifies the platform's signature or credentials (401), validates the body against the event's documented rules
-(400; inferred rules are logged as advice and refused only with `strict`), acknowledges a repeat without processing
+(400; inferred rules are logged as advice and refused only with `strict`: among them a body over STRICT_MAX_BODY and
+a JSON body under a Content-Type that is not JSON, rules `<platform>.conformance.body-limit` and
+`<platform>.conformance.content-type`), acknowledges a repeat without processing
 it again (Accredit: the same X-JobId, as its guide advises; AccessRC and ReachFive, which document no dedup header:
 the same body) and answers the documented envelopes. `fail_first` answers 500 to the first N attempts of each job.
 """
@@ -24,7 +26,19 @@ from . import catalogue, envelopes, limits, platforms
 from .auth import Auth
 from .signing import VerificationError
 
-MAX_BODY = 256 * 1024  # our choice: the documents give no limit, and their notifications are a few KiB
+# The documents give no size limit, and their notifications are a few KiB. By default the receiver takes any body the
+# simulator itself can generate (services.MAX_GENERATED_BODY, 1 MiB; the server cuts at twice that); with --strict it
+# refuses what is over STRICT_MAX_BODY, our choice (inferred rule <platform>.conformance.body-limit).
+MAX_BODY = 1024 * 1024
+STRICT_MAX_BODY = 256 * 1024
+
+
+def body_limit_rule(platform: str) -> str:
+    return f"{platform}.conformance.body-limit"
+
+
+def content_type_rule(platform: str) -> str:
+    return f"{platform}.conformance.content-type"
 
 
 @dataclass
@@ -36,7 +50,8 @@ class ReceiverConfig:
     fail_first: int = 0
     log: Callable[[str], None] | None = None
     strict: bool = False  # refuse bodies that break inferred rules too
-    max_body: int = MAX_BODY
+    max_body: int = MAX_BODY  # bigger: 413 always (the receiver's own bound)
+    strict_max_body: int = STRICT_MAX_BODY  # bigger: advice, 413 with strict (rule <platform>.conformance.body-limit)
 
 
 @dataclass
@@ -114,24 +129,39 @@ def create_receiver(config: ReceiverConfig) -> Flask:
     @app.post("/", defaults={"path": ""})
     @app.post("/<path:path>")
     def receive(path: str):
+        size_rule, type_rule = body_limit_rule(config.platform), content_type_rule(config.platform)
+        limit = min(config.max_body, config.strict_max_body) if config.strict else config.max_body
+
         def too_large(size: int):
+            why = "--strict" if config.strict and limit < config.max_body else "the receiver's own bound"
             return answer(
                 413,
                 envelopes.failed(413, "Payload Too Large", "PayloadTooLarge"),
-                f"too large: {size} bytes (limit {config.max_body})",
+                f"too large: {size} bytes (limit {limit}, {why}; inferred rule {size_rule})",
             )
 
-        if (request.content_length or 0) > config.max_body:  # declared: refused before reading it
+        if (request.content_length or 0) > limit:  # declared: refused before reading it
             return too_large(request.content_length)
         raw = request.get_data(cache=True)
-        if len(raw) > config.max_body:  # chunked: no length declared
+        if len(raw) > limit:  # chunked: no length declared
             return too_large(len(raw))
         try:
             config.auth.verify(request.headers, raw, config.public_key_pem)
         except VerificationError as exc:
             return answer(401, envelopes.failed(401), f"verification failed: {exc}")
+        notes: list[catalogue.Advice] = []  # inferred rules of the request itself: advice unless strict
         if not (request.mimetype or "").endswith("json"):
-            return answer(400, envelopes.failed(400), f"content type {request.mimetype!r} is not JSON")
+            shown = repr(request.mimetype) if request.mimetype else "(none)"
+            if config.strict:
+                return answer(
+                    400,
+                    envelopes.failed(400),
+                    f"content type {shown} is not JSON (--strict; inferred rule {type_rule})",
+                )
+            notes.append(catalogue.Advice(type_rule, f"content type {shown} is not JSON; read as JSON all the same"))
+        if len(raw) > config.strict_max_body:
+            over = f"body of {len(raw)} bytes is over {config.strict_max_body} (--strict: 413)"
+            notes.append(catalogue.Advice(size_rule, over))
         try:
             payload = limits.loads(raw)
         except limits.TooDeep as exc:
@@ -146,7 +176,7 @@ def create_receiver(config: ReceiverConfig) -> Flask:
         )
         if problems:
             return answer(400, envelopes.failed(400), "invalid: " + "; ".join(problems[:3]), event)
-        advice = [] if config.strict else catalogue.advise(event, payload)
+        advice = [] if config.strict else [*notes, *catalogue.advise(event, payload)]
         dedup = platforms.get(config.platform).dedup_header  # documented for Accredit only (X-JobId)
         job_key = (request.headers.get(dedup) if dedup else None) or hashlib.sha256(raw).hexdigest()
         with lock:

@@ -35,6 +35,7 @@ EXTENSION = "accessrc_sim"
 API_KEY_SETTING = "admin_api_key"  # where versions before 14 kept the key in clear (moved to its hash at start)
 API_KEY_HASH_SETTING = "admin_api_key_sha256"
 RETENTION_CHECK = 3600.0  # seconds between two purges of finished jobs
+KEY_REFRESH = 1.0  # seconds between two reads of the stored admin key's hash while running (a rotation applies within)
 SCHEDULE_SYNC = 1.0  # seconds between two reads of the subscriptions on a shared database (another server's changes)
 MAX_GENERATED_BODY = 1024 * 1024  # bytes of a body a `count` may make one send or action generate (the request limit)
 _SAMPLE_ITEMS = 8  # a count is judged from bodies of this many items and twice as many, before the list is made
@@ -156,6 +157,8 @@ class Services:
     _started: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _review_timers: dict[str, threading.Timer] = field(default_factory=dict, repr=False)
+    _key_hash: str | None = field(default=None, repr=False)  # the admin key's SHA-256 as last read (key_hash)
+    _key_watch: threading.Thread | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -189,6 +192,7 @@ class Services:
         )
         keys = load_keys(keys_dir)
         services = cls(store, keys, repo, QueueWorker(store, keys, threads=threads), None, settings)
+        services._key_hash = hash_api_key(api_key) if api_key else repo.setting(API_KEY_HASH_SETTING)
         services.scheduler = Scheduler(
             fire=services.fire_scheduled, warm=catalogue.generate, together=services.queue.holding_wakes
         )
@@ -203,6 +207,10 @@ class Services:
             self._started = True
             self.queue.start()
             self.scheduler.start(self.subscriptions.list())
+            if not self.settings.api_key_configured:
+                self._key_hash = self.subscriptions.setting(API_KEY_HASH_SETTING)
+                self._key_watch = threading.Thread(target=self._key_watch_loop, name="accessrc-sim-key", daemon=True)
+                self._key_watch.start()
             if self.settings.retention_days is not None:
                 threading.Thread(target=self._retention_loop, name="accessrc-sim-retention", daemon=True).start()
             if self.store.shared:
@@ -230,16 +238,35 @@ class Services:
     def started(self) -> bool:
         return self._started
 
+    def key_hash(self) -> str | None:
+        """The SHA-256 of the admin key in force: the configured key's, else the stored one's. While the services run
+        (`start`), the value a thread of its own re-reads every KEY_REFRESH s: the HTTP server's check after a
+        request's headers (simulator.api.edge), on its one event-loop thread, never waits on the database, and a
+        rotation by another process applies within a second (to keys, dashboard sessions and login links alike).
+        Not running (a CLI command, a test's app): read now."""
+        if not self.settings.api_key_configured and not (self._key_watch and self._key_watch.is_alive()):
+            self._key_hash = self.subscriptions.setting(API_KEY_HASH_SETTING)
+        return self._key_hash
+
     def check_api_key(self, given: str | None) -> bool:
-        """The configured key, or else the key whose hash is stored (read each time: a rotation applies at once)."""
-        if given is None:
+        """Is `given` the admin key in force (`key_hash`)? The one check of every route, session and login form."""
+        expected = self.key_hash()
+        if given is None or expected is None:
             return False
-        if self.settings.api_key_configured:
-            return hmac.compare_digest(
-                given.encode("utf-8", "surrogatepass"), self.settings.api_key.encode("utf-8", "surrogatepass")
-            )
-        stored = self.subscriptions.setting(API_KEY_HASH_SETTING)
-        return stored is not None and hmac.compare_digest(hash_api_key(given), stored)
+        return hmac.compare_digest(hash_api_key(given).encode("ascii"), expected.encode("utf-8", "surrogatepass"))
+
+    def _key_watch_loop(self) -> None:
+        """Every KEY_REFRESH s until stopped: the stored key hash, read again (a failed read keeps the last one)."""
+        failing = False
+        while not self.stopping.wait(KEY_REFRESH):
+            try:
+                self._key_hash = self.subscriptions.setting(API_KEY_HASH_SETTING)
+            except Exception:
+                if not failing:  # once per outage, not once a second
+                    log.exception("reading the admin key's hash failed; the last one read stays in force")
+                failing = True
+            else:
+                failing = False
 
     # -- retention -----------------------------------------------------------------------------------
     def purge_finished(self, now: float | None = None) -> int:

@@ -61,6 +61,9 @@ class SignedRequest:
     job_id: str = ""  # the job this request belongs to (in X-JobId only where the delivery profile sends it)
     attempt: int = 0  # 0 for the first try (X-JobAttempt where sent)
     fault: str | None = None  # the fault it carries, None for a genuine request
+    # each inferred rule the payload breaks (e.g. a field `set` added that the documents do not show), as the CLI's
+    # `note:` lines: advice, never a refusal unless strict=True
+    notes: tuple[str, ...] = ()
 
 
 _OWN_FILES = frozenset(os.path.normcase(os.path.abspath(f)) for f in (__file__, signing.__file__))
@@ -240,10 +243,11 @@ class Sender:
         strict: bool = False,
     ) -> SignedRequest:
         """A genuine first attempt of `event`: a generated payload (`seed` makes it reproducible, `set` overrides
-        dotted paths) or the documents' example `example` ("" for the event's first one; `examples(event)` lists
-        them). A payload that breaks the event's schema is refused (SenderError listing each problem) unless
-        `force=True` (as `send --force`: built and signed anyway, to test your own validation); `strict=True`
-        refuses values that break an inferred rule too (as `send --strict`)."""
+        dotted paths, and may add a field to an existing object) or the documents' example `example` ("" for the
+        event's first one; `examples(event)` lists them). A payload that breaks the event's schema is refused
+        (SenderError listing each problem) unless `force=True` (as `send --force`: built and signed anyway, to test
+        your own validation); one that breaks only inferred rules is built, each listed in `notes`; `strict=True`
+        refuses it (as `send --strict`)."""
         return self.attempts(event, seed=seed, set=set, example=example, force=force, strict=strict, n=1)[0]
 
     def attempts(
@@ -271,6 +275,7 @@ class Sender:
             )
             raise SenderError(f"n must be 1..{job.max_attempts}: {why}; got {n}")
         keys = self.keys
+        notes = () if force or payload is None else tuple(str(a) for a in catalogue.advise(job.event, payload))
         return [
             SignedRequest(
                 event=job.event,
@@ -279,6 +284,7 @@ class Sender:
                 payload=payload,
                 job_id=job.id,
                 attempt=number,
+                notes=notes,
             )
             for number in range(count)
         ]

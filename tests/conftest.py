@@ -76,7 +76,7 @@ def backend_store(request, tmp_path):
 @pytest.fixture
 def start_receiver(keys):
     """Start the reference receiver: start_receiver(platform, auth=None, fail_first=0, event=None,
-    public_key_pem=<the session key>) -> ServerThread with `.received`."""
+    public_key_pem=<the session key>, strict=False) -> ServerThread with `.received`."""
     servers = []
 
     def start(
@@ -85,9 +85,11 @@ def start_receiver(keys):
         fail_first: int = 0,
         event: str | None = None,
         public_key_pem: str | None = None,
+        strict: bool = False,
     ):
         auth = auth or (Auth("rsa") if platform == "accredit" else Auth("none"))
-        app = create_receiver(ReceiverConfig(platform, auth, public_key_pem or keys.public_pem, event, fail_first))
+        config = ReceiverConfig(platform, auth, public_key_pem or keys.public_pem, event, fail_first, strict=strict)
+        app = create_receiver(config)
         server = ServerThread(app).start()
         server.received = app.extensions["received"]
         servers.append(server)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sim_helpers import BEARER, XKEY, count_rows, wait_job_final
 
+from simulator import rules
 from simulator.signing import rsa_verify
+
+RULE_ID = re.compile(r"\brule (accredit\.[A-Za-z0-9_.-]*[A-Za-z0-9])")
 
 BASE = "/api/webhookSubscription"
 EVENT = "BadgeExportZipFile.Created"
@@ -37,7 +42,13 @@ def test_duplicate_subscription_is_acr_02_003_002(client, app):
     assert client.post(BASE, headers=BEARER, json=body).status_code == 200
     resp = client.post(BASE, headers=BEARER, json=body)
     assert resp.status_code == 400 and resp.get_json()["code"] == "ACR_02.003.002"
+    assert "rule accredit.api.webhook-subscription.duplicate" in resp.get_json()["message"]
     assert count_rows(app, "subscriptions") == 1
+    # the same values: another tenant is another subscription
+    assert client.post(BASE, headers=BEARER, json={**body, "tenantId": "t-1"}).status_code == 200
+    again = client.post(BASE, headers=BEARER, json={**body, "tenantId": "t-1"})
+    assert again.status_code == 400 and again.get_json()["code"] == "ACR_02.003.002"
+    assert count_rows(app, "subscriptions") == 2
 
 
 @pytest.mark.parametrize(
@@ -54,13 +65,14 @@ def test_duplicate_subscription_is_acr_02_003_002(client, app):
         ({"event": EVENT, "callbackUrl": "ftp://127.0.0.1/h"}, "ACR_01.000.003", "callbackUrl"),
         ({"event": EVENT, "callbackUrl": "not a url"}, "ACR_01.000.003", "callbackUrl"),
         ({"event": EVENT, "callbackUrl": "http://192.0.2.10/h"}, "ACR_01.000.003", "callbackUrl"),
-        ({"event": EVENT, "callbackUrl": "http://127.0.0.1:9/h", "colour": "red"}, "ACR_01.000.000", "colour"),
     ],
 )
 def test_bad_input_is_400_with_the_acr_code_and_field_and_stores_nothing(client, app, payload, code, field):
     resp = client.post(BASE, headers=BEARER, json=payload)
     assert resp.status_code == 400
     assert resp.get_json()["code"] == code and resp.get_json()["field"] == field
+    cited = RULE_ID.search(resp.get_json()["message"])  # a refusal applies a documented rule and names it
+    assert cited and rules.get(cited.group(1)).documented, resp.get_json()["message"]
     assert count_rows(app, "subscriptions") == 0
 
 
@@ -76,6 +88,7 @@ def test_unknown_subscription_is_acr_02_003_000(client):
     for method in (client.get, client.delete):
         resp = method(f"{BASE}/no-such-id", headers=BEARER)
         assert resp.status_code == 400 and resp.get_json()["code"] == "ACR_02.003.000"
+        assert "rule accredit.api.webhook-subscription.no-subscription" in resp.get_json()["message"]
 
 
 def test_delete_removes_the_subscription(client):
@@ -111,3 +124,72 @@ def test_sample_notification_arrives_signed_with_the_subscription_key(client, re
         attempt["request_headers"]["X-Signature"],
     )
     assert [(r.status, r.outcome) for r in target.received] == [(200, "accepted")]
+
+
+# -- issue 12: the webhookSubscription API's rules; inferred ones advise, never refuse -------------------------------
+def advised(resp) -> set[str]:
+    assert resp.status_code == 200, resp.get_json()
+    ids = {m.group(1) for a in resp.get_json().get("advice") or [] for m in RULE_ID.finditer(a)}
+    assert all(not rules.get(i).documented for i in ids), ids
+    return ids
+
+
+def test_an_unknown_field_is_ignored_with_advice_kept_in_the_call_log(client, app):
+    body = {"event": EVENT, "callbackUrl": "http://127.0.0.1:9/h", "colour": "red"}
+    resp = client.post(BASE, headers=BEARER, json=body)
+    assert advised(resp) == {"accredit.api.webhook-subscription.unknown-fields"}
+    assert "'colour'" in resp.get_json()["advice"][0] and count_rows(app, "subscriptions") == 1
+    assert "advice" not in client.get(f"{BASE}/{resp.get_json()['id']}", headers=BEARER).get_json()
+    calls = client.get("/api/calls", headers=XKEY).get_json()["data"]
+    [call] = [c for c in calls if c["path"] == BASE and c["method"] == "POST"]
+    assert "accredit.api.webhook-subscription.unknown-fields" in str(call), call
+
+
+def test_a_long_or_odd_tenant_id_is_kept_or_ignored_with_advice(client):
+    long = client.post(
+        BASE, headers=BEARER, json={"event": EVENT, "callbackUrl": "http://127.0.0.1:9/a", "tenantId": "t" * 129}
+    )
+    assert advised(long) == {"accredit.api.webhook-subscription.tenant-id"} and long.get_json()["tenantId"] == "t" * 129
+    number = client.post(
+        BASE, headers=BEARER, json={"event": EVENT, "callbackUrl": "http://127.0.0.1:9/b", "TenantId": 42}
+    )
+    assert advised(number) == {"accredit.api.webhook-subscription.tenant-id"} and number.get_json()["tenantId"] == "42"
+    odd = client.post(
+        BASE, headers=BEARER, json={"event": EVENT, "callbackUrl": "http://127.0.0.1:9/c", "tenantId": []}
+    )
+    assert advised(odd) == {"accredit.api.webhook-subscription.tenant-id"} and odd.get_json()["tenantId"] is None
+    fine = client.post(
+        BASE, headers=BEARER, json={"event": EVENT, "callbackUrl": "http://127.0.0.1:9/d", "tenantId": "t"}
+    )
+    assert advised(fine) == set() and "advice" not in fine.get_json()
+
+
+def test_trigger_sample_ignores_unknown_fields_with_advice(client):
+    resp = client.post(
+        f"{BASE}/triggerSampleEventNotification",
+        headers=BEARER,
+        json={"event": EVENT, "callbackUrl": "http://127.0.0.1:9/h", "seed": 3},
+    )
+    assert advised(resp) == {"accredit.api.webhook-subscription.unknown-fields"} and resp.get_json()["jobId"]
+
+
+def test_the_webhook_subscription_rules_are_in_the_registry_with_their_sources():
+    expected = {
+        "accredit.api.webhook-subscription.create": "documented",
+        "accredit.api.webhook-subscription.callback-url": "documented",
+        "accredit.api.webhook-subscription.unknown-event": "documented",
+        "accredit.api.webhook-subscription.duplicate": "documented",
+        "accredit.api.webhook-subscription.no-subscription": "documented",
+        "accredit.api.webhook-subscription.fields": "inferred",
+        "accredit.api.webhook-subscription.unknown-fields": "inferred",
+        "accredit.api.webhook-subscription.tenant-id": "inferred",
+        "accredit.api.webhook-subscription.routes": "inferred",
+    }
+    assert {rule_id: rules.get(rule_id).source for rule_id in expected} == expected
+    for rule_id, code in [
+        ("unknown-event", "ACR_02.003.001"),
+        ("duplicate", "ACR_02.003.002"),
+        ("no-subscription", "ACR_02.003.000"),
+    ]:
+        rule = rules.get(f"accredit.api.webhook-subscription.{rule_id}")
+        assert code in rule.quote and code in rule.text

@@ -140,6 +140,26 @@ def test_send_with_hmac_auth_seed_and_overrides(client, receiver):
     assert job["state"] == "succeeded" and job["attempts"][0]["request_headers"]["x-signature"].startswith("sha256=")
 
 
+def test_send_override_adding_a_field_is_sent_with_a_note_of_its_inferred_rule(client, receiver):
+    """Issue 12: a field the documents do not show is advice (accessrc.payload.no-extra-fields), never a 400."""
+    target = receiver("accessrc")
+    resp = client.post(
+        "/api/send", headers=XKEY, json={"event": EVENT, "url": target.url + "/h", "overrides": {"extraField": 1}}
+    )
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["meta"]["notes"] == [
+        "extraField: extra field 'extraField', not in the documents (inferred rule accessrc.payload.no-extra-fields)"
+    ]
+    job = wait_job_final(client, resp.get_json()["data"]["id"])
+    assert job["state"] == "succeeded" and json.loads(target.received[0].body)["extraField"] == 1
+    plain = client.post("/api/send", headers=XKEY, json={"event": EVENT, "url": target.url + "/h", "seed": 1})
+    assert plain.status_code == 201 and "meta" not in plain.get_json()  # nothing to advise: no notes
+    nested = client.post(
+        "/api/send", headers=XKEY, json={"event": EVENT, "url": target.url + "/h", "overrides": {"no.such": 1}}
+    )
+    assert nested.status_code == 400 and nested.get_json()["error"]["field"] == "overrides"  # through no object
+
+
 def test_actions_reach_every_active_subscription(client, receiver):
     target = receiver("accessrc")
     paused_target = receiver("accessrc")

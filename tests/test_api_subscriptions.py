@@ -172,10 +172,13 @@ def test_fire_with_overrides_and_bad_overrides(client, app):
         and json.loads(job.get_json()["data"]["body"])["message"] == "Description is not clear enough"
     )
     before = count_rows(app, "jobs")
-    bad = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"nope": 1}})
+    added = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"nope": 1}})
+    assert added.status_code == 201 and json.loads(added.get_json()["data"]["body"])["nope"] == 1  # advice only
+    before = count_rows(app, "jobs")
+    bad = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"no.pe": 1}})
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "overrides"
     assert count_rows(app, "jobs") == before
-    assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["data"]["fired_count"] == 1
+    assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["data"]["fired_count"] == 2
 
 
 def test_reachfive_end_job_target_sends_the_authorization_and_never_retries(client, receiver):

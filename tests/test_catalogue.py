@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from simulator import catalogue
-from simulator.catalogue import CatalogueError
+from simulator import catalogue, rules
+from simulator.catalogue import CatalogueError, PathError
 
 SEEDS = range(60)
 
@@ -226,8 +226,10 @@ def test_accredit_accepts_extra_fields_and_any_fraction_digits_as_documented():
 
 
 def test_override_of_missing_path_is_refused_and_nested_paths_work():
-    with pytest.raises(CatalogueError, match="does not exist"):
-        catalogue.generate("DELIVERY_REFUND_REQUESTED", overrides={"refundId": "x"})
+    with pytest.raises(CatalogueError, match="does not exist"):  # through an object that is not there
+        catalogue.generate("DELIVERY_REFUND_REQUESTED", overrides={"refund.id": "x"})
+    with pytest.raises(CatalogueError, match="below a str"):
+        catalogue.generate("DELIVERY_REFUND_REQUESTED", overrides={"deliveryId.x": "x"})
     with pytest.raises(CatalogueError, match="no item '9'"):
         catalogue.generate("PROGRAM_ELIGIBILITY_EVALUATED", count=1, overrides={"applications.9.email": "a@b.co"})
     p = catalogue.generate("PROGRAM_ELIGIBILITY_EVALUATED", count=2, overrides={"applications.1.email": "x@y.org"})
@@ -252,3 +254,48 @@ def test_schemas_are_shipped_as_json_files():
     for spec in catalogue.EVENTS:
         assert spec.schema["$schema"].startswith("https://json-schema.org/")
         assert spec.schema["type"] == "object"
+
+
+ADDED = [  # (event, the new field, its inferred rule): the documents never say other fields cannot appear
+    ("DELIVERY_REQUEST_SENT", "delivery.0.amount", "accessrc.payload.no-extra-fields"),
+    ("DELIVERY_CHANNEL_STATUS_UPDATED", "extraField", "accessrc.payload.no-extra-fields"),
+    ("DELIVERY_REFUND_REQUESTED", "refundId", "accessrc.payload.no-extra-fields"),
+    ("END_JOB_NOTIFICATION", "extra", "reachfive.payload.no-extra-fields"),
+    ("BadgeExportZipFile.Created", "Extra", "accredit.payload.no-extra-fields"),
+]
+
+
+@pytest.mark.parametrize("event,path,rule", ADDED, ids=[a[0] for a in ADDED])
+def test_a_new_field_of_an_existing_object_is_added_with_advice_and_refused_only_with_strict(event, path, rule):
+    """Issue 12: an added field breaks only an inferred rule, so it is sent with a note; --strict refuses it."""
+    payload = catalogue.generate(event, seed=1, overrides={path: 12.5})
+    assert catalogue.paths.get(payload, path) == 12.5 and catalogue.validate(event, payload) == []
+    [advice] = catalogue.advise(event, payload)
+    assert advice.rule == rule and str(advice) == (
+        f"{path}: extra field {path.split('.')[-1]!r}, not in the documents (inferred rule {rule})"
+    )
+    assert rules.get(rule).source == "inferred"
+    with pytest.raises(CatalogueError) as err:
+        catalogue.generate(event, seed=1, overrides={path: 12.5}, strict=True)
+    assert err.value.problems == [str(advice)]
+
+
+def test_set_path_adds_only_the_last_field_and_never_invents_list_items():
+    payload = {"a": {"b": 1}, "items": [{"x": 1}]}
+    assert catalogue.paths.set_path(payload, "a.c", 2) is True and payload["a"] == {"b": 1, "c": 2}
+    assert catalogue.paths.set_path(payload, "a.b", 3) is False
+    assert catalogue.paths.set_path(payload, "items.0.y", 4) is True
+    for bad, why in [
+        ("nope.c", "no field 'nope'"),
+        ("items.1", "no item '1'"),
+        ("items.1.x", "no item '1'"),
+        ("a.b.c", "below a int"),
+        ("items.x", "no item 'x'"),
+    ]:
+        with pytest.raises(PathError, match=re.escape(why)):
+            catalogue.paths.check_settable(payload, bad)
+        with pytest.raises(PathError, match=re.escape(why)):
+            catalogue.paths.set_path(payload, bad, 0)
+    assert payload == {"a": {"b": 3, "c": 2}, "items": [{"x": 1, "y": 4}]}  # nothing changed by the refusals
+    catalogue.paths.set_path(payload, "new.deep", 5, create=True)
+    assert payload["new"] == {"deep": 5}

@@ -74,12 +74,39 @@ def test_sample_string_value_and_unknown_path_and_bad_value(run):
         "status=Rejected",
     )
     assert json.loads(out.stdout)["message"] == "Description is not clear enough"
-    bad_path = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "nope=1")
-    assert bad_path.exit_code == 2 and "path 'nope' does not exist" in bad_path.output
+    typo = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "nope=1")  # an added field: a visible note
+    assert typo.exit_code == 0 and json.loads(typo.stdout)["nope"] == 1
+    assert "note: nope: extra field 'nope', not in the documents (inferred rule accessrc.payload.no-extra-fields)" in (
+        typo.stderr
+    )
+    bad_path = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "nope.deeper=1")  # through no object
+    assert bad_path.exit_code == 2 and "path 'nope.deeper' does not exist (no field 'nope')" in bad_path.output
     bad_value = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "status=Maybe")
     assert bad_value.exit_code == 2 and "status:" in bad_value.output and "--force" in bad_value.output
     forced = run("sample", "DELIVERY_CHANNEL_STATUS_UPDATED", "--set", "status=Maybe", "--force")
     assert forced.exit_code == 0 and json.loads(forced.stdout)["status"] == "Maybe"
+
+
+ADDED_FIELDS = [  # issue 12: each is advice of an inferred rule, so --set adds it; only --strict refuses it
+    ("DELIVERY_REQUEST_SENT", "delivery.0.amount=12.5", "accessrc.payload.no-extra-fields"),
+    ("DELIVERY_CHANNEL_STATUS_UPDATED", "extraField=1", "accessrc.payload.no-extra-fields"),
+    ("END_JOB_NOTIFICATION", "extra=1", "reachfive.payload.no-extra-fields"),
+    ("BadgeExportZipFile.Created", "Extra=1", "accredit.payload.no-extra-fields"),
+]
+
+
+@pytest.mark.parametrize("event,assignment,rule", ADDED_FIELDS, ids=[a[0] for a in ADDED_FIELDS])
+def test_set_adds_a_new_field_with_a_note_and_strict_refuses_it_naming_the_rule(run, event, assignment, rule):
+    path, _, value = assignment.partition("=")
+    out = run("sample", event, "--seed", "1", "--set", assignment)
+    assert out.exit_code == 0, out.output
+    assert catalogue.paths.get(json.loads(out.stdout), path) == json.loads(value)
+    assert f"note: {path}: extra field {path.split('.')[-1]!r}, not in the documents (inferred rule {rule})" in (
+        out.stderr
+    )
+    strict = run("sample", event, "--seed", "1", "--set", assignment, "--strict")
+    assert strict.exit_code == 2 and "--strict" in strict.output and f"(inferred rule {rule})" in strict.output
+    assert strict.stdout == ""
 
 
 def test_send_prints_one_line_per_attempt_and_exits_0_on_2xx(run, tmp_path, keys):

@@ -14,6 +14,7 @@ import broken_receivers
 import pytest
 from click.testing import CliRunner
 
+from simulator import envelopes
 from simulator.auth import Auth
 from simulator.cli import main
 from simulator.receiver import ServerThread
@@ -158,11 +159,31 @@ def test_a_too_slow_receiver_gets_advice_on_the_inferred_timeout_and_fails_what_
         if r["state"] in ("fail", "warn"):
             assert any("timeout after 0.15 s" in line for line in r["evidence"]), r
     assert re.search(
-        r"\nadvice: Answers within the timeout: answered within the timeout \[1/3\]: status: expected "
-        r"2xx, got timeout after 0\.15 s .*inferred \(accredit\.conformance\.timeout\): Accredit "
+        r"\nadvice: Answers within the timeout: answered within the timeout \[1/3\]: answer: expected "
+        r"an answer \(any status\), got timeout after 0\.15 s .*inferred \(accredit\.conformance\.timeout\): Accredit "
         r"documents no request timeout",
         result.output,
     )
+
+
+def answers_400(environ, start_response):
+    """A receiver that refuses everything at once: 400 in the documented envelope, within a millisecond."""
+    return broken_receivers._json(400, envelopes.failed(400))(environ, start_response)
+
+
+@pytest.mark.parametrize("platform", ["accredit", "accessrc", "reachfive"])
+def test_the_timeout_row_judges_lateness_only_not_the_status(platform, serve, conformance):
+    """A fast 400 is answered in time: the timeout row passes, and the rows that judge statuses fail (before: the
+    timeout row said "status: expected 2xx, got 400")."""
+    srv = serve(answers_400)
+    result, verdict = conformance(platform, srv.url + PATHS[platform])
+    # ReachFive documents no meaning for the answer: a 400 breaks only inferred checks (advice, still READY)
+    assert result.exit_code == (0 if platform == "reachfive" else 1), result.output
+    timeout = next(r for r in verdict["rows"] if r["id"] == "timeout")
+    got = {c["rule"]: c["state"] for c in timeout["checks"]}
+    assert got[f"{platform}.conformance.timeout"] == "pass", timeout
+    assert not any(f"{platform}.conformance.timeout" in line and "400" in line for line in timeout["evidence"])
+    assert {"fail", "warn"} & set(states(verdict).values())  # the status is judged, by the rows that judge it
 
 
 def test_table_shows_evidence_and_na_reasons_honestly(start_receiver, conformance):

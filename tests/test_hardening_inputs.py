@@ -22,7 +22,8 @@ def typed_var_bomb(items: int, uses: int) -> str:
             "platform": "accessrc",
             "url": "http://127.0.0.1:9/h",
             "vars": {"L": [1] * items},
-            "steps": [{"send": "DELIVERY_REFUND_REQUESTED", "set": {f"k{i}": "${L}" for i in range(uses)}}],
+            # each path through an object the event does not have: a problem of its own (a new field would be advice)
+            "steps": [{"send": "DELIVERY_REFUND_REQUESTED", "set": {f"k{i}.x": "${L}" for i in range(uses)}}],
         },
         separators=(",", ":"),
     )

@@ -277,6 +277,92 @@ def test_a_dashboard_session_passes_the_check_after_the_headers(served):
     )
 
 
+# -- a body to a path no route takes (issue 14 "Hardening", item 4, third pass) --------------------------------------
+NO_ROUTE = [  # the trial's spellings: each was read in full (up to 2 MiB) before its 404
+    "/api/send/",
+    "/API/send",
+    "/api/send.",
+    "/api/./send",
+    "/api/x/../send",
+    "/api/send;x",
+    "/./api/send",
+    "/dashboard/api/x",
+    "//dashboard/api/runs",  # no POST route there, even with its slashes merged
+    "/api/webhookSubscription/nope/more",  # an Accredit path: Accredit's envelope
+]
+REDIRECTED = [  # the app would redirect these (308, an HTML page) once it had read the body
+    ("//api//subscriptions", "/api/subscriptions"),
+    ("/dashboard//api/send", "/dashboard/api/send"),
+]
+
+
+def _headers_only(served, method: str, path: str, headers: dict | None = None, length: int = 1_000_000):
+    """`method path` (sent as it is spelled: an HTTP client would remove its dot segments) with `Content-Length:
+    length` and no body: the answer, read until the server closes (a 5 s socket timeout if the server waits for the
+    body). With length 0, a request without a body: the app's own answer."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json", "Connection: close"]
+    lines += [f"Content-Length: {length}", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    with _connect(served) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return _answer(sock)
+
+
+@pytest.mark.parametrize("path", NO_ROUTE)
+@pytest.mark.parametrize("headers", [{}, XKEY, {"Authorization": f"Bearer {API_KEY}"}], ids=["no-key", "key", "bearer"])
+def test_a_body_to_a_path_no_route_takes_is_answered_404_after_its_headers_and_never_read(served, path, headers):
+    """Key or no key: the app's own 404 (what it answers the same request without a body), in the path's envelope,
+    with Connection: close, before the body is read."""
+    app_status, _, app_body = _headers_only(served, "POST", path, headers, length=0)
+    assert app_status.startswith(b"HTTP/1.1 404 "), app_status
+    expected = json.loads(app_body)
+    status, answer_headers, body = _headers_only(served, "POST", path, headers)
+    assert status.startswith(b"HTTP/1.1 404 "), status
+    assert answer_headers["content-type"] == "application/json" and answer_headers["connection"] == "close"
+    assert json.loads(body) == expected
+    if path.startswith("/api/webhookSubscription"):
+        assert expected["code"] == "ACR_01.000.000"  # Accredit's envelope
+    else:
+        assert (
+            expected["error"]["type"] == "NotFound"
+            and expected["error"]["message"] == f"no route POST /{path.lstrip('/')}"
+        )
+
+
+@pytest.mark.parametrize("path, route", REDIRECTED)
+def test_a_body_to_a_path_the_app_would_redirect_gets_a_404_naming_the_route_not_a_308(served, path, route):
+    status, answer_headers, body = _headers_only(served, "POST", path)
+    assert status.startswith(b"HTTP/1.1 404 "), status
+    assert answer_headers["content-type"] == "application/json" and answer_headers["connection"] == "close"
+    error = json.loads(body)["error"]
+    assert error["type"] == "NotFound" and f"use {route})" in error["message"], error
+
+
+@pytest.mark.parametrize("path", ["//dashboard/api/send", "//api/send", "///api/subscriptions"])
+def test_a_route_spelled_with_leading_slashes_is_judged_by_its_route(served, path):
+    """The router takes `//dashboard/api/send` as the dashboard's send (request.path drops the extra slashes), so
+    its rule is the dashboard API's: a body without a key is refused after the headers, not read as if open."""
+    status, answer_headers, body = _headers_only(served, "POST", path)
+    assert status.startswith(b"HTTP/1.1 401 "), status
+    assert answer_headers["connection"] == "close" and json.loads(body)["error"]["type"] == "Unauthorized"
+
+
+def test_a_body_with_a_method_the_route_does_not_take_is_answered_405_after_its_headers(served):
+    expected = requests.put(served.url + "/api/send", headers=XKEY, timeout=10)
+    assert expected.status_code == 405
+    for headers in ({}, XKEY):
+        status, answer_headers, body = _headers_only(served, "PUT", "/api/send", headers)
+        assert status.startswith(b"HTTP/1.1 405 "), status
+        assert answer_headers["allow"] == expected.headers["Allow"] and answer_headers["connection"] == "close"
+        assert json.loads(body) == expected.json() and expected.json()["error"]["type"] == "MethodNotAllowed"
+
+
+def test_without_a_body_the_app_answers_as_before(served):
+    """A request without a body is the app's to answer: its 404, and its redirect for a GET (nothing to re-send)."""
+    assert requests.post(served.url + "/api/send/", timeout=10).status_code == 404
+    redirect = requests.get(served.url + "//api//subscriptions", headers=XKEY, allow_redirects=False, timeout=10)
+    assert redirect.status_code == 308 and redirect.headers["Location"].endswith("/api/subscriptions")
+
+
 # -- connections (issue 14, item 3) --------------------------------------------------------------------------------
 def test_200_idle_connections_leave_the_server_answering(served):
     """The trial: 100 idle TCP connections (waitress's default limit) stopped the server accepting."""

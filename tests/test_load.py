@@ -187,7 +187,7 @@ def test_refuses_a_target_off_the_allow_list_before_sending(monkeypatch):
         (["--rate", 0.5, "--duration", 1], "nothing to send"),
         (["--rate", 10, "--duration", 1, "--concurrency", 0], "--concurrency"),
         (["--rate", 10, "--duration", 1, "--signers", 17], "--signers"),
-        (["--rate", 10, "--duration", 1, "--set", "nope=1"], "nope"),
+        (["--rate", 10, "--duration", 1, "--set", "no.pe=1"], "no.pe"),
         (["--rate", 10, "--duration", 1, "--hmac-secret", "x"], "does not apply to accredit"),
     ],
 )

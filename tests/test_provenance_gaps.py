@@ -142,6 +142,9 @@ def test_every_schema_constraint_is_stated_by_a_documented_quote(spec):
         elif keyword == "pattern":
             assert value in PATTERN_WORDS, f"{where}: a pattern no documented rule states ({value}): inferred advice?"
             assert any(PATTERN_WORDS[value] in q for q in quotes), f"{where}: no documented quote says {value}"
+            if PATTERN_WORDS[value] == "UUID":  # and says it of this field (its own row: accessrc.payload.uuid.*)
+                leaf = path.rsplit(".", 1)[-1].replace("[]", "")
+                assert any("UUID" in q and f"{leaf}`" in q for q in quotes), f"{where}: no quote says {leaf} is a UUID"
         else:  # required
             for field in value:
                 assert any(field in q and ("required" in q or "| yes |" in q or "base fields" in q) for q in quotes), (

@@ -91,7 +91,7 @@ def test_readme_says_what_each_accessrc_success_echoes():
 
 def test_readme_guarantees_carry_the_numbers_the_code_uses():
     from simulator import limits, services
-    from simulator.api import scenario_runs
+    from simulator.api import scenario_runs, session
     from simulator.cli import serve
     from simulator.store import jobs
 
@@ -108,6 +108,7 @@ def test_readme_guarantees_carry_the_numbers_the_code_uses():
         f"**{int(jobs.LEASE_SECONDS)} s** lease",
         f"past **{serve.BODY_CAP_FACTOR} MiB**",
         f"at most **{services.MAX_GENERATED_BODY // mib} MiB** of it",
+        f"at most **{int(session.SESSION_LIFETIME // 3600)} h**",
     }
     missing = [figure for figure in expected if figure not in text]
     assert not missing, missing

@@ -1,11 +1,25 @@
+import hashlib
+import hmac
 import json
+from pathlib import Path
 
 import pytest
 import requests
 
-from simulator import catalogue, signing
+from simulator import catalogue, rules, services, signing
 from simulator.auth import Auth
 from simulator.delivery import Deliverer, new_job
+from simulator.receiver import (
+    MAX_BODY,
+    STRICT_MAX_BODY,
+    ReceiverConfig,
+    ServerThread,
+    body_limit_rule,
+    content_type_rule,
+    create_receiver,
+)
+
+HMAC = Auth("hmac", secret="abcd1234")
 
 
 def post(url, body, headers):
@@ -110,11 +124,85 @@ def test_reachfive_authorization_enforced(start_receiver):
     assert post(srv.url, body, {"Authorization": "Bearer abd"}).status_code == 401
 
 
-def test_wrong_content_type_is_refused(start_receiver):
-    srv = start_receiver("accessrc")
+@pytest.fixture
+def hmac_receiver():
+    """hmac_receiver(strict) -> the reference receiver for AccessRC with HMAC (secret abcd1234), `.received`."""
+    servers = []
+
+    def start(strict: bool):
+        app = create_receiver(ReceiverConfig("accessrc", HMAC, strict=strict))
+        server = ServerThread(app).start()
+        server.received = app.extensions["received"]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def hmac_post(url, body, content_type):
+    headers = {"X-Signature": "sha256=" + hmac.new(b"abcd1234", body, hashlib.sha256).hexdigest()}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return requests.post(url, data=body, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_signed_json_body_under_another_content_type_is_advice_unless_strict(hmac_receiver, strict, content_type):
+    """Issue 12: no document states the Content-Type (`*.headers.content-type` is inferred), so refusing a JSON body
+    for it is our choice (accessrc.conformance.content-type): logged as advice, refused only with --strict."""
+    srv = hmac_receiver(strict)
     body = catalogue.body_bytes(catalogue.generate("DELIVERY_REFUND_REQUESTED", seed=1))
-    r = requests.post(srv.url, data=body, headers={"Content-Type": "text/plain"}, timeout=5)
-    assert r.status_code == 400
+    r = hmac_post(srv.url + "/hook", body, content_type)
+    [got] = srv.received
+    shown = "'text/plain'" if content_type else "(none)"
+    if strict:
+        assert r.status_code == 400 and r.json()["status"] == "failed"
+        assert got.outcome == (
+            f"content type {shown} is not JSON (--strict; inferred rule accessrc.conformance.content-type)"
+        )
+    else:
+        assert r.status_code == 200 and r.json()["data"] == {"deliveryId": json.loads(body)["deliveryId"]}
+        assert got.outcome == "accepted" and got.advice == [
+            f"content type {shown} is not JSON; read as JSON all the same "
+            "(inferred rule accessrc.conformance.content-type)"
+        ]
+    assert hmac_post(srv.url + "/hook", b"not json", "text/plain").status_code == 400  # not JSON at all: refused
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_body_the_simulator_generates_is_taken_unless_strict_refuses_it_over_256_kib(hmac_receiver, strict):
+    """Issue 12: the documents set no size limit; 256 KiB is our choice (accessrc.conformance.body-limit): by default
+    the receiver takes up to 1 MiB, the most the simulator generates; past that, 413 always."""
+    srv = hmac_receiver(strict)
+    body = catalogue.body_bytes(catalogue.generate("PROGRAM_ELIGIBILITY_EVALUATED", seed=3, count=200))
+    assert STRICT_MAX_BODY < len(body) < MAX_BODY
+    r = hmac_post(srv.url + "/hook", body, "application/json")
+    [got] = srv.received
+    if strict:
+        assert r.status_code == 413 and r.json()["error"]["type"] == "PayloadTooLarge"
+        assert got.outcome == (
+            f"too large: {len(body)} bytes (limit {STRICT_MAX_BODY}, --strict; "
+            "inferred rule accessrc.conformance.body-limit)"
+        )
+    else:
+        assert r.status_code == 200 and got.outcome == "accepted"
+        assert got.advice[0] == (
+            f"body of {len(body)} bytes is over {STRICT_MAX_BODY} (--strict: 413) "
+            "(inferred rule accessrc.conformance.body-limit)"
+        )
+    huge = b'{"pad":"' + b"x" * MAX_BODY + b'"}'
+    r = hmac_post(srv.url + "/hook", huge, "application/json")
+    assert r.status_code == 413 and srv.received[-1].outcome.startswith(f"too large: {len(huge)} bytes (limit ")
+
+
+def test_the_default_body_limit_is_the_simulators_own_generated_body_cap():
+    assert MAX_BODY == services.MAX_GENERATED_BODY and STRICT_MAX_BODY == 256 * 1024
+    for platform in catalogue.PLATFORMS:
+        for rule_id in (body_limit_rule(platform), content_type_rule(platform)):
+            assert rules.get(rule_id).source == "inferred" and rules.get(rule_id).reason
 
 
 AUTH_FOR = {
@@ -133,3 +221,26 @@ def test_every_event_is_accepted_by_the_reference_receiver(spec, start_receiver,
     assert job.state == "succeeded", store.attempts(job.id)[-1].response_body
     [got] = srv.received
     assert got.event == spec.name and got.outcome == "accepted"
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_receiver_defences_against_the_reference_receiver_warns_by_default_and_passes_strict(
+    hmac_receiver, tmp_path, keys_dir, strict
+):
+    """The shipped receiver-defences scenario: the default receiver takes a JSON body under text/plain (an inferred
+    check: WARN, still 0 failed); `receiver --strict` refuses it, so `run --strict` passes every step."""
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    srv = hmac_receiver(strict)
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "accessrc" / "receiver-defences.yaml"
+    args = ["run", str(scenario), "--var", f"RECEIVER_URL={srv.url}/hook", "--db", str(tmp_path / "r.db")]
+    result = CliRunner().invoke(main, [*args, "--keys-dir", str(keys_dir), *(["--strict"] if strict else [])])
+    assert result.exit_code == 0, result.output
+    if strict:
+        assert "12 passed, 0 failed\n" in result.output
+    else:
+        assert "11 passed, 0 failed, 1 warned" in result.output
+        assert "WARN  wrong_content_type" in result.output and "accessrc.conformance.content-type" in result.output
+    assert [r.status for r in srv.received if r.outcome.startswith("too large")] == [413]  # 2 MiB: refused always

@@ -128,3 +128,32 @@ def test_a_bad_host_is_a_clear_usage_error(tmp_path, host):
     assert done.returncode == 2, done.stdout + done.stderr
     assert re.search(rf"cannot listen on {re.escape(host)}:\d+: ", done.stderr), done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_receiver_takes_the_largest_body_the_simulators_send_makes(receiver, tmp_path, keys_dir):
+    """Issue 12: `send --count 200` makes a ~410 KB body; the reference receiver (no --strict) acknowledges it, with
+    the advice of its inferred 256 KiB limit (before: 413 to the simulator's own valid body)."""
+    result = subprocess.run(
+        [
+            *CLI,
+            "send",
+            "PROGRAM_ELIGIBILITY_EVALUATED",
+            "--count",
+            "200",
+            "--seed",
+            "3",
+            "--url",
+            receiver + "/hook",
+            "--db",
+            str(tmp_path / "send.db"),
+            "--keys-dir",
+            str(keys_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = requests.get(receiver + "/_received", timeout=5).json()[-1]
+    assert last["status"] == 200 and last["outcome"] == "accepted"
+    assert any("(inferred rule accessrc.conformance.body-limit)" in a for a in last["advice"])

@@ -267,7 +267,7 @@ steps:
 
 
 def test_faults_reach_the_receiver_exactly_as_described(start_receiver, run, tmp_path, keys):
-    srv = start_receiver("accredit")
+    srv = start_receiver("accredit", strict=True)  # refuses the wrong content type and 300 kB (inferred rules)
     path = write(
         tmp_path,
         "faults.yaml",
@@ -318,8 +318,14 @@ steps:
     assert outcomes[5].startswith("duplicate") and got[5].job_id == got[0].job_id and got[5].body == got[0].body
     assert outcomes[6] == "malformed JSON"  # signed correctly: it got past the signature check
     assert outcomes[7].startswith("invalid: ") and "BadgeExportZipFileId" in outcomes[7]
-    assert outcomes[8] == "content type 'text/plain' is not JSON"
-    assert outcomes[9] == "too large: 300000 bytes (limit 262144)" and len(got[9].body) <= 2000  # keeps 2000 chars
+    assert (
+        outcomes[8]
+        == "content type 'text/plain' is not JSON (--strict; inferred rule accredit.conformance.content-type)"
+    )
+    assert (
+        outcomes[9] == "too large: 300000 bytes (limit 262144, --strict; inferred rule accredit.conformance.body-limit)"
+    )
+    assert len(got[9].body) <= 2000  # keeps 2000 chars
     later, earlier = json.loads(got[10].body), json.loads(got[11].body)
     assert later["Timestamp"] > earlier["Timestamp"] and outcomes[10:12] == ["accepted", "accepted"]
     assert outcomes[12] == "accepted" and outcomes[13].startswith("duplicate")  # replay: the old request again

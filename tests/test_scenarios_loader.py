@@ -20,7 +20,7 @@ steps:
   - send: DELIVERY_CHANNEL_STATUS_UPDTED
   - send: DELIVERY_CHANNEL_STATUS_UPDATED
     set:
-      statuss: Approved
+      statuss.code: Approved
       requestType: Delivery Channel Create
   - send: DELIVERY_REFUND_REQUESTED
     headers: {X-Trace: "run-${RUN_ID}"}
@@ -47,7 +47,8 @@ def test_every_problem_is_listed_with_its_exact_position(tmp_path):
         "bad.yaml:7:11: unknown event 'DELIVERY_CHANNEL_STATUS_UPDTED' for accessrc; known: "
         "DELIVERY_CHANNEL_STATUS_UPDATED, DELIVERY_REQUEST_SENT, DELIVERY_REFUND_REQUESTED, "
         "PROGRAM_ELIGIBILITY_EVALUATED, PROGRAM_PULL_FORM, APPLICATIONS_IMPORT_RESULT",
-        "bad.yaml:10:7: set: path 'statuss' does not exist in DELIVERY_CHANNEL_STATUS_UPDATED (no field 'statuss')",
+        "bad.yaml:10:7: set: path 'statuss.code' does not exist in DELIVERY_CHANNEL_STATUS_UPDATED "
+        "(no field 'statuss')",
         "bad.yaml:13:29: undefined variable 'RUN_ID' (define it under vars, or pass --var RUN_ID=VALUE)",
         "bad.yaml:15:32: undefined variable '${refund.payload.deliveryId}': no earlier step is named 'refund' "
         "(name one with as:)",
@@ -369,3 +370,35 @@ def test_scenario_text_over_1_mib_is_refused_before_it_is_parsed(tmp_path):
     ]
     with pytest.raises(ScenarioFileError, match="at most 1,048,576 bytes"):
         load_text(text, "posted.yaml", env={})
+
+
+TYPO = """\
+name: A field the documents do not show
+platform: accessrc
+url: URL
+steps:
+  - send: DELIVERY_CHANNEL_STATUS_UPDATED
+    set:
+      statuss: Approved
+"""
+
+
+def test_a_set_that_adds_a_field_is_a_note_not_a_problem_and_refused_with_strict(tmp_path, start_receiver, keys_dir):
+    """Issue 12: an added field breaks only an inferred rule (no-extra-fields): the typo is shown, the step sent; with
+    `run --strict` it is refused (exit 2), naming the rule."""
+    srv = start_receiver("accessrc")
+    path = tmp_path / "typo.yaml"
+    path.write_text(TYPO.replace("URL", srv.url + "/hook"))
+    note = (
+        f"{path}:7:7: set statuss: statuss: extra field 'statuss', not in the documents "
+        "(inferred rule accessrc.payload.no-extra-fields) (DELIVERY_CHANNEL_STATUS_UPDATED)"
+    )
+    assert load_file(path, env={}).notes == [note]
+    args = ["run", str(path), "--db", str(tmp_path / "x.db"), "--keys-dir", str(keys_dir)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert note.replace(": set ", ": note: set ", 1) + " - advice only (refused with --strict)" in result.output
+    assert [json.loads(r.body)["statuss"] for r in srv.received] == ["Approved"]
+    strict = CliRunner().invoke(main, [*args, "--strict"])
+    assert strict.exit_code == 2 and f"{note} - refused: --strict" in strict.output
+    assert "1 problem(s); nothing was sent" in strict.output and len(srv.received) == 1

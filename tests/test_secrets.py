@@ -292,7 +292,7 @@ def test_a_full_run_leaks_no_secret(tmp_path):
                 {
                     "eventType": "DELIVERY_REQUEST_SENT",
                     "callbackUrl": "http://127.0.0.1:9/x",
-                    "auth": {"type": "hmac", "secret": hmac_secret, "extra": hmac_secret},
+                    "auth": {"type": "hmac", "secret": hmac_secret * 20, "extra": hmac_secret},  # over 512: refused
                 },
             ),
             (

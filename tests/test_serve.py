@@ -357,6 +357,85 @@ def test_no_auth_local_is_asked_for_and_warned_about(serve):
     assert browser.get(served.url + "/api/jobs", timeout=5).status_code == 200
 
 
+def _rotate(served, tmp_path) -> str:
+    """`accessrc-sim admin-key --rotate` on the server's database, from a process of its own: the new key."""
+    rotated = subprocess.run(
+        [*CLI, "admin-key", "--rotate", "--db", str(tmp_path / "sim.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert rotated.returncode == 0 and rotated.stdout.startswith("sim_"), rotated.stderr
+    return rotated.stdout.strip()
+
+
+def _browser() -> requests.Session:
+    browser = requests.Session()
+    browser.trust_env = False
+    return browser
+
+
+def test_rotating_the_admin_key_ends_every_dashboard_session_and_unused_login_link(serve, tmp_path):
+    """Issue 14 "Hardening", item 1 (third pass): after `admin-key --rotate` beside the server, the old key got 401
+    and the new one 200, but a dashboard session kept working, and the printed link still opened one. Sessions and
+    links are bound to the key they were made under: a rotation ends them all (within the server's ~1 s re-read)."""
+    served = serve(env_key=None)  # the key generated and stored: the one a rotation replaces
+    old_key = served.api_key
+    assert old_key and old_key.startswith("sim_")
+    by_form = _browser()  # a session from the page's form (the admin key); the printed link stays unused
+    logged_in = by_form.post(served.url + "/dashboard/login", json={"key": old_key}, timeout=5)
+    assert logged_in.status_code == 200
+    assert by_form.get(served.url + "/api/subscriptions", timeout=5).status_code == 200
+    new_key = _rotate(served, tmp_path)
+
+    def old_key_refused():
+        return requests.get(served.url + "/api/subscriptions", headers={"x-api-key": old_key}, timeout=5).status_code
+
+    # --rotate prints the key once the server uses it: no wait here, and a body (judged after the headers) goes in
+    assert old_key_refused() == 401
+    assert requests.get(served.url + "/api/subscriptions", headers={"x-api-key": new_key}, timeout=5).status_code == 200
+    sent = requests.post(served.url + "/api/send", headers={"x-api-key": new_key}, json={"event": "nope"}, timeout=5)
+    assert sent.status_code == 400, sent.text  # read and judged (an unknown event), not refused for its key
+    assert by_form.get(served.url + "/api/subscriptions", timeout=5).status_code == 401  # the session ended
+    assert '"session": false' in by_form.get(served.url + "/", timeout=5).text
+    unused = _browser().get(_login_url(served), allow_redirects=False, timeout=5)  # the link printed at start
+    assert unused.status_code == 200 and "Set-Cookie" not in unused.headers
+    assert "has since been replaced" in unused.text and "admin-key --rotate" in unused.text
+    again = by_form.post(served.url + "/dashboard/login", json={"key": old_key}, timeout=5)
+    assert again.status_code == 401  # the old key opens nothing either
+    by_new_key = _browser()
+    assert by_new_key.post(served.url + "/dashboard/login", json={"key": new_key}, timeout=5).status_code == 200
+    assert by_new_key.get(served.url + "/api/subscriptions", timeout=5).status_code == 200
+
+    # a session the printed link opened (a restart prints a fresh link) ends the same way
+    served.proc.kill()
+    served.proc.wait(10)
+    restarted = serve(env_key=None, tag="b")
+    by_link = _browser()
+    assert by_link.get(_login_url(restarted), allow_redirects=False, timeout=5).status_code == 303
+    assert by_link.get(restarted.url + "/api/subscriptions", timeout=5).status_code == 200
+    newest = _rotate(restarted, tmp_path)
+    wait_until(
+        lambda: by_link.get(restarted.url + "/api/subscriptions", timeout=5).status_code == 401,
+        10,
+        what="the link's session ended",
+    )
+    assert requests.get(restarted.url + "/api/jobs", headers={"Authorization": f"Bearer {newest}"}, timeout=5).ok
+
+
+def test_with_a_configured_key_a_rotation_of_the_stored_one_ends_no_session(serve, tmp_path):
+    """ACCESSRC_SIM_API_KEY is the key in force (the stored hash is not used): rotating the stored key changes
+    nothing for this server, so its sessions go on."""
+    served = serve()
+    browser = _browser()
+    assert browser.get(_login_url(served), allow_redirects=False, timeout=5).status_code == 303
+    _rotate(served, tmp_path)
+    time.sleep(2.5)  # two re-reads of the stored key's hash, had it been used
+    assert browser.get(served.url + "/api/subscriptions", timeout=5).status_code == 200
+    assert requests.get(served.url + "/api/subscriptions", headers=XKEY, timeout=5).status_code == 200
+
+
 # -- Flask's default /static/ and templates/ (issue 14, item 7) ----------------------------------------------------
 def test_a_static_folder_in_the_working_directory_is_not_served(serve, tmp_path):
     (tmp_path / "static").mkdir()

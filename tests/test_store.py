@@ -532,6 +532,9 @@ def test_a_second_server_through_another_path_to_the_same_file_exits_2(held_db, 
     second = _serve_on(other, tmp_path, keys_dir)
     assert second.returncode == 2, second.stdout + second.stderr
     assert f"another accessrc-sim serve (pid {pid}) is using {other}" in second.stderr
+    # the path the running server opened, not the link (the trial's hard link named itself here)
+    assert f"(the same file as {os.path.realpath(db)}, however it is named)" in second.stderr
+    assert f"the same file as {other}" not in second.stderr
     assert "Traceback" not in second.stderr and "serving on" not in second.stdout
 
 

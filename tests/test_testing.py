@@ -501,3 +501,17 @@ def test_the_new_key_warning_points_at_the_callers_line_for_every_use(tmp_path, 
                 pass  # verify: the pair is made, then the made-up signature is refused
         (warning,) = [w for w in caught if "generated a new RSA key pair" in str(w.message)]
         assert (warning.filename, warning.lineno) == (__file__, inspect.getsourcelines(use)[1]), name
+
+
+def test_set_may_add_a_field_the_documents_do_not_show_with_a_note_and_strict_refuses_it():
+    """Issue 12: as `send --set`, an added field is built and signed, listed in `notes`; strict=True refuses it."""
+    sender = Sender("accessrc", hmac_secret="x")
+    req = sender.request("DELIVERY_CHANNEL_STATUS_UPDATED", seed=1, set={"extraField": 1})
+    assert req.payload["extraField"] == 1 and b'"extraField":1' in req.body
+    assert req.notes == (
+        "extraField: extra field 'extraField', not in the documents (inferred rule accessrc.payload.no-extra-fields)",
+    )
+    sender.verify(req.headers, req.body)
+    assert sender.request("DELIVERY_CHANNEL_STATUS_UPDATED", seed=1).notes == ()
+    with pytest.raises(SenderError, match=r"inferred rule accessrc\.payload\.no-extra-fields"):
+        sender.request("DELIVERY_CHANNEL_STATUS_UPDATED", seed=1, set={"extraField": 1}, strict=True)

@@ -47,8 +47,9 @@ DASHBOARD_API = "/dashboard/api/"  # the dashboard's page, assets and login form
 
 
 def rule_for(blueprint: str | None, path: str) -> Rule | None:
-    """The rule of a route (None: open). No route (a 404 or 405 to answer) is open; a blueprint not named in
-    RULES is one of the simulator's own: the admin key or a session."""
+    """The rule of a route (None: open). No route (a 404 or 405 to answer) is open here, in the app, which reads no
+    body before it answers; the HTTP server answers a request with a body to no route before reading it
+    (simulator.api.edge). A blueprint not named in RULES is one of the simulator's own: the admin key or a session."""
     if blueprint is None:
         return None
     if blueprint == "dashboard":

@@ -2,13 +2,19 @@
 
     {"event", "url", "auth", "seed", "overrides", "count", "force", "retry_delays", "timeout", "profile"} -> 201 the job
 
+An override may add a field the documents do not show: sent, and `meta.notes` names the inferred rule it breaks
+(advice, as the CLI's `note:` lines), like every inferred rule the payload breaks.
+
 Admin key as `x-api-key` or `Authorization: Bearer`, or a dashboard session.
 """
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response
 
+from .. import catalogue
 from ..delivery import DeliveryError
 from ..services import FireError
 from .access import services
@@ -63,4 +69,5 @@ def send() -> Response:
         )
     except (FireError, DeliveryError) as exc:
         raise enqueue_error(exc) from exc
-    return success(job_json(job, job_seq(job.id)), 201)
+    notes = [] if force else [str(a) for a in catalogue.advise(spec, json.loads(job.body))]
+    return success(job_json(job, job_seq(job.id)), 201, meta={"notes": notes} if notes else None)

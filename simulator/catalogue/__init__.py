@@ -99,8 +99,9 @@ def generate(
     """A fresh payload for `name` (or the documents' example `example`, "" for the event's first one). Overrides
     (dotted path → value) steer the factory, then are applied.
 
-    Raises CatalogueError if a path does not exist or the result breaks a documented rule (with `strict`, an
-    inferred rule too), unless `force`. Inferred rules it breaks are for `advise()` to report.
+    Raises CatalogueError if a path cannot be set (see `paths.set_path`: a new field in an existing object can) or
+    the result breaks a documented rule (with `strict`, an inferred rule too, e.g. no-extra-fields for an added
+    field), unless `force`. Inferred rules it breaks are for `advise()` to report.
     """
     spec = get_event(name)
     overrides = dict(overrides or {})
@@ -155,7 +156,9 @@ def _example(spec: EventSpec, which: str | None) -> dict:
 
 
 def apply_overrides(payload: dict, overrides: dict[str, Any], force: bool = False) -> dict:
-    """Set each dotted path; a path that does not exist is refused unless `force` (or the event's fields are open)."""
+    """Set each dotted path (`paths.set_path`): a new field of an existing object is added (the event's inferred
+    no-extra-fields rule advises against it, see `advise`); a path through a missing object or past the end of a
+    list is refused unless `force` (or the event's fields are open: then missing objects are made)."""
     problems = []
     for path, value in overrides.items():
         try:

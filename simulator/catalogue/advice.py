@@ -115,7 +115,9 @@ def no_extra_fields(schema: dict) -> Check:
     """Fields present in the payload but not among the schema's `properties`, at every level the schema describes."""
 
     def extra(props: dict, obj: dict, path: str, out: list[str]) -> None:
-        out.extend(f"{path}.{key}".lstrip(".") + ": not a documented field" for key in obj if key not in props)
+        for key in obj:
+            if key not in props:
+                out.append(f"{path}.{key}".lstrip(".") + f": extra field {key!r}, not in the documents")
 
     def check(payload: Any) -> list[str]:
         out: list[str] = []

@@ -47,8 +47,15 @@ def exists(payload: Any, path: str) -> bool:
         return False
 
 
-def set_path(payload: Any, path: str, value: Any, create: bool = False) -> None:
-    """Set `path` to `value`; the path must exist unless `create` (then missing dict keys are added)."""
+def set_path(payload: Any, path: str, value: Any, create: bool = False) -> bool:
+    """Set `path` to `value`; True when that added a field. The one home of what `--set` may do:
+
+    - change a field or list item that exists;
+    - add a new field to an object that exists (advice only: the event's inferred no-extra-fields rule notes it,
+      and refuses it only with --strict);
+    - never walk through a missing object or past the end of a list: a PathError, unless `create` (then missing
+      objects on the way are made; list items are never invented).
+    """
     parts = split(path)
     node = payload
     for part in parts[:-1]:
@@ -57,14 +64,24 @@ def set_path(payload: Any, path: str, value: Any, create: bool = False) -> None:
         node = _step(node, part, path)
     last = parts[-1]
     if isinstance(node, dict):
-        if last not in node and not create:
-            raise PathError(f"path {path!r} does not exist (no field {last!r})")
+        added = last not in node
         node[last] = value
-    elif isinstance(node, list):
+        return added
+    if isinstance(node, list):
         _step(node, last, path)
         node[int(last)] = value
-    else:
-        raise PathError(f"path {path!r} does not exist ({last!r} is below a {type(node).__name__})")
+        return False
+    raise PathError(f"path {path!r} does not exist ({last!r} is below a {type(node).__name__})")
+
+
+def check_settable(payload: Any, path: str) -> None:
+    """PathError unless `set_path(payload, path, …)` would succeed (without `create`); changes nothing."""
+    parts = split(path)
+    node = payload
+    for part in parts[:-1]:
+        node = _step(node, part, path)
+    if not isinstance(node, dict):
+        _step(node, parts[-1], path)
 
 
 def remove(payload: Any, path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -11,13 +12,15 @@ from .errors import UsageProblem
 from .files import open_store
 from .options import db_option
 
+ROTATION_SETTLES = 2.0  # seconds: twice services.KEY_REFRESH, the time a running server takes to use a new key
+
 
 @click.command("admin-key")
 @click.option(
     "--rotate",
     is_flag=True,
-    help="Make a new admin key, keep its hash and print it (once); the old key "
-    "stops working at once, in a running server too.",
+    help="Make a new admin key, keep its hash and print it (once), two seconds later: by then a running server "
+    "uses it, and the old key and every dashboard session opened with it no longer work.",
 )
 @db_option
 def admin_key_cmd(rotate: bool, db_path) -> None:
@@ -40,7 +43,11 @@ def admin_key_cmd(rotate: bool, db_path) -> None:
         )
     repo = SubscriptionRepo(open_store(db_path))
     if rotate:
-        click.echo(rotate_api_key(repo))
+        key = rotate_api_key(repo)
+        # A running server re-reads the key's hash every KEY_REFRESH s: print once it has, so that a script that
+        # uses the new key at once is not refused
+        time.sleep(ROTATION_SETTLES)
+        click.echo(key)
         click.echo(
             f"new admin API key for {shown} (shown once; only its hash is kept; the previous key no longer "
             f"works; a server started with {ENV_API_KEY} uses that key instead)",

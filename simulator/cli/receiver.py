@@ -29,7 +29,8 @@ from .serve import check_port, server_options
 @click.option(
     "--strict",
     is_flag=True,
-    help="Refuse (400) bodies that break inferred rules too; by default they are accepted and logged as advice.",
+    help="Refuse bodies that break inferred rules too (400; over 256 KiB: 413; a Content-Type that is not JSON: 400); "
+    "by default they are accepted and logged as advice, each naming its rule.",
 )
 @auth_options
 @click.option(
@@ -59,6 +60,10 @@ def receiver_cmd(
     Repeats are acknowledged (2xx) without being processed again: Accredit's by X-JobId (its guide's advice);
     AccessRC's and ReachFive's, which document no dedup header, by an exact duplicate body.
 
+    Bodies up to 1 MiB (the most the simulator generates) are read; a JSON body under another Content-Type is read as
+    JSON. Both are advice (rules PLATFORM.conformance.body-limit, PLATFORM.conformance.content-type), refused with
+    --strict.
+
     Example: accessrc-sim receiver --port 9001 --platform accessrc --hmac-secret abcd1234
     """
     from ..receiver import MAX_BODY, ReceiverConfig, create_receiver
@@ -78,7 +83,7 @@ def receiver_cmd(
     from waitress.server import create_server
 
     check_port(host, port)  # a bad --host or a busy --port: exit 2 saying so, as serve does
-    try:  # bounded as serve is: connections, idle time, and bodies cut by waitress over twice MAX_BODY
+    try:  # bounded as serve is: connections, idle time, and bodies cut by waitress over twice MAX_BODY (2 MiB)
         server = create_server(app, host=host, port=port, threads=8, **server_options(MAX_BODY))
     except (OSError, ValueError) as exc:  # ValueError: waitress refuses the host
         raise UsageProblem(

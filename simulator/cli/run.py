@@ -107,6 +107,11 @@ def run_cmd(
             )
         except ScenarioFileError as exc:
             problems.extend(exc.problems)
+    for note in (n for sc in scenarios for n in sc.notes):  # inferred rules a `set:` breaks: refused with --strict
+        if strict:
+            problems.append(f"{note} - refused: --strict")
+        else:
+            click.echo(note.replace(": set ", ": note: set ", 1) + " - advice only (refused with --strict)", err=True)
     loop_skipped = 0
     if api_port is None:
         scenarios, loop_skipped = _without_loops(scenarios, targets, problems)

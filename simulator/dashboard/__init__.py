@@ -140,6 +140,9 @@ def index():
             "This login link has already been used: a login link opens one browser session, once. To log in "
             "again, paste the admin key below (ACCESSRC_SIM_API_KEY, or the key serve printed when it made it)."
             if redeemed == "used"
+            else "This login link was made under an admin key that has since been replaced (accessrc-sim "
+            "admin-key --rotate), which ends every session and unused link: paste the new admin key below."
+            if redeemed == "rotated"
             else "This login link is not (or no longer) valid: open the login URL that accessrc-sim serve "
             "printed at its last start, or paste the admin key."
         )

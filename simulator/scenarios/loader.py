@@ -71,6 +71,8 @@ class Scenario:
     steps: list[Step]
     vars: dict
     profile: str = DOCUMENTED  # delivery profile of every request (delivery.DELIVERY_PROFILES)
+    # `file:line:col: …` of each inferred rule a `set:` breaks (e.g. an added field): advice, refused with --strict
+    notes: list[str] = field(default_factory=list)
 
 
 # -- loading --------------------------------------------------------------------------------------------------------
@@ -143,6 +145,7 @@ class _Builder:
         self.filename, self.data, self.pos = filename, data, pos
         self.cli_vars, self.url_override, self.auth_override, self.env = cli_vars, url, auth, env
         self.problems: list[str] = []
+        self.notes: list[str] = []
         self.profile = DOCUMENTED
         self.refs: list[refs.Ref] = []
         self._own_refs: list[refs.Ref] = []
@@ -202,6 +205,7 @@ class _Builder:
             steps=steps,
             vars={k: v for k, v in {**file_vars, **self.cli_vars}.items()},
             profile=self.profile,
+            notes=sorted(_dedupe(self.notes), key=_position),
         )
 
     def _auth(self, data: dict, platform: str | None) -> Auth:
@@ -468,9 +472,16 @@ class _Builder:
                     where = set_path if sets else path + (("send",) if "send" in item else ("event",))
                     self.fail(where, f"{problem} ({event})")
             return None
+        for advice in [] if item.get("force") else catalogue.advise(event, sample):
+            key = _attribute(advice.text, static)
+            if key is not None:  # an inferred rule the user's own value breaks: a note, never a problem
+                self.notes.append(f"{self.pos.at(set_path + (key,), True)}: set {key}: {advice} ({event})")
         for k in sets:
-            if k not in static and not paths.exists(sample, k):
-                self.fail(set_path + (k,), f"set {k}: path does not exist in {event}", key=True)
+            if k not in static:
+                try:
+                    paths.check_settable(sample, k)  # a new field of an existing object is advice, as in `static`
+                except paths.PathError:
+                    self.fail(set_path + (k,), f"set {k}: path does not exist in {event}", key=True)
         for i, k in enumerate(item.get("remove") or []):
             if not _valid_path(k) or not paths.exists(sample, k):
                 self.fail(path + ("remove", i), f"remove: path {k!r} does not exist in {event}")

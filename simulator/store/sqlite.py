@@ -245,7 +245,10 @@ def _lock_file(real: str, lock_fd: int, named: str) -> None:
     except OSError:
         os.close(lock_fd)
         _NEVER_CLOSED.append(db_fd)  # closing it would drop this process's SQLite locks on the file, if any
-        raise DatabaseInUse(_in_use(named, real, _flock_holder(identity))) from None
+        holder = _flock_holder(identity)
+        # the path the running server opened: through a hard link, `real` is this link, not the server's file name
+        opened = _opened_by(holder, identity) if holder else ""
+        raise DatabaseInUse(_in_use(named, opened or real, holder)) from None
     _HELD[identity] = (db_fd, lock_fd)
 
 
@@ -268,6 +271,23 @@ def _in_use(named: str, real: str, holder: str) -> str:
         f"{named} (the same file as {real}, however it is named); one server per database file: stop it, "
         "or give this one its own --db. send, run and admin-key work beside a running server."
     )
+
+
+def _opened_by(pid: str, identity: tuple[int, int]) -> str:
+    """The path by which process `pid` opened the file `identity` (st_dev, st_ino), from Linux's /proc/<pid>/fd (a
+    process of the same user); "" if unknown."""
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            link = f"/proc/{pid}/fd/{fd}"
+            try:
+                st = os.stat(link)
+                if (st.st_dev, st.st_ino) == identity:
+                    return os.readlink(link)
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return ""
 
 
 def _flock_holder(identity: tuple[int, int]) -> str:
