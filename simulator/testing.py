@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from .models import Job
 from .scenarios import faults
 from .signing import KeyPair, VerificationError
 
-__all__ = ["FAULTS", "Sender", "SenderError", "SenderFactory", "SignedRequest", "VerificationError"]
+__all__ = ["FAULTS", "HeaderItems", "Sender", "SenderError", "SenderFactory", "SignedRequest", "VerificationError"]
 
 PLACEHOLDER_URL = "http://127.0.0.1/"  # a job needs a target; nothing is ever sent to it
 FAULTS: tuple[str, ...] = faults.NAMES  # the credential and body faults `accessrc-sim run` and `conformance` send
@@ -78,6 +78,13 @@ def _warn_new_keys(keys_dir: Path) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(signing.generated_message(keys_dir), UserWarning, stacklevel=level)
+
+
+class HeaderItems(Protocol):
+    """What `Sender.verify` reads headers from: a dict, or a framework's headers object (werkzeug/Flask's
+    `request.headers`, Starlette's, Django's `request.headers`): anything with `items()` of name/value strings."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
 
 
 class SenderFactory(Protocol):
@@ -186,6 +193,8 @@ class Sender:
             )
         except AuthError as exc:
             raise SenderError(str(exc)) from exc
+        if rsa_padding != "pkcs1v15" and self.auth.kind != "rsa":
+            raise SenderError(f"rsa_padding is for Accredit's RSA signature; {platform} signs with {self.auth.kind}")
         try:
             self.profile = delivery.get_profile(platform, profile)
         except delivery.DeliveryError as exc:
@@ -355,7 +364,7 @@ class Sender:
         )
 
     # -- receiving ---------------------------------------------------------------------------------------------
-    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+    def verify(self, headers: HeaderItems, body: bytes) -> None:
         """Check `headers` authenticate `body` (the raw bytes received) as this sender signs them (header names
         case-insensitive); raise VerificationError saying what is wrong. With no auth (AccessRC/ReachFive `none`)
         there is nothing to check."""

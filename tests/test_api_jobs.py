@@ -180,6 +180,36 @@ def test_actions_reach_every_active_subscription(client, receiver):
     assert paused_target.received == []
 
 
+def test_an_action_answers_the_notes_of_the_fields_its_subscriptions_add(client, receiver):
+    """Issue 12: a subscription's override adding a field is sent by an action too, its note in `meta.notes`, as
+    /api/send answers it (the documented Success and Notes schemas)."""
+    from jsonschema import Draft202012Validator
+
+    from simulator.api.openapi import document
+
+    added, plain = receiver("accessrc"), receiver("accessrc")
+    for target, overrides in ((added, {"extraField": 1}), (plain, {})):
+        resp = client.post(
+            "/api/subscriptions", headers=XKEY, json={"event": EVENT, "url": target.url + "/h", "overrides": overrides}
+        )
+        assert resp.status_code == 201, resp.get_json()
+    resp = client.post("/api/actions/approve-delivery-channel", headers=XKEY, json={})
+    assert resp.status_code == 201, resp.get_json()
+    answer = resp.get_json()
+    assert answer["meta"]["notes"] == [
+        "extraField: extra field 'extraField', not in the documents (inferred rule accessrc.payload.no-extra-fields)"
+    ]
+    doc = document()
+    schema = doc["paths"]["/api/actions/{name}"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({**schema, "components": doc["components"]})
+    assert [e.message for e in validator.iter_errors(answer)] == []
+    assert [e.message for e in validator.iter_errors({**answer, "meta": {"notes": []}})] != []  # the check can fail
+    bodies = {wait_job_final(client, j["id"])["url"]: json.loads(j["body"]) for j in answer["data"]["jobs"]}
+    assert bodies[added.url + "/h"]["extraField"] == 1 and "extraField" not in bodies[plain.url + "/h"]
+    alone = client.post("/api/actions/approve-delivery-channel", headers=XKEY, json={"url": plain.url + "/h"})
+    assert alone.status_code == 201 and "meta" not in alone.get_json()  # nothing to advise: no notes
+
+
 def test_finish_import_action_with_records_and_failures(client, receiver):
     from simulator.auth import Auth
 

@@ -172,13 +172,28 @@ def test_fire_with_overrides_and_bad_overrides(client, app):
         and json.loads(job.get_json()["data"]["body"])["message"] == "Description is not clear enough"
     )
     before = count_rows(app, "jobs")
+    assert "meta" not in job.get_json()  # documented fields, documented values: nothing to advise
     added = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"nope": 1}})
     assert added.status_code == 201 and json.loads(added.get_json()["data"]["body"])["nope"] == 1  # advice only
+    assert added.get_json()["meta"]["notes"] == [  # named, as /api/send names it (issue 12)
+        "nope: extra field 'nope', not in the documents (inferred rule accessrc.payload.no-extra-fields)"
+    ]
     before = count_rows(app, "jobs")
     bad = client.post(f"/api/subscriptions/{sub['id']}/fire", headers=XKEY, json={"overrides": {"no.pe": 1}})
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "overrides"
     assert count_rows(app, "jobs") == before
     assert client.get(f"/api/subscriptions/{sub['id']}", headers=XKEY).get_json()["data"]["fired_count"] == 2
+
+
+def test_firing_a_subscription_whose_overrides_add_a_field_answers_their_note(client):
+    """Issue 12: the subscription's own stored override, like one given to fire, is advice named in `meta.notes`."""
+    sub = create(client, url="http://127.0.0.1:9/h", overrides={"kept": 1})
+    assert sub.status_code == 201, sub.get_json()
+    fired = client.post(f"/api/subscriptions/{sub.get_json()['data']['id']}/fire", headers=XKEY)
+    assert fired.status_code == 201 and json.loads(fired.get_json()["data"]["body"])["kept"] == 1
+    assert fired.get_json()["meta"] == {
+        "notes": ["kept: extra field 'kept', not in the documents (inferred rule accessrc.payload.no-extra-fields)"]
+    }
 
 
 def test_reachfive_end_job_target_sends_the_authorization_and_never_retries(client, receiver):

@@ -455,6 +455,27 @@ def test_an_uploaded_scenario_runs_and_a_failing_step_says_why(page, sim):
     expect(steps.nth(1)).to_contain_text("expected 418, got 200")
 
 
+def test_a_scenario_run_shows_the_note_of_a_field_its_set_adds(page, sim):
+    """Issue 12: the run view lists the `set:` notes (as `accessrc-sim run` prints them); the step is still sent."""
+    open_dashboard(page, sim, "scenarios")
+    text = (
+        f"name: A typo in set\nplatform: accessrc\nurl: {sim.demo.target_url('accessrc')}\n"
+        "steps:\n  - send: DELIVERY_REFUND_REQUESTED\n    set: {extraField: 1}\n"
+    )
+    page.set_input_files(
+        "#scenario-file", files=[{"name": "typo.yaml", "mimeType": "text/yaml", "buffer": text.encode()}]
+    )
+    page.locator("#scenarios-body tr[data-file='typo.yaml']").get_by_role("button").click()
+    run = page.locator("#scenario-run")
+    expect(run.locator("#scenario-steps > li")).to_have_count(1)
+    expect(run.locator("#scenario-notes")).to_be_visible()
+    expect(run.locator("#scenario-notes li")).to_contain_text(
+        "set extraField: extraField: extra field 'extraField', not in the documents "
+        "(inferred rule accessrc.payload.no-extra-fields)"
+    )
+    assert page.errors == []
+
+
 def test_readiness_table_for_a_ready_and_a_flaky_receiver(page, sim):
     open_dashboard(page, sim, "scenarios")
     page.select_option("#ready-platform", "accessrc")

@@ -173,7 +173,17 @@ def test_a_strangers_flask_test_passes_with_the_installed_wheel(installed, tmp_p
 
 
 USER_OK = """
+from flask import Flask, request
+
 from simulator.testing import FAULTS, Sender, SenderFactory, SignedRequest
+
+app = Flask(__name__)
+
+
+@app.post("/hook")
+def hook() -> tuple[str, int]:
+    Sender("accessrc", hmac_secret="s").verify(request.headers, request.get_data())  # Flask's headers object
+    return "", 200
 
 
 def test_typed(accessrc_sender: SenderFactory) -> None:

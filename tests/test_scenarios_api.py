@@ -132,6 +132,37 @@ def test_a_failed_step_of_an_inferred_rule_is_a_warning_in_the_run(client, start
     assert steps[1]["warned"] is True and steps[1]["source"] == "inferred" and steps[1]["passed"] is False
 
 
+def test_a_set_that_adds_a_field_runs_and_the_run_shows_its_note(client, start_receiver):
+    """Issue 12: as `accessrc-sim run` prints a `set:` note, the run's answer (started, polled, listed) carries it;
+    the step is sent all the same. The answers match the documented ScenarioRun schema."""
+    from jsonschema import Draft202012Validator
+
+    from simulator.api.openapi import document
+
+    srv = start_receiver("accessrc")
+    text = (
+        "name: typo\nplatform: accessrc\nurl: " + srv.url + "/hook\nsteps:\n"
+        "  - send: DELIVERY_CHANNEL_STATUS_UPDATED\n    set:\n      statuss: Approved\n"
+    )
+    note = (
+        "posted.yaml:7:7: set statuss: statuss: extra field 'statuss', not in the documents "
+        "(inferred rule accessrc.payload.no-extra-fields) (DELIVERY_CHANNEL_STATUS_UPDATED)"
+    )
+    r = client.post("/api/scenario-runs", headers=H, json={"scenario": text})
+    assert r.status_code == 202, r.get_json()
+    started = r.get_json()["data"]
+    data, steps = wait_finished(client, started["id"])
+    listed = client.get("/api/scenario-runs", headers=H).get_json()["data"][0]
+    assert started["notes"] == data["notes"] == listed["notes"] == [note]
+    assert data["result"] == "passed" and len(steps) == 1 and len(srv.received) == 1
+    doc = document()
+    validator = Draft202012Validator({"$ref": "#/components/schemas/ScenarioRun", "components": doc["components"]})
+    assert [e.message for e in validator.iter_errors(data)] == []
+    assert [e.message for e in validator.iter_errors({**data, "notes": [1]})] != []  # the check can fail
+    plain = client.post("/api/scenario-runs", headers=H, json={"scenario": text.replace("statuss", "status")})
+    assert plain.status_code == 202 and plain.get_json()["data"]["notes"] == []
+
+
 # -- hostile scenario text (issue 14, items 2 and 8): a 400 with a position, quickly, nothing run ---------------------
 BOMB = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
     f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)

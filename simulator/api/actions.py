@@ -3,6 +3,7 @@ the event it causes, to a given URL or to every active subscription of that even
 
     GET  /api/actions          data: [{"name", "event", "platform", "params", "description"}, ...]
     POST /api/actions/<name>   the action's params (+ url, auth, seed, profile) -> 201 data: {"action", "event", "jobs"}
+                               (+ meta.notes: the inferred rules the jobs break, a subscription's added field, ...)
 
 Answers in the simulator's envelope `{"status": "success", "data": …, "error": null}` (errors.success).
 
@@ -19,6 +20,7 @@ from .access import services
 from .errors import ApiError, bad_request, success
 from .inputs import json_body, optional_int, optional_profile, platform_auth, reject_unknown, require_url
 from .jobs import job_json, job_seq
+from .send import notes_meta
 
 bp = Blueprint("actions", __name__)
 
@@ -193,7 +195,8 @@ def run_action(name: str) -> Response:
             named = action.get("count") if exc.field == "count" else None
             raise bad_request(str(exc).replace("count", named, 1) if named else str(exc), named or exc.field) from None
         jobs.append(job)
-    return success({"action": name, "event": event, "jobs": [job_json(j, job_seq(j.id)) for j in jobs]}, 201)
+    answer = {"action": name, "event": event, "jobs": [job_json(j, job_seq(j.id)) for j in jobs]}
+    return success(answer, 201, meta=notes_meta(jobs))
 
 
 def _sub_overrides(sub_id: str | None) -> dict:

@@ -6,6 +6,9 @@
     GET  /api/scenario-runs                 recent runs of this process, newest first
     GET  /api/scenario-runs/<id>?since=N    the run's steps from index N (poll for live progress)
 
+A run's `notes` are the loader's advice on its `set:` overrides (the inferred rules they break), as the CLI's
+`note:` lines: the run goes ahead.
+
 Admin key required (x-api-key or Authorization: Bearer). Only shipped files or posted text are run: a request
 never names a path outside the scenarios folder. Runs live in the services' run registry (simulator/runs.py), which
 `Services.stop()` stops.
@@ -72,6 +75,9 @@ class ScenarioRun(Run):
             "result": None if self.status == "running" else "failed" if failed or self.error else "passed",
             "next_since": since + len(steps),
             "steps": steps,
+            # `file:line:col: set …` of each inferred rule a `set:` breaks (an added field, ...): advice, sent all
+            # the same (`accessrc-sim run` prints them as `note:` lines)
+            "notes": list(sc.notes),
         }
 
     def work(self, store, keys: KeyPair) -> None:

@@ -11,11 +11,13 @@ Admin key as `x-api-key` or `Authorization: Bearer`, or a dashboard session.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from flask import Blueprint, Response
 
 from .. import catalogue
 from ..delivery import DeliveryError
+from ..models import Job
 from ..services import FireError
 from .access import services
 from .errors import enqueue_error, success
@@ -69,5 +71,15 @@ def send() -> Response:
         )
     except (FireError, DeliveryError) as exc:
         raise enqueue_error(exc) from exc
-    notes = [] if force else [str(a) for a in catalogue.advise(spec, json.loads(job.body))]
-    return success(job_json(job, job_seq(job.id)), 201, meta={"notes": notes} if notes else None)
+    return success(job_json(job, job_seq(job.id)), 201, meta=None if force else notes_meta([job]))
+
+
+def notes_meta(jobs: Iterable[Job]) -> dict | None:
+    """`{"notes": [...]}`: every inferred rule the jobs' bodies break (an override's added field, ...), each once,
+    as advice; None when there is nothing to advise. The answers' `meta` of /api/send, a subscription's fire and
+    an action, alike."""
+    notes: dict[str, None] = {}
+    for job in jobs:
+        if not job.body_truncated:  # a stored head only is not the payload (never so for a job just enqueued)
+            notes.update((str(a), None) for a in catalogue.advise(job.event, json.loads(job.body)))
+    return {"notes": list(notes)} if notes else None

@@ -5,6 +5,7 @@
     POST   /api/subscriptions/<id>/pause           POST /api/subscriptions/<id>/resume
     PUT    /api/subscriptions/<id>/schedule        DELETE /api/subscriptions/<id>/schedule
     POST   /api/subscriptions/<id>/fire            {"overrides", "seed"} -> 201 the job
+                                                   (+ meta.notes: the inferred rules it breaks, as /api/send)
 
 Admin key as `x-api-key` or `Authorization: Bearer`, or a dashboard session. The platforms' own subscription APIs
 are simulator.api.accessrc and simulator.api.accredit.
@@ -38,6 +39,7 @@ from .inputs import (
     require_url,
 )
 from .jobs import job_json, job_seq
+from .send import notes_meta
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -219,4 +221,4 @@ def fire_subscription(sub_id: str) -> Response:
         job = services().fire(sub, source="api", overrides=overrides, seed=seed)
     except (FireError, DeliveryError) as exc:
         raise enqueue_error(exc) from exc
-    return success(job_json(job, job_seq(job.id)), 201)
+    return success(job_json(job, job_seq(job.id)), 201, meta=notes_meta([job]))

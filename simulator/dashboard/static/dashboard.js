@@ -1298,6 +1298,10 @@
       el('h3', {}, chip(result), ' ', data.name || 'Scenario'),
       el('p', {class: 'muted'}, `${scen.run.file || data.file || ''} → ${data.url || ''} · ${data.summary || ''}`),
       el('p', {class: 'notice error', hidden: !data.error}, data.error || ''),
+      // the inferred rules a `set:` breaks (an added field, …): advice, the steps were sent all the same
+      el('div', {class: 'notice info', id: 'scenario-notes', hidden: !(data.notes || []).length},
+        el('strong', {}, 'Note (inferred rules: advice only)'),
+        el('ul', {}, (data.notes || []).map((n) => el('li', {class: 'mono'}, n)))),
       el('ol', {class: 'steps', id: 'scenario-steps'}, steps.map((step) => el('li', {dataset: {passed: String(step.passed)}},
         stepChip(step),
         el('span', {class: 'what'}, el('strong', {}, step.name), ' ', el('span', {class: 'muted'}, step.kind || ''),
