@@ -73,6 +73,12 @@ def test_rules_cli_json_and_filters():
     assert text.exit_code == 0 and "documented" in text.output and "inferred" in text.output
     bad = runner.invoke(main, ["rules", "NO_SUCH_EVENT"])
     assert bad.exit_code == 2 and "unknown event" in bad.output
+    # any Accredit Entity.Action name (send Entity.Event --event-name Contact.Updated) has Entity.Event's rules
+    named = runner.invoke(main, ["rules", "Contact.Updated", "--json"])
+    assert named.exit_code == 0, named.output
+    base = json.loads(runner.invoke(main, ["rules", "Entity.Event", "--json"]).output)
+    assert json.loads(named.stdout) == base
+    assert runner.invoke(main, ["rules", "Contact.Updated", "--platform", "accessrc"]).exit_code == 2
 
 
 @pytest.mark.parametrize(

@@ -157,12 +157,19 @@ def test_retry_until_success_takes_three_attempts_with_the_same_job_id(receivers
     assert len({j for j, _, _ in got}) == 1
 
 
-def test_retry_until_success_fails_when_the_receiver_needs_more_attempts(start_receiver, run):
-    srv = start_receiver("accredit", fail_first=3)
-    result = run(SCENARIOS / "accredit/retry-until-success.yaml", "--var", f"RETRY_RECEIVER_URL={srv.url}/x")
-    assert result.exit_code == 1
-    assert "attempts: expected 3, got 4" in result.output
-    assert result.output.rstrip().splitlines()[-1] == "0 passed, 1 failed"
+def test_retry_until_success_warns_when_the_receiver_needs_another_number_of_attempts(start_receiver, run):
+    """The count depends on the receiver (the scenario is written for --fail-first 2), not on a rule of Accredit:
+    a correct receiver (one attempt) or one that fails three times gets a warning; a failure only with --strict."""
+    for fail_first, attempts in ((3, 4), (0, 1)):
+        srv = start_receiver("accredit", fail_first=fail_first)
+        url = f"RETRY_RECEIVER_URL={srv.url}/x"
+        result = run(SCENARIOS / "accredit/retry-until-success.yaml", "--var", url)
+        assert result.exit_code == 0, result.output
+        assert f"attempts: expected 3, got {attempts}" in result.output
+        assert "WARN" in result.output and "inferred (accredit.retries.fail-first-demo)" in result.output
+        strict = run(SCENARIOS / "accredit/retry-until-success.yaml", "--var", url, "--strict")
+        assert strict.exit_code == 1, strict.output
+        assert strict.output.rstrip().splitlines()[-1] == "0 passed, 1 failed"
 
 
 def test_reachfive_timeout_scenario_fails_against_a_slow_receiver(keys, run):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
 
 from .. import catalogue
 from .errors import UsageProblem
+
+BASE_NOTIFICATION = "Entity.Event"  # Accredit's base notification: `send Entity.Event --event-name Contact.Updated`
+ENTITY_ACTION = re.compile(r"[^.\s]+\.[^.\s]+")  # any Entity.Action name is sent through it
 
 
 @click.command("rules")
@@ -31,7 +35,12 @@ def rules_cmd(event: str | None, platform: str | None, source: str | None, as_js
         try:
             spec = catalogue.get_event(event, platform)
         except catalogue.CatalogueError as exc:
-            raise UsageProblem(str(exc)) from exc
+            if platform not in (None, "accredit") or not ENTITY_ACTION.fullmatch(event):
+                raise UsageProblem(str(exc)) from exc
+            spec = catalogue.get_event(BASE_NOTIFICATION)  # any Entity.Action name is sent as Entity.Event
+            click.echo(
+                f"{event}: an Accredit Entity.Action name, sent through {BASE_NOTIFICATION}: its rules", err=True
+            )
         event, platform = spec.name, spec.platform
     selected = [r for r in rules.select(platform, event) if source is None or r.source == source]
     selected.sort(key=lambda r: r.event is None)  # an event's own rules first, then its platform's general ones
