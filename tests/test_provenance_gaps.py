@@ -273,6 +273,18 @@ def test_every_await_call_of_a_shipped_scenario_names_its_rule(path):
         assert not step.rule.documented, f"{step.where}: {step.rule.id} is documented but WITHIN is ours"
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(SCENARIOS)) for p in SHIPPED])
+def test_every_expectation_of_a_shipped_scenario_carries_its_provenance(path):
+    """A step that expects something names the rule it rests on (documented: it fails a receiver; inferred: it
+    warns), so `run --report` and the JUnit output give every check its source."""
+    scenario = load_file(path)
+    for step in all_steps(scenario.steps):
+        if "expect" not in step.data and step.kind != "await_call":
+            continue
+        assert step.rule is not None, f"{step.where}: {step.name}: names no rule"
+        assert step.rule.platform == scenario.platform, step.where
+
+
 # -- E: one callback URL per AccessRC event type -----------------------------------------------------------------------
 ACCESSRC_SHIPPED = [p for p in SHIPPED if p.parent.name == "accessrc"]
 
