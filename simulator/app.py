@@ -36,6 +36,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         JSON_SORT_KEYS=False,
         REVIEW="approve",  # how a DeliveryChannel/Create is decided: approve | reject | manual (serve --review)
         REVIEW_DELAY=3.0,  # seconds before an automatic decision (serve --review-delay)
+        STRICT=False,  # True: the platform APIs refuse on inferred rules too (serve --strict); else advice
     )
     if config:
         app.config.from_mapping(config)

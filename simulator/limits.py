@@ -1,7 +1,9 @@
 """Limits on the JSON and YAML a user gives: every parser of user text applies them, so a hostile document is a
 clear 400 or exit 2 naming where it went wrong, never a RecursionError, a 500 or an expansion that eats the memory.
+And the limits of every HTTP server the simulator runs on waitress (`server_options`): `serve`, `receiver`, the
+demo receivers of `serve --demo`, the platform APIs of `run --api-port`.
 
-Pure: no Flask, no Click.
+Pure: no Flask, no Click, no waitress (its settings are a dict).
 """
 
 from __future__ import annotations
@@ -70,3 +72,26 @@ def quote(value: Any, limit: int = QUOTED) -> str:
         return repr(value) if len(value) <= limit else repr(value[:limit]) + f"… ({len(value):,} characters)"
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+CONNECTION_LIMIT = 1000  # open connections; beyond it waitress stops accepting until some close
+IDLE_TIMEOUT = 30  # seconds a connection may sit with no request in progress and no bytes moving
+BODY_CAP_FACTOR = 2  # waitress itself refuses bodies over twice the app's limit (MAX_CONTENT_LENGTH)
+
+
+def server_options(
+    max_content_length: int, connection_limit: int = CONNECTION_LIMIT, idle_timeout: int = IDLE_TIMEOUT
+) -> dict:
+    """waitress settings that keep a server answering under idle, slow or huge clients, with or without a key.
+
+    Bodies up to `max_content_length` reach the app; over it, up to BODY_CAP_FACTOR times it, the app answers 413
+    in its envelope; beyond that waitress answers its own 413 (text/plain) and closes, without reading the rest:
+    right after the headers when Content-Length says so. poll(), not select(): descriptors above 1023 work.
+    """
+    return {
+        "connection_limit": connection_limit,
+        "channel_timeout": idle_timeout,
+        "cleanup_interval": 1,
+        "asyncore_use_poll": True,
+        "max_request_body_size": BODY_CAP_FACTOR * max_content_length,
+    }

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -225,6 +226,60 @@ class RequestLog(WSGIRequestHandler):
         if not _log_stream_is_tty():
             message, args = ANSI.sub("", message % args if args else message).replace("%", "%%"), ()
         super().log(type, message, *args)
+
+
+def _request_lines(app):
+    """The app, writing one line per request to stderr as werkzeug's server does (waitress writes none):
+    `127.0.0.1 - - [30/Nov/2026 03:05:09] "POST /accessrc/hook HTTP/1.1" 200 -`, plain text."""
+
+    def logged(environ, start_response):
+        def start(status, headers, exc_info=None):
+            path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+            query = f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else ""
+            request = f"{environ.get('REQUEST_METHOD', '-')} {path}{query} {environ.get('SERVER_PROTOCOL', '-')}"
+            when = time.strftime("%d/%b/%Y %H:%M:%S")
+            sys.stderr.write(f'{environ.get("REMOTE_ADDR", "-")} - - [{when}] "{request}" {status.split()[0]} -\n')
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return logged
+
+
+class WaitressThread:
+    """A WSGI app on waitress, from a background thread, bounded as `serve` is (limits.server_options: connections,
+    idle time, bodies cut by the server over twice `max_body`): the demo receivers of `serve --demo`, which share
+    the server's process."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, max_body: int = MAX_BODY, threads: int = 8):
+        from waitress.server import create_server
+
+        self.server = create_server(
+            _request_lines(app), host=host, port=port, threads=threads, **limits.server_options(max_body)
+        )
+        self.port = self.server.effective_port
+        self.url = f"http://{host}:{self.port}"
+        self.thread = threading.Thread(target=self.server.run, name="accessrc-sim-demo", daemon=True)
+
+    def start(self) -> WaitressThread:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every connection and the listening socket from the server's own loop, then its worker threads."""
+
+        def close_all() -> None:
+            for channel in list(self.server._map.values()):
+                if channel is not self.server.trigger:
+                    channel.close()
+            self.server.trigger.close()
+
+        try:
+            self.server.trigger.pull_trigger(close_all)
+        except OSError:  # already closed
+            pass
+        self.thread.join(timeout)
+        self.server.task_dispatcher.shutdown(timeout=timeout)
 
 
 class ServerThread:

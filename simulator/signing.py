@@ -92,12 +92,26 @@ def generate_keys(keys_dir: str | Path, force: bool = False) -> KeyPair:
             if tmp.exists():
                 os.unlink(tmp)
         public_pem = _public_pem(private_key)
-        (keys_dir / PUBLIC_FILE).write_text(public_pem, "ascii")
+        _write_public(Path(keys_dir) / PUBLIC_FILE, public_pem)
     except FileExistsError:
         raise
     except OSError as exc:
         raise KeyFileError(f"cannot write the key pair in {keys_dir}: {_reason(exc)}") from exc
     return KeyPair(private_key, public_pem)
+
+
+def _write_public(path: Path, public_pem: str) -> None:
+    """The public key written to a new file, then renamed over `path`: a link at `path` (even a dangling one) is
+    replaced, never followed, so the file a link points to is never overwritten or created."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(public_pem)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
 
 
 def load_keys(keys_dir: str | Path, create: bool = True, on_generated: Callable[[Path], None] | None = None) -> KeyPair:
@@ -142,8 +156,8 @@ def load_keys(keys_dir: str | Path, create: bool = True, on_generated: Callable[
     public_pem = _public_pem(private_key)
     public_path = Path(keys_dir) / PUBLIC_FILE
     try:
-        if not public_path.exists() or public_path.read_bytes() != public_pem.encode("ascii"):
-            public_path.write_text(public_pem, "ascii")
+        if public_path.is_symlink() or not public_path.exists() or public_path.read_bytes() != public_pem.encode():
+            _write_public(public_path, public_pem)
     except OSError as exc:
         raise KeyFileError(f"cannot write the public key {public_path}: {_reason(exc)}") from exc
     return KeyPair(private_key, public_pem)

@@ -526,3 +526,63 @@ def test_send_refused_by_an_accredit_receiver_points_at_keys_show(run, start_rec
     assert out.exit_code == 1
     assert "hint: the receiver answered 401: check it verifies X-Signature with the public key from" in out.output
     assert "accessrc-sim keys show" in out.output
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder that cannot be written, holding an existing database and an empty keys folder: a read-only tmpfs
+    mount when root (our CI: a mode-0555 folder would stay writable for root), else a mode-0555 folder. Yields
+    (folder, existing database, empty keys folder)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = False
+    try:
+        if os.geteuid() == 0:
+            made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+            assert made.returncode == 0, f"as root, a tmpfs must mount here to make a read-only folder: {made.stderr}"
+            mounted = True
+        made = subprocess.run(  # a real database, made (by a process that has ended) while the folder was writable
+            [sys.executable, "-m", "simulator.cli", "admin-key", "--rotate", "--db", str(folder / "existing.db")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert made.returncode == 0, made.stderr
+        (folder / "keys-empty").mkdir()
+        if mounted:
+            remount = subprocess.run(["mount", "-o", "remount,ro", str(folder)], capture_output=True)
+            assert remount.returncode == 0, remount.stderr
+        else:
+            for path in (folder / "keys-empty", folder):
+                path.chmod(0o555)
+        yield folder, folder / "existing.db", folder / "keys-empty"
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+        else:
+            for path in (folder, folder / "keys-empty"):
+                if path.exists():
+                    path.chmod(0o755)
+
+
+def test_a_read_only_folder_for_the_database_or_the_keys_is_a_clear_error(run, read_only_folder, start_receiver):
+    """Issue 14, item 10, as the trial had it: the database's or the keys' folder is read-only (here a read-only
+    mount, also as root). Every case is `Error: …` naming the path and why, exit 2, nothing sent."""
+    folder, existing, keys_empty = read_only_folder
+    srv = start_receiver("accessrc")
+    send = ["send", "DELIVERY_REFUND_REQUESTED", "--url", srv.url + "/hook", "--retry-delays", ""]
+    new_db = run(*send, "--db", str(folder / "new.db"))
+    assert new_db.exit_code == 2, new_db.output
+    assert new_db.output.startswith(f"Error: --db {folder / 'new.db'}: cannot create it: the folder {folder} is not"), (
+        new_db.output
+    )
+    old_db = run(*send, "--db", str(existing))
+    assert old_db.exit_code == 2, old_db.output
+    assert old_db.output.startswith(f"Error: --db {existing}: cannot write it: "), old_db.output
+    assert "not writable" in old_db.output or "read-only" in old_db.output, old_db.output
+    for keys, says in ((folder / "keys-new", "cannot create the keys folder"), (keys_empty, "cannot write")):
+        out = run("keys", "generate", "--keys-dir", str(keys))
+        assert out.exit_code == 2 and out.output.startswith("Error: "), out.output
+        assert says in out.output and str(keys) in out.output, out.output
+        assert "Traceback" not in out.output
+    assert srv.received == []

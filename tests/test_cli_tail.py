@@ -129,7 +129,7 @@ def sync(base_url, request_id, delivery_id=None):
     return session.post(base_url + "/api/DeliveryRequest/Sync", headers=XKEY, json=body, timeout=10)
 
 
-def test_calls_back_are_lines_with_the_job_they_follow_and_no_calls_hides_them(served, client, receiver, tail):
+def test_calls_back_are_lines_with_the_job_they_follow_and_no_calls_hides_them(app, served, client, receiver, tail):
     rx = receiver("accessrc")
     everything, out = tail("--server", served.url)
     quiet, quiet_out = tail("--server", served.url, "--no-calls")
@@ -145,6 +145,7 @@ def test_calls_back_are_lines_with_the_job_they_follow_and_no_calls_hides_them(s
     job = wait_job_final(client, resp.get_json()["data"]["id"])
     assert sync(served.url, request_id, delivery_id).status_code == 200
     refused_id = str(uuid.uuid4())
+    app.config["STRICT"] = True  # as `serve --strict`: an id never sent is refused (inferred rule), not advice
     assert sync(served.url, refused_id).status_code == 400  # an id never sent: follows no job
 
     calls = wait_until(lambda: (lambda got: got if len(got) >= 2 else None)(lines_of(out, " call ")), 15, what="calls")

@@ -130,7 +130,7 @@ def test_manual_review_waits_for_the_trainer(make_app, start_receiver):
     assert client.post(f"/api/reviews/{CHANNEL}", json={"decision": "approve"}).status_code == 401
 
 
-def test_create_refuses_a_missing_or_bad_id_and_a_duplicate(make_app):
+def test_create_refuses_a_missing_id_and_advises_on_a_non_uuid_id_and_a_duplicate(make_app):
     client = make_app(REVIEW="manual").test_client()
     missing = client.post("/api/DeliveryChannel/Create", headers=XKEY, json={"name": "x"})
     assert missing.status_code == 400
@@ -138,18 +138,37 @@ def test_create_refuses_a_missing_or_bad_id_and_a_duplicate(make_app):
     assert body["status"] == "failed" and body["data"] is None
     assert body["error"]["field"] == "providerDeliveryChannelId" and body["error"]["type"] == "BadRequest"
     assert "accessrc.api.delivery-channel-create.fields" in body["error"]["message"]
-    bad = create_channel(client, "not-a-uuid")
-    assert bad.status_code == 400 and "delivery-channel-create.uuid" in bad.get_json()["error"]["message"]
+    loose = create_channel(client, "chan-1")  # the UUID rule is inferred: accepted as the channel's id, with advice
+    assert loose.status_code == 200 and loose.get_json()["data"]["providerDeliveryChannelId"] == "chan-1"
+    assert "(inferred rule accessrc.api.delivery-channel-create.uuid)" in loose.get_json()["advice"][0]
+    [proposed] = [
+        c for c in data_of(client.get("/api/reviews", headers=XKEY)) if c["providerDeliveryChannelId"] == "chan-1"
+    ]
+    assert proposed["status"] == "pending"
     options = client.post(
         "/api/DeliveryChannel/Create",
         headers=XKEY,
         json={"providerDeliveryChannelId": CHANNEL, "deliveryOptions": ["iban"]},
     )
     assert options.status_code == 400 and options.get_json()["error"]["field"] == "deliveryOptions[0]"
+    first = create_channel(client)
+    assert first.status_code == 200 and "advice" not in first.get_json()
+    dup = create_channel(client)  # already pending: changes nothing, said in advice
+    assert dup.status_code == 200 and "delivery-channel-create.duplicate" in dup.get_json()["advice"][0]
+    assert (
+        len([c for c in data_of(client.get("/api/reviews", headers=XKEY)) if c["providerDeliveryChannelId"] == CHANNEL])
+        == 1
+    )
+    assert client.post("/api/DeliveryChannel/Create", json={}).status_code == 401
+
+
+def test_with_strict_the_inferred_rules_of_a_create_refuse(make_app):
+    client = make_app(REVIEW="manual", STRICT=True).test_client()
+    bad = create_channel(client, "chan-1")
+    assert bad.status_code == 400 and "delivery-channel-create.uuid, inferred" in bad.get_json()["error"]["message"]
     assert create_channel(client).status_code == 200
     dup = create_channel(client)
-    assert dup.status_code == 400 and "duplicate" in dup.get_json()["error"]["message"]
-    assert client.post("/api/DeliveryChannel/Create", json={}).status_code == 401
+    assert dup.status_code == 400 and "delivery-channel-create.duplicate" in dup.get_json()["error"]["message"]
 
 
 # -- DeliveryRequest/Sync and Delivery/Sync ------------------------------------------------------------------------
@@ -176,14 +195,42 @@ def test_bad_delivery_request_sync_bodies_get_400_in_the_envelope(client, body, 
     assert rules.get(rule).platform == "accessrc"
 
 
-def test_a_sync_for_an_id_never_sent_is_refused(client, receiver):
+def test_a_sync_for_an_id_never_sent_is_accepted_with_advice_and_links_nothing(client, receiver):
     resp = client.post("/api/DeliveryRequest/Sync", headers=XKEY, json={"deliveryRequestId": REQUEST})
-    assert resp.status_code == 400
-    error = resp.get_json()["error"]
-    assert error["field"] == "deliveryRequestId" and "accessrc.api.delivery-request-sync.sent" in error["message"]
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["status"] == "success" and body["data"]["message"] == "Delivery Request is synced successfully"
+    assert "(inferred rule accessrc.api.delivery-request-sync.sent)" in body["advice"][0]
     assert rules.get("accessrc.api.delivery-request-sync.sent").source == "inferred"
     unsent = client.post("/api/Delivery/Sync", headers=XKEY, json={"deliveryList": [{"deliveryId": DELIVERY}]})
-    assert unsent.status_code == 400 and unsent.get_json()["error"]["field"] == "deliveryList[0].deliveryId"
+    assert unsent.status_code == 200 and unsent.get_json()["data"]["deliveryIds"] == []
+    assert "accessrc.api.delivery-sync.sent" in unsent.get_json()["advice"][0]
+    empty = client.post("/api/Delivery/Sync", headers=XKEY, json={})  # deliveryList's required-ness is inferred
+    assert empty.status_code == 200 and empty.get_json()["data"]["deliveryIds"] == []
+    assert "accessrc.api.delivery-sync.list-required" in empty.get_json()["advice"][0]
+    calls = data_of(client.get("/api/calls?path=/api/DeliveryRequest/Sync", headers=XKEY))
+    assert [(c["status"], c["job_id"]) for c in calls] == [(200, None)]  # recorded, following no job
+    assert "delivery-request-sync.sent" in calls[0]["response_body"]
+
+
+@pytest.mark.parametrize(
+    "path, body, rule, field",
+    [
+        ("/api/DeliveryRequest/Sync", {"deliveryRequestId": REQUEST}, "delivery-request-sync.sent",
+         "deliveryRequestId"),
+        ("/api/Delivery/Sync", {"deliveryList": [{"deliveryId": DELIVERY}]}, "delivery-sync.sent",
+         "deliveryList[0].deliveryId"),
+        ("/api/Delivery/Sync", {"deliveryList": [{"providerDeliveryId": "SP-X"}]}, "delivery-sync.mapped",
+         "deliveryList[0].providerDeliveryId"),
+        ("/api/Delivery/Sync", {}, "delivery-sync.list-required", "deliveryList"),
+    ],
+)  # fmt: skip
+def test_with_strict_a_sync_breaking_an_inferred_rule_is_refused(make_app, path, body, rule, field):
+    client = make_app(STRICT=True).test_client()
+    resp = client.post(path, headers=XKEY, json=body)
+    assert resp.status_code == 400, resp.get_json()
+    error = resp.get_json()["error"]
+    assert error["field"] == field and f"accessrc.api.{rule}, inferred" in error["message"]
 
 
 def test_the_sync_loop_after_a_delivery_request_was_sent(client, receiver):
@@ -194,7 +241,8 @@ def test_the_sync_loop_after_a_delivery_request_was_sent(client, receiver):
         headers=XKEY,
         json={"deliveryRequestId": REQUEST, "providerDelivery": [{"providerDeliveryId": "P1", "deliveryId": "x"}]},
     )
-    assert other.status_code == 400 and other.get_json()["error"]["field"] == "providerDelivery[0].deliveryId"
+    assert other.status_code == 200  # not a delivery of that request: not mapped, said in advice
+    assert "delivery-request-sync.delivery-of-request" in other.get_json()["advice"][0]
     synced = client.post(
         "/api/DeliveryRequest/Sync",
         headers=XKEY,
@@ -222,7 +270,10 @@ def test_the_sync_loop_after_a_delivery_request_was_sent(client, receiver):
     unmapped = client.post(
         "/api/Delivery/Sync", headers=XKEY, json={"deliveryList": [{"providerDeliveryId": "SP-X", "deliveryId": None}]}
     )
-    assert unmapped.status_code == 400 and "delivery-sync.mapped" in unmapped.get_json()["error"]["message"]
+    assert unmapped.status_code == 200 and unmapped.get_json()["data"]["deliveryIds"] == []
+    assert "delivery-sync.mapped" in unmapped.get_json()["advice"][0]
+    foreign = client.post("/api/Delivery/Sync", headers=XKEY, json={"deliveryList": [{"providerDeliveryId": "P1"}]})
+    assert "delivery-sync.mapped" in foreign.get_json()["advice"][0]  # P1 named a foreign delivery: never mapped
     bad_status = client.post(
         "/api/Delivery/Sync", headers=XKEY, json={"deliveryList": [{"deliveryId": DELIVERY, "status": "PAID"}]}
     )
@@ -231,7 +282,6 @@ def test_the_sync_loop_after_a_delivery_request_was_sent(client, receiver):
         "/api/Delivery/Sync", headers=XKEY, json={"deliveryList": [{"deliveryId": DELIVERY, "deliveryAmount": "50"}]}
     )
     assert amount.status_code == 400 and amount.get_json()["error"]["field"] == "deliveryList[0].deliveryAmount"
-    assert client.post("/api/Delivery/Sync", headers=XKEY, json={}).get_json()["error"]["field"] == "deliveryList"
 
     calls = data_of(client.get(f"/api/calls?job={job['id']}", headers=XKEY))
     assert {c["path"] for c in calls} == {"/api/DeliveryRequest/Sync", "/api/Delivery/Sync"}
@@ -265,8 +315,9 @@ def test_the_print_queue_downloads_a_real_zip_of_pdfs_and_takes_a_print_status(c
     updated = client.put(f"/api/printQueue/{ZIP}/printStatus", headers=BEARER, json={"printStatus": "Printed"})
     assert updated.status_code == 200 and updated.get_json()["printStatus"] == "Printed"
     assert client.get(f"/api/printQueue/{ZIP}", headers=BEARER).get_json()["printStatus"] == "Printed"
-    invalid = client.put(f"/api/printQueue/{ZIP}/printStatus", headers=BEARER, json={"printStatus": "Done"})
-    assert invalid.status_code == 400 and invalid.get_json()["code"] == "ACR_02.004.002"
+    other = client.put(f"/api/printQueue/{ZIP}/printStatus", headers=BEARER, json={"printStatus": "Done"})
+    assert other.status_code == 200 and other.get_json()["printStatus"] == "Done"  # the values are ours: advice
+    assert "(inferred rule accredit.api.print-queue.statuses)" in other.get_json()["advice"][0]
     calls = data_of(client.get("/api/calls?path=/api/printQueue", headers=XKEY))
     download = next(c for c in calls if c["path"].endswith("/download"))
     assert download["job_id"] == job["id"] and download["status"] == 200 and download["response_length"] > 0
@@ -282,6 +333,16 @@ def test_the_print_queue_refuses_unknown_ids_with_the_documented_codes(client):
     assert status.get_json()["code"] == "ACR_02.004.000"
     no_key = client.get("/api/printQueue")
     assert no_key.status_code == 401 and no_key.get_json()["code"].startswith("ACR_00.001")
+
+
+def test_with_strict_a_print_status_outside_our_list_is_refused(make_app, receiver):
+    client = make_app(STRICT=True).test_client()
+    target = receiver("accredit")
+    sent(client, "BadgeExportZipFile.Created", target.url + "/baseWebhookNotification", {"BadgeExportZipFileId": ZIP})
+    invalid = client.put(f"/api/printQueue/{ZIP}/printStatus", headers=BEARER, json={"printStatus": "Done"})
+    assert invalid.status_code == 400 and invalid.get_json()["code"] == "ACR_02.004.002"
+    assert "accredit.api.print-queue.statuses, inferred" in invalid.get_json()["message"]
+    assert client.get(f"/api/printQueue/{ZIP}", headers=BEARER).get_json()["printStatus"] == "Pending"
 
 
 def test_badge_names_fall_back_to_numbered_badges():
@@ -302,9 +363,11 @@ def test_calls_are_listed_with_masked_credentials_and_filters(client):
     calls = body["data"]
     assert [c["path"] for c in calls] == ["/api/Event/Subscribe", "/api/DeliveryRequest/Sync"]
     sync = calls[1]
-    assert sync["method"] == "POST" and sync["status"] == 400 and sync["headers"]["X-Api-Key"] == "***"
+    assert sync["method"] == "POST" and sync["status"] == 200 and sync["headers"]["X-Api-Key"] == "***"
     assert json.loads(sync["body"]) == {"deliveryRequestId": REQUEST}
-    assert json.loads(sync["response_body"])["status"] == "failed" and sync["duration_ms"] >= 0
+    answer = json.loads(sync["response_body"])  # an id never sent: accepted, the advice kept in the log
+    assert answer["status"] == "success" and "delivery-request-sync.sent" in answer["advice"][0]
+    assert sync["duration_ms"] >= 0
     assert sync["job_id"] is None and calls[0]["status"] == 401
     assert [c["path"] for c in data_of(client.get("/api/calls?path=/api/Delivery", headers=XKEY))] == [
         "/api/DeliveryRequest/Sync"

@@ -54,11 +54,13 @@ def _sync(client, request_id, delivery_id=None):
 
 @pytest.fixture
 def synced(client, receiver):
-    """A delivered DELIVERY_REQUEST_SENT, then a Sync that follows it (200) and one for an id never sent (400)."""
+    """A delivered DELIVERY_REQUEST_SENT, then a Sync that follows it (200) and one for an id never sent (200 with
+    advice: the rule is inferred; it follows no job)."""
     job, request_id, delivery_id = _request_sent(client, receiver("accessrc").url + "/hook")
     assert _sync(client, request_id, delivery_id).status_code == 200
     unknown = str(uuid.uuid4())
-    assert _sync(client, unknown).status_code == 400
+    unlinked = _sync(client, unknown)
+    assert unlinked.status_code == 200 and "delivery-request-sync.sent" in unlinked.get_json()["advice"][0]
     return job, request_id, unknown
 
 
@@ -68,19 +70,19 @@ def test_each_call_is_a_call_event_with_the_job_it_follows_and_ids_resume_right_
     calls = [e for e in first if e["event"] == "call"]
     assert [(c["data"]["call"]["path"], c["data"]["call"]["status"]) for c in calls] == [
         ("/api/DeliveryRequest/Sync", 200),
-        ("/api/DeliveryRequest/Sync", 400),
+        ("/api/DeliveryRequest/Sync", 200),
     ]
-    linked, refused = (c["data"] for c in calls)
+    linked, unlinked = (c["data"] for c in calls)
     assert linked["call"]["job_id"] == job["id"] and linked["job"]["id"] == job["id"]
     assert linked["job"]["event"] == "DELIVERY_REQUEST_SENT"
     assert request_id in linked["call"]["body"]  # the API's records carry their bodies
     assert linked["call"]["headers"]["X-Api-Key"] == "***"  # as GET /api/calls shows it: masked
-    assert refused["call"]["job_id"] is None and refused["job"] is None
-    assert unknown in refused["call"]["body"] and "delivery-request-sync.sent" in refused["call"]["response_body"]
+    assert unlinked["call"]["job_id"] is None and unlinked["job"] is None
+    assert unknown in unlinked["call"]["body"] and "delivery-request-sync.sent" in unlinked["call"]["response_body"]
     assert all(re.fullmatch(r"\d+:\d+:\d+", e["id"]) for e in first)
     assert first.index(calls[0]) > max(i for i, e in enumerate(first) if e["event"] == "attempt")
     listed = client.get("/api/calls", headers=XKEY).get_json()["data"]
-    assert [c["call"] for c in (linked, refused)] == listed[::-1]  # one record, one shape: GET /api/calls's
+    assert [c["call"] for c in (linked, unlinked)] == listed[::-1]  # one record, one shape: GET /api/calls's
     for cut in range(len(first)):
         again = client.get("/api/stream?max_seconds=0.3", headers={**XKEY, "Last-Event-ID": first[cut]["id"]})
         assert _sse(again.get_data(as_text=True)) == first[cut + 1 :]

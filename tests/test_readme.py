@@ -92,21 +92,20 @@ def test_readme_says_what_each_accessrc_success_echoes():
 def test_readme_guarantees_carry_the_numbers_the_code_uses():
     from simulator import limits, services
     from simulator.api import scenario_runs, session
-    from simulator.cli import serve
     from simulator.store import jobs
 
     text = section("## Guarantees")
     mib = 1024 * 1024
     expected = {
-        f"**{serve.CONNECTION_LIMIT:,}**",
-        f"**{serve.IDLE_TIMEOUT} s**",
+        f"**{limits.CONNECTION_LIMIT:,}**",
+        f"**{limits.IDLE_TIMEOUT} s**",
         f"**{limits.MAX_DEPTH}** levels",
         f"**{limits.MAX_NODES:,}** values",
         f"**{limits.MAX_SCENARIO_BYTES // mib} MiB** of text",
         f"**{scenario_runs.MAX_TEXT // 1024} KiB**",
         f"**{jobs.STORED_BODY_CAP // 1024} KiB**",
         f"**{int(jobs.LEASE_SECONDS)} s** lease",
-        f"past **{serve.BODY_CAP_FACTOR} MiB**",
+        f"past **{limits.BODY_CAP_FACTOR} MiB**",
         f"at most **{services.MAX_GENERATED_BODY // mib} MiB** of it",
         f"at most **{int(session.SESSION_LIFETIME // 3600)} h**",
     }

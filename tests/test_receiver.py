@@ -244,3 +244,27 @@ def test_receiver_defences_against_the_reference_receiver_warns_by_default_and_p
         assert "11 passed, 0 failed, 1 warned" in result.output
         assert "WARN  wrong_content_type" in result.output and "accessrc.conformance.content-type" in result.output
     assert [r.status for r in srv.received if r.outcome.startswith("too large")] == [413]  # 2 MiB: refused always
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_an_accredit_timestamp_without_a_zone_is_advice_unless_strict(start_receiver, keys, strict):
+    """.NET's zone-less DateTime (2025-03-18T14:02:45.9133333) is ISO 8601 (documented); that it carries Z or an
+    offset is our reading of "UTC" (accredit.payload.timestamp-zone, inferred): accepted with advice, 400 strict."""
+    srv = start_receiver("accredit", strict=strict)
+    payload = {**catalogue.generate("BadgeExportZipFile.Created", seed=1), "Timestamp": "2025-03-18T14:02:45.9133333"}
+    body = catalogue.body_bytes(payload)
+    r = post(srv.url + "/baseWebhookNotification", body, signed(keys, body))
+    [seen] = srv.received
+    assert rules.get("accredit.payload.timestamp-zone").source == "inferred"
+    if strict:
+        assert r.status_code == 400 and seen.status == 400, r.text  # the documented envelope
+        assert any(
+            "timestamp-zone" in p for p in catalogue.validate("BadgeExportZipFile.Created", payload, strict=True)
+        )
+    else:
+        assert r.status_code == 200, r.text
+        assert any("(inferred rule accredit.payload.timestamp-zone)" in a for a in seen.advice), seen.advice
+    assert catalogue.validate("BadgeExportZipFile.Created", payload) == []  # the documented rule: ISO 8601
+    assert catalogue.validate("BadgeExportZipFile.Created", {**payload, "Timestamp": "18/03/2025 14:02"})
+    zoned = {**payload, "Timestamp": "2025-03-18T14:02:45.913+01:00"}
+    assert not any(a.rule.endswith("timestamp-zone") for a in catalogue.advise("BadgeExportZipFile.Created", zoned))

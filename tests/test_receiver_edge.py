@@ -157,3 +157,34 @@ def test_the_receiver_takes_the_largest_body_the_simulators_send_makes(receiver,
     last = requests.get(receiver + "/_received", timeout=5).json()[-1]
     assert last["status"] == 200 and last["outcome"] == "accepted"
     assert any("(inferred rule accessrc.conformance.body-limit)" in a for a in last["advice"])
+
+
+def test_the_demo_receivers_of_serve_are_bounded_as_the_server_is(make_app):
+    """`serve --demo` ran its receivers on werkzeug's threaded server in the server's own process: 200 idle sockets
+    stayed open (a thread each) and a 300 MB body was read before its 413. Now they are on waitress with the
+    server's limits (limits.server_options): idle sockets leave them answering, a body over the cap is refused
+    right after its headers, and each request still gets its log line."""
+    from simulator.dashboard import demo
+    from simulator.receiver import WaitressThread
+
+    running = demo.start_demo(make_app())
+    try:
+        assert isinstance(running.server, WaitressThread)
+        url = running.url
+        idle = [_connect(url) for _ in range(200)]
+        try:
+            time.sleep(0.5)
+            assert requests.get(url + "/nowhere", timeout=1).status_code == 404
+        finally:
+            for sock in idle:
+                sock.close()
+        with _connect(url) as sock:
+            sock.sendall(
+                b"POST /accessrc/hook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 314572800\r\n\r\n"
+            )
+            answer = _answer(sock)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert f"exceeds max_body of {CAP}".encode() in answer
+    finally:
+        running.stop()

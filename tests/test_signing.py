@@ -172,3 +172,25 @@ def test_masking_hides_credentials_but_not_signatures():
         {"Authorization": "Basic abc", "X-API-Key": "k", "X-Signature": "sig", "X-Custom": "k-9"}, secrets=["k-9"]
     )
     assert shown == {"Authorization": "***", "X-API-Key": "***", "X-Signature": "sig", "X-Custom": "***"}
+
+
+def test_the_public_key_is_never_written_through_a_link(tmp_path):
+    """A link where the public key goes (to another file, or dangling) is replaced, never followed: the file it points
+    to is neither overwritten nor created (it was, by write_text, on every start)."""
+    from simulator import signing
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's file\n")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / signing.PUBLIC_FILE).symlink_to(victim)
+    made = signing.generate_keys(keys)
+    assert victim.read_text() == "someone else's file\n"
+    public = keys / signing.PUBLIC_FILE
+    assert not public.is_symlink() and public.read_text() == made.public_pem
+    public.unlink()
+    public.symlink_to(tmp_path / "nowhere.pem")  # dangling
+    loaded = signing.load_keys(keys)
+    assert not (tmp_path / "nowhere.pem").exists()
+    assert not public.is_symlink() and public.read_text() == loaded.public_pem
+    assert sorted(p.name for p in keys.iterdir()) == sorted([signing.PRIVATE_FILE, signing.PUBLIC_FILE])

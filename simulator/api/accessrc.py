@@ -22,7 +22,8 @@ from .. import catalogue
 from ..platforms.accessrc import AUTH_LIMITS, NAME
 from ..subscriptions import Subscription
 from .access import services
-from .errors import ApiError, bad_request, json_response
+from .advice import answer, note
+from .errors import ApiError, bad_request
 from .inputs import json_body, platform_auth, require_url
 
 bp = Blueprint("accessrc", __name__, url_prefix="/api")
@@ -32,24 +33,17 @@ CALLBACK_URL_MAX = 256
 
 
 def ok(data, advice: list[str] | None = None) -> object:
-    body = {"error": None, "data": data, "status": "success"}
-    if advice:
-        body["advice"] = advice
-    return json_response(body)
+    return answer({"error": None, "data": data, "status": "success"}, advice or [])
 
 
 def _date(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _note(text: str, rule: str) -> str:
-    return f"{text} (inferred rule {rule})"
-
-
 def unknown_fields(data: dict, allowed: tuple[str, ...], rule: str, advice: list[str], prefix: str = "") -> None:
     """Fields not in `allowed` are ignored, each with a note: the documents never say others are refused."""
     for name in sorted(set(data) - set(allowed)):
-        advice.append(_note(f"unknown field {prefix + name!r} ignored", rule))
+        advice.append(note(f"unknown field {prefix + name!r} ignored", rule))
 
 
 def event_type(data: dict, route: str, advice: list[str]) -> str | None:
@@ -57,7 +51,7 @@ def event_type(data: dict, route: str, advice: list[str]) -> str | None:
     if data.get("eventType") is None or data.get("eventType") == NULL_EVENT:
         given = "eventType NULL" if data.get("eventType") == NULL_EVENT else "no eventType"
         advice.append(
-            _note(
+            note(
                 f"{given}: the enum's NULL names no event, so nothing was {route}", "accessrc.api.subscribe.null-event"
             )
         )
@@ -173,9 +167,7 @@ def unsubscribe():
     svc = services()
     existing = svc.subscriptions.list(platform=NAME, event=name)
     if not existing:
-        advice.append(
-            _note(f"no subscription for eventType {name}: nothing to remove", "accessrc.api.unsubscribe.none")
-        )
+        advice.append(note(f"no subscription for eventType {name}: nothing to remove", "accessrc.api.unsubscribe.none"))
         data_ = {**_nothing(f"Nothing unsubscribed: no subscription for eventType {name}", None), "eventType": name}
         return ok(data_, advice)
     for sub in existing:
@@ -196,7 +188,7 @@ def lookup_values():
         kind = request.args.get("data")
     if kind != "EventType":
         advice.append(
-            _note(
+            note(
                 f"data {kind!r}: the simulator knows only the EventType look-up, so the list is empty",
                 "accessrc.api.lookup.path",
             )

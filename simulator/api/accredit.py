@@ -19,6 +19,7 @@ from .. import catalogue
 from ..platforms.accredit import NAME, PLATFORM
 from ..subscriptions import Subscription
 from .access import services
+from .advice import answer, note
 from .errors import ACR_DUPLICATE, ACR_NO_SUBSCRIPTION, ACR_UNKNOWN_EVENT, ApiError, json_response
 from .inputs import first_of, json_body, require_string, require_url
 
@@ -31,11 +32,7 @@ RULE = "accredit.api.webhook-subscription"
 
 
 def _note(text: str, rule: str) -> str:
-    return f"{text} (inferred rule {RULE}.{rule})"
-
-
-def _answer(body: dict, advice: list[str]):
-    return json_response({**body, "advice": advice} if advice else body)
+    return note(text, f"{RULE}.{rule}")
 
 
 def _unknown(data: dict, allowed: tuple[str, ...], advice: list[str]) -> None:
@@ -128,7 +125,7 @@ def create():
             )
     sub = Subscription(NAME, event, url, PLATFORM.default_auth(), meta={"tenantId": tenant} if tenant else {})
     svc.save_subscription(sub, new=True)
-    return _answer(subscription_json(sub), advice)
+    return answer(subscription_json(sub), advice)
 
 
 @bp.get("")
@@ -156,4 +153,4 @@ def trigger_sample():
     event = _event(data)
     url = _cited("callback-url", require_url, data, "callbackUrl", "CallbackUrl")
     job = services().enqueue(event, url, PLATFORM.default_auth(), source="sample")
-    return _answer({"jobId": job.id, "event": event, "callbackUrl": url}, advice)
+    return answer({"jobId": job.id, "event": event, "callbackUrl": url}, advice)

@@ -2,7 +2,10 @@
 downloaded as a real ZIP of small badge PDFs, and their print status. Errors carry the documented ACR_02.004 codes.
 
 The documents name the section `api/printQueue` and what it does, not its paths or bodies (rule
-accredit.api.print-queue.routes, inferred). It knows the ids this simulator sent (accredit.api.print-queue.sent).
+accredit.api.print-queue.routes, inferred). It knows the ids this simulator sent (accredit.api.print-queue.sent);
+any other is not found, with the documented ACR_02.004.000/.001 (accredit.api.print-queue.not-found,
+.metadata-not-found). A print status outside our list (accredit.api.print-queue.statuses, inferred) is kept as
+given with `advice`; refused (ACR_02.004.002) only under `serve --strict`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ..platforms import badges
 from ..platforms.accredit import NAME
 from ..store import ProviderObject
 from .access import services
+from .advice import answer, breach
 from .errors import (
     ACR_INVALID_PRINT_STATUS,
     ACR_ZIP_METADATA_NOT_FOUND,
@@ -30,6 +34,7 @@ bp = Blueprint("print_queue", __name__, url_prefix="/api/printQueue")
 
 EVENT = "BadgeExportZipFile.Created"
 KEY = "BadgeExportZipFileId"
+RULE = "accredit.api.print-queue"
 KIND = "badge_export_zip"  # provider object: a ZIP file's print status
 
 
@@ -37,7 +42,10 @@ def _sent(zip_id: str, code: str = ACR_ZIP_NOT_FOUND) -> Job:
     job = services().store.find_sent_job(EVENT, KEY, zip_id)
     if job is None:
         what = "Badge Export Zip File Not Found" if code == ACR_ZIP_NOT_FOUND else "Badge Export Metadata Not Found"
-        raise ApiError(400, f"{what}: {zip_id} was never sent in a {EVENT} by this simulator", KEY, code)
+        rule = "not-found" if code == ACR_ZIP_NOT_FOUND else "metadata-not-found"
+        raise ApiError(
+            400, f"{what}: {zip_id} was never sent in a {EVENT} by this simulator (rule {RULE}.{rule})", KEY, code
+        )
     g.call_job = job.id
     return job
 
@@ -100,13 +108,14 @@ def update_print_status(zip_id: str):
     data = json_body()
     reject_unknown(data, ("printStatus", "PrintStatus"))
     status = require_string(data, "printStatus", "PrintStatus")
-    if status not in badges.PRINT_STATUSES:
-        raise ApiError(
-            400,
-            f"Invalid Print Status: {status!r}; one of {', '.join(badges.PRINT_STATUSES)} "
-            "(rule accredit.api.print-queue.statuses, inferred)",
+    advice: list[str] = []
+    if status not in badges.PRINT_STATUSES:  # the values are ours: kept as given unless --strict
+        breach(
+            advice,
+            f"Invalid Print Status: {status!r} is not one of {', '.join(badges.PRINT_STATUSES)}; kept as given",
+            "accredit.api.print-queue.statuses",
             "printStatus",
             ACR_INVALID_PRINT_STATUS,
         )
     services().store.save_provider_object(ProviderObject(NAME, KIND, zip_id, status, {}, job_id=job.id))
-    return json_response(_item(zip_id, job))
+    return answer(_item(zip_id, job), advice)

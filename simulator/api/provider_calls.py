@@ -2,8 +2,10 @@
 `POST /api/DeliveryRequest/Sync`, `POST /api/Delivery/Sync`, with `x-api-key` and AccessRC's envelope.
 
 Bodies are checked against simulator/platforms/provider_calls.py (each limit names its rule in rules/loop.yaml);
-the ids must be ones this simulator sent (inferred rules accessrc.api.delivery-request-sync.sent and
-accessrc.api.delivery-sync.sent). A Create is reviewed and answered by DELIVERY_CHANNEL_STATUS_UPDATED
+the ids should be ones this simulator sent (inferred rules accessrc.api.delivery-request-sync.sent and
+accessrc.api.delivery-sync.sent). A documented rule refuses (400 naming it); an inferred one is a note in the
+answer's `advice` list (state kept consistent: what it would have refused links or syncs nothing) and refuses only
+under `serve --strict` (simulator/api/advice.py). A Create is reviewed and answered by DELIVERY_CHANNEL_STATUS_UPDATED
 (Services.propose_channel).
 """
 
@@ -15,11 +17,14 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, g
 
+from .. import rules
 from ..platforms import provider_calls as calls
 from ..platforms.accessrc import NAME
+from ..platforms.provider_calls import CHANNEL
 from ..store import ProviderObject
 from .access import services
 from .accessrc import ok
+from .advice import advisory, breach, note
 from .errors import bad_request
 from .inputs import json_body
 
@@ -36,11 +41,16 @@ def _date(ts: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _checked(fields: tuple[calls.Field, ...]) -> dict:
+def _checked(fields: tuple[calls.Field, ...], advice: list[str]) -> dict:
+    """The body: a documented limit refuses (400 naming its rule); an inferred one is a note in `advice` (the value
+    taken as given) unless the server runs with --strict."""
     data = json_body()
-    problem = calls.check(data, fields)
+    notes: list[calls.Problem] = []
+    problem = calls.check(data, fields, advisory=advisory, notes=notes)
     if problem is not None:
-        raise bad_request(f"{problem.message} (rule {problem.rule})", problem.field)
+        inferred = "" if rules.get(problem.rule).documented else ", inferred; refused: --strict"
+        raise bad_request(f"{problem.message} (rule {problem.rule}{inferred})", problem.field)
+    advice.extend(note(f"{p.message}: taken as given", p.rule) for p in notes)
     return data
 
 
@@ -54,49 +64,64 @@ def _body(job) -> dict:
 
 @bp.post("/DeliveryChannel/Create")
 def delivery_channel_create():
-    data = _checked(calls.DELIVERY_CHANNEL_CREATE)
+    advice: list[str] = []
+    data = _checked(calls.DELIVERY_CHANNEL_CREATE, advice)
     channel_id = data["providerDeliveryChannelId"]
     channel = services().propose_channel(channel_id, data)
-    if channel is None:
-        raise bad_request(
-            f"delivery channel {channel_id} is already proposed (pending review or approved); "
-            "a rejected one may be proposed again (rule accessrc.api.delivery-channel-create.duplicate)",
+    if channel is None:  # the one already proposed is kept as it is: no second review
+        breach(
+            advice,
+            f"delivery channel {channel_id} is already proposed (pending review or approved): this Create changes "
+            "nothing; a rejected one may be proposed again",
+            "accessrc.api.delivery-channel-create.duplicate",
             "providerDeliveryChannelId",
         )
+        channel = services().store.get_provider_object(NAME, CHANNEL, channel_id)
     return ok(
         {
             "message": "Delivery Channel request is submitted for review",
             "providerDeliveryChannelId": channel_id,
-            "date": _date(channel.created_at),
-        }
+            "date": _date(channel.created_at if channel else None),
+        },
+        advice,
     )
 
 
 @bp.post("/DeliveryRequest/Sync")
 def delivery_request_sync():
-    data = _checked(calls.DELIVERY_REQUEST_SYNC)
+    advice: list[str] = []
+    data = _checked(calls.DELIVERY_REQUEST_SYNC, advice)
     store = services().store
     request_id = data["deliveryRequestId"]
+    answer = {
+        "message": "Delivery Request is synced successfully",
+        "providerDeliveryRequestId": data.get("providerDeliveryRequestId"),
+        "date": _date(),
+    }
     job = store.find_sent_job(REQUEST_EVENT, "deliveryRequestId", request_id)
-    if job is None:
-        raise bad_request(
+    if job is None:  # recorded (the call log), linked to nothing: no job, no mapping, no synced request
+        breach(
+            advice,
             f"deliveryRequestId {request_id} was never sent: no DELIVERY_REQUEST_SENT delivered by this simulator "
-            "carries it (rule accessrc.api.delivery-request-sync.sent, inferred)",
+            "carries it; nothing is synced",
+            "accessrc.api.delivery-request-sync.sent",
             "deliveryRequestId",
         )
+        return ok(answer, advice)
     g.call_job = job.id
     sent = {d.get("deliveryId") for d in _body(job).get("delivery") or [] if isinstance(d, dict)}
-    items = data.get("providerDelivery") or []
+    items = data.get("providerDelivery") if isinstance(data.get("providerDelivery"), list) else []
     for i, item in enumerate(items):
         delivery_id = item.get("deliveryId")
         if delivery_id is not None and delivery_id not in sent:
-            raise bad_request(
-                f"providerDelivery[{i}].deliveryId {delivery_id} is not a delivery of request {request_id} "
-                "(rule accessrc.api.delivery-request-sync.delivery-of-request, inferred)",
+            breach(
+                advice,
+                f"providerDelivery[{i}].deliveryId {delivery_id} is not a delivery of request {request_id}: not mapped",
+                "accessrc.api.delivery-request-sync.delivery-of-request",
                 f"providerDelivery[{i}].deliveryId",
             )
     for item in items:
-        if item.get("providerDeliveryId") and item.get("deliveryId"):
+        if item.get("providerDeliveryId") and item.get("deliveryId") in sent:
             store.save_provider_object(
                 ProviderObject(
                     NAME,
@@ -110,42 +135,45 @@ def delivery_request_sync():
     store.save_provider_object(
         ProviderObject(NAME, SYNCED_REQUEST, request_id, data.get("status") or "SYNCED", {"sync": data}, job_id=job.id)
     )
-    return ok(
-        {
-            "message": "Delivery Request is synced successfully",
-            "providerDeliveryRequestId": data.get("providerDeliveryRequestId"),
-            "date": _date(),
-        }
-    )
+    return ok(answer, advice)
 
 
 @bp.post("/Delivery/Sync")
 def delivery_sync():
-    data = _checked(calls.DELIVERY_SYNC)
+    advice: list[str] = []
+    data = _checked(calls.DELIVERY_SYNC, advice)
     store = services().store
     found = []
-    for i, item in enumerate(data["deliveryList"]):
+    given = data.get("deliveryList")
+    for i, item in enumerate(given if isinstance(given, list) else []):  # none (advice given): nothing synced
+        if not isinstance(item, dict):
+            continue  # an item that is not an object: advice given by _checked
         delivery_id = item.get("deliveryId")
         if delivery_id is None:
             provider_id = item.get("providerDeliveryId")
-            mapped = store.get_provider_object(NAME, MAPPED, provider_id) if provider_id else None
+            mapped = store.get_provider_object(NAME, MAPPED, provider_id) if isinstance(provider_id, str) else None
             if mapped is None:
-                raise bad_request(
+                breach(
+                    advice,
                     f"deliveryList[{i}]: deliveryId is null and providerDeliveryId {provider_id!r} was not mapped to "
-                    "a delivery by a DeliveryRequest/Sync (rule accessrc.api.delivery-sync.mapped, inferred)",
+                    "a delivery by a DeliveryRequest/Sync; not synced",
+                    "accessrc.api.delivery-sync.mapped",
                     f"deliveryList[{i}].providerDeliveryId",
                 )
+                continue
             delivery_id = mapped.data["deliveryId"]
         job = store.find_sent_job(REQUEST_EVENT, "deliveryId", delivery_id, within="delivery") or store.find_sent_job(
             REFUND_EVENT, "deliveryId", delivery_id
         )
         if job is None:
-            raise bad_request(
+            breach(
+                advice,
                 f"deliveryList[{i}].deliveryId {delivery_id} was never sent: no DELIVERY_REQUEST_SENT or "
-                "DELIVERY_REFUND_REQUESTED delivered by this simulator carries it "
-                "(rule accessrc.api.delivery-sync.sent, inferred)",
+                "DELIVERY_REFUND_REQUESTED delivered by this simulator carries it; not synced",
+                "accessrc.api.delivery-sync.sent",
                 f"deliveryList[{i}].deliveryId",
             )
+            continue
         found.append((delivery_id, item, job))
     if found:
         g.call_job = found[0][2].id
@@ -158,5 +186,6 @@ def delivery_sync():
             "message": "Delivery is synced successfully",
             "deliveryIds": [delivery_id for delivery_id, _, _ in found],
             "date": _date(),
-        }
+        },
+        advice,
     )

@@ -10,6 +10,11 @@ from .advice import MILLIS_SHAPE, MILLIS_UTC, Advisory, matches
 from .base import EventSpec, GenContext, iso_millis
 
 TIMESTAMP_MILLIS = Advisory("accredit.payload.timestamp-millis", matches("Timestamp", MILLIS_UTC, MILLIS_SHAPE))
+# ISO 8601 is documented; a date-time without a zone (.NET's DateTime of no kind) only breaks our reading of "UTC"
+TIMESTAMP_ZONE = Advisory(
+    "accredit.payload.timestamp-zone",
+    matches("Timestamp", r".*(Z|[+-]\d{2}:\d{2})", "a date-time with its zone (Z or an offset), like the example"),
+)
 # The Entity.Event form is documented (the schema); letters and digits only is ours.
 EVENT_NAME_CHARS = Advisory(
     "accredit.payload.event-name-chars",
@@ -35,7 +40,7 @@ EVENTS = (
         description="The integration guide's base notification: Event and Timestamp; any Entity.Action name "
         "(--event-name) with fields of your choosing.",
         factory=base_notification,
-        advisories=(TIMESTAMP_MILLIS, EVENT_NAME_CHARS),
+        advisories=(TIMESTAMP_ZONE, TIMESTAMP_MILLIS, EVENT_NAME_CHARS),
         open_fields=True,
     ),
     EventSpec(
@@ -44,7 +49,7 @@ EVENTS = (
         availability="live",
         description="Badge exports were grouped into a ZIP ready to download through the Print Queue API.",
         factory=badge_export_zip_file_created,
-        advisories=(TIMESTAMP_MILLIS,),
+        advisories=(TIMESTAMP_ZONE, TIMESTAMP_MILLIS),
         open_fields=True,
         closed_rule="accredit.payload.no-extra-fields",
     ),

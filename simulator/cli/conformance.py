@@ -145,7 +145,7 @@ def conformance_cmd(
     api = None
     try:
         if follow_up and platform in conformance.FOLLOW_UP_EVENT:
-            api = serve_platform_api(api_port, db_path, keys_dir)
+            api = serve_platform_api(api_port, db_path, keys_dir, strict=strict)
         runner = Runner(
             store,
             keys=keys,

@@ -41,6 +41,13 @@ def check_db(db_path: str | Path) -> None:
         return
     if stat.S_ISDIR(st.st_mode):
         raise UsageProblem(f"--db {db_path}: is a folder; give the path of a database file")
+    folder = path.absolute().parent
+    if stat.S_ISREG(st.st_mode) and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)):
+        raise UsageProblem(
+            f"--db {db_path}: cannot write it: "
+            + ("the file is read-only" if not os.access(path, os.W_OK) else f"the folder {folder} is not writable")
+            + " (SQLite writes the database and its -wal and -shm files beside it)"
+        )
     if not stat.S_ISREG(st.st_mode):
         raise UsageProblem(
             f"--db {db_path}: is not a regular file (a device, FIFO or socket); give the path of a database file"

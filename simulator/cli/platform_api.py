@@ -65,8 +65,9 @@ class PlatformApi:
         self.services.stop(JOIN_SECONDS)
 
 
-def serve_platform_api(port: int, db_path: str, keys_dir: str, echo=click.echo) -> PlatformApi:
-    """Listen on 127.0.0.1:`port` (exit 2 when it cannot) and say where, and with which key, a receiver calls."""
+def serve_platform_api(port: int, db_path: str, keys_dir: str, echo=click.echo, strict: bool = False) -> PlatformApi:
+    """Listen on 127.0.0.1:`port` (exit 2 when it cannot) and say where, and with which key, a receiver calls.
+    `strict` (the command's --strict): the APIs refuse on inferred rules too, as `serve --strict`."""
     from ..api.edge import create_guarded_server
     from ..app import create_app
     from ..services import EXTENSION
@@ -74,7 +75,7 @@ def serve_platform_api(port: int, db_path: str, keys_dir: str, echo=click.echo) 
     check_port(HOST, port, "--api-port")
     settings = Settings.load(db_path=db_path, keys_dir=keys_dir)
     try:
-        app = create_app({"START_WORKERS": False, "REVIEW": "manual"}, settings=settings)
+        app = create_app({"START_WORKERS": False, "REVIEW": "manual", "STRICT": strict}, settings=settings)
     except DATABASE_ERRORS as exc:
         raise UsageProblem(f"--db {display(db_path)}: cannot use it as the database: {exc}") from exc
     services = app.extensions[EXTENSION]

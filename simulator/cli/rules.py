@@ -35,9 +35,9 @@ def rules_cmd(event: str | None, platform: str | None, source: str | None, as_js
         try:
             spec = catalogue.get_event(event, platform)
         except catalogue.CatalogueError as exc:
-            if platform not in (None, "accredit") or not ENTITY_ACTION.fullmatch(event):
-                raise UsageProblem(str(exc)) from exc
             spec = catalogue.get_event(BASE_NOTIFICATION)  # any Entity.Action name is sent as Entity.Event
+            if platform not in (None, spec.platform) or not ENTITY_ACTION.fullmatch(event):
+                raise UsageProblem(str(exc)) from exc
             click.echo(
                 f"{event}: an Accredit Entity.Action name, sent through {BASE_NOTIFICATION}: its rules", err=True
             )

@@ -248,7 +248,7 @@ def run_scenarios(
     api = None
     try:
         if api_port is not None:
-            api = serve_platform_api(api_port, db_path, keys_dir, echo)
+            api = serve_platform_api(api_port, db_path, keys_dir, echo, strict=strict)
         runner = Runner(
             store,
             keys=keys,

@@ -17,6 +17,7 @@ import click
 from .. import __version__, delivery
 from ..config import ENV_API_KEY, Settings
 from ..delivery import DeliveryError
+from ..limits import CONNECTION_LIMIT, IDLE_TIMEOUT, server_options
 from ..platforms.provider_calls import REVIEW_DELAY, REVIEW_MODES
 from ..store import DATABASE_ERRORS
 from .errors import UsageProblem
@@ -24,28 +25,7 @@ from .files import check_db, make_db_folder, open_keys
 from .options import db_option, keys_option
 
 STOP_TIMEOUT = 30.0
-CONNECTION_LIMIT = 1000  # open connections; beyond it waitress stops accepting until some close
-IDLE_TIMEOUT = 30  # seconds a connection may sit with no request in progress and no bytes moving
-BODY_CAP_FACTOR = 2  # waitress itself refuses bodies over twice the app's limit (MAX_CONTENT_LENGTH)
 FD_HEADROOM = 256  # descriptors beyond the connection limit: database, logs, outbound deliveries, threads
-
-
-def server_options(
-    max_content_length: int, connection_limit: int = CONNECTION_LIMIT, idle_timeout: int = IDLE_TIMEOUT
-) -> dict:
-    """waitress settings that keep the server answering under idle, slow or huge clients, with or without a key.
-
-    Bodies up to `max_content_length` reach the app; over it, up to BODY_CAP_FACTOR times it, the app answers 413
-    in its envelope; beyond that waitress answers its own 413 (text/plain) and closes, without reading the rest:
-    right after the headers when Content-Length says so. poll(), not select(): descriptors above 1023 work.
-    """
-    return {
-        "connection_limit": connection_limit,
-        "channel_timeout": idle_timeout,
-        "cleanup_interval": 1,
-        "asyncore_use_poll": True,
-        "max_request_body_size": BODY_CAP_FACTOR * max_content_length,
-    }
 
 
 def raise_open_files_limit(connection_limit: int) -> int:
@@ -203,6 +183,12 @@ def serve_settings(db_path: str, keys_dir: str, retry_delays: str | None, timeou
     metavar="SECONDS",
     help="Seconds before an automatic review decides a proposed delivery channel.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="The APIs a receiver calls back (DeliveryChannel/Create, DeliveryRequest/Sync, Delivery/Sync, the Print "
+    "Queue) refuse what only an inferred rule breaks (400 naming it); by default they accept it with `advice`.",
+)
 def serve_cmd(
     host,
     port,
@@ -221,6 +207,7 @@ def serve_cmd(
     retention=None,
     review="approve",
     review_delay=REVIEW_DELAY,
+    strict=False,
 ) -> None:
     """Serve the subscription APIs, the schedules, the delivery queue and the delivery log.
 
@@ -264,6 +251,7 @@ def serve_cmd(
                 "RETENTION_DAYS": retention,
                 "REVIEW": review,
                 "REVIEW_DELAY": review_delay,
+                "STRICT": strict,
             },
             settings=settings,
         )

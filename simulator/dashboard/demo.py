@@ -27,7 +27,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from .. import platforms
 from ..auth import Auth
-from ..receiver import ReceiverConfig, ServerThread, create_receiver
+from ..receiver import ReceiverConfig, WaitressThread, create_receiver
 from ..subscriptions import Schedule, Subscription
 
 DEMO_HMAC_SECRET = "demo-hmac-secret"
@@ -106,7 +106,7 @@ def _not_found(environ, start_response):
 
 @dataclass
 class Demo:
-    server: ServerThread
+    server: WaitressThread
     targets: tuple[Target, ...]
     received: dict[str, list] = field(default_factory=dict)
     scheduled: Subscription | None = None  # the demo subscription firing on its own schedule
@@ -165,7 +165,8 @@ def start_demo(app, port: int = 0, log=None) -> Demo:
         )
         mounts[target.path] = receiver
         received[target.id] = receiver.extensions["received"]
-    server = ServerThread(DispatcherMiddleware(_not_found, mounts), host="127.0.0.1", port=port).start()
+    # on waitress, bounded as the server itself is (connections, idle time, bodies): it shares serve's process
+    server = WaitressThread(DispatcherMiddleware(_not_found, mounts), host="127.0.0.1", port=port).start()
     demo = Demo(server, TARGETS, received)
     app.extensions[DEMO_EXTENSION] = demo
     demo.scheduled = _demo_subscriptions(services, demo)

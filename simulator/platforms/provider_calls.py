@@ -8,6 +8,7 @@ given, since the documented field lists are partial.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,33 +121,57 @@ _TYPES = {
 }
 
 
-def check(body: Any, fields: tuple[Field, ...], prefix: str = "") -> Problem | None:
-    """The first problem of `body` against `fields` (in their order), or None. Null counts as absent."""
+def check(
+    body: Any,
+    fields: tuple[Field, ...],
+    prefix: str = "",
+    advisory: Callable[[str], bool] | None = None,
+    notes: list[Problem] | None = None,
+) -> Problem | None:
+    """The first problem of `body` against `fields` (in their order), or None. Null counts as absent.
+    A problem whose rule `advisory(rule)` says is only advice goes to `notes` instead, and the walk goes on with the
+    next field (the value taken as given)."""
     if not isinstance(body, dict):
         return Problem(prefix.rstrip(".") or "body", "must be a JSON object", fields[0].rule if fields else "")
+
+    def found(problem: Problem) -> Problem | None:
+        if advisory is not None and notes is not None and advisory(problem.rule):
+            notes.append(problem)
+            return None
+        return problem
+
     for spec in fields:
         where = f"{prefix}{spec.name}"
-        value = body.get(spec.name)
-        if value is None:
-            if spec.required:
-                return Problem(where, f"{where} is required", spec.rule)
+        problem = _field_problem(body.get(spec.name), spec, where)
+        if problem is not None:
+            if found(problem) is not None:
+                return problem
             continue
-        wanted = _TYPES.get(spec.type or "")
-        if wanted and (not isinstance(value, wanted) or (spec.type == "number" and isinstance(value, bool))):
-            return Problem(where, f"{where} must be a {spec.type}", spec.rule)
-        if spec.type == "string" and spec.required and not value.strip():
-            return Problem(where, f"{where} must not be empty", spec.rule)
-        if spec.max_len is not None and len(value) > spec.max_len:
-            return Problem(where, f"{where} is longer than {spec.max_len} characters", spec.rule)
-        if spec.enum is not None and value not in spec.enum:
-            return Problem(where, f"{where} must be one of {', '.join(spec.enum)}", spec.rule)
-        if spec.pattern is not None and not spec.pattern.match(value):
-            return Problem(where, f"{where} must be a UUID", spec.pattern_rule or spec.rule)
-        if spec.items is not None:
-            for i, item in enumerate(value):
+        if spec.items is not None and body.get(spec.name) is not None:
+            for i, item in enumerate(body[spec.name]):
                 if not isinstance(item, dict):
-                    return Problem(f"{where}[{i}]", f"{where}[{i}] must be an object", spec.rule)
-                found = check(item, spec.items, f"{where}[{i}].") if spec.items else None
-                if found:
-                    return found
+                    problem = Problem(f"{where}[{i}]", f"{where}[{i}] must be an object", spec.rule)
+                    if found(problem) is not None:
+                        return problem
+                    continue
+                inner = check(item, spec.items, f"{where}[{i}].", advisory, notes) if spec.items else None
+                if inner:
+                    return inner
+    return None
+
+
+def _field_problem(value: Any, spec: Field, where: str) -> Problem | None:
+    if value is None:
+        return Problem(where, f"{where} is required", spec.rule) if spec.required else None
+    wanted = _TYPES.get(spec.type or "")
+    if wanted and (not isinstance(value, wanted) or (spec.type == "number" and isinstance(value, bool))):
+        return Problem(where, f"{where} must be a {spec.type}", spec.rule)
+    if spec.type == "string" and spec.required and not value.strip():
+        return Problem(where, f"{where} must not be empty", spec.rule)
+    if spec.max_len is not None and len(value) > spec.max_len:
+        return Problem(where, f"{where} is longer than {spec.max_len} characters", spec.rule)
+    if spec.enum is not None and value not in spec.enum:
+        return Problem(where, f"{where} must be one of {', '.join(spec.enum)}", spec.rule)
+    if spec.pattern is not None and not spec.pattern.match(value):
+        return Problem(where, f"{where} must be a UUID", spec.pattern_rule or spec.rule)
     return None
