@@ -266,20 +266,25 @@ class WaitressThread:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close every connection and the listening socket from the server's own loop, then its worker threads."""
+        stop_waitress(self.server, self.thread, timeout)
 
-        def close_all() -> None:
-            for channel in list(self.server._map.values()):
-                if channel is not self.server.trigger:
-                    channel.close()
-            self.server.trigger.close()
 
-        try:
-            self.server.trigger.pull_trigger(close_all)
-        except OSError:  # already closed
-            pass
-        self.thread.join(timeout)
-        self.server.task_dispatcher.shutdown(timeout=timeout)
+def stop_waitress(server, thread: threading.Thread, timeout: float = 5.0) -> None:
+    """Stop a waitress server run from `thread`: close every connection and the listening socket from the server's
+    own loop (its trigger), then join the loop's thread and the worker threads."""
+
+    def close_all() -> None:
+        for channel in list(server._map.values()):
+            if channel is not server.trigger:
+                channel.close()
+        server.trigger.close()
+
+    try:
+        server.trigger.pull_trigger(close_all)
+    except OSError:  # already closed
+        pass
+    thread.join(timeout)
+    server.task_dispatcher.shutdown(timeout=timeout)
 
 
 class ServerThread:

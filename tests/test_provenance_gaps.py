@@ -93,6 +93,8 @@ def test_the_rules_the_auditor_named_now_quote_what_they_assert():
 PATTERN_WORDS = {  # each pattern a schema holds -> the words a documented quote must say for it to refuse
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$": "UUID",
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$": "ISO 8601",
+    # Accredit: the zone is advice (accredit.payload.timestamp-zone: .NET writes none), the ISO form documented
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$": "ISO 8601",
     r"^[^.]+\.[^.]+$": "Entity.Event",
 }
 INFERRED_KEYWORDS = {  # bounds the documents never give: advice (an Advisory), never in a schema

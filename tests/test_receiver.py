@@ -12,11 +12,8 @@ from simulator.delivery import Deliverer, new_job
 from simulator.receiver import (
     MAX_BODY,
     STRICT_MAX_BODY,
-    ReceiverConfig,
-    ServerThread,
     body_limit_rule,
     content_type_rule,
-    create_receiver,
 )
 
 HMAC = Auth("hmac", secret="abcd1234")
@@ -125,20 +122,9 @@ def test_reachfive_authorization_enforced(start_receiver):
 
 
 @pytest.fixture
-def hmac_receiver():
+def hmac_receiver(start_receiver):
     """hmac_receiver(strict) -> the reference receiver for AccessRC with HMAC (secret abcd1234), `.received`."""
-    servers = []
-
-    def start(strict: bool):
-        app = create_receiver(ReceiverConfig("accessrc", HMAC, strict=strict))
-        server = ServerThread(app).start()
-        server.received = app.extensions["received"]
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    return lambda strict: start_receiver("accessrc", auth=HMAC, strict=strict)
 
 
 def hmac_post(url, body, content_type):

@@ -49,19 +49,9 @@ class PlatformApi:
         deadline = time.monotonic() + JOIN_SECONDS
         while self.busy() and time.monotonic() < deadline:
             time.sleep(0.02)
+        from ..receiver import stop_waitress  # Flask with it: only once a platform API was served
 
-        def close_all() -> None:
-            for channel in list(self.server._map.values()):
-                if channel is not self.server.trigger:
-                    channel.close()
-            self.server.trigger.close()
-
-        try:
-            self.server.trigger.pull_trigger(close_all)
-        except OSError:  # already closed
-            pass
-        self.thread.join(JOIN_SECONDS)
-        self.server.task_dispatcher.shutdown(timeout=JOIN_SECONDS)
+        stop_waitress(self.server, self.thread, JOIN_SECONDS)
         self.services.stop(JOIN_SECONDS)
 
 
